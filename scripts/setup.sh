@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install the Debian packages vit needs (idempotent) and configure + build into ./build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PKGS="meson ninja-build pkg-config gcc libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev check libinih-dev dataset-fashion-mnist"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "installing:$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+GOLDENS="${VIT_GOLDENS:-$(cd .. && pwd)/shared/goldens}"
+if [ ! -d build ]; then
+    meson setup build --buildtype=release -Dgoldens="$GOLDENS"
+else
+    meson configure build -Dgoldens="$GOLDENS" >/dev/null
+fi
+ninja -C build

@@ -1,0 +1,129 @@
+/* elementwise.c - residual add, bias add, GELU, softmax: fused loops threaded with OpenMP. */
+#include "tensor.h"
+#include "tensor_internal.h"
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#define PAR_MIN 16384  /* below this many elements threads cost more than they save */
+
+void vt_add_forward(float *out, const float *a, const float *b, int64_t n)
+{
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void vt_accumulate(float *dst, const float *src, int64_t n)
+{
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* x (R, C) += bias (C) */
+void vt_bias_add_forward(float *x, const float *bias, int R, int C)
+{
+    #pragma omp parallel for schedule(static) if ((int64_t)R * C > PAR_MIN)
+    for (int r = 0; r < R; r++) {
+        float *row = x + (size_t)r * C;
+        for (int c = 0; c < C; c++) row[c] += bias[c];
+    }
+}
+
+/* dbias (C) += sum_r dout (R, C); per-thread partial sums, added in a fixed order */
+void vt_bias_add_backward(float *dbias, const float *dout, int R, int C)
+{
+    if ((int64_t)R * C <= PAR_MIN || omp_get_max_threads() == 1) {
+        for (int r = 0; r < R; r++) {
+            const float *row = dout + (size_t)r * C;
+            for (int c = 0; c < C; c++) dbias[c] += row[c];
+        }
+        return;
+    }
+    /* split columns between threads: deterministic, no reduction needed */
+    #pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int c0 = (int)((int64_t)C * t / nt), c1 = (int)((int64_t)C * (t + 1) / nt);
+        for (int r = 0; r < R; r++) {
+            const float *row = dout + (size_t)r * C;
+            for (int c = c0; c < c1; c++) dbias[c] += row[c];
+        }
+    }
+}
+
+#define GELU_TANH_K 0.7978845608028654f /* sqrt(2/pi) */
+#define INV_SQRT2 0.7071067811865476f
+#define INV_SQRT_2PI 0.3989422804014327f
+
+void vt_gelu_forward(float *out, const float *inp, int64_t n, vt_gelu_kind kind)
+{
+    if (kind == VT_GELU_TANH) {
+        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float x = inp[i];
+            out[i] = 0.5f * x * (1.0f + tanhf(GELU_TANH_K * (x + 0.044715f * x * x * x)));
+        }
+    } else {
+        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float x = inp[i];
+            out[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT2));
+        }
+    }
+}
+
+void vt_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n, vt_gelu_kind kind)
+{
+    if (kind == VT_GELU_TANH) {
+        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float x = inp[i];
+            float u = GELU_TANH_K * (x + 0.044715f * x * x * x);
+            float th = tanhf(u);
+            float du = GELU_TANH_K * (1.0f + 3.0f * 0.044715f * x * x);
+            float g = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+            dinp[i] += g * dout[i];
+        }
+    } else {
+        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float x = inp[i];
+            float g = 0.5f * (1.0f + erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
+            dinp[i] += g * dout[i];
+        }
+    }
+}
+
+static inline void softmax_row(float *out, const float *in, int C)
+{
+    float m = -INFINITY;
+    for (int c = 0; c < C; c++) m = in[c] > m ? in[c] : m;
+    float s = 0.0f;
+    for (int c = 0; c < C; c++) {
+        out[c] = expf(in[c] - m);
+        s += out[c];
+    }
+    float inv = 1.0f / s;
+    for (int c = 0; c < C; c++) out[c] *= inv;
+}
+
+void vt_softmax_forward(float *out, const float *inp, int R, int C)
+{
+    #pragma omp parallel for schedule(static) if ((int64_t)R * C > PAR_MIN)
+    for (int r = 0; r < R; r++) softmax_row(out + (size_t)r * C, inp + (size_t)r * C, C);
+}
+
+void vt_softmax_backward(float *dinp, const float *dout, const float *out, int R, int C)
+{
+    #pragma omp parallel for schedule(static) if ((int64_t)R * C > PAR_MIN)
+    for (int r = 0; r < R; r++) {
+        const float *y = out + (size_t)r * C, *dy = dout + (size_t)r * C;
+        float *dx = dinp + (size_t)r * C;
+        float dot = 0.0f;
+        for (int c = 0; c < C; c++) dot += y[c] * dy[c];
+        for (int c = 0; c < C; c++) dx[c] += y[c] * (dy[c] - dot);
+    }
+}
+
+/* shared with the attention kernel (declared in tensor_internal.h) */
+void vt__softmax_row(float *out, const float *in, int C) { softmax_row(out, in, C); }

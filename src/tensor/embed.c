@@ -1,0 +1,117 @@
+/* embed.c - patch extraction (im2col for the patch conv), class token + position embedding,
+ * token pooling. */
+#include "tensor.h"
+#include <string.h>
+
+/* img (B, Cin, H, W) -> patches (B, Gh*Gw, Cin*P*P), rows ordered (c, py, px) */
+void vt_patchify_forward(float *patches, const float *img, int B, int Cin, int H, int W, int P)
+{
+    const int Gh = H / P, Gw = W / P, K = Cin * P * P;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int gy = 0; gy < Gh; gy++)
+            for (int gx = 0; gx < Gw; gx++) {
+                float *row = patches + ((size_t)b * Gh * Gw + (size_t)gy * Gw + gx) * K;
+                for (int c = 0; c < Cin; c++)
+                    for (int py = 0; py < P; py++) {
+                        const float *src = img + (((size_t)b * Cin + c) * H + (size_t)gy * P + py) * W + (size_t)gx * P;
+                        memcpy(row + ((size_t)c * P + py) * P, src, (size_t)P * sizeof(float));
+                    }
+            }
+}
+
+/* dpatches (B, Gh*Gw, Cin*P*P) -> dimg (B, Cin, H, W) += (each pixel belongs to one patch) */
+void vt_patchify_backward(float *dimg, const float *dpatches, int B, int Cin, int H, int W, int P)
+{
+    const int Gh = H / P, Gw = W / P, K = Cin * P * P;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int gy = 0; gy < Gh; gy++)
+            for (int gx = 0; gx < Gw; gx++) {
+                const float *row = dpatches + ((size_t)b * Gh * Gw + (size_t)gy * Gw + gx) * K;
+                for (int c = 0; c < Cin; c++)
+                    for (int py = 0; py < P; py++) {
+                        float *dst = dimg + (((size_t)b * Cin + c) * H + (size_t)gy * P + py) * W + (size_t)gx * P;
+                        const float *src = row + ((size_t)c * P + py) * P;
+                        for (int px = 0; px < P; px++) dst[px] += src[px];
+                    }
+            }
+}
+
+/* tok (B, N, D), cls (D), pos (N+1, D) -> x (B, N+1, D) */
+void vt_embed_forward(float *x, const float *tok, const float *cls, const float *pos, int B, int N, int D)
+{
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *xb = x + (size_t)b * (N + 1) * D;
+        for (int d = 0; d < D; d++) xb[d] = cls[d] + pos[d];
+        for (int i = 0; i < N; i++) {
+            const float *tr = tok + ((size_t)b * N + i) * D, *pr = pos + (size_t)(i + 1) * D;
+            float *xr = xb + (size_t)(i + 1) * D;
+            for (int d = 0; d < D; d++) xr[d] = tr[d] + pr[d];
+        }
+    }
+}
+
+/* dx (B, N+1, D) -> dtok (B, N, D) +=, dcls (D) +=, dpos (N+1, D) += */
+void vt_embed_backward(float *dtok, float *dcls, float *dpos, const float *dx, int B, int N, int D)
+{
+    if (dtok) {
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < N; i++) {
+                const float *src = dx + ((size_t)b * (N + 1) + i + 1) * D;
+                float *dst = dtok + ((size_t)b * N + i) * D;
+                for (int d = 0; d < D; d++) dst[d] += src[d];
+            }
+    }
+    if (dpos) {
+        /* tokens split between threads, batch summed in order: deterministic */
+        #pragma omp parallel for schedule(static)
+        for (int i = 0; i < N + 1; i++)
+            for (int b = 0; b < B; b++) {
+                const float *src = dx + ((size_t)b * (N + 1) + i) * D;
+                float *dst = dpos + (size_t)i * D;
+                for (int d = 0; d < D; d++) dst[d] += src[d];
+            }
+    }
+    if (dcls)
+        for (int b = 0; b < B; b++) {
+            const float *src = dx + (size_t)b * (N + 1) * D;
+            for (int d = 0; d < D; d++) dcls[d] += src[d];
+        }
+}
+
+/* x (B, T, D) -> out (B, D) */
+void vt_pool_forward(float *out, const float *x, int B, int T, int D, vt_pool_kind kind, int prefix)
+{
+    for (int b = 0; b < B; b++) {
+        const float *xb = x + (size_t)b * T * D;
+        float *o = out + (size_t)b * D;
+        if (kind == VT_POOL_TOKEN) {
+            memcpy(o, xb, (size_t)D * sizeof(float));
+        } else {
+            memset(o, 0, (size_t)D * sizeof(float));
+            for (int t = prefix; t < T; t++)
+                for (int d = 0; d < D; d++) o[d] += xb[(size_t)t * D + d];
+            float inv = 1.0f / (float)(T - prefix);
+            for (int d = 0; d < D; d++) o[d] *= inv;
+        }
+    }
+}
+
+/* dout (B, D) -> dx (B, T, D) += */
+void vt_pool_backward(float *dx, const float *dout, int B, int T, int D, vt_pool_kind kind, int prefix)
+{
+    for (int b = 0; b < B; b++) {
+        float *xb = dx + (size_t)b * T * D;
+        const float *g = dout + (size_t)b * D;
+        if (kind == VT_POOL_TOKEN) {
+            for (int d = 0; d < D; d++) xb[d] += g[d];
+        } else {
+            float inv = 1.0f / (float)(T - prefix);
+            for (int t = prefix; t < T; t++)
+                for (int d = 0; d < D; d++) xb[(size_t)t * D + d] += g[d] * inv;
+        }
+    }
+}

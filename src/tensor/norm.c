@@ -1,0 +1,71 @@
+/* norm.c - LayerNorm over the last dimension. */
+#include "tensor.h"
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+/* inp (BT, C), weight (C), bias (C) -> out (BT, C); mean, rstd (BT) cached for backward */
+void vt_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *weight, const float *bias, int BT, int C, float eps)
+{
+    #pragma omp parallel for schedule(static) if ((int64_t)BT * C > 16384)
+    for (int r = 0; r < BT; r++) {
+        const float *x = inp + (size_t)r * C;
+        float *y = out + (size_t)r * C;
+        double s = 0.0;
+        for (int c = 0; c < C; c++) s += x[c];
+        float m = (float)(s / C);
+        double v = 0.0;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += (double)d * d;
+        }
+        float rs = (float)(1.0 / sqrt(v / C + (double)eps));
+        for (int c = 0; c < C; c++) y[c] = (x[c] - m) * rs * weight[c] + bias[c];
+        if (mean) mean[r] = m;
+        if (rstd) rstd[r] = rs;
+    }
+}
+
+/* dout (BT, C) -> dinp (BT, C) +=, dweight (C) +=, dbias (C) += */
+void vt_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *inp, const float *weight, const float *mean,
+                           const float *rstd, int BT, int C)
+{
+    if (dinp) {
+        #pragma omp parallel for schedule(static) if ((int64_t)BT * C > 16384)
+        for (int r = 0; r < BT; r++) {
+            const float *x = inp + (size_t)r * C, *dy = dout + (size_t)r * C;
+            float *dx = dinp + (size_t)r * C;
+            float m = mean[r], rs = rstd[r];
+            float sum_dn = 0.0f, sum_dn_n = 0.0f;
+            for (int c = 0; c < C; c++) {
+                float n = (x[c] - m) * rs;
+                float dn = dy[c] * weight[c];
+                sum_dn += dn;
+                sum_dn_n += dn * n;
+            }
+            float mdn = sum_dn / C, mdnn = sum_dn_n / C;
+            for (int c = 0; c < C; c++) {
+                float n = (x[c] - m) * rs;
+                dx[c] += (dy[c] * weight[c] - mdn - n * mdnn) * rs;
+            }
+        }
+    }
+    if (dweight || dbias) {
+        /* columns split between threads: deterministic sums without a reduction */
+        #pragma omp parallel if ((int64_t)BT * C > 16384)
+        {
+            int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            int c0 = (int)((int64_t)C * t / nt), c1 = (int)((int64_t)C * (t + 1) / nt);
+            for (int r = 0; r < BT; r++) {
+                const float *x = inp + (size_t)r * C, *dy = dout + (size_t)r * C;
+                float m = mean[r], rs = rstd[r];
+                for (int c = c0; c < c1; c++) {
+                    if (dweight) dweight[c] += (x[c] - m) * rs * dy[c];
+                    if (dbias) dbias[c] += dy[c];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+/* tensor.h - the lowest layer of vit: errors, RNG, arena, float32 tensors
+ * and the forward/backward kernels every higher layer is built from.
+ *
+ * Conventions (llm.c style):
+ *  - kernels take raw float pointers plus dims; shapes are written above each one;
+ *  - x_forward(out, cache..., in, params..., dims) / x_backward(din, dparams..., dout, in, cache..., dims);
+ *  - backward kernels ADD into their outputs (din, dparams) so gradients accumulate;
+ *  - any output pointer of a backward kernel may be NULL when that gradient is not wanted.
+ * Library code never exits: functions that can fail return VT_OK (0) or VT_ERR (-1) / NULL and
+ * leave a message in vt_errmsg().
+ */
+#ifndef VIT_TENSOR_H
+#define VIT_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- errors */
+enum { VT_OK = 0, VT_ERR = -1 };
+
+/* Set the calling thread's error message (printf format); always returns VT_ERR. */
+int vt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prefix the current message with more context ("loading x.h5: " + old message); returns VT_ERR. */
+int vt_err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The calling thread's last error message ("" if none). */
+const char *vt_errmsg(void);
+void vt_err_clear(void);
+
+/* ---------------------------------------------------------------- RNG */
+/* Explicit, seedable RNG (xoshiro256** seeded by splitmix64). State is plain data so a
+ * checkpoint can store it. */
+typedef struct { uint64_t s[4]; } vt_rng;
+
+void vt_rng_seed(vt_rng *r, uint64_t seed);
+uint64_t vt_rng_u64(vt_rng *r);
+double vt_rng_uniform(vt_rng *r);            /* [0, 1) */
+double vt_rng_normal(vt_rng *r);             /* N(0, 1) */
+/* normal(mean, std) truncated to [a, b] (absolute bounds, as torch.nn.init.trunc_normal_) */
+double vt_rng_trunc_normal(vt_rng *r, double mean, double std, double a, double b);
+
+/* ---------------------------------------------------------------- arena */
+/* Bump allocator for everything one training step creates. vt_arena_reset() frees nothing:
+ * if the step needed more than one chunk, the chunks are merged into one big block, so the
+ * steady state performs no malloc at all. Allocations are 64-byte aligned. */
+typedef struct vt_arena_chunk vt_arena_chunk;
+typedef struct {
+    vt_arena_chunk *head;   /* current chunk (newest first) */
+    size_t used_total;      /* bytes handed out since the last reset */
+    size_t peak;            /* largest used_total ever seen */
+    size_t chunk_min;       /* minimum size of a new chunk */
+    int nmallocs;           /* mallocs performed (for tests: steady state adds none) */
+} vt_arena;
+
+void vt_arena_init(vt_arena *a, size_t initial_bytes);
+void *vt_arena_alloc(vt_arena *a, size_t bytes);     /* NULL + vt_err on failure */
+void *vt_arena_calloc(vt_arena *a, size_t bytes);
+void vt_arena_reset(vt_arena *a);
+void vt_arena_free(vt_arena *a);
+size_t vt_arena_capacity(const vt_arena *a);
+
+/* ---------------------------------------------------------------- tensors */
+#define VT_MAXDIM 4
+typedef struct {
+    int ndim;
+    int64_t shape[VT_MAXDIM];
+    int64_t stride[VT_MAXDIM];   /* in elements */
+    float *data;
+    const char *name;            /* for messages; not owned */
+} vt_tensor;
+
+/* contiguous tensor over existing memory */
+vt_tensor vt_tensor_view(float *data, int ndim, const int64_t *shape, const char *name);
+/* contiguous tensor in an arena (NULL data + vt_err on failure) */
+int vt_tensor_arena(vt_tensor *t, vt_arena *a, int ndim, const int64_t *shape, const char *name, bool zero);
+int64_t vt_tensor_numel(const vt_tensor *t);
+bool vt_tensor_is_contiguous(const vt_tensor *t);
+bool vt_shape_equal(const vt_tensor *a, const vt_tensor *b);
+/* writes "(2, 3, 4)" into buf */
+const char *vt_shape_str(const vt_tensor *t, char *buf, size_t n);
+const char *vt_dims_str(int ndim, const int64_t *shape, char *buf, size_t n);
+/* views: share data, change the description */
+int vt_tensor_reshape(vt_tensor *out, const vt_tensor *t, int ndim, const int64_t *shape);
+int vt_tensor_slice(vt_tensor *out, const vt_tensor *t, int dim, int64_t start, int64_t len);
+int vt_tensor_transpose(vt_tensor *out, const vt_tensor *t, int d0, int d1);
+/* copy any strided tensor into contiguous memory dst (numel floats) */
+void vt_tensor_copy_to_contiguous(float *dst, const vt_tensor *t);
+float vt_tensor_get(const vt_tensor *t, const int64_t *idx);
+
+/* ---------------------------------------------------------------- threads */
+void vt_set_threads(int n);   /* OpenMP and OpenBLAS threads */
+int vt_get_threads(void);
+
+/* ---------------------------------------------------------------- kernels */
+/* GEMM, row-major: C(M,N) = alpha * op(A) op(B) + beta * C, lda/ldb/ldc are row strides. */
+void vt_sgemm(bool transA, bool transB, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Linear (timm layout, weight (OC, C)):
+ * inp (BT, C), weight (OC, C), bias (OC) or NULL -> out (BT, OC) = inp weight^T + bias */
+void vt_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                       int BT, int C, int OC);
+void vt_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, int BT, int C, int OC);
+
+/* LayerNorm over the last dim: inp (BT, C), weight/bias (C) -> out (BT, C); caches mean, rstd (BT) */
+void vt_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *weight, const float *bias, int BT, int C, float eps);
+void vt_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *inp, const float *weight, const float *mean,
+                           const float *rstd, int BT, int C);
+
+/* GELU, elementwise on n values. exact: 0.5 x (1 + erf(x / sqrt 2)); tanh: the approximation */
+typedef enum { VT_GELU_ERF = 0, VT_GELU_TANH = 1 } vt_gelu_kind;
+void vt_gelu_forward(float *out, const float *inp, int64_t n, vt_gelu_kind kind);
+void vt_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n, vt_gelu_kind kind);
+
+/* elementwise helpers on n values */
+void vt_add_forward(float *out, const float *a, const float *b, int64_t n);   /* residual add */
+void vt_accumulate(float *dst, const float *src, int64_t n);                   /* dst += src */
+/* bias add along the last dim: x (R, C) += bias (C); backward: dbias (C) += sum_r dout (R, C) */
+void vt_bias_add_forward(float *x, const float *bias, int R, int C);
+void vt_bias_add_backward(float *dbias, const float *dout, int R, int C);
+
+/* softmax over the last dim: inp (R, C) -> out (R, C), numerically stable (max subtracted)  */
+void vt_softmax_forward(float *out, const float *inp, int R, int C);
+/* dinp += out * (dout - sum(dout * out)) */
+void vt_softmax_backward(float *dinp, const float *dout, const float *out, int R, int C);
+
+/* Multi-head scaled dot-product self-attention from a fused qkv projection.
+ * qkv (B, T, 3C): per token q | k | v, each head-major (NH heads of hs = C/NH).
+ * out (B, T, C) head-major; att (B, NH, T, T) keeps the softmax probabilities for backward.
+ * scale = 1/sqrt(hs). No copies: the GEMMs read q, k, v in place with row stride 3C. */
+void vt_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+/* dqkv (B, T, 3C) += d(out)/d(qkv) dout, using the cached probabilities att */
+void vt_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                           int B, int T, int C, int NH);
+
+/* Patch extraction (im2col for the conv with kernel = stride = P):
+ * img (B, Cin, H, W) -> patches (B, Gh*Gw, Cin*P*P), each row ordered (c, py, px) so that
+ * patches @ weight(D, Cin*P*P)^T is the conv. Gh = H/P, Gw = W/P (H, W multiples of P). */
+void vt_patchify_forward(float *patches, const float *img, int B, int Cin, int H, int W, int P);
+void vt_patchify_backward(float *dimg, const float *dpatches, int B, int Cin, int H, int W, int P);
+
+/* Class token + position embedding:
+ * tok (B, N, D), cls (D), pos (N+1, D) -> x (B, N+1, D), x[b,0] = cls + pos[0], x[b,1+i] = tok[b,i] + pos[1+i] */
+void vt_embed_forward(float *x, const float *tok, const float *cls, const float *pos, int B, int N, int D);
+void vt_embed_backward(float *dtok, float *dcls, float *dpos, const float *dx, int B, int N, int D);
+
+/* Token pooling: x (B, T, D) -> out (B, D). CLS: out = x[:, 0]; MEAN: mean of x[:, prefix:] */
+typedef enum { VT_POOL_TOKEN = 0, VT_POOL_MEAN = 1 } vt_pool_kind;
+void vt_pool_forward(float *out, const float *x, int B, int T, int D, vt_pool_kind kind, int prefix);
+void vt_pool_backward(float *dx, const float *dout, int B, int T, int D, vt_pool_kind kind, int prefix);
+
+/* Softmax cross-entropy with label smoothing eps (torch's definition):
+ * logits (B, K), labels (B) -> returns the mean loss over B; probs (B, K) cached for backward.
+ * loss_b = (1-eps) * (-log p[y]) + eps * mean_k(-log p[k]). Labels out of range -> NaN loss. */
+double vt_crossentropy_forward(float *probs, const float *logits, const int *labels, int B, int K,
+                               float smoothing);
+/* dlogits += dloss * (probs - target) / B, target = (1-eps) onehot + eps / K */
+void vt_crossentropy_backward(float *dlogits, const float *probs, const int *labels, int B, int K,
+                              float smoothing, float dloss);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
