@@ -165,6 +165,44 @@ double vt_crossentropy_forward(float *probs, const float *logits, const int *lab
 void vt_crossentropy_backward(float *dlogits, const float *probs, const int *labels, int B, int K,
                               float smoothing, float dloss);
 
+/* ---------------------------------------------------------------- HDF5 helpers */
+/* Thin wrappers over the HDF5 C library (hid_t is an int64_t). Every failure sets a message
+ * naming the file and object. HDF5's own error stack printing is turned off by vt_h5_open. */
+typedef int64_t vt_h5id;
+vt_h5id vt_h5_open(const char *path, bool write);          /* <0 + vt_err on failure */
+void vt_h5_close(vt_h5id f);
+bool vt_h5_exists(vt_h5id loc, const char *path);          /* every link on the path exists */
+bool vt_h5_is_group(vt_h5id loc, const char *path);
+/* names of the direct children of a group, sorted; *names is malloc'd (free with vt_h5_free_names) */
+int vt_h5_list(vt_h5id loc, const char *group, char ***names, int *count);
+void vt_h5_free_names(char **names, int count);
+/* read a dataset of any float/int type as float32 / float64 / int64 (malloc'd; caller frees).
+ * ndim/shape may be NULL; shape must hold VT_MAXDIM+ entries (datasets up to 8-D accepted). */
+int vt_h5_read_f32(vt_h5id loc, const char *path, float **out, int *ndim, int64_t *shape);
+int vt_h5_read_f64(vt_h5id loc, const char *path, double **out, int *ndim, int64_t *shape);
+int vt_h5_read_i64(vt_h5id loc, const char *path, int64_t **out, int *ndim, int64_t *shape);
+/* read a dataset into caller memory; the dataset must have exactly expect_numel elements */
+int vt_h5_read_into_f32(vt_h5id loc, const char *path, float *dst, int64_t expect_numel);
+/* dataset shape without reading (ndim up to 8) */
+int vt_h5_shape(vt_h5id loc, const char *path, int *ndim, int64_t *shape);
+/* attributes of the object at obj (a group or dataset path, "." for loc itself) */
+bool vt_h5_has_attr(vt_h5id loc, const char *obj, const char *name);
+int vt_h5_attr_f64(vt_h5id loc, const char *obj, const char *name, double *v);
+int vt_h5_attr_i64(vt_h5id loc, const char *obj, const char *name, int64_t *v);
+int vt_h5_attr_bool(vt_h5id loc, const char *obj, const char *name, bool *v);   /* h5py bool enum or int */
+int vt_h5_attr_str(vt_h5id loc, const char *obj, const char *name, char *buf, size_t n);
+/* writing (float32 datasets, optional deflate level 0..9) and scalar attributes */
+int vt_h5_write_f32(vt_h5id loc, const char *path, const float *data, int ndim, const int64_t *shape, int deflate);
+int vt_h5_write_f64(vt_h5id loc, const char *path, const double *data, int ndim, const int64_t *shape);
+int vt_h5_write_i64(vt_h5id loc, const char *path, const int64_t *data, int ndim, const int64_t *shape);
+int vt_h5_write_attr_i64(vt_h5id loc, const char *obj, const char *name, int64_t v);
+int vt_h5_write_attr_f64(vt_h5id loc, const char *obj, const char *name, double v);
+int vt_h5_write_attr_str(vt_h5id loc, const char *obj, const char *name, const char *v);
+/* create the group and any missing parents */
+int vt_h5_mkgroup(vt_h5id loc, const char *path);
+/* the file name of an open object, for messages */
+const char *vt_h5_filename(vt_h5id loc, char *buf, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,419 @@
+/* h5io.c - small wrappers over the HDF5 C library with messages that name file and object. */
+#include "tensor.h"
+#include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *vt_h5_filename(vt_h5id loc, char *buf, size_t n)
+{
+    if (n == 0) return buf;
+    buf[0] = '\0';
+    ssize_t len = H5Fget_name((hid_t)loc, buf, n);
+    if (len < 0) snprintf(buf, n, "?");
+    return buf;
+}
+
+#define FNAME(loc) vt_h5_filename(loc, fbuf, sizeof fbuf)
+
+vt_h5id vt_h5_open(const char *path, bool write)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        vt_err("%s: cannot open (no such file or not readable)", path);
+        return -1;
+    }
+    fclose(fp);
+    if (H5Fis_hdf5(path) <= 0) {
+        vt_err("%s: not an HDF5 file (or truncated/corrupted)", path);
+        return -1;
+    }
+    hid_t f = H5Fopen(path, write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) vt_err("%s: HDF5 cannot open the file (truncated or corrupted?)", path);
+    return f;
+}
+
+void vt_h5_close(vt_h5id f)
+{
+    if (f >= 0) H5Fclose((hid_t)f);
+}
+
+bool vt_h5_exists(vt_h5id loc, const char *path)
+{
+    if (strcmp(path, ".") == 0 || strcmp(path, "/") == 0) return true;
+    /* check every prefix: H5Lexists fails on a missing intermediate link */
+    char buf[1024];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return false;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char c = buf[i];
+            buf[i] = '\0';
+            htri_t e = H5Lexists((hid_t)loc, buf, H5P_DEFAULT);
+            buf[i] = c;
+            if (e <= 0) return false;
+        }
+    }
+    return true;
+}
+
+bool vt_h5_is_group(vt_h5id loc, const char *path)
+{
+    if (!vt_h5_exists(loc, path)) return false;
+    H5O_info_t info;
+    if (H5Oget_info_by_name((hid_t)loc, path, &info, H5P_DEFAULT) < 0) return false;
+    return info.type == H5O_TYPE_GROUP;
+}
+
+typedef struct { char **names; int count, cap; } name_list;
+
+static herr_t collect(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    (void)g; (void)info;
+    name_list *l = data;
+    if (l->count == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        char **n = realloc(l->names, (size_t)cap * sizeof *n);
+        if (!n) return -1;
+        l->names = n;
+        l->cap = cap;
+    }
+    l->names[l->count] = strdup(name);
+    if (!l->names[l->count]) return -1;
+    l->count++;
+    return 0;
+}
+
+int vt_h5_list(vt_h5id loc, const char *group, char ***names, int *count)
+{
+    char fbuf[512];
+    *names = NULL;
+    *count = 0;
+    if (!vt_h5_is_group(loc, group)) return vt_err("%s: no group %s", FNAME(loc), group);
+    name_list l = {0};
+    hsize_t idx = 0;
+    herr_t r = H5Literate_by_name((hid_t)loc, group, H5_INDEX_NAME, H5_ITER_INC, &idx, collect, &l, H5P_DEFAULT);
+    if (r < 0) {
+        vt_h5_free_names(l.names, l.count);
+        return vt_err("%s: cannot list group %s", FNAME(loc), group);
+    }
+    *names = l.names;
+    *count = l.count;
+    return VT_OK;
+}
+
+void vt_h5_free_names(char **names, int count)
+{
+    for (int i = 0; i < count; i++) free(names[i]);
+    free(names);
+}
+
+int vt_h5_shape(vt_h5id loc, const char *path, int *ndim, int64_t *shape)
+{
+    char fbuf[512];
+    if (!vt_h5_exists(loc, path)) return vt_err("%s: no dataset %s", FNAME(loc), path);
+    hid_t d = H5Dopen2((hid_t)loc, path, H5P_DEFAULT);
+    if (d < 0) return vt_err("%s: %s is not a dataset", FNAME(loc), path);
+    hid_t s = H5Dget_space(d);
+    int nd = H5Sget_simple_extent_ndims(s);
+    hsize_t dims[32];
+    if (nd < 0 || nd > 8) {
+        H5Sclose(s);
+        H5Dclose(d);
+        return vt_err("%s: dataset %s has %d dimensions (at most 8 supported)", FNAME(loc), path, nd);
+    }
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    if (ndim) *ndim = nd;
+    if (shape)
+        for (int i = 0; i < nd; i++) shape[i] = (int64_t)dims[i];
+    H5Sclose(s);
+    H5Dclose(d);
+    return VT_OK;
+}
+
+static int read_any(vt_h5id loc, const char *path, void **out, size_t elsize, hid_t memtype, int *ndim,
+                    int64_t *shape, int64_t *numel)
+{
+    char fbuf[512];
+    int nd;
+    int64_t sh[8];
+    *out = NULL;
+    if (vt_h5_shape(loc, path, &nd, sh) != VT_OK) return VT_ERR;
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) n *= sh[i];
+    void *buf = malloc((size_t)(n ? n : 1) * elsize);
+    if (!buf) return vt_err("%s: out of memory reading %s", FNAME(loc), path);
+    hid_t d = H5Dopen2((hid_t)loc, path, H5P_DEFAULT);
+    hid_t ft = H5Dget_type(d);
+    H5T_class_t cls = H5Tget_class(ft);
+    H5Tclose(ft);
+    if (cls != H5T_FLOAT && cls != H5T_INTEGER) {
+        H5Dclose(d);
+        free(buf);
+        return vt_err("%s: dataset %s is not numeric", FNAME(loc), path);
+    }
+    herr_t r = n ? H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
+    H5Dclose(d);
+    if (r < 0) {
+        free(buf);
+        return vt_err("%s: cannot read dataset %s (corrupted file?)", FNAME(loc), path);
+    }
+    if (ndim) *ndim = nd;
+    if (shape)
+        for (int i = 0; i < nd; i++) shape[i] = sh[i];
+    if (numel) *numel = n;
+    *out = buf;
+    return VT_OK;
+}
+
+int vt_h5_read_f32(vt_h5id loc, const char *path, float **out, int *ndim, int64_t *shape)
+{
+    return read_any(loc, path, (void **)out, sizeof(float), H5T_NATIVE_FLOAT, ndim, shape, NULL);
+}
+
+int vt_h5_read_f64(vt_h5id loc, const char *path, double **out, int *ndim, int64_t *shape)
+{
+    return read_any(loc, path, (void **)out, sizeof(double), H5T_NATIVE_DOUBLE, ndim, shape, NULL);
+}
+
+int vt_h5_read_i64(vt_h5id loc, const char *path, int64_t **out, int *ndim, int64_t *shape)
+{
+    return read_any(loc, path, (void **)out, sizeof(int64_t), H5T_NATIVE_INT64, ndim, shape, NULL);
+}
+
+int vt_h5_read_into_f32(vt_h5id loc, const char *path, float *dst, int64_t expect_numel)
+{
+    char fbuf[512];
+    int nd;
+    int64_t sh[8];
+    if (vt_h5_shape(loc, path, &nd, sh) != VT_OK) return VT_ERR;
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) n *= sh[i];
+    if (n != expect_numel) {
+        char b[128];
+        return vt_err("%s: dataset %s has shape %s (%lld values), expected %lld values", FNAME(loc), path,
+                      vt_dims_str(nd, sh, b, sizeof b), (long long)n, (long long)expect_numel);
+    }
+    hid_t d = H5Dopen2((hid_t)loc, path, H5P_DEFAULT);
+    herr_t r = n ? H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) : 0;
+    H5Dclose(d);
+    if (r < 0) return vt_err("%s: cannot read dataset %s (corrupted file?)", FNAME(loc), path);
+    return VT_OK;
+}
+
+bool vt_h5_has_attr(vt_h5id loc, const char *obj, const char *name)
+{
+    if (!vt_h5_exists(loc, obj)) return false;
+    return H5Aexists_by_name((hid_t)loc, obj, name, H5P_DEFAULT) > 0;
+}
+
+static hid_t open_attr(vt_h5id loc, const char *obj, const char *name)
+{
+    char fbuf[512];
+    if (!vt_h5_has_attr(loc, obj, name)) {
+        vt_err("%s: %s has no attribute '%s'", FNAME(loc), obj, name);
+        return -1;
+    }
+    hid_t a = H5Aopen_by_name((hid_t)loc, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) vt_err("%s: cannot open attribute %s of %s", FNAME(loc), name, obj);
+    return a;
+}
+
+static int attr_numeric(vt_h5id loc, const char *obj, const char *name, hid_t memtype, void *v)
+{
+    char fbuf[512];
+    hid_t a = open_attr(loc, obj, name);
+    if (a < 0) return VT_ERR;
+    hid_t t = H5Aget_type(a);
+    H5T_class_t cls = H5Tget_class(t);
+    hid_t s = H5Aget_space(a);
+    hssize_t n = H5Sget_simple_extent_npoints(s);
+    H5Sclose(s);
+    herr_t r = -1;
+    if ((cls == H5T_FLOAT || cls == H5T_INTEGER) && n == 1) {
+        r = H5Aread(a, memtype, v);
+    } else if (cls == H5T_ENUM && n == 1) {
+        /* h5py stores bools as an int8 enum {FALSE, TRUE} */
+        int8_t raw = 0;
+        hid_t nt = H5Tget_native_type(t, H5T_DIR_ASCEND);
+        if (H5Tget_size(nt) == 1) r = H5Aread(a, nt, &raw);
+        H5Tclose(nt);
+        if (r >= 0) {
+            if (memtype == H5T_NATIVE_DOUBLE) *(double *)v = raw;
+            else *(int64_t *)v = raw;
+        }
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    if (r < 0) return vt_err("%s: attribute %s of %s is not a numeric scalar", FNAME(loc), name, obj);
+    return VT_OK;
+}
+
+int vt_h5_attr_f64(vt_h5id loc, const char *obj, const char *name, double *v)
+{
+    return attr_numeric(loc, obj, name, H5T_NATIVE_DOUBLE, v);
+}
+
+int vt_h5_attr_i64(vt_h5id loc, const char *obj, const char *name, int64_t *v)
+{
+    return attr_numeric(loc, obj, name, H5T_NATIVE_INT64, v);
+}
+
+int vt_h5_attr_bool(vt_h5id loc, const char *obj, const char *name, bool *v)
+{
+    int64_t x;
+    if (attr_numeric(loc, obj, name, H5T_NATIVE_INT64, &x) != VT_OK) return VT_ERR;
+    *v = x != 0;
+    return VT_OK;
+}
+
+int vt_h5_attr_str(vt_h5id loc, const char *obj, const char *name, char *buf, size_t n)
+{
+    char fbuf[512];
+    hid_t a = open_attr(loc, obj, name);
+    if (a < 0) return VT_ERR;
+    hid_t t = H5Aget_type(a);
+    int ok = VT_ERR;
+    if (H5Tget_class(t) == H5T_STRING) {
+        if (H5Tis_variable_str(t) > 0) {
+            char *s = NULL;
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, H5T_VARIABLE);
+            H5Tset_cset(mt, H5Tget_cset(t));
+            if (H5Aread(a, mt, &s) >= 0 && s) {
+                snprintf(buf, n, "%s", s);
+                H5free_memory(s);
+                ok = VT_OK;
+            }
+            H5Tclose(mt);
+        } else {
+            size_t sz = H5Tget_size(t);
+            char *tmp = calloc(sz + 1, 1);
+            if (tmp && H5Aread(a, t, tmp) >= 0) {
+                snprintf(buf, n, "%s", tmp);
+                ok = VT_OK;
+            }
+            free(tmp);
+        }
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    if (ok != VT_OK) return vt_err("%s: attribute %s of %s is not a string", FNAME(loc), name, obj);
+    return VT_OK;
+}
+
+int vt_h5_mkgroup(vt_h5id loc, const char *path)
+{
+    char fbuf[512];
+    char buf[1024];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return vt_err("group path too long: %s", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char c = buf[i];
+            buf[i] = '\0';
+            if (H5Lexists((hid_t)loc, buf, H5P_DEFAULT) <= 0) {
+                hid_t g = H5Gcreate2((hid_t)loc, buf, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                if (g < 0) return vt_err("%s: cannot create group %s", FNAME(loc), buf);
+                H5Gclose(g);
+            }
+            buf[i] = c;
+        }
+    }
+    return VT_OK;
+}
+
+static int parent_groups(vt_h5id loc, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return VT_OK;
+    char buf[1024];
+    size_t n = (size_t)(slash - path);
+    if (n >= sizeof buf) return vt_err("path too long: %s", path);
+    memcpy(buf, path, n);
+    buf[n] = '\0';
+    return vt_h5_mkgroup(loc, buf);
+}
+
+static int write_any(vt_h5id loc, const char *path, const void *data, hid_t filetype, hid_t memtype, int ndim,
+                     const int64_t *shape, int deflate)
+{
+    char fbuf[512];
+    if (parent_groups(loc, path) != VT_OK) return VT_ERR;
+    hsize_t dims[8] = {0};
+    hsize_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        dims[i] = (hsize_t)shape[i];
+        n *= dims[i];
+    }
+    hid_t s = ndim ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
+    hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+    if (deflate > 0 && ndim > 0 && n > 0) {
+        H5Pset_chunk(plist, ndim, dims);
+        H5Pset_deflate(plist, (unsigned)deflate);
+    }
+    hid_t d = H5Dcreate2((hid_t)loc, path, filetype, s, H5P_DEFAULT, plist, H5P_DEFAULT);
+    herr_t r = -1;
+    if (d >= 0) {
+        r = n ? H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
+        H5Dclose(d);
+    }
+    H5Pclose(plist);
+    H5Sclose(s);
+    if (r < 0) return vt_err("%s: cannot write dataset %s", FNAME(loc), path);
+    return VT_OK;
+}
+
+int vt_h5_write_f32(vt_h5id loc, const char *path, const float *data, int ndim, const int64_t *shape, int deflate)
+{
+    return write_any(loc, path, data, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, ndim, shape, deflate);
+}
+
+int vt_h5_write_f64(vt_h5id loc, const char *path, const double *data, int ndim, const int64_t *shape)
+{
+    return write_any(loc, path, data, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, ndim, shape, 0);
+}
+
+int vt_h5_write_i64(vt_h5id loc, const char *path, const int64_t *data, int ndim, const int64_t *shape)
+{
+    return write_any(loc, path, data, H5T_STD_I64LE, H5T_NATIVE_INT64, ndim, shape, 0);
+}
+
+static int write_attr(vt_h5id loc, const char *obj, const char *name, hid_t filetype, hid_t memtype, const void *v)
+{
+    char fbuf[512];
+    if (H5Aexists_by_name((hid_t)loc, obj, name, H5P_DEFAULT) > 0)
+        H5Adelete_by_name((hid_t)loc, obj, name, H5P_DEFAULT);
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate_by_name((hid_t)loc, obj, name, filetype, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t r = -1;
+    if (a >= 0) {
+        r = H5Awrite(a, memtype, v);
+        H5Aclose(a);
+    }
+    H5Sclose(s);
+    if (r < 0) return vt_err("%s: cannot write attribute %s of %s", FNAME(loc), name, obj);
+    return VT_OK;
+}
+
+int vt_h5_write_attr_i64(vt_h5id loc, const char *obj, const char *name, int64_t v)
+{
+    return write_attr(loc, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+}
+
+int vt_h5_write_attr_f64(vt_h5id loc, const char *obj, const char *name, double v)
+{
+    return write_attr(loc, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
+int vt_h5_write_attr_str(vt_h5id loc, const char *obj, const char *name, const char *v)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    int r = write_attr(loc, obj, name, t, t, &v);
+    H5Tclose(t);
+    return r;
+}
