@@ -1,0 +1,167 @@
+/* autograd.h - reverse-mode automatic differentiation on a tape.
+ *
+ * A vt_graph records, for each differentiable op, its inputs, its output and what backward needs
+ * (the "cache"). vt_backward(g, loss) walks the tape in reverse and accumulates gradients into
+ * var->grad. Values, caches and intermediate gradients of one step live in the graph's arena and
+ * disappear with vt_graph_reset(). Parameters are leaf vars whose value and gradient point into the
+ * flat buffers of a vt_paramset, so a whole-model loop (zero, clip, optimizer step, save) is one loop.
+ *
+ * With grad disabled (vt_graph_set_grad(g, false)) nothing is recorded and ops keep no cache.
+ * All op functions return NULL on error (shape mismatch, NULL input, out of memory) with vt_errmsg()
+ * saying which op, which input and the shapes.
+ */
+#ifndef VIT_AUTOGRAD_H
+#define VIT_AUTOGRAD_H
+
+#include "tensor/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vt_var {
+    vt_tensor val;        /* value: contiguous */
+    float *grad;          /* d loss / d val, contiguous, same numel; NULL until something flows in */
+    bool requires_grad;   /* leaf parameters/inputs set it; ops propagate it */
+} vt_var;
+
+typedef enum {
+    VT_OP_LINEAR = 0,
+    VT_OP_LAYERNORM,
+    VT_OP_GELU,
+    VT_OP_ATTENTION,
+    VT_OP_SOFTMAX,
+    VT_OP_CROSSENTROPY,
+    VT_OP_PATCHIFY,
+    VT_OP_EMBED,
+    VT_OP_POOL,
+    VT_OP_ADD,
+    VT_OP_SUB,
+    VT_OP_MUL,
+    VT_OP_SCALE,
+    VT_OP_MATMUL,
+    VT_OP_SUM,
+    VT_OP_MEAN,
+    VT_OP_RESHAPE,
+    VT_OP_TRANSPOSE,
+    VT_OP_EXP,
+    VT_OP_LOG,
+    VT_OP_TANH,
+    VT_OP_RELU,
+    VT_OP_COUNT
+} vt_op;
+
+const char *vt_op_name(vt_op op);
+
+typedef struct vt_node {
+    vt_op op;
+    vt_var *out;
+    vt_var *in[4];
+    int nin;
+    float *cache[3];      /* saved tensors (arena) */
+    const int *labels;    /* cross-entropy */
+    int64_t iarg[6];
+    float farg[2];
+} vt_node;
+
+typedef struct vt_graph {
+    vt_arena arena;       /* values, caches and intermediate grads of one step */
+    vt_node *nodes;       /* the tape; grows by realloc only until the first steps settle */
+    int nnodes, cap;
+    bool grad_enabled;
+} vt_graph;
+
+int vt_graph_init(vt_graph *g, size_t arena_bytes);
+void vt_graph_free(vt_graph *g);
+/* forget the tape and every per-step tensor (parameters are untouched) */
+void vt_graph_reset(vt_graph *g);
+void vt_graph_set_grad(vt_graph *g, bool enabled);
+
+/* ---- leaves */
+/* a new var in the arena (optionally zero-filled); requires_grad false */
+vt_var *vt_var_new(vt_graph *g, int ndim, const int64_t *shape, const char *name, bool zero);
+/* wrap existing memory (e.g. an input batch) as a leaf; grad NULL */
+vt_var *vt_var_wrap(vt_graph *g, float *data, int ndim, const int64_t *shape, const char *name);
+/* make sure v->grad exists (zeroed arena memory if it was NULL); NULL on OOM */
+float *vt_var_grad(vt_graph *g, vt_var *v);
+
+/* ---- backward: d(loss)/d(loss) = 1 (loss must be a scalar of numel 1), walk the tape in reverse */
+int vt_backward(vt_graph *g, vt_var *loss);
+
+/* ---- fused ops (the ViT's fast path) */
+/* x (..., C), w (OC, C), b (OC) or NULL -> (..., OC) */
+vt_var *vt_linear(vt_graph *g, vt_var *x, vt_var *w, vt_var *b);
+/* x (..., C), w (C), b (C) -> (..., C) */
+vt_var *vt_layernorm(vt_graph *g, vt_var *x, vt_var *w, vt_var *b, float eps);
+vt_var *vt_gelu(vt_graph *g, vt_var *x, vt_gelu_kind kind);
+/* qkv (B, T, 3C) -> (B, T, C), NH heads */
+vt_var *vt_attention(vt_graph *g, vt_var *qkv, int num_heads);
+/* softmax over the last dim */
+vt_var *vt_softmax(vt_graph *g, vt_var *x);
+/* logits (B, K), labels (B) -> scalar mean cross-entropy with label smoothing.
+ * labels must stay valid until backward. Out-of-range label -> NULL + message. */
+vt_var *vt_cross_entropy(vt_graph *g, vt_var *logits, const int *labels, float smoothing);
+/* img (B, C, H, W) -> (B, (H/P)*(W/P), C*P*P) */
+vt_var *vt_patchify(vt_graph *g, vt_var *img, int patch);
+/* tok (B, N, D), cls (1, 1, D), pos (1, N+1, D) -> (B, N+1, D) */
+vt_var *vt_embed(vt_graph *g, vt_var *tok, vt_var *cls, vt_var *pos);
+/* x (B, T, D) -> (B, D) */
+vt_var *vt_pool(vt_graph *g, vt_var *x, vt_pool_kind kind, int prefix);
+
+/* ---- general ops */
+/* a + b, a - b, a * b: same shape, or b's shape equal to a trailing part of a's shape (broadcast) */
+vt_var *vt_add(vt_graph *g, vt_var *a, vt_var *b);
+vt_var *vt_sub(vt_graph *g, vt_var *a, vt_var *b);
+vt_var *vt_mul(vt_graph *g, vt_var *a, vt_var *b);
+vt_var *vt_scale(vt_graph *g, vt_var *a, float s);
+/* a (M, K) @ b (K, N) -> (M, N); or batched a (Bt, M, K) @ b (Bt, K, N) or b (K, N) shared */
+vt_var *vt_matmul(vt_graph *g, vt_var *a, vt_var *b);
+/* sum / mean of all elements -> scalar (shape (1)) */
+vt_var *vt_sum(vt_graph *g, vt_var *a);
+vt_var *vt_mean(vt_graph *g, vt_var *a);
+vt_var *vt_reshape(vt_graph *g, vt_var *a, int ndim, const int64_t *shape);
+/* swap two dimensions (materialised as a contiguous copy) */
+vt_var *vt_transpose(vt_graph *g, vt_var *a, int d0, int d1);
+vt_var *vt_exp(vt_graph *g, vt_var *a);
+vt_var *vt_log(vt_graph *g, vt_var *a);
+vt_var *vt_tanh(vt_graph *g, vt_var *a);
+vt_var *vt_relu(vt_graph *g, vt_var *a);
+
+/* ---- parameters: one flat value buffer, one flat gradient buffer, named views */
+typedef struct {
+    char name[96];
+    int ndim;
+    int64_t shape[VT_MAXDIM];
+    int64_t offset, numel;   /* in floats, into data/grad */
+} vt_param_info;
+
+typedef struct {
+    int count, cap;
+    vt_param_info *info;
+    vt_var *vars;            /* vars[i] views info[i] in data/grad (valid after vt_paramset_alloc) */
+    float *data, *grad;      /* numel floats each, 64-byte aligned */
+    int64_t numel;
+} vt_paramset;
+
+void vt_paramset_init(vt_paramset *ps);
+/* declare a parameter (before alloc); returns its index or -1 */
+int vt_paramset_add(vt_paramset *ps, const char *name, int ndim, const int64_t *shape);
+/* allocate the flat buffers (zeroed) and point the vars into them */
+int vt_paramset_alloc(vt_paramset *ps);
+void vt_paramset_free(vt_paramset *ps);
+int vt_paramset_find(const vt_paramset *ps, const char *name);   /* -1 if absent */
+void vt_paramset_zero_grad(vt_paramset *ps);
+
+/* ---- gradient checking (central finite differences) */
+/* f builds a scalar loss from the inputs (whose requires_grad is set) on graph g. The checker runs
+ * backward once for the analytic gradients, then perturbs every input element by +-h and compares.
+ * Returns the worst error measured as |analytic - numeric| / max(atol, rtol-scaled magnitude);
+ * a value <= 1 means the check passed. worst_desc (may be NULL) receives a description. */
+typedef vt_var *(*vt_gradcheck_fn)(vt_graph *g, vt_var **inputs, int ninputs, void *ctx);
+double vt_gradcheck(vt_gradcheck_fn f, void *ctx, vt_var **inputs, int ninputs, double h,
+                    double atol, double rtol, char *worst_desc, size_t desc_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,45 @@
+/* autograd_internal.h - shared between the files of src/autograd; not public. */
+#ifndef VIT_AUTOGRAD_INTERNAL_H
+#define VIT_AUTOGRAD_INTERNAL_H
+#include "autograd.h"
+
+/* output var of an op: allocated in the arena, requires_grad if any input does */
+vt_var *ag_out(vt_graph *g, int ndim, const int64_t *shape, const char *name, vt_var *const *ins, int nin);
+/* append a node to the tape when grad is enabled and the output requires grad; NULL = not recorded */
+vt_node *ag_record(vt_graph *g, vt_op op, vt_var *out, vt_var *const *ins, int nin);
+/* NULL-input guard with a message naming the op and argument */
+bool ag_check_inputs(const char *op, vt_var *const *ins, int nin);
+/* rows of a (..., C) tensor */
+int64_t ag_rows(const vt_var *v);
+/* gradient of an input if it needs one, else NULL (allocating it in the arena) */
+float *ag_grad_of(vt_graph *g, vt_var *v);
+/* contiguous floats from the arena */
+float *ag_alloc(vt_graph *g, int64_t n, bool zero);
+/* "(2, 3)" of a var, in one of a few rotating static buffers per thread */
+const char *ag_shape(const vt_var *v);
+
+typedef int (*ag_backward_fn)(vt_graph *g, vt_node *n);
+/* the backward of each op, defined in ops_fused.c and ops_general.c */
+int ag_backward_linear(vt_graph *g, vt_node *n);
+int ag_backward_layernorm(vt_graph *g, vt_node *n);
+int ag_backward_gelu(vt_graph *g, vt_node *n);
+int ag_backward_attention(vt_graph *g, vt_node *n);
+int ag_backward_softmax(vt_graph *g, vt_node *n);
+int ag_backward_crossentropy(vt_graph *g, vt_node *n);
+int ag_backward_patchify(vt_graph *g, vt_node *n);
+int ag_backward_embed(vt_graph *g, vt_node *n);
+int ag_backward_pool(vt_graph *g, vt_node *n);
+int ag_backward_add(vt_graph *g, vt_node *n);
+int ag_backward_sub(vt_graph *g, vt_node *n);
+int ag_backward_mul(vt_graph *g, vt_node *n);
+int ag_backward_scale(vt_graph *g, vt_node *n);
+int ag_backward_matmul(vt_graph *g, vt_node *n);
+int ag_backward_sum(vt_graph *g, vt_node *n);
+int ag_backward_mean(vt_graph *g, vt_node *n);
+int ag_backward_reshape(vt_graph *g, vt_node *n);
+int ag_backward_transpose(vt_graph *g, vt_node *n);
+int ag_backward_exp(vt_graph *g, vt_node *n);
+int ag_backward_log(vt_graph *g, vt_node *n);
+int ag_backward_tanh(vt_graph *g, vt_node *n);
+int ag_backward_relu(vt_graph *g, vt_node *n);
+#endif

@@ -1,0 +1,195 @@
+/* graph.c - the tape: recording, var allocation, and the reverse walk. */
+#include "autograd_internal.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const op_names[] = {
+    [VT_OP_LINEAR] = "linear",       [VT_OP_LAYERNORM] = "layernorm", [VT_OP_GELU] = "gelu",
+    [VT_OP_ATTENTION] = "attention", [VT_OP_SOFTMAX] = "softmax",     [VT_OP_CROSSENTROPY] = "cross_entropy",
+    [VT_OP_PATCHIFY] = "patchify",   [VT_OP_EMBED] = "embed",         [VT_OP_POOL] = "pool",
+    [VT_OP_ADD] = "add",             [VT_OP_SUB] = "sub",             [VT_OP_MUL] = "mul",
+    [VT_OP_SCALE] = "scale",         [VT_OP_MATMUL] = "matmul",       [VT_OP_SUM] = "sum",
+    [VT_OP_MEAN] = "mean",           [VT_OP_RESHAPE] = "reshape",     [VT_OP_TRANSPOSE] = "transpose",
+    [VT_OP_EXP] = "exp",             [VT_OP_LOG] = "log",             [VT_OP_TANH] = "tanh",
+    [VT_OP_RELU] = "relu",
+};
+_Static_assert(sizeof op_names / sizeof op_names[0] == VT_OP_COUNT, "op_names must name every op");
+
+static const ag_backward_fn backward_table[] = {
+    [VT_OP_LINEAR] = ag_backward_linear,       [VT_OP_LAYERNORM] = ag_backward_layernorm,
+    [VT_OP_GELU] = ag_backward_gelu,           [VT_OP_ATTENTION] = ag_backward_attention,
+    [VT_OP_SOFTMAX] = ag_backward_softmax,     [VT_OP_CROSSENTROPY] = ag_backward_crossentropy,
+    [VT_OP_PATCHIFY] = ag_backward_patchify,   [VT_OP_EMBED] = ag_backward_embed,
+    [VT_OP_POOL] = ag_backward_pool,           [VT_OP_ADD] = ag_backward_add,
+    [VT_OP_SUB] = ag_backward_sub,             [VT_OP_MUL] = ag_backward_mul,
+    [VT_OP_SCALE] = ag_backward_scale,         [VT_OP_MATMUL] = ag_backward_matmul,
+    [VT_OP_SUM] = ag_backward_sum,             [VT_OP_MEAN] = ag_backward_mean,
+    [VT_OP_RESHAPE] = ag_backward_reshape,     [VT_OP_TRANSPOSE] = ag_backward_transpose,
+    [VT_OP_EXP] = ag_backward_exp,             [VT_OP_LOG] = ag_backward_log,
+    [VT_OP_TANH] = ag_backward_tanh,           [VT_OP_RELU] = ag_backward_relu,
+};
+_Static_assert(sizeof backward_table / sizeof backward_table[0] == VT_OP_COUNT,
+               "backward_table must have an entry for every op");
+
+const char *vt_op_name(vt_op op)
+{
+    return (op >= 0 && op < VT_OP_COUNT) ? op_names[op] : "unknown-op";
+}
+
+int vt_graph_init(vt_graph *g, size_t arena_bytes)
+{
+    memset(g, 0, sizeof *g);
+    vt_arena_init(&g->arena, arena_bytes);
+    g->grad_enabled = true;
+    g->cap = 256;
+    g->nodes = malloc((size_t)g->cap * sizeof *g->nodes);
+    if (!g->nodes) return vt_err("graph: out of memory");
+    return VT_OK;
+}
+
+void vt_graph_free(vt_graph *g)
+{
+    vt_arena_free(&g->arena);
+    free(g->nodes);
+    g->nodes = NULL;
+    g->nnodes = g->cap = 0;
+}
+
+void vt_graph_reset(vt_graph *g)
+{
+    vt_arena_reset(&g->arena);
+    g->nnodes = 0;
+}
+
+void vt_graph_set_grad(vt_graph *g, bool enabled) { g->grad_enabled = enabled; }
+
+float *ag_alloc(vt_graph *g, int64_t n, bool zero)
+{
+    size_t bytes = (size_t)(n > 0 ? n : 1) * sizeof(float);
+    return zero ? vt_arena_calloc(&g->arena, bytes) : vt_arena_alloc(&g->arena, bytes);
+}
+
+vt_var *vt_var_new(vt_graph *g, int ndim, const int64_t *shape, const char *name, bool zero)
+{
+    if (ndim < 1 || ndim > VT_MAXDIM) {
+        vt_err("var %s: %d dimensions (1 to %d supported)", name ? name : "?", ndim, VT_MAXDIM);
+        return NULL;
+    }
+    vt_var *v = vt_arena_alloc(&g->arena, sizeof *v);
+    if (!v) return NULL;
+    v->val = vt_tensor_view(NULL, ndim, shape, name);
+    v->val.data = ag_alloc(g, vt_tensor_numel(&v->val), zero);
+    if (!v->val.data) return NULL;
+    v->grad = NULL;
+    v->requires_grad = false;
+    return v;
+}
+
+vt_var *vt_var_wrap(vt_graph *g, float *data, int ndim, const int64_t *shape, const char *name)
+{
+    if (!data) {
+        vt_err("var %s: NULL data", name ? name : "?");
+        return NULL;
+    }
+    if (ndim < 1 || ndim > VT_MAXDIM) {
+        vt_err("var %s: %d dimensions (1 to %d supported)", name ? name : "?", ndim, VT_MAXDIM);
+        return NULL;
+    }
+    vt_var *v = vt_arena_alloc(&g->arena, sizeof *v);
+    if (!v) return NULL;
+    v->val = vt_tensor_view(data, ndim, shape, name);
+    v->grad = NULL;
+    v->requires_grad = false;
+    return v;
+}
+
+float *vt_var_grad(vt_graph *g, vt_var *v)
+{
+    if (!v->grad) v->grad = ag_alloc(g, vt_tensor_numel(&v->val), true);
+    return v->grad;
+}
+
+float *ag_grad_of(vt_graph *g, vt_var *v)
+{
+    if (!v || !v->requires_grad) return NULL;
+    return vt_var_grad(g, v);
+}
+
+vt_var *ag_out(vt_graph *g, int ndim, const int64_t *shape, const char *name, vt_var *const *ins, int nin)
+{
+    vt_var *o = vt_var_new(g, ndim, shape, name, false);
+    if (!o) return NULL;
+    if (g->grad_enabled)
+        for (int i = 0; i < nin; i++)
+            if (ins[i] && ins[i]->requires_grad) o->requires_grad = true;
+    return o;
+}
+
+vt_node *ag_record(vt_graph *g, vt_op op, vt_var *out, vt_var *const *ins, int nin)
+{
+    if (!g->grad_enabled || !out->requires_grad) return NULL;
+    if (g->nnodes == g->cap) {
+        int cap = g->cap * 2;
+        vt_node *n = realloc(g->nodes, (size_t)cap * sizeof *n);
+        if (!n) {
+            vt_err("graph: out of memory growing the tape to %d nodes", cap);
+            return NULL;
+        }
+        g->nodes = n;
+        g->cap = cap;
+    }
+    vt_node *n = &g->nodes[g->nnodes++];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->out = out;
+    n->nin = nin;
+    for (int i = 0; i < nin; i++) n->in[i] = ins[i];
+    return n;
+}
+
+bool ag_check_inputs(const char *op, vt_var *const *ins, int nin)
+{
+    for (int i = 0; i < nin; i++)
+        if (!ins[i] || !ins[i]->val.data) {
+            vt_err("%s: input %d is NULL", op, i);
+            return false;
+        }
+    return true;
+}
+
+int64_t ag_rows(const vt_var *v)
+{
+    int64_t n = vt_tensor_numel(&v->val);
+    int64_t c = v->val.shape[v->val.ndim - 1];
+    return c ? n / c : 0;
+}
+
+const char *ag_shape(const vt_var *v)
+{
+    static _Thread_local char bufs[4][96];
+    static _Thread_local int k;
+    char *b = bufs[k++ & 3];
+    return vt_shape_str(&v->val, b, 96);
+}
+
+int vt_backward(vt_graph *g, vt_var *loss)
+{
+    if (!loss) return vt_err("backward: loss is NULL");
+    if (vt_tensor_numel(&loss->val) != 1)
+        return vt_err("backward: loss must be a scalar, got shape %s", ag_shape(loss));
+    if (!loss->requires_grad) return vt_err("backward: the loss does not depend on anything that requires grad");
+    float *gl = vt_var_grad(g, loss);
+    if (!gl) return VT_ERR;
+    gl[0] += 1.0f;
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        vt_node *n = &g->nodes[i];
+        if (!n->out->grad) continue;   /* nothing flowed into this op's output */
+        if (n->op < 0 || n->op >= VT_OP_COUNT || !backward_table[n->op]) {
+            fprintf(stderr, "vit: internal error: no backward for op %d (%s)\n", (int)n->op, vt_op_name(n->op));
+            abort();
+        }
+        if (backward_table[n->op](g, n) != VT_OK) return vt_err_prefix("backward of %s: ", vt_op_name(n->op));
+    }
+    return VT_OK;
+}

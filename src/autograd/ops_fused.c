@@ -1,0 +1,305 @@
+/* ops_fused.c - the coarse ops of the ViT fast path: linear, layernorm, gelu, attention, softmax,
+ * cross-entropy, patch extraction, class token + position embedding, pooling.
+ * Each forward checks shapes, runs the tensor kernel and records what backward needs. */
+#include "autograd_internal.h"
+#include <math.h>
+#include <string.h>
+
+#define LAST(v) ((v)->val.shape[(v)->val.ndim - 1])
+#define NUMEL(v) vt_tensor_numel(&(v)->val)
+
+/* x (..., C), w (OC, C), b (OC) -> (..., OC) */
+vt_var *vt_linear(vt_graph *g, vt_var *x, vt_var *w, vt_var *b)
+{
+    vt_var *ins[3] = {x, w, b};
+    if (!ag_check_inputs("linear", ins, 2)) return NULL;
+    int64_t C = LAST(x);
+    if (w->val.ndim != 2 || w->val.shape[1] != C) {
+        vt_err("linear: weight %s has shape %s, expected (out, %lld) for input %s", w->val.name ? w->val.name : "",
+               ag_shape(w), (long long)C, ag_shape(x));
+        return NULL;
+    }
+    int64_t OC = w->val.shape[0];
+    if (b && (NUMEL(b) != OC)) {
+        vt_err("linear: bias %s has shape %s, expected (%lld)", b->val.name ? b->val.name : "", ag_shape(b), (long long)OC);
+        return NULL;
+    }
+    int64_t shape[VT_MAXDIM];
+    memcpy(shape, x->val.shape, sizeof shape);
+    shape[x->val.ndim - 1] = OC;
+    vt_var *o = ag_out(g, x->val.ndim, shape, "linear", ins, 3);
+    if (!o) return NULL;
+    int64_t R = ag_rows(x);
+    vt_linear_forward(o->val.data, x->val.data, w->val.data, b ? b->val.data : NULL, (int)R, (int)C, (int)OC);
+    vt_node *n = ag_record(g, VT_OP_LINEAR, o, ins, 3);
+    if (n) {
+        n->iarg[0] = R;
+        n->iarg[1] = C;
+        n->iarg[2] = OC;
+    }
+    return o;
+}
+
+int ag_backward_linear(vt_graph *g, vt_node *n)
+{
+    vt_var *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    vt_linear_backward(ag_grad_of(g, x), ag_grad_of(g, w), ag_grad_of(g, b), n->out->grad, x->val.data,
+                       w->val.data, (int)n->iarg[0], (int)n->iarg[1], (int)n->iarg[2]);
+    return VT_OK;
+}
+
+/* x (..., C), w (C), b (C) -> (..., C); cache mean, rstd (rows) */
+vt_var *vt_layernorm(vt_graph *g, vt_var *x, vt_var *w, vt_var *b, float eps)
+{
+    vt_var *ins[3] = {x, w, b};
+    if (!ag_check_inputs("layernorm", ins, 3)) return NULL;
+    int64_t C = LAST(x), R = ag_rows(x);
+    if (NUMEL(w) != C || NUMEL(b) != C) {
+        vt_err("layernorm: weight %s / bias %s, expected (%lld) for input %s", ag_shape(w), ag_shape(b),
+               (long long)C, ag_shape(x));
+        return NULL;
+    }
+    vt_var *o = ag_out(g, x->val.ndim, x->val.shape, "layernorm", ins, 3);
+    if (!o) return NULL;
+    bool rec = g->grad_enabled && o->requires_grad;
+    float *mean = rec ? ag_alloc(g, R, false) : NULL, *rstd = rec ? ag_alloc(g, R, false) : NULL;
+    if (rec && (!mean || !rstd)) return NULL;
+    vt_layernorm_forward(o->val.data, mean, rstd, x->val.data, w->val.data, b->val.data, (int)R, (int)C, eps);
+    vt_node *n = ag_record(g, VT_OP_LAYERNORM, o, ins, 3);
+    if (n) {
+        n->cache[0] = mean;
+        n->cache[1] = rstd;
+        n->iarg[0] = R;
+        n->iarg[1] = C;
+    }
+    return o;
+}
+
+int ag_backward_layernorm(vt_graph *g, vt_node *n)
+{
+    vt_var *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    vt_layernorm_backward(ag_grad_of(g, x), ag_grad_of(g, w), ag_grad_of(g, b), n->out->grad, x->val.data,
+                          w->val.data, n->cache[0], n->cache[1], (int)n->iarg[0], (int)n->iarg[1]);
+    return VT_OK;
+}
+
+vt_var *vt_gelu(vt_graph *g, vt_var *x, vt_gelu_kind kind)
+{
+    vt_var *ins[1] = {x};
+    if (!ag_check_inputs("gelu", ins, 1)) return NULL;
+    vt_var *o = ag_out(g, x->val.ndim, x->val.shape, "gelu", ins, 1);
+    if (!o) return NULL;
+    vt_gelu_forward(o->val.data, x->val.data, NUMEL(x), kind);
+    vt_node *n = ag_record(g, VT_OP_GELU, o, ins, 1);
+    if (n) n->iarg[0] = kind;
+    return o;
+}
+
+int ag_backward_gelu(vt_graph *g, vt_node *n)
+{
+    vt_var *x = n->in[0];
+    float *dx = ag_grad_of(g, x);
+    if (dx) vt_gelu_backward(dx, n->out->grad, x->val.data, NUMEL(x), (vt_gelu_kind)n->iarg[0]);
+    return VT_OK;
+}
+
+/* qkv (B, T, 3C) -> (B, T, C); cache att (B, NH, T, T) */
+vt_var *vt_attention(vt_graph *g, vt_var *qkv, int NH)
+{
+    vt_var *ins[1] = {qkv};
+    if (!ag_check_inputs("attention", ins, 1)) return NULL;
+    if (qkv->val.ndim != 3 || qkv->val.shape[2] % 3 != 0 || NH < 1 || (qkv->val.shape[2] / 3) % NH != 0) {
+        vt_err("attention: qkv %s must be (B, T, 3C) with C divisible by %d heads", ag_shape(qkv), NH);
+        return NULL;
+    }
+    int64_t B = qkv->val.shape[0], T = qkv->val.shape[1], C = qkv->val.shape[2] / 3;
+    vt_var *o = ag_out(g, 3, (int64_t[]){B, T, C}, "attention", ins, 1);
+    if (!o) return NULL;
+    float *att = ag_alloc(g, B * NH * T * T, false);
+    if (!att) return NULL;
+    vt_attention_forward(o->val.data, att, qkv->val.data, (int)B, (int)T, (int)C, NH);
+    vt_node *n = ag_record(g, VT_OP_ATTENTION, o, ins, 1);
+    if (n) {
+        n->cache[0] = att;
+        n->iarg[0] = B;
+        n->iarg[1] = T;
+        n->iarg[2] = C;
+        n->iarg[3] = NH;
+    }
+    return o;
+}
+
+int ag_backward_attention(vt_graph *g, vt_node *n)
+{
+    float *dqkv = ag_grad_of(g, n->in[0]);
+    if (dqkv)
+        vt_attention_backward(dqkv, n->out->grad, n->in[0]->val.data, n->cache[0], (int)n->iarg[0],
+                              (int)n->iarg[1], (int)n->iarg[2], (int)n->iarg[3]);
+    return VT_OK;
+}
+
+vt_var *vt_softmax(vt_graph *g, vt_var *x)
+{
+    vt_var *ins[1] = {x};
+    if (!ag_check_inputs("softmax", ins, 1)) return NULL;
+    vt_var *o = ag_out(g, x->val.ndim, x->val.shape, "softmax", ins, 1);
+    if (!o) return NULL;
+    vt_softmax_forward(o->val.data, x->val.data, (int)ag_rows(x), (int)LAST(x));
+    ag_record(g, VT_OP_SOFTMAX, o, ins, 1);
+    return o;
+}
+
+int ag_backward_softmax(vt_graph *g, vt_node *n)
+{
+    vt_var *x = n->in[0];
+    float *dx = ag_grad_of(g, x);
+    if (dx) vt_softmax_backward(dx, n->out->grad, n->out->val.data, (int)ag_rows(x), (int)LAST(x));
+    return VT_OK;
+}
+
+/* logits (B, K), labels (B) -> scalar; cache probs (B, K) */
+vt_var *vt_cross_entropy(vt_graph *g, vt_var *logits, const int *labels, float smoothing)
+{
+    vt_var *ins[1] = {logits};
+    if (!ag_check_inputs("cross_entropy", ins, 1)) return NULL;
+    if (!labels) {
+        vt_err("cross_entropy: labels are NULL");
+        return NULL;
+    }
+    if (logits->val.ndim != 2) {
+        vt_err("cross_entropy: logits %s must be (B, classes)", ag_shape(logits));
+        return NULL;
+    }
+    if (!(smoothing >= 0.0f && smoothing < 1.0f)) {
+        vt_err("cross_entropy: label smoothing %g outside [0, 1)", smoothing);
+        return NULL;
+    }
+    int B = (int)logits->val.shape[0], K = (int)logits->val.shape[1];
+    for (int b = 0; b < B; b++)
+        if (labels[b] < 0 || labels[b] >= K) {
+            vt_err("cross_entropy: label %d of sample %d outside [0, %d)", labels[b], b, K);
+            return NULL;
+        }
+    vt_var *o = ag_out(g, 1, (int64_t[]){1}, "loss", ins, 1);
+    float *probs = o ? ag_alloc(g, (int64_t)B * K, false) : NULL;
+    if (!probs) return NULL;
+    o->val.data[0] = (float)vt_crossentropy_forward(probs, logits->val.data, labels, B, K, smoothing);
+    vt_node *n = ag_record(g, VT_OP_CROSSENTROPY, o, ins, 1);
+    if (n) {
+        n->cache[0] = probs;
+        n->labels = labels;
+        n->farg[0] = smoothing;
+        n->iarg[0] = B;
+        n->iarg[1] = K;
+    }
+    return o;
+}
+
+int ag_backward_crossentropy(vt_graph *g, vt_node *n)
+{
+    float *dl = ag_grad_of(g, n->in[0]);
+    if (dl)
+        vt_crossentropy_backward(dl, n->cache[0], n->labels, (int)n->iarg[0], (int)n->iarg[1], n->farg[0],
+                                 n->out->grad[0]);
+    return VT_OK;
+}
+
+/* img (B, C, H, W) -> (B, (H/P)*(W/P), C*P*P) */
+vt_var *vt_patchify(vt_graph *g, vt_var *img, int P)
+{
+    vt_var *ins[1] = {img};
+    if (!ag_check_inputs("patchify", ins, 1)) return NULL;
+    if (img->val.ndim != 4 || P < 1 || img->val.shape[2] % P || img->val.shape[3] % P) {
+        vt_err("patchify: image %s must be (B, C, H, W) with H and W multiples of the patch size %d", ag_shape(img), P);
+        return NULL;
+    }
+    int64_t B = img->val.shape[0], C = img->val.shape[1], H = img->val.shape[2], W = img->val.shape[3];
+    vt_var *o = ag_out(g, 3, (int64_t[]){B, (H / P) * (W / P), C * P * P}, "patches", ins, 1);
+    if (!o) return NULL;
+    vt_patchify_forward(o->val.data, img->val.data, (int)B, (int)C, (int)H, (int)W, P);
+    vt_node *n = ag_record(g, VT_OP_PATCHIFY, o, ins, 1);
+    if (n) {
+        n->iarg[0] = B;
+        n->iarg[1] = C;
+        n->iarg[2] = H;
+        n->iarg[3] = W;
+        n->iarg[4] = P;
+    }
+    return o;
+}
+
+int ag_backward_patchify(vt_graph *g, vt_node *n)
+{
+    float *d = ag_grad_of(g, n->in[0]);
+    if (d)
+        vt_patchify_backward(d, n->out->grad, (int)n->iarg[0], (int)n->iarg[1], (int)n->iarg[2], (int)n->iarg[3],
+                             (int)n->iarg[4]);
+    return VT_OK;
+}
+
+/* tok (B, N, D), cls (1, 1, D), pos (1, N+1, D) -> (B, N+1, D) */
+vt_var *vt_embed(vt_graph *g, vt_var *tok, vt_var *cls, vt_var *pos)
+{
+    vt_var *ins[3] = {tok, cls, pos};
+    if (!ag_check_inputs("embed", ins, 3)) return NULL;
+    if (tok->val.ndim != 3) {
+        vt_err("embed: tokens %s must be (B, N, D)", ag_shape(tok));
+        return NULL;
+    }
+    int64_t B = tok->val.shape[0], N = tok->val.shape[1], D = tok->val.shape[2];
+    if (NUMEL(cls) != D || NUMEL(pos) != (N + 1) * D) {
+        vt_err("embed: cls_token %s / pos_embed %s do not fit tokens %s (expected (1, 1, %lld) and (1, %lld, %lld))",
+               ag_shape(cls), ag_shape(pos), ag_shape(tok), (long long)D, (long long)(N + 1), (long long)D);
+        return NULL;
+    }
+    vt_var *o = ag_out(g, 3, (int64_t[]){B, N + 1, D}, "embed", ins, 3);
+    if (!o) return NULL;
+    vt_embed_forward(o->val.data, tok->val.data, cls->val.data, pos->val.data, (int)B, (int)N, (int)D);
+    vt_node *n = ag_record(g, VT_OP_EMBED, o, ins, 3);
+    if (n) {
+        n->iarg[0] = B;
+        n->iarg[1] = N;
+        n->iarg[2] = D;
+    }
+    return o;
+}
+
+int ag_backward_embed(vt_graph *g, vt_node *n)
+{
+    vt_embed_backward(ag_grad_of(g, n->in[0]), ag_grad_of(g, n->in[1]), ag_grad_of(g, n->in[2]), n->out->grad,
+                      (int)n->iarg[0], (int)n->iarg[1], (int)n->iarg[2]);
+    return VT_OK;
+}
+
+/* x (B, T, D) -> (B, D) */
+vt_var *vt_pool(vt_graph *g, vt_var *x, vt_pool_kind kind, int prefix)
+{
+    vt_var *ins[1] = {x};
+    if (!ag_check_inputs("pool", ins, 1)) return NULL;
+    if (x->val.ndim != 3 || (kind == VT_POOL_MEAN && (prefix < 0 || prefix >= x->val.shape[1]))) {
+        vt_err("pool: input %s must be (B, T, D) with more than %d tokens", ag_shape(x), prefix);
+        return NULL;
+    }
+    int64_t B = x->val.shape[0], T = x->val.shape[1], D = x->val.shape[2];
+    vt_var *o = ag_out(g, 2, (int64_t[]){B, D}, "pool", ins, 1);
+    if (!o) return NULL;
+    vt_pool_forward(o->val.data, x->val.data, (int)B, (int)T, (int)D, kind, prefix);
+    vt_node *n = ag_record(g, VT_OP_POOL, o, ins, 1);
+    if (n) {
+        n->iarg[0] = B;
+        n->iarg[1] = T;
+        n->iarg[2] = D;
+        n->iarg[3] = kind;
+        n->iarg[4] = prefix;
+    }
+    return o;
+}
+
+int ag_backward_pool(vt_graph *g, vt_node *n)
+{
+    float *d = ag_grad_of(g, n->in[0]);
+    if (d)
+        vt_pool_backward(d, n->out->grad, (int)n->iarg[0], (int)n->iarg[1], (int)n->iarg[2],
+                         (vt_pool_kind)n->iarg[3], (int)n->iarg[4]);
+    return VT_OK;
+}
