@@ -101,3 +101,23 @@ size_t vt_arena_capacity(const vt_arena *a)
     for (vt_arena_chunk *k = a->head; k; k = k->next) t += k->cap;
     return t;
 }
+
+vt_arena_mark vt_arena_get_mark(const vt_arena *a)
+{
+    vt_arena_mark m = {a->head, a->head ? a->head->used : 0, a->used_total};
+    return m;
+}
+
+void vt_arena_release(vt_arena *a, vt_arena_mark m)
+{
+    /* chunks created after the mark are kept (moved behind) only if the mark chunk is gone;
+     * normally the step fits one chunk and this is a pointer move */
+    while (a->head && a->head != m.chunk) {
+        vt_arena_chunk *c = a->head;
+        a->head = c->next;
+        free(c->mem);
+        free(c);
+    }
+    if (a->head) a->head->used = m.used;
+    a->used_total = m.used_total;
+}

@@ -60,6 +60,10 @@ void vt_arena_init(vt_arena *a, size_t initial_bytes);
 void *vt_arena_alloc(vt_arena *a, size_t bytes);     /* NULL + vt_err on failure */
 void *vt_arena_calloc(vt_arena *a, size_t bytes);
 void vt_arena_reset(vt_arena *a);
+/* mark / release: give back everything allocated after the mark (for no-grad evaluation) */
+typedef struct { vt_arena_chunk *chunk; size_t used, used_total; } vt_arena_mark;
+vt_arena_mark vt_arena_get_mark(const vt_arena *a);
+void vt_arena_release(vt_arena *a, vt_arena_mark m);
 void vt_arena_free(vt_arena *a);
 size_t vt_arena_capacity(const vt_arena *a);
 

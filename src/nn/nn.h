@@ -1,0 +1,79 @@
+/* nn.h - ViT modules on top of the autograd engine: parameters in one flat buffer addressed by
+ * timm state_dict names, the model description, forward/backward, initialisation, presets,
+ * and position-embedding resampling. */
+#ifndef VIT_NN_H
+#define VIT_NN_H
+
+#include "tensor/tensor.h"
+#include "autograd/autograd.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- ViT */
+typedef struct {
+    int img_h, img_w;       /* input resolution (multiples of patch) */
+    int patch;              /* patch size P (conv kernel = stride = P) */
+    int in_chans;
+    int num_classes;
+    int embed_dim;          /* D */
+    int depth;              /* number of blocks */
+    int num_heads;
+    double mlp_ratio;       /* hidden = (int)(D * mlp_ratio), as timm */
+    float ln_eps;           /* 1e-6 */
+    vt_pool_kind pool;      /* class token (timm 'token') or mean of patch tokens ('avg') */
+    vt_gelu_kind gelu;      /* exact erf (timm default) or tanh */
+} vt_vit_config;
+
+/* indices into the model's vt_paramset */
+typedef struct {
+    int norm1_w, norm1_b, qkv_w, qkv_b, proj_w, proj_b, norm2_w, norm2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+} vt_block_params;
+
+typedef struct {
+    vt_vit_config cfg;
+    vt_paramset params;     /* timm state_dict names and layouts, in timm's order */
+    int cls_token, pos_embed, patch_w, patch_b, norm_w, norm_b, head_w, head_b;
+    vt_block_params *blocks;
+    int grid_h, grid_w;     /* img / patch */
+} vt_vit;
+
+/* Optional intermediate outputs of a forward pass (pointers into the graph's arena). */
+typedef struct {
+    vt_var *patch_embed;    /* (B, N, D) */
+    vt_var **block_attn;    /* depth entries: (B, N+1, D), attention after proj */
+    vt_var **block;         /* depth entries: (B, N+1, D) */
+    vt_var *norm;           /* (B, N+1, D) */
+} vt_vit_acts;
+
+/* fill the timm defaults (eps 1e-6, token pooling, erf GELU, mlp 4, 3 channels) */
+void vt_vit_config_defaults(vt_vit_config *c);
+/* named presets of the paper's Table 1: "ti16" "s16" "b16" "l16" "h14" (also "vit_tiny_patch16" style
+ * names); sets embed_dim, depth, num_heads, patch, mlp_ratio only */
+int vt_vit_preset(vt_vit_config *c, const char *name);
+/* check a description; message names the bad field */
+int vt_vit_config_check(const vt_vit_config *c);
+/* build the parameter set (zeroed) for a description */
+int vt_vit_init(vt_vit *m, const vt_vit_config *c);
+void vt_vit_free(vt_vit *m);
+/* timm's initialisation from an explicit seeded RNG */
+void vt_vit_init_weights(vt_vit *m, vt_rng *rng);
+/* number of parameters (without the flat buffer's alignment padding) */
+int64_t vt_vit_num_params(const vt_vit *m);
+/* parameter by timm name, or NULL (+ vt_err) */
+vt_var *vt_vit_param(vt_vit *m, const char *name);
+/* images (B, C, H, W) -> logits (B, num_classes). acts may be NULL. With the graph's grad disabled,
+ * nothing is recorded and the activations of each block are released as soon as the next exists. */
+vt_var *vt_vit_forward(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts);
+/* read every parameter from group/<timm name> of an HDF5 file; shapes must match exactly */
+int vt_vit_load_h5(vt_vit *m, vt_h5id file, const char *group);
+int vt_vit_save_h5(const vt_vit *m, vt_h5id file, const char *group, int deflate);
+
+/* ---- BEGIN pos_resample (src/nn/pos_resample.c) ---- */
+/* ---- END pos_resample ---- */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,164 @@
+/* vit.c - the Vision Transformer: parameters under timm's names, forward on the autograd tape. */
+#include "nn.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int add_param(vt_vit *m, const char *name, int ndim, const int64_t *shape, int *idx)
+{
+    *idx = vt_paramset_add(&m->params, name, ndim, shape);
+    return *idx < 0 ? VT_ERR : VT_OK;
+}
+
+#define P1(name, a, idx) add_param(m, name, 1, (int64_t[]){a}, idx)
+#define P2(name, a, b, idx) add_param(m, name, 2, (int64_t[]){a, b}, idx)
+
+int vt_vit_init(vt_vit *m, const vt_vit_config *c)
+{
+    memset(m, 0, sizeof *m);
+    if (vt_vit_config_check(c) != VT_OK) return VT_ERR;
+    m->cfg = *c;
+    vt_paramset_init(&m->params);
+    const int64_t D = c->embed_dim, H = (int64_t)(c->embed_dim * c->mlp_ratio);
+    m->grid_h = c->img_h / c->patch;
+    m->grid_w = c->img_w / c->patch;
+    const int64_t N = (int64_t)m->grid_h * m->grid_w;
+    m->blocks = calloc((size_t)(c->depth ? c->depth : 1), sizeof *m->blocks);
+    if (!m->blocks) return vt_err("out of memory");
+    int r = VT_OK;
+    /* timm's state_dict order */
+    r |= add_param(m, "cls_token", 3, (int64_t[]){1, 1, D}, &m->cls_token);
+    r |= add_param(m, "pos_embed", 3, (int64_t[]){1, N + 1, D}, &m->pos_embed);
+    r |= add_param(m, "patch_embed.proj.weight", 4, (int64_t[]){D, c->in_chans, c->patch, c->patch}, &m->patch_w);
+    r |= P1("patch_embed.proj.bias", D, &m->patch_b);
+    for (int i = 0; i < c->depth && r == VT_OK; i++) {
+        vt_block_params *b = &m->blocks[i];
+        char nm[96];
+#define BP(suffix) (snprintf(nm, sizeof nm, "blocks.%d.%s", i, suffix), nm)
+        r |= P1(BP("norm1.weight"), D, &b->norm1_w);
+        r |= P1(BP("norm1.bias"), D, &b->norm1_b);
+        r |= P2(BP("attn.qkv.weight"), 3 * D, D, &b->qkv_w);
+        r |= P1(BP("attn.qkv.bias"), 3 * D, &b->qkv_b);
+        r |= P2(BP("attn.proj.weight"), D, D, &b->proj_w);
+        r |= P1(BP("attn.proj.bias"), D, &b->proj_b);
+        r |= P1(BP("norm2.weight"), D, &b->norm2_w);
+        r |= P1(BP("norm2.bias"), D, &b->norm2_b);
+        r |= P2(BP("mlp.fc1.weight"), H, D, &b->fc1_w);
+        r |= P1(BP("mlp.fc1.bias"), H, &b->fc1_b);
+        r |= P2(BP("mlp.fc2.weight"), D, H, &b->fc2_w);
+        r |= P1(BP("mlp.fc2.bias"), D, &b->fc2_b);
+#undef BP
+    }
+    r |= P1("norm.weight", D, &m->norm_w);
+    r |= P1("norm.bias", D, &m->norm_b);
+    r |= P2("head.weight", c->num_classes, D, &m->head_w);
+    r |= P1("head.bias", c->num_classes, &m->head_b);
+    if (r == VT_OK) r = vt_paramset_alloc(&m->params);
+    if (r != VT_OK) {
+        vt_vit_free(m);
+        return VT_ERR;
+    }
+    /* LayerNorm gains start at one, so a freshly built model is usable before init_weights */
+    float *p = m->params.data;
+    const vt_param_info *info = m->params.info;
+    for (int i = 0; i < m->params.count; i++) {
+        size_t n = strlen(info[i].name);
+        if (n > 11 && strcmp(info[i].name + n - 11, "norm.weight") == 0)
+            for (int64_t k = 0; k < info[i].numel; k++) p[info[i].offset + k] = 1.0f;
+        if (n > 12 && (strstr(info[i].name, "norm1.weight") || strstr(info[i].name, "norm2.weight")))
+            for (int64_t k = 0; k < info[i].numel; k++) p[info[i].offset + k] = 1.0f;
+    }
+    return VT_OK;
+}
+
+void vt_vit_free(vt_vit *m)
+{
+    vt_paramset_free(&m->params);
+    free(m->blocks);
+    m->blocks = NULL;
+}
+
+int64_t vt_vit_num_params(const vt_vit *m)
+{
+    int64_t n = 0;
+    for (int i = 0; i < m->params.count; i++) n += m->params.info[i].numel;
+    return n;
+}
+
+vt_var *vt_vit_param(vt_vit *m, const char *name)
+{
+    int i = vt_paramset_find(&m->params, name);
+    if (i < 0) {
+        vt_err("model has no parameter named '%s'", name);
+        return NULL;
+    }
+    return &m->params.vars[i];
+}
+
+#define PV(idx) (&m->params.vars[(idx)])
+
+/* one pre-norm block: x + attn(norm1(x)), then + mlp(norm2(x)) */
+static vt_var *block_forward(vt_vit *m, vt_graph *g, const vt_block_params *b, vt_var *x, vt_var **attn_out)
+{
+    const vt_vit_config *c = &m->cfg;
+    vt_var *h = vt_layernorm(g, x, PV(b->norm1_w), PV(b->norm1_b), c->ln_eps);
+    vt_var *qkv = h ? vt_linear(g, h, PV(b->qkv_w), PV(b->qkv_b)) : NULL;
+    vt_var *a = qkv ? vt_attention(g, qkv, c->num_heads) : NULL;
+    a = a ? vt_linear(g, a, PV(b->proj_w), PV(b->proj_b)) : NULL;
+    if (attn_out) *attn_out = a;
+    x = a ? vt_add(g, x, a) : NULL;
+    h = x ? vt_layernorm(g, x, PV(b->norm2_w), PV(b->norm2_b), c->ln_eps) : NULL;
+    h = h ? vt_linear(g, h, PV(b->fc1_w), PV(b->fc1_b)) : NULL;
+    h = h ? vt_gelu(g, h, c->gelu) : NULL;
+    h = h ? vt_linear(g, h, PV(b->fc2_w), PV(b->fc2_b)) : NULL;
+    return h ? vt_add(g, x, h) : NULL;
+}
+
+vt_var *vt_vit_forward(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts)
+{
+    const vt_vit_config *c = &m->cfg;
+    if (!images) {
+        vt_err("vit forward: images are NULL");
+        return NULL;
+    }
+    const vt_tensor *im = &images->val;
+    if (im->ndim != 4 || im->shape[1] != c->in_chans || im->shape[2] != c->img_h || im->shape[3] != c->img_w) {
+        char b[96];
+        vt_err("vit forward: images %s, expected (B, %d, %d, %d)", vt_shape_str(im, b, sizeof b), c->in_chans, c->img_h,
+               c->img_w);
+        return NULL;
+    }
+    const int64_t B = im->shape[0], D = c->embed_dim, T = (int64_t)m->grid_h * m->grid_w + 1;
+    /* the conv weight (D, C, P, P) seen as a Linear weight (D, C*P*P): same memory, same gradient */
+    vt_var *pw = vt_var_wrap(g, PV(m->patch_w)->val.data, 2, (int64_t[]){D, (int64_t)c->in_chans * c->patch * c->patch},
+                             "patch_embed.proj.weight");
+    if (!pw) return NULL;
+    pw->grad = PV(m->patch_w)->grad;
+    pw->requires_grad = PV(m->patch_w)->requires_grad;
+
+    vt_var *x = vt_patchify(g, images, c->patch);
+    x = x ? vt_linear(g, x, pw, PV(m->patch_b)) : NULL;
+    if (acts && x) acts->patch_embed = x;
+    x = x ? vt_embed(g, x, PV(m->cls_token), PV(m->pos_embed)) : NULL;
+    if (!x) return NULL;
+
+    const bool nograd = !g->grad_enabled;
+    /* evaluation (no grad, no activations wanted): x's buffer carries the tokens from block to block
+     * and each block's temporaries are released, so memory does not grow with depth */
+    for (int i = 0; i < c->depth; i++) {
+        vt_arena_mark mark = vt_arena_get_mark(&g->arena);
+        vt_var *y = block_forward(m, g, &m->blocks[i], x, acts && acts->block_attn ? &acts->block_attn[i] : NULL);
+        if (!y) return vt_err_prefix("block %d: ", i), NULL;
+        if (nograd && !acts) {
+            memcpy(x->val.data, y->val.data, (size_t)(B * T * D) * sizeof(float));
+            vt_arena_release(&g->arena, mark);
+        } else {
+            x = y;
+        }
+        if (acts && acts->block) acts->block[i] = x;
+    }
+    x = vt_layernorm(g, x, PV(m->norm_w), PV(m->norm_b), c->ln_eps);
+    if (acts && x) acts->norm = x;
+    x = x ? vt_pool(g, x, c->pool, 1) : NULL;
+    return x ? vt_linear(g, x, PV(m->head_w), PV(m->head_b)) : NULL;
+}

@@ -1,0 +1,62 @@
+/* vit_config.c - model descriptions: timm defaults, the paper's presets, validation. */
+#include "nn.h"
+#include <string.h>
+
+void vt_vit_config_defaults(vt_vit_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->img_h = c->img_w = 224;
+    c->patch = 16;
+    c->in_chans = 3;
+    c->num_classes = 1000;
+    c->embed_dim = 768;
+    c->depth = 12;
+    c->num_heads = 12;
+    c->mlp_ratio = 4.0;
+    c->ln_eps = 1e-6f;
+    c->pool = VT_POOL_TOKEN;
+    c->gelu = VT_GELU_ERF;
+}
+
+/* Table 1 of Dosovitskiy et al. (Ti and S from DeiT / timm) */
+static const struct {
+    const char *name, *timm;
+    int dim, depth, heads, patch;
+} presets[] = {
+    {"ti16", "vit_tiny_patch16", 192, 12, 3, 16},   {"s16", "vit_small_patch16", 384, 12, 6, 16},
+    {"b16", "vit_base_patch16", 768, 12, 12, 16},   {"l16", "vit_large_patch16", 1024, 24, 16, 16},
+    {"h14", "vit_huge_patch14", 1280, 32, 16, 14},  {"b32", "vit_base_patch32", 768, 12, 12, 32},
+    {"l32", "vit_large_patch32", 1024, 24, 16, 32}, {"s32", "vit_small_patch32", 384, 12, 6, 32},
+};
+
+int vt_vit_preset(vt_vit_config *c, const char *name)
+{
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        if (strcmp(name, presets[i].name) == 0 || strncmp(name, presets[i].timm, strlen(presets[i].timm)) == 0) {
+            c->embed_dim = presets[i].dim;
+            c->depth = presets[i].depth;
+            c->num_heads = presets[i].heads;
+            c->patch = presets[i].patch;
+            c->mlp_ratio = 4.0;
+            return VT_OK;
+        }
+    return vt_err("unknown model preset '%s' (known: ti16 s16 b16 l16 h14 s32 b32 l32)", name);
+}
+
+int vt_vit_config_check(const vt_vit_config *c)
+{
+    if (c->patch < 1) return vt_err("model: patch size %d must be positive", c->patch);
+    if (c->img_h < c->patch || c->img_w < c->patch || c->img_h % c->patch || c->img_w % c->patch)
+        return vt_err("model: image %dx%d is not a multiple of the patch size %d", c->img_h, c->img_w, c->patch);
+    if (c->in_chans < 1) return vt_err("model: in_chans %d must be positive", c->in_chans);
+    if (c->num_classes < 1) return vt_err("model: num_classes %d must be positive", c->num_classes);
+    if (c->embed_dim < 1) return vt_err("model: embed_dim %d must be positive", c->embed_dim);
+    if (c->depth < 0) return vt_err("model: depth %d must not be negative", c->depth);
+    if (c->num_heads < 1 || c->embed_dim % c->num_heads)
+        return vt_err("model: embed_dim %d is not divisible by num_heads %d", c->embed_dim, c->num_heads);
+    if (!(c->mlp_ratio > 0) || (int)(c->embed_dim * c->mlp_ratio) < 1)
+        return vt_err("model: mlp_ratio %g must give a positive hidden size", c->mlp_ratio);
+    if (!(c->ln_eps > 0)) return vt_err("model: layer_norm_eps %g must be positive", c->ln_eps);
+    if (c->pool != VT_POOL_TOKEN && c->pool != VT_POOL_MEAN) return vt_err("model: unknown pooling %d", (int)c->pool);
+    return VT_OK;
+}
