@@ -140,6 +140,7 @@ typedef struct {
     vt_param_info *info;
     vt_var *vars;            /* vars[i] views info[i] in data/grad (valid after vt_paramset_alloc) */
     float *data, *grad;      /* numel floats each, 64-byte aligned */
+    void *data_base, *grad_base;  /* what was allocated */
     int64_t numel;
 } vt_paramset;
 

@@ -52,15 +52,16 @@ int vt_paramset_add(vt_paramset *ps, const char *name, int ndim, const int64_t *
 int vt_paramset_alloc(vt_paramset *ps)
 {
     size_t bytes = (size_t)(ps->numel ? ps->numel : 16) * sizeof(float);
-    ps->data = aligned_alloc(64, bytes);
-    ps->grad = aligned_alloc(64, bytes);
+    /* calloc: large buffers come zeroed from the OS without touching every page; aligned by hand */
+    ps->data_base = calloc(1, bytes + 64);
+    ps->grad_base = calloc(1, bytes + 64);
     ps->vars = calloc((size_t)(ps->count ? ps->count : 1), sizeof *ps->vars);
-    if (!ps->data || !ps->grad || !ps->vars) {
+    if (!ps->data_base || !ps->grad_base || !ps->vars) {
         vt_paramset_free(ps);
         return vt_err("out of memory allocating %lld parameters", (long long)ps->numel);
     }
-    memset(ps->data, 0, bytes);
-    memset(ps->grad, 0, bytes);
+    ps->data = (float *)(((uintptr_t)ps->data_base + 63) & ~(uintptr_t)63);
+    ps->grad = (float *)(((uintptr_t)ps->grad_base + 63) & ~(uintptr_t)63);
     for (int i = 0; i < ps->count; i++) {
         vt_param_info *p = &ps->info[i];
         vt_var *v = &ps->vars[i];
@@ -73,8 +74,8 @@ int vt_paramset_alloc(vt_paramset *ps)
 
 void vt_paramset_free(vt_paramset *ps)
 {
-    free(ps->data);
-    free(ps->grad);
+    free(ps->data_base);
+    free(ps->grad_base);
     free(ps->vars);
     free(ps->info);
     memset(ps, 0, sizeof *ps);

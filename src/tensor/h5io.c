@@ -33,6 +33,14 @@ vt_h5id vt_h5_open(const char *path, bool write)
     return f;
 }
 
+vt_h5id vt_h5_create(const char *path)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) vt_err("%s: cannot create the file (folder missing or not writable?)", path);
+    return f;
+}
+
 void vt_h5_close(vt_h5id f)
 {
     if (f >= 0) H5Fclose((hid_t)f);

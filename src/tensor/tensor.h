@@ -174,6 +174,8 @@ void vt_crossentropy_backward(float *dlogits, const float *probs, const int *lab
  * naming the file and object. HDF5's own error stack printing is turned off by vt_h5_open. */
 typedef int64_t vt_h5id;
 vt_h5id vt_h5_open(const char *path, bool write);          /* <0 + vt_err on failure */
+/* create (truncate) a new file */
+vt_h5id vt_h5_create(const char *path);
 void vt_h5_close(vt_h5id f);
 bool vt_h5_exists(vt_h5id loc, const char *path);          /* every link on the path exists */
 bool vt_h5_is_group(vt_h5id loc, const char *path);

@@ -1,0 +1,332 @@
+/* test_vit.c - the ViT model: presets, timm names and counts, init, forward/backward against
+ * finite differences, no-grad evaluation, the golden checks (and that they can fail). */
+#include "testutil.h"
+#include "nn/nn.h"
+#include "train/train.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void tiny_config(vt_vit_config *c)
+{
+    vt_vit_config_defaults(c);
+    c->img_h = 8;
+    c->img_w = 12;   /* non-square: grid 2 x 3 */
+    c->patch = 4;
+    c->in_chans = 2;
+    c->num_classes = 5;
+    c->embed_dim = 8;
+    c->depth = 2;
+    c->num_heads = 2;
+    c->mlp_ratio = 1.5;
+}
+
+START_TEST(preset_param_counts_match_timm)
+{
+    /* timm's counts at 224x224 with 1000 classes */
+    static const struct { const char *name; int64_t count; } cases[] = {
+        {"ti16", 5717416}, {"s16", 22050664}, {"b16", 86567656}, {"l16", 304326632}, {"h14", 632045800}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vt_vit_config c;
+        vt_vit_config_defaults(&c);
+        ck_assert_int_eq(vt_vit_preset(&c, cases[i].name), VT_OK);
+        vt_vit m;
+        ck_assert_msg(vt_vit_init(&m, &c) == VT_OK, "%s", vt_errmsg());
+        ck_assert_msg(vt_vit_num_params(&m) == cases[i].count, "%s: %lld params, timm has %lld", cases[i].name,
+                      (long long)vt_vit_num_params(&m), (long long)cases[i].count);
+        vt_vit_free(&m);
+    }
+    vt_vit_config c;
+    vt_vit_config_defaults(&c);
+    ck_assert_int_eq(vt_vit_preset(&c, "b17"), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "b17") != NULL);
+}
+END_TEST
+
+START_TEST(timm_names_and_layouts)
+{
+    vt_vit_config c;
+    tiny_config(&c);
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+    vt_var *v = vt_vit_param(&m, "blocks.1.attn.qkv.weight");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(v->val.shape[0], 24);
+    ck_assert_int_eq(v->val.shape[1], 8);
+    v = vt_vit_param(&m, "patch_embed.proj.weight");
+    ck_assert_int_eq(v->val.ndim, 4);
+    ck_assert_int_eq(v->val.shape[1], 2);
+    ck_assert_int_eq(v->val.shape[3], 4);
+    v = vt_vit_param(&m, "pos_embed");
+    ck_assert_int_eq(v->val.shape[1], 2 * 3 + 1);
+    v = vt_vit_param(&m, "blocks.0.mlp.fc1.weight");
+    ck_assert_int_eq(v->val.shape[0], 12);
+    ck_assert_ptr_null(vt_vit_param(&m, "blocks.2.attn.qkv.weight"));
+    ck_assert(strstr(vt_errmsg(), "blocks.2.attn.qkv.weight") != NULL);
+    ck_assert_int_eq(m.params.count, 4 + 12 * 2 + 4);
+    vt_vit_free(&m);
+    c.embed_dim = 9;   /* not divisible by 2 heads */
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "num_heads") != NULL);
+    tiny_config(&c);
+    c.img_w = 10;
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "patch") != NULL);
+}
+END_TEST
+
+START_TEST(init_is_timm_and_seeded)
+{
+    vt_vit_config c;
+    vt_vit_config_defaults(&c);
+    vt_vit_preset(&c, "ti16");
+    c.depth = 2;
+    vt_vit a, b;
+    ck_assert_int_eq(vt_vit_init(&a, &c), VT_OK);
+    ck_assert_int_eq(vt_vit_init(&b, &c), VT_OK);
+    vt_rng r1, r2;
+    vt_rng_seed(&r1, 7);
+    vt_rng_seed(&r2, 7);
+    vt_vit_init_weights(&a, &r1);
+    vt_vit_init_weights(&b, &r2);
+    ck_assert_int_eq(memcmp(a.params.data, b.params.data, (size_t)a.params.numel * sizeof(float)), 0);
+    vt_rng_seed(&r2, 8);
+    vt_vit_init_weights(&b, &r2);
+    ck_assert_int_ne(memcmp(a.params.data, b.params.data, (size_t)a.params.numel * sizeof(float)), 0);
+    /* statistics */
+    vt_var *w = vt_vit_param(&a, "blocks.0.attn.qkv.weight");
+    int64_t n = vt_tensor_numel(&w->val);
+    double s2 = 0;
+    for (int64_t i = 0; i < n; i++) s2 += (double)w->val.data[i] * w->val.data[i];
+    ck_assert_msg(fabs(sqrt(s2 / n) - 0.02) < 0.001, "qkv std %g", sqrt(s2 / n));
+    vt_var *cls = vt_vit_param(&a, "cls_token");
+    ck_assert(tu_maxabs(cls->val.data, 192) < 1e-5 && tu_maxabs(cls->val.data, 192) > 0);
+    vt_var *bias = vt_vit_param(&a, "blocks.1.mlp.fc2.bias");
+    ck_assert(tu_maxabs(bias->val.data, 192) == 0);
+    vt_var *ln = vt_vit_param(&a, "blocks.1.norm2.weight");
+    for (int i = 0; i < 192; i++) ck_assert_float_eq(ln->val.data[i], 1.0f);
+    ln = vt_vit_param(&a, "norm.weight");
+    for (int i = 0; i < 192; i++) ck_assert_float_eq(ln->val.data[i], 1.0f);
+    vt_var *pe = vt_vit_param(&a, "patch_embed.proj.weight");
+    double bound = 1.0 / sqrt(3.0 * 16 * 16);
+    ck_assert(tu_maxabs(pe->val.data, vt_tensor_numel(&pe->val)) <= bound);
+    vt_vit_free(&a);
+    vt_vit_free(&b);
+}
+END_TEST
+
+typedef struct {
+    vt_vit *m;
+    float *img;
+    int *labels;
+    int B;
+} fd_ctx;
+
+static vt_var *model_loss(vt_graph *g, vt_var **in, int nin, void *vctx)
+{
+    (void)in;
+    (void)nin;
+    fd_ctx *c = vctx;
+    const vt_vit_config *mc = &c->m->cfg;
+    vt_var *x = vt_var_wrap(g, c->img, 4, (int64_t[]){c->B, mc->in_chans, mc->img_h, mc->img_w}, "img");
+    vt_var *logits = vt_vit_forward(c->m, g, x, NULL);
+    return logits ? vt_cross_entropy(g, logits, c->labels, 0.1f) : NULL;
+}
+
+/* the whole model's parameter gradients against finite differences, for both poolings and GELUs */
+START_TEST(model_gradients_match_finite_differences)
+{
+    for (int variant = 0; variant < 2; variant++) {
+        vt_vit_config c;
+        tiny_config(&c);
+        c.depth = 1;
+        if (variant) {
+            c.pool = VT_POOL_MEAN;
+            c.gelu = VT_GELU_TANH;
+        }
+        vt_vit m;
+        ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+        vt_rng r;
+        vt_rng_seed(&r, 3 + variant);
+        /* larger weights than init so that every path matters */
+        tu_fill_uniform(&r, m.params.data, m.params.numel, -0.5f, 0.5f);
+        int B = 2;
+        float img[2 * 2 * 8 * 12];
+        tu_fill_uniform(&r, img, 2 * 2 * 8 * 12, -1, 1);
+        int labels[2] = {1, 4};
+        fd_ctx ctx = {&m, img, labels, B};
+        vt_var *ins[64];
+        int nin = 0;
+        for (int i = 0; i < m.params.count; i++) ins[nin++] = &m.params.vars[i];
+        char desc[256];
+        double worst = vt_gradcheck(model_loss, &ctx, ins, nin, 1e-2, 2e-3, 2e-2, desc, sizeof desc);
+        ck_assert_msg(worst <= 1.0, "variant %d: worst %g: %s (%s)", variant, worst, desc,
+                      m.params.info[0].name);
+        vt_vit_free(&m);
+    }
+}
+END_TEST
+
+START_TEST(nograd_matches_and_uses_less_memory)
+{
+    vt_vit_config c;
+    tiny_config(&c);
+    c.depth = 6;
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, 1);
+    vt_vit_init_weights(&m, &r);
+    float img[3 * 2 * 8 * 12];
+    tu_fill_uniform(&r, img, 3 * 2 * 8 * 12, -1, 1);
+    int64_t shape[4] = {3, 2, 8, 12};
+    vt_graph g1, g2;
+    vt_graph_init(&g1, 1 << 16);
+    vt_graph_init(&g2, 1 << 16);
+    vt_var *l1 = vt_vit_forward(&m, &g1, vt_var_wrap(&g1, img, 4, shape, "x"), NULL);
+    vt_graph_set_grad(&g2, false);
+    vt_var *l2 = vt_vit_forward(&m, &g2, vt_var_wrap(&g2, img, 4, shape, "x"), NULL);
+    ck_assert_ptr_nonnull(l1);
+    ck_assert_ptr_nonnull(l2);
+    ck_assert_int_eq(memcmp(l1->val.data, l2->val.data, 3 * 5 * sizeof(float)), 0);
+    ck_assert_int_eq(g2.nnodes, 0);
+    ck_assert_int_gt(g1.nnodes, 6 * 10);
+    ck_assert_msg(g2.arena.peak * 3 < g1.arena.peak, "no-grad peak %zu vs %zu", g2.arena.peak, g1.arena.peak);
+    vt_graph_free(&g1);
+    vt_graph_free(&g2);
+    vt_vit_free(&m);
+}
+END_TEST
+
+START_TEST(forward_refuses_wrong_input)
+{
+    vt_vit_config c;
+    tiny_config(&c);
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+    vt_graph g;
+    vt_graph_init(&g, 1 << 16);
+    float img[2 * 2 * 8 * 8] = {0};
+    ck_assert_ptr_null(vt_vit_forward(&m, &g, vt_var_wrap(&g, img, 4, (int64_t[]){2, 2, 8, 8}, "x"), NULL));
+    ck_assert_msg(strstr(vt_errmsg(), "(2, 2, 8, 8)") && strstr(vt_errmsg(), "8, 12"), "%s", vt_errmsg());
+    ck_assert_ptr_null(vt_vit_forward(&m, &g, NULL, NULL));
+    vt_graph_free(&g);
+    vt_vit_free(&m);
+}
+END_TEST
+
+START_TEST(golden_file_passes)
+{
+    vt_golden_result r = {0};
+    FILE *devnull = fopen("/dev/null", "w");
+    ck_assert_msg(vt_golden_check_file(tu_golden("vit_reference.h5"), NULL, devnull, &r) == VT_OK, "%s", vt_errmsg());
+    fclose(devnull);
+    ck_assert_int_ge(r.cases, 3);
+    ck_assert_int_eq(r.errors, 0);
+    ck_assert_int_eq(r.failed, 0);
+    ck_assert_int_gt(r.checked, 100);
+}
+END_TEST
+
+/* a copy of one case with a perturbed parameter must fail, and a missing gradient must be an error */
+START_TEST(golden_check_can_fail)
+{
+    vt_h5id src = vt_h5_open(tu_golden("vit_reference.h5"), false);
+    ck_assert(src >= 0);
+    vt_vit_config c;
+    vt_vit_config_defaults(&c);
+    c.img_h = c.img_w = 28;
+    c.patch = 4;
+    c.in_chans = 1;
+    c.num_classes = 10;
+    c.embed_dim = 32;
+    c.depth = 1;
+    c.num_heads = 2;
+    c.mlp_ratio = 2;
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+    ck_assert_msg(vt_vit_load_h5(&m, src, "/vit_gray_f64/params") == VT_OK, "%s", vt_errmsg());
+    char tmpl[] = "/tmp/vit_golden_XXXXXX";
+    int fd = mkstemp(tmpl);
+    ck_assert(fd >= 0);
+    close(fd);
+    for (int variant = 0; variant < 2; variant++) {
+        vt_h5id dst = vt_h5_create(tmpl);   /* a fresh file each time */
+        ck_assert_msg(dst >= 0, "%s", vt_errmsg());
+        ck_assert_int_eq(vt_h5_mkgroup(dst, "/case"), VT_OK);
+        const char *attrs[] = {"img_h", "img_w", "patch", "in_chans", "num_classes", "embed_dim", "depth", "num_heads"};
+        for (int i = 0; i < 8; i++) {
+            int64_t v;
+            ck_assert_int_eq(vt_h5_attr_i64(src, "/vit_gray_f64", attrs[i], &v), VT_OK);
+            ck_assert_int_eq(vt_h5_write_attr_i64(dst, "/case", attrs[i], v), VT_OK);
+        }
+        ck_assert_int_eq(vt_h5_write_attr_f64(dst, "/case", "mlp_ratio", 2.0), VT_OK);
+        m.params.data[m.params.info[vt_paramset_find(&m.params, "blocks.0.mlp.fc1.weight")].offset + 5] += 0.05f;
+        ck_assert_int_eq(vt_vit_save_h5(&m, dst, "/case/params", 0), VT_OK);
+        m.params.data[m.params.info[vt_paramset_find(&m.params, "blocks.0.mlp.fc1.weight")].offset + 5] -= 0.05f;
+        const char *dsets[] = {"input", "labels", "logits", "loss"};
+        for (int i = 0; i < 4; i++) {
+            char p[128], q[128];
+            snprintf(p, sizeof p, "/vit_gray_f64/%s", dsets[i]);
+            snprintf(q, sizeof q, "/case/%s", dsets[i]);
+            double *d;
+            int nd;
+            int64_t sh[8];
+            ck_assert_int_eq(vt_h5_read_f64(src, p, &d, &nd, sh), VT_OK);
+            if (i == 1) {
+                int64_t lab[8];
+                for (int k = 0; k < sh[0]; k++) lab[k] = (int64_t)d[k];
+                ck_assert_int_eq(vt_h5_write_i64(dst, q, lab, nd, sh), VT_OK);
+            } else {
+                ck_assert_int_eq(vt_h5_write_f64(dst, q, d, nd, sh), VT_OK);
+            }
+            free(d);
+        }
+        for (int i = 0; i < m.params.count; i++) {
+            if (variant == 1 && i == 3) continue;   /* a missing reference gradient */
+            char p[256], q[256];
+            snprintf(p, sizeof p, "/vit_gray_f64/grads/%s", m.params.info[i].name);
+            snprintf(q, sizeof q, "/case/grads/%s", m.params.info[i].name);
+            double *d;
+            int nd;
+            int64_t sh[8];
+            ck_assert_int_eq(vt_h5_read_f64(src, p, &d, &nd, sh), VT_OK);
+            ck_assert_int_eq(vt_h5_write_f64(dst, q, d, nd, sh), VT_OK);
+            free(d);
+        }
+        vt_h5_close(dst);
+        vt_golden_result r = {0};
+        FILE *devnull = fopen("/dev/null", "w");
+        ck_assert_int_eq(vt_golden_check_file(tmpl, NULL, devnull, &r), VT_OK);
+        fclose(devnull);
+        if (variant == 0) {
+            ck_assert_int_eq(r.cases, 1);
+            ck_assert_int_gt(r.failed, 0);
+        } else {
+            ck_assert_int_eq(r.errors, 1);
+        }
+    }
+    remove(tmpl);
+    vt_h5_close(src);
+    vt_vit_free(&m);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("vit");
+    TCase *tc = tcase_create("model");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, preset_param_counts_match_timm);
+    tcase_add_test(tc, timm_names_and_layouts);
+    tcase_add_test(tc, init_is_timm_and_seeded);
+    tcase_add_test(tc, model_gradients_match_finite_differences);
+    tcase_add_test(tc, nograd_matches_and_uses_less_memory);
+    tcase_add_test(tc, forward_refuses_wrong_input);
+    tcase_add_test(tc, golden_file_passes);
+    tcase_add_test(tc, golden_check_can_fail);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
