@@ -30,6 +30,74 @@ typedef struct {
  * Returns VT_OK when the file could be walked (look at res for failures). */
 int vt_golden_check_file(const char *path, const vt_golden_opts *opts, FILE *out, vt_golden_result *res);
 
+/* ---------------------------------------------------------------- config (INI) */
+/* Every key of every section is described by one table (config.c): name, type, default, range,
+ * help. The parser, --set overrides, the resolved config written to the out dir and the key table in
+ * configs/README.md all come from it. */
+#define VT_STR 256
+typedef struct {
+    /* [model] */
+    char model_preset[32];      /* "" or ti16 s16 b16 l16 h14 ... (fills dim/depth/heads/patch) */
+    int img_size, img_h, img_w, patch_size, in_chans, num_classes, embed_dim, depth, num_heads;
+    double mlp_ratio, layer_norm_eps;
+    char pool[16], gelu[16];
+    /* [data] */
+    char data_path[VT_STR], data_format[16], images_key[64], labels_key[64];
+    int batch_size, eval_batch_size, workers, prefetch;
+    double val_fraction;
+    char mean[VT_STR], std[VT_STR];
+    bool hflip, random_resized_crop;
+    int crop_padding;
+    double rrc_scale_min, rrc_ratio_min, rrc_ratio_max;
+    /* [optim] */
+    char optimizer[16];
+    double lr, beta1, beta2, eps, weight_decay, momentum, dampening, clip_grad_norm, label_smoothing;
+    bool nesterov, scale_lr;
+    int accum_steps;
+    char no_weight_decay[VT_STR];
+    /* [schedule] */
+    char schedule[16];
+    int warmup_steps;
+    double warmup_epochs, warmup_lr_init, lr_min;
+    /* [train] */
+    int epochs, max_steps, seed, threads, log_every_steps, eval_every_steps;
+    /* [checkpoint] */
+    int every_steps, keep_last, deflate;
+    bool keep_best;
+    /* [finetune] */
+    char init[VT_STR], pos_interp[16], head_init[16];
+    bool pos_antialias;
+} vt_config;
+
+typedef enum { VT_CFG_INT, VT_CFG_FLOAT, VT_CFG_BOOL, VT_CFG_STRING, VT_CFG_ENUM } vt_cfg_type;
+typedef struct {
+    const char *section, *key;
+    vt_cfg_type type;
+    size_t offset, size;        /* field in vt_config */
+    const char *def;            /* default as text */
+    double min, max;            /* range (numbers) */
+    const char *choices;        /* ENUM: "a|b|c" */
+    bool required;
+    const char *help;
+} vt_cfg_key;
+
+/* the table (terminated by a NULL key) */
+const vt_cfg_key *vt_config_keys(void);
+void vt_config_defaults(vt_config *c);
+/* parse an INI file over the current values; errors name file:line, the key and, for an unknown key,
+ * the nearest valid one */
+int vt_config_load(vt_config *c, const char *path);
+/* "section.key=value" (as --set takes it) */
+int vt_config_set(vt_config *c, const char *assignment);
+/* required keys present, cross-field checks */
+int vt_config_validate(const vt_config *c);
+/* write every key (resolved) as INI text that vt_config_load reads back to the same config */
+int vt_config_write(const vt_config *c, FILE *f);
+/* the model description the config asks for */
+int vt_config_model(const vt_config *c, vt_vit_config *mc);
+/* markdown table of every key (configs/README.md is generated from, and tested against, this) */
+void vt_config_markdown(FILE *f);
+
 #ifdef __cplusplus
 }
 #endif

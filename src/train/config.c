@@ -1,0 +1,390 @@
+/* config.c - strict INI configs (parsed with inih): one table describes every key. */
+#include "train.h"
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F(field) offsetof(vt_config, field), sizeof(((vt_config *)0)->field)
+#define BIG 1e300
+
+static const vt_cfg_key keys[] = {
+    /* [model] */
+    {"model", "preset", VT_CFG_STRING, F(model_preset), "", 0, 0, NULL, false,
+     "named size from the paper's Table 1 (ti16 s16 b16 l16 h14, also s32 b32 l32); sets embed_dim, depth, num_heads, patch_size unless given"},
+    {"model", "img_size", VT_CFG_INT, F(img_size), "224", 1, 65536, NULL, false, "input resolution (square); img_h/img_w override"},
+    {"model", "img_h", VT_CFG_INT, F(img_h), "0", 0, 65536, NULL, false, "input height (0: img_size)"},
+    {"model", "img_w", VT_CFG_INT, F(img_w), "0", 0, 65536, NULL, false, "input width (0: img_size)"},
+    {"model", "patch_size", VT_CFG_INT, F(patch_size), "16", 1, 4096, NULL, false, "patch size P (conv kernel = stride = P)"},
+    {"model", "in_chans", VT_CFG_INT, F(in_chans), "3", 1, 64, NULL, false, "input channels the model takes (data is converted)"},
+    {"model", "num_classes", VT_CFG_INT, F(num_classes), "0", 0, 1000000, NULL, false, "classes of the head (0: from the dataset)"},
+    {"model", "embed_dim", VT_CFG_INT, F(embed_dim), "768", 1, 65536, NULL, false, "token width D"},
+    {"model", "depth", VT_CFG_INT, F(depth), "12", 0, 1024, NULL, false, "number of transformer blocks"},
+    {"model", "num_heads", VT_CFG_INT, F(num_heads), "12", 1, 1024, NULL, false, "attention heads (must divide embed_dim)"},
+    {"model", "mlp_ratio", VT_CFG_FLOAT, F(mlp_ratio), "4", 0.01, 64, NULL, false, "MLP hidden size / embed_dim"},
+    {"model", "layer_norm_eps", VT_CFG_FLOAT, F(layer_norm_eps), "1e-6", 1e-12, 1, NULL, false, "LayerNorm epsilon (timm: 1e-6)"},
+    {"model", "pool", VT_CFG_ENUM, F(pool), "token", 0, 0, "token|avg", false, "class token or mean of the patch tokens"},
+    {"model", "gelu", VT_CFG_ENUM, F(gelu), "erf", 0, 0, "erf|tanh", false, "exact GELU or the tanh approximation"},
+    /* [data] */
+    {"data", "path", VT_CFG_STRING, F(data_path), "", 0, 0, NULL, true,
+     "dataset: a folder of IDX files, a CIFAR folder, an HDF5 file or an image-folder root"},
+    {"data", "format", VT_CFG_ENUM, F(data_format), "auto", 0, 0, "auto|idx|cifar|hdf5|folder", false, "dataset format (auto: detect)"},
+    {"data", "images_key", VT_CFG_STRING, F(images_key), "images", 0, 0, NULL, false, "HDF5 dataset of uint8 images (N, H, W, C)"},
+    {"data", "labels_key", VT_CFG_STRING, F(labels_key), "labels", 0, 0, NULL, false, "HDF5 dataset of integer labels (N,)"},
+    {"data", "batch_size", VT_CFG_INT, F(batch_size), "128", 1, 1 << 20, NULL, false, "images per micro-batch (one forward/backward)"},
+    {"data", "eval_batch_size", VT_CFG_INT, F(eval_batch_size), "0", 0, 1 << 20, NULL, false, "images per evaluation batch (0: batch_size)"},
+    {"data", "workers", VT_CFG_INT, F(workers), "2", 0, 256, NULL, false, "loader threads (0: load in the training thread)"},
+    {"data", "prefetch", VT_CFG_INT, F(prefetch), "4", 1, 256, NULL, false, "batches prepared ahead"},
+    {"data", "val_fraction", VT_CFG_FLOAT, F(val_fraction), "0", 0, 0.9, NULL, false,
+     "fraction of the training set held out for validation when there is no test split"},
+    {"data", "mean", VT_CFG_STRING, F(mean), "0.5", 0, 0, NULL, false, "per-channel mean for normalisation (one value or one per channel, comma-separated)"},
+    {"data", "std", VT_CFG_STRING, F(std), "0.5", 0, 0, NULL, false, "per-channel std for normalisation"},
+    {"data", "hflip", VT_CFG_BOOL, F(hflip), "false", 0, 0, NULL, false, "random horizontal flip"},
+    {"data", "random_resized_crop", VT_CFG_BOOL, F(random_resized_crop), "false", 0, 0, NULL, false, "random-resized-crop augmentation"},
+    {"data", "crop_padding", VT_CFG_INT, F(crop_padding), "0", 0, 1024, NULL, false, "random crop after zero padding by this many pixels (0: off)"},
+    {"data", "rrc_scale_min", VT_CFG_FLOAT, F(rrc_scale_min), "0.08", 0.001, 1, NULL, false, "random-resized-crop: smallest area fraction"},
+    {"data", "rrc_ratio_min", VT_CFG_FLOAT, F(rrc_ratio_min), "0.75", 0.01, 100, NULL, false, "random-resized-crop: smallest aspect ratio"},
+    {"data", "rrc_ratio_max", VT_CFG_FLOAT, F(rrc_ratio_max), "1.3333333333", 0.01, 100, NULL, false, "random-resized-crop: largest aspect ratio"},
+    /* [optim] */
+    {"optim", "optimizer", VT_CFG_ENUM, F(optimizer), "adamw", 0, 0, "sgd|adam|adamw", false, "update rule (torch semantics)"},
+    {"optim", "lr", VT_CFG_FLOAT, F(lr), "1e-3", 0, 1e3, NULL, false, "base learning rate (after warmup)"},
+    {"optim", "scale_lr", VT_CFG_BOOL, F(scale_lr), "false", 0, 0, NULL, false, "lr = lr * global_batch / 256"},
+    {"optim", "beta1", VT_CFG_FLOAT, F(beta1), "0.9", 0, 0.999999999, NULL, false, "Adam beta1"},
+    {"optim", "beta2", VT_CFG_FLOAT, F(beta2), "0.999", 0, 0.999999999, NULL, false, "Adam beta2"},
+    {"optim", "eps", VT_CFG_FLOAT, F(eps), "1e-8", 0, 1, NULL, false, "Adam epsilon"},
+    {"optim", "weight_decay", VT_CFG_FLOAT, F(weight_decay), "0.05", 0, 10, NULL, false,
+     "weight decay (decoupled for AdamW; only weights of 2+ dims other than pos_embed, cls_token)"},
+    {"optim", "no_weight_decay", VT_CFG_STRING, F(no_weight_decay), "", 0, 0, NULL, false,
+     "extra parameter-name patterns (comma-separated, * wildcard) excluded from weight decay"},
+    {"optim", "momentum", VT_CFG_FLOAT, F(momentum), "0.9", 0, 0.999999999, NULL, false, "SGD momentum"},
+    {"optim", "dampening", VT_CFG_FLOAT, F(dampening), "0", 0, 1, NULL, false, "SGD dampening"},
+    {"optim", "nesterov", VT_CFG_BOOL, F(nesterov), "false", 0, 0, NULL, false, "SGD Nesterov momentum"},
+    {"optim", "clip_grad_norm", VT_CFG_FLOAT, F(clip_grad_norm), "0", 0, BIG, NULL, false, "global-norm gradient clipping (0: off)"},
+    {"optim", "label_smoothing", VT_CFG_FLOAT, F(label_smoothing), "0", 0, 0.999, NULL, false, "label smoothing of the cross-entropy"},
+    {"optim", "accum_steps", VT_CFG_INT, F(accum_steps), "1", 1, 1 << 20, NULL, false,
+     "micro-batches accumulated per optimizer step (global batch = batch_size * accum_steps)"},
+    /* [schedule] */
+    {"schedule", "name", VT_CFG_ENUM, F(schedule), "cosine", 0, 0, "cosine|linear|constant", false, "LR after warmup"},
+    {"schedule", "warmup_steps", VT_CFG_INT, F(warmup_steps), "0", 0, 1 << 30, NULL, false, "linear warmup, in optimizer steps"},
+    {"schedule", "warmup_epochs", VT_CFG_FLOAT, F(warmup_epochs), "0", 0, 1e6, NULL, false, "warmup in epochs (used when warmup_steps is 0)"},
+    {"schedule", "warmup_lr_init", VT_CFG_FLOAT, F(warmup_lr_init), "1e-6", 0, 1e3, NULL, false, "LR at step 0 of the warmup"},
+    {"schedule", "lr_min", VT_CFG_FLOAT, F(lr_min), "1e-5", 0, 1e3, NULL, false, "LR at the end of the cosine / linear decay"},
+    /* [train] */
+    {"train", "epochs", VT_CFG_INT, F(epochs), "10", 1, 1 << 20, NULL, false, "passes over the training set"},
+    {"train", "max_steps", VT_CFG_INT, F(max_steps), "0", 0, 1 << 30, NULL, false, "stop after this many optimizer steps (0: epochs decide)"},
+    {"train", "seed", VT_CFG_INT, F(seed), "0", 0, 2147483647, NULL, false, "seed of initialisation, shuffling and augmentation"},
+    {"train", "threads", VT_CFG_INT, F(threads), "0", 0, 1024, NULL, false, "compute threads (0: all cores)"},
+    {"train", "log_every_steps", VT_CFG_INT, F(log_every_steps), "50", 1, 1 << 30, NULL, false, "metrics.csv row and progress line period"},
+    {"train", "eval_every_steps", VT_CFG_INT, F(eval_every_steps), "0", 0, 1 << 30, NULL, false, "evaluate every N steps (0: every epoch)"},
+    /* [checkpoint] */
+    {"checkpoint", "every_steps", VT_CFG_INT, F(every_steps), "0", 0, 1 << 30, NULL, false, "write a checkpoint every N steps (0: every epoch)"},
+    {"checkpoint", "keep_last", VT_CFG_INT, F(keep_last), "3", 1, 1 << 20, NULL, false, "checkpoints kept (plus the best)"},
+    {"checkpoint", "keep_best", VT_CFG_BOOL, F(keep_best), "true", 0, 0, NULL, false, "also keep the one with the best eval top-1"},
+    {"checkpoint", "deflate", VT_CFG_INT, F(deflate), "0", 0, 9, NULL, false, "zlib compression level of checkpoint tensors (0: none)"},
+    /* [finetune] */
+    {"finetune", "init", VT_CFG_STRING, F(init), "", 0, 0, NULL, false,
+     "start from these weights (HDF5 checkpoint, .safetensors or Google .npz): weights only, step 0"},
+    {"finetune", "pos_interp", VT_CFG_ENUM, F(pos_interp), "bicubic", 0, 0, "bicubic|bilinear", false,
+     "interpolation of the position embeddings when the grid changes"},
+    {"finetune", "pos_antialias", VT_CFG_BOOL, F(pos_antialias), "false", 0, 0, NULL, false, "antialias when shrinking the grid"},
+    {"finetune", "head_init", VT_CFG_ENUM, F(head_init), "zeros", 0, 0, "zeros|trunc_normal", false,
+     "new head when the number of classes differs"},
+    {NULL, NULL, 0, 0, 0, NULL, 0, 0, NULL, false, NULL},
+};
+
+const vt_cfg_key *vt_config_keys(void) { return keys; }
+
+static const vt_cfg_key *find_key(const char *section, const char *key)
+{
+    for (const vt_cfg_key *k = keys; k->key; k++)
+        if (strcmp(k->section, section) == 0 && strcmp(k->key, key) == 0) return k;
+    return NULL;
+}
+
+static bool section_known(const char *section)
+{
+    for (const vt_cfg_key *k = keys; k->key; k++)
+        if (strcmp(k->section, section) == 0) return true;
+    return false;
+}
+
+static int edit_distance(const char *a, const char *b)
+{
+    int n = (int)strlen(a), m = (int)strlen(b);
+    if (n > 63 || m > 63) return 99;
+    int d[64][64];
+    for (int i = 0; i <= n; i++) d[i][0] = i;
+    for (int j = 0; j <= m; j++) d[0][j] = j;
+    for (int i = 1; i <= n; i++)
+        for (int j = 1; j <= m; j++) {
+            int c = d[i - 1][j - 1] + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+            d[i][j] = c;
+        }
+    return d[n][m];
+}
+
+/* "did you mean ..." text for an unknown section or key ("" when nothing is close) */
+static void suggest(const char *section, const char *key, char *buf, size_t n)
+{
+    const vt_cfg_key *best = NULL;
+    int bd = 1000;
+    for (const vt_cfg_key *k = keys; k->key; k++) {
+        int d = key ? edit_distance(key, k->key) + (strcmp(section, k->section) ? 2 : 0)
+                    : edit_distance(section, k->section);
+        if (d < bd) {
+            bd = d;
+            best = k;
+        }
+    }
+    size_t len = key ? strlen(key) : strlen(section);
+    if (!best || bd > (int)(len / 2 + 2)) {
+        buf[0] = '\0';
+        return;
+    }
+    if (key)
+        snprintf(buf, n, " (did you mean %s in [%s]?)", best->key, best->section);
+    else
+        snprintf(buf, n, " (did you mean [%s]?)", best->section);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+    return s;
+}
+
+/* parse value into the field of c; where names the source ("cfg.ini:12" or "--set") */
+static int assign(vt_config *c, const vt_cfg_key *k, const char *value, const char *where)
+{
+    char *field = (char *)c + k->offset;
+    char tmp[VT_STR + 64];
+    snprintf(tmp, sizeof tmp, "%s", value);
+    char *v = trim(tmp);
+    char *end = NULL;
+    switch (k->type) {
+    case VT_CFG_INT: {
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (!*v || *end || errno)
+            return vt_err("%s: [%s] %s = '%s' is not an integer", where, k->section, k->key, v);
+        if ((double)x < k->min || (double)x > k->max)
+            return vt_err("%s: [%s] %s = %lld is out of range [%g, %g]", where, k->section, k->key, x, k->min, k->max);
+        *(int *)field = (int)x;
+        return VT_OK;
+    }
+    case VT_CFG_FLOAT: {
+        errno = 0;
+        double x = strtod(v, &end);
+        if (!*v || *end || errno || !isfinite(x))
+            return vt_err("%s: [%s] %s = '%s' is not a number", where, k->section, k->key, v);
+        if (x < k->min || x > k->max)
+            return vt_err("%s: [%s] %s = %g is out of range [%g, %g]", where, k->section, k->key, x, k->min, k->max);
+        *(double *)field = x;
+        return VT_OK;
+    }
+    case VT_CFG_BOOL: {
+        static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
+        for (int i = 0; i < 4; i++) {
+            if (strcasecmp(v, yes[i]) == 0) return *(bool *)field = true, VT_OK;
+            if (strcasecmp(v, no[i]) == 0) return *(bool *)field = false, VT_OK;
+        }
+        return vt_err("%s: [%s] %s = '%s' is not a boolean (true/false)", where, k->section, k->key, v);
+    }
+    case VT_CFG_ENUM: {
+        const char *p = k->choices;
+        size_t n = strlen(v);
+        while (p && *p) {
+            const char *bar = strchr(p, '|');
+            size_t len = bar ? (size_t)(bar - p) : strlen(p);
+            if (len == n && strncmp(p, v, n) == 0) {
+                snprintf(field, k->size, "%s", v);
+                return VT_OK;
+            }
+            p = bar ? bar + 1 : NULL;
+        }
+        return vt_err("%s: [%s] %s = '%s' is not one of %s", where, k->section, k->key, v, k->choices);
+    }
+    case VT_CFG_STRING:
+        if (strlen(v) >= k->size)
+            return vt_err("%s: [%s] %s: value longer than %zu characters", where, k->section, k->key, k->size - 1);
+        snprintf(field, k->size, "%s", v);
+        return VT_OK;
+    }
+    return vt_err("%s: [%s] %s: unknown type", where, k->section, k->key);
+}
+
+void vt_config_defaults(vt_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (const vt_cfg_key *k = keys; k->key; k++) assign(c, k, k->def, "defaults");
+}
+
+typedef struct {
+    vt_config *c;
+    const char *path;
+    int line;
+    int rc;
+    char seen[128];   /* keys seen in this file, as table indices */
+} parse_ctx;
+
+static char *counting_reader(char *str, int num, void *stream)
+{
+    void **s = stream;
+    char *r = fgets(str, num, (FILE *)s[0]);
+    if (r) (*(int *)s[1])++;
+    return r;
+}
+
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+    parse_ctx *p = user;
+    if (p->rc != VT_OK) return 1;
+    char where[600], sug[160];
+    snprintf(where, sizeof where, "%s:%d", p->path, p->line);
+    if (!section[0]) {
+        p->rc = vt_err("%s: '%s' is outside any [section] (or the section header above it is malformed)", where, name);
+        return 1;
+    }
+    if (!section_known(section)) {
+        suggest(section, NULL, sug, sizeof sug);
+        p->rc = vt_err("%s: unknown section [%s]%s", where, section, sug);
+        return 1;
+    }
+    const vt_cfg_key *k = find_key(section, name);
+    if (!k) {
+        suggest(section, name, sug, sizeof sug);
+        p->rc = vt_err("%s: unknown key '%s' in [%s]%s", where, name, section, sug);
+        return 1;
+    }
+    int idx = (int)(k - keys);
+    if (idx < (int)sizeof p->seen && p->seen[idx]) {
+        p->rc = vt_err("%s: [%s] %s is set twice", where, section, name);
+        return 1;
+    }
+    if (idx < (int)sizeof p->seen) p->seen[idx] = 1;
+    p->rc = assign(p->c, k, value, where);
+    return 1;
+}
+
+int vt_config_load(vt_config *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return vt_err("%s: cannot open the config file: %s", path, strerror(errno));
+    parse_ctx p = {c, path, 0, VT_OK, {0}};
+    void *stream[2] = {f, &p.line};
+    int r = ini_parse_stream(counting_reader, stream, on_entry, &p);
+    fclose(f);
+    if (p.rc != VT_OK) return VT_ERR;
+    if (r > 0) return vt_err("%s:%d: syntax error (expected [section] or key = value)", path, r);
+    if (r < 0) return vt_err("%s: cannot read the config file", path);
+    return VT_OK;
+}
+
+int vt_config_set(vt_config *c, const char *assignment)
+{
+    const char *dot = strchr(assignment, '.'), *eq = strchr(assignment, '=');
+    if (!dot || !eq || dot > eq)
+        return vt_err("--set %s: expected section.key=value (e.g. --set optim.lr=0.001)", assignment);
+    char section[64], key[64], sug[160];
+    size_t sl = (size_t)(dot - assignment), kl = (size_t)(eq - dot - 1);
+    if (sl >= sizeof section || kl >= sizeof key) return vt_err("--set %s: name too long", assignment);
+    memcpy(section, assignment, sl);
+    section[sl] = '\0';
+    memcpy(key, dot + 1, kl);
+    key[kl] = '\0';
+    char *s = trim(section), *k = trim(key);
+    if (!section_known(s)) {
+        suggest(s, NULL, sug, sizeof sug);
+        return vt_err("--set %s: unknown section [%s]%s", assignment, s, sug);
+    }
+    const vt_cfg_key *e = find_key(s, k);
+    if (!e) {
+        suggest(s, k, sug, sizeof sug);
+        return vt_err("--set %s: unknown key '%s' in [%s]%s", assignment, k, s, sug);
+    }
+    return assign(c, e, eq + 1, "--set");
+}
+
+static void format_value(const vt_config *c, const vt_cfg_key *k, char *buf, size_t n)
+{
+    const char *field = (const char *)c + k->offset;
+    switch (k->type) {
+    case VT_CFG_INT: snprintf(buf, n, "%d", *(const int *)field); break;
+    case VT_CFG_FLOAT: snprintf(buf, n, "%.17g", *(const double *)field); break;
+    case VT_CFG_BOOL: snprintf(buf, n, "%s", *(const bool *)field ? "true" : "false"); break;
+    default: snprintf(buf, n, "%s", field); break;
+    }
+}
+
+int vt_config_write(const vt_config *c, FILE *f)
+{
+    const char *section = "";
+    char v[VT_STR + 32];
+    for (const vt_cfg_key *k = keys; k->key; k++) {
+        if (strcmp(section, k->section) != 0) {
+            fprintf(f, "%s[%s]\n", section[0] ? "\n" : "", k->section);
+            section = k->section;
+        }
+        format_value(c, k, v, sizeof v);
+        fprintf(f, "%s = %s\n", k->key, v);
+    }
+    return ferror(f) ? vt_err("cannot write the config") : VT_OK;
+}
+
+int vt_config_validate(const vt_config *c)
+{
+    for (const vt_cfg_key *k = keys; k->key; k++)
+        if (k->required && k->type == VT_CFG_STRING && ((const char *)c + k->offset)[0] == '\0')
+            return vt_err("missing required key [%s] %s (%s)", k->section, k->key, k->help);
+    if (c->warmup_steps > 0 && c->max_steps > 0 && c->warmup_steps >= c->max_steps)
+        return vt_err("[schedule] warmup_steps = %d is not shorter than the run ([train] max_steps = %d)", c->warmup_steps,
+                      c->max_steps);
+    if (c->lr_min > c->lr && strcmp(c->schedule, "constant") != 0)
+        return vt_err("[schedule] lr_min = %g is above [optim] lr = %g", c->lr_min, c->lr);
+    vt_vit_config mc;
+    return vt_config_model(c, &mc);
+}
+
+int vt_config_model(const vt_config *c, vt_vit_config *mc)
+{
+    vt_vit_config_defaults(mc);
+    mc->embed_dim = c->embed_dim;
+    mc->depth = c->depth;
+    mc->num_heads = c->num_heads;
+    mc->patch = c->patch_size;
+    mc->mlp_ratio = c->mlp_ratio;
+    if (c->model_preset[0] && vt_vit_preset(mc, c->model_preset) != VT_OK) return vt_err_prefix("[model] preset: ");
+    mc->img_h = c->img_h ? c->img_h : c->img_size;
+    mc->img_w = c->img_w ? c->img_w : c->img_size;
+    mc->in_chans = c->in_chans;
+    mc->num_classes = c->num_classes ? c->num_classes : 1;   /* 0: filled in from the dataset */
+    mc->ln_eps = (float)c->layer_norm_eps;
+    mc->pool = strcmp(c->pool, "avg") == 0 ? VT_POOL_MEAN : VT_POOL_TOKEN;
+    mc->gelu = strcmp(c->gelu, "tanh") == 0 ? VT_GELU_TANH : VT_GELU_ERF;
+    if (vt_vit_config_check(mc) != VT_OK) return vt_err_prefix("[model]: ");
+    return VT_OK;
+}
+
+void vt_config_markdown(FILE *f)
+{
+    fprintf(f, "| section | key | type | default | range / choices | meaning |\n");
+    fprintf(f, "| --- | --- | --- | --- | --- | --- |\n");
+    static const char *tn[] = {"int", "float", "bool", "string", "choice"};
+    for (const vt_cfg_key *k = keys; k->key; k++) {
+        char range[96] = "";
+        if (k->type == VT_CFG_ENUM) snprintf(range, sizeof range, "%s", k->choices);
+        else if (k->type == VT_CFG_INT || k->type == VT_CFG_FLOAT) {
+            if (k->max >= BIG) snprintf(range, sizeof range, ">= %g", k->min);
+            else snprintf(range, sizeof range, "%g .. %g", k->min, k->max);
+        }
+        fprintf(f, "| %s | %s | %s | %s | %s | %s%s |\n", k->section, k->key, tn[k->type],
+                k->def[0] ? k->def : (k->required ? "(required)" : "\"\""), range, k->help, k->required ? " (required)" : "");
+    }
+}

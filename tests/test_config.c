@@ -1,0 +1,183 @@
+/* test_config.c - strict INI configs: every error names file:line and the key. */
+#include "testutil.h"
+#include "train/train.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char path[64];
+
+static void write_cfg(const char *text)
+{
+    snprintf(path, sizeof path, "/tmp/vit_cfg_XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert(fd >= 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static int load(vt_config *c, const char *text)
+{
+    vt_config_defaults(c);
+    write_cfg(text);
+    int r = vt_config_load(c, path);
+    remove(path);
+    return r;
+}
+
+START_TEST(valid_config_parses)
+{
+    vt_config c;
+    ck_assert_msg(load(&c, "# comment\n[model]\nembed_dim = 64\nmlp_ratio=2.5\npool = avg\n\n[data]\npath = /x/y\n"
+                           "hflip = yes\n[optim]\nlr = 3e-4 ; inline comment\n") == VT_OK, "%s", vt_errmsg());
+    ck_assert_int_eq(c.embed_dim, 64);
+    ck_assert(c.mlp_ratio == 2.5);
+    ck_assert_str_eq(c.pool, "avg");
+    ck_assert_str_eq(c.data_path, "/x/y");
+    ck_assert(c.hflip);
+    ck_assert(c.lr == 3e-4);
+    ck_assert_int_eq(c.depth, 12);   /* default kept */
+}
+END_TEST
+
+START_TEST(unknown_key_suggests_nearest)
+{
+    vt_config c;
+    ck_assert_int_eq(load(&c, "[model]\nembed_dim = 64\npatch_sise = 4\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), ":3:") && strstr(vt_errmsg(), "patch_sise") &&
+                  strstr(vt_errmsg(), "did you mean patch_size"), "%s", vt_errmsg());
+    ck_assert_msg(strstr(vt_errmsg(), path) != NULL, "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[model]\nwhatever_this_is = 4\n"), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "unknown key 'whatever_this_is'") && !strstr(vt_errmsg(), "did you mean"));
+    ck_assert_int_eq(load(&c, "[modle]\ndepth = 4\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "unknown section [modle]") && strstr(vt_errmsg(), "did you mean [model]"), "%s",
+                  vt_errmsg());
+    /* a key in the wrong section points at the right one */
+    ck_assert_int_eq(load(&c, "[model]\nlr = 0.1\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "did you mean lr in [optim]"), "%s", vt_errmsg());
+}
+END_TEST
+
+START_TEST(wrong_type_and_range)
+{
+    vt_config c;
+    ck_assert_int_eq(load(&c, "[model]\ndepth = twelve\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), ":2:") && strstr(vt_errmsg(), "depth") && strstr(vt_errmsg(), "not an integer"),
+                  "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[optim]\nlr = -1\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "lr") && strstr(vt_errmsg(), "out of range"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[optim]\nbeta1 = 1.0\n"), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "beta1") != NULL);
+    ck_assert_int_eq(load(&c, "[data]\nhflip = maybe\n"), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "not a boolean") != NULL);
+    ck_assert_int_eq(load(&c, "[optim]\noptimizer = lamb\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "sgd|adam|adamw") != NULL, "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[model]\ndepth = 4\ndepth = 5\n"), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "twice") != NULL);
+    ck_assert_int_eq(load(&c, "[model\ndepth = 4\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "outside any [section]") != NULL, "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[model]\ndepth 4\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), ":2: syntax error") != NULL, "%s", vt_errmsg());
+}
+END_TEST
+
+START_TEST(missing_required_and_unreadable)
+{
+    vt_config c;
+    ck_assert_int_eq(load(&c, "[model]\ndepth = 4\n"), VT_OK);
+    ck_assert_int_eq(vt_config_validate(&c), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "[data] path") != NULL, "%s", vt_errmsg());
+    vt_config_defaults(&c);
+    ck_assert_int_eq(vt_config_load(&c, "/nonexistent/dir/x.ini"), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "/nonexistent/dir/x.ini") != NULL);
+    ck_assert_int_eq(load(&c, "[data]\npath=/x\n[model]\nembed_dim = 10\nnum_heads = 3\n"), VT_OK);
+    ck_assert_int_eq(vt_config_validate(&c), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "num_heads") != NULL);
+}
+END_TEST
+
+START_TEST(set_overrides_use_the_same_checks)
+{
+    vt_config c;
+    vt_config_defaults(&c);
+    ck_assert_int_eq(vt_config_set(&c, "optim.lr=0.5"), VT_OK);
+    ck_assert(c.lr == 0.5);
+    ck_assert_int_eq(vt_config_set(&c, "optim.lr=abc"), VT_ERR);
+    ck_assert_int_eq(vt_config_set(&c, "model.patch_sizes=4"), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "did you mean patch_size") != NULL);
+    ck_assert_int_eq(vt_config_set(&c, "lr=4"), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "section.key=value") != NULL);
+}
+END_TEST
+
+START_TEST(resolved_config_round_trips)
+{
+    vt_config a, b;
+    ck_assert_int_eq(load(&a, "[data]\npath = /d\n[optim]\nlr = 0.1234567890123\n[model]\npreset = s16\n"), VT_OK);
+    write_cfg("");
+    FILE *f = fopen(path, "w");
+    ck_assert_int_eq(vt_config_write(&a, f), VT_OK);
+    fclose(f);
+    vt_config_defaults(&b);
+    ck_assert_msg(vt_config_load(&b, path) == VT_OK, "%s", vt_errmsg());
+    remove(path);
+    ck_assert_int_eq(memcmp(&a, &b, sizeof a), 0);
+}
+END_TEST
+
+/* configs/README.md carries the table the parser generates: they cannot drift apart */
+START_TEST(readme_table_matches_parser)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    vt_config_markdown(m);
+    fclose(m);
+    const char *src = getenv("VIT_SOURCE_ROOT");
+    ck_assert_ptr_nonnull(src);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/configs/README.md", src);
+    FILE *f = fopen(p, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", p);
+    static char doc[1 << 16];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    doc[n] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(doc, buf) != NULL,
+                  "configs/README.md does not contain the key table; regenerate it with `vit-train --keys-markdown`");
+    free(buf);
+}
+END_TEST
+
+/* every shipped config parses and validates */
+START_TEST(shipped_configs_are_valid)
+{
+    const char *names[] = {"fashion_mnist.ini", "vit_ti16.ini", "vit_s16.ini", "vit_b16.ini", "vit_l16.ini", "vit_h14.ini"};
+    const char *src = getenv("VIT_SOURCE_ROOT");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/configs/%s", src, names[i]);
+        vt_config c;
+        vt_config_defaults(&c);
+        ck_assert_msg(vt_config_load(&c, p) == VT_OK, "%s", vt_errmsg());
+        ck_assert_msg(vt_config_validate(&c) == VT_OK, "%s: %s", names[i], vt_errmsg());
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("ini");
+    tcase_add_test(tc, valid_config_parses);
+    tcase_add_test(tc, unknown_key_suggests_nearest);
+    tcase_add_test(tc, wrong_type_and_range);
+    tcase_add_test(tc, missing_required_and_unreadable);
+    tcase_add_test(tc, set_overrides_use_the_same_checks);
+    tcase_add_test(tc, resolved_config_round_trips);
+    tcase_add_test(tc, readme_table_matches_parser);
+    tcase_add_test(tc, shipped_configs_are_valid);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
