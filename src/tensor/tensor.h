@@ -99,6 +99,16 @@ float vt_tensor_get(const vt_tensor *t, const int64_t *idx);
 void vt_set_threads(int n);   /* OpenMP and OpenBLAS threads */
 int vt_get_threads(void);
 
+/* ---------------------------------------------------------------- BLAS core */
+/* the OpenBLAS kernel family in use ("SkylakeX", "Haswell", "Prescott", ...) */
+const char *vt_blas_core(void);
+/* the best family this CPU supports (NULL if none better than the generic ones) */
+const char *vt_blas_best_core(void);
+/* Call first thing in main(): if OpenBLAS picked weaker kernels than the CPU supports and the user
+ * did not set OPENBLAS_CORETYPE, set it and re-exec the program (returns only if nothing to do or
+ * the exec failed, VT_ERR with a message then). */
+int vt_blas_ensure_core(int argc, char **argv);
+
 /* ---------------------------------------------------------------- kernels */
 /* GEMM, row-major: C(M,N) = alpha * op(A) op(B) + beta * C, lda/ldb/ldc are row strides. */
 void vt_sgemm(bool transA, bool transB, int M, int N, int K, float alpha,
