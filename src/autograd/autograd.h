@@ -69,7 +69,12 @@ typedef struct vt_graph {
     vt_node *nodes;       /* the tape; grows by realloc only until the first steps settle */
     int nnodes, cap;
     bool grad_enabled;
+    bool profile;                     /* accumulate seconds per op in op_seconds */
+    double op_seconds[VT_OP_COUNT][2]; /* [op][0 forward, 1 backward] */
+    double t_op_start;
 } vt_graph;
+
+double vt_now(void);   /* monotonic seconds */
 
 int vt_graph_init(vt_graph *g, size_t arena_bytes);
 void vt_graph_free(vt_graph *g);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const op_names[] = {
     [VT_OP_LINEAR] = "linear",       [VT_OP_LAYERNORM] = "layernorm", [VT_OP_GELU] = "gelu",
@@ -116,8 +117,16 @@ float *ag_grad_of(vt_graph *g, vt_var *v)
     return vt_var_grad(g, v);
 }
 
+double vt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 vt_var *ag_out(vt_graph *g, int ndim, const int64_t *shape, const char *name, vt_var *const *ins, int nin)
 {
+    if (g->profile) g->t_op_start = vt_now();
     vt_var *o = vt_var_new(g, ndim, shape, name, false);
     if (!o) return NULL;
     if (g->grad_enabled)
@@ -128,6 +137,7 @@ vt_var *ag_out(vt_graph *g, int ndim, const int64_t *shape, const char *name, vt
 
 vt_node *ag_record(vt_graph *g, vt_op op, vt_var *out, vt_var *const *ins, int nin)
 {
+    if (g->profile) g->op_seconds[op][0] += vt_now() - g->t_op_start;
     if (!g->grad_enabled || !out->requires_grad) return NULL;
     if (g->nnodes == g->cap) {
         int cap = g->cap * 2;
@@ -189,7 +199,9 @@ int vt_backward(vt_graph *g, vt_var *loss)
             fprintf(stderr, "vit: internal error: no backward for op %d (%s)\n", (int)n->op, vt_op_name(n->op));
             abort();
         }
+        double t0 = g->profile ? vt_now() : 0;
         if (backward_table[n->op](g, n) != VT_OK) return vt_err_prefix("backward of %s: ", vt_op_name(n->op));
+        if (g->profile) g->op_seconds[n->op][1] += vt_now() - t0;
     }
     return VT_OK;
 }
