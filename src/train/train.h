@@ -6,6 +6,7 @@
 #include "tensor/tensor.h"
 #include "autograd/autograd.h"
 #include "nn/nn.h"
+#include "optim/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,6 +30,37 @@ typedef struct {
 /* Walk an HDF5 file of the goldens layout, check every group it recognises, print a report to out.
  * Returns VT_OK when the file could be walked (look at res for failures). */
 int vt_golden_check_file(const char *path, const vt_golden_opts *opts, FILE *out, vt_golden_result *res);
+
+/* ---------------------------------------------------------------- checkpoints (HDF5) */
+#define VT_CKPT_FORMAT "vit-checkpoint"
+#define VT_CKPT_VERSION 1
+
+/* where training stands: enough to continue exactly */
+typedef struct {
+    int64_t step;            /* optimizer steps done */
+    int64_t epoch;           /* current epoch (0-based) */
+    int64_t batch_in_epoch;  /* micro-batches of this epoch already consumed */
+    int64_t seed;            /* run seed (init, shuffling, augmentation) */
+    vt_rng rng;              /* the trainer's own RNG stream */
+    double best_top1;        /* best evaluation top-1 so far (-1: none) */
+    int64_t best_step;
+} vt_train_state;
+
+/* Write <dir>/ckpt-<step>.h5 atomically (write .tmp, flush, fsync, rename, fsync dir). The file holds
+ * /model/<timm name> (+ the architecture as attributes), /optimizer (if o), /state, /config (text).
+ * path_out (may be NULL) receives the final path. */
+int vt_ckpt_write(const char *dir, const vt_vit *m, const vt_optim *o, const vt_train_state *s,
+                  const char *config_text, int deflate, char *path_out, size_t n);
+/* read the model description stored in a checkpoint (/model attributes) */
+int vt_ckpt_model_config(const char *path, vt_vit_config *mc);
+/* Load a checkpoint: format version and every tensor's shape are checked against m (and o);
+ * o and s may be NULL (weights only). config_text (may be NULL) gets a malloc'd copy of /config. */
+int vt_ckpt_load(const char *path, vt_vit *m, vt_optim *o, vt_train_state *s, char **config_text);
+/* the newest complete checkpoint in dir (by step); VT_ERR without message-worthy failure when none:
+ * *found is false then */
+int vt_ckpt_find_latest(const char *dir, char *path, size_t n, bool *found);
+/* delete all but the newest keep_last checkpoints, never the one named keep (best) nor the newest */
+int vt_ckpt_prune(const char *dir, int keep_last, const char *keep);
 
 /* ---------------------------------------------------------------- config (INI) */
 /* Every key of every section is described by one table (config.c): name, type, default, range,

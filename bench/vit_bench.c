@@ -1,0 +1,192 @@
+/* vit-bench - time full training steps (forward, backward, clip, AdamW) of a ViT on random data.
+ * Prints images/s, achieved GFLOPS (exact count of GEMM and attention FLOPs), the fraction of the
+ * sgemm peak it measures itself, peak RSS and a per-op time breakdown. */
+#include "train/train.h"
+#include "optim/optim.h"
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+/* FLOPs of one forward pass for one image (multiply-add = 2) */
+static double forward_flops(const vt_vit_config *c, double *patch_part)
+{
+    double P = c->patch, D = c->embed_dim, N = (double)(c->img_h / c->patch) * (c->img_w / c->patch), T = N + 1;
+    double H = (int)(c->embed_dim * c->mlp_ratio), K = c->num_classes;
+    double patch = 2 * N * c->in_chans * P * P * D;
+    double block = 2 * T * D * 3 * D + 2 * 2 * T * T * D + 2 * T * D * D + 2 * 2 * T * D * H;
+    *patch_part = patch;
+    return patch + c->depth * block + 2 * D * K;
+}
+
+static double sgemm_peak(int n)
+{
+    float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float)),
+          *c = malloc((size_t)n * n * sizeof(float));
+    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = 0.001f * (float)(i % 1000);
+    double best = 0;
+    for (int r = 0; r < 4; r++) {
+        double t0 = vt_now();
+        vt_sgemm(false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double t = vt_now() - t0;
+        if (r > 0 && 2.0 * n * n * n / t > best) best = 2.0 * n * n * n / t;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return best / 1e9;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vit-bench [--model ti16|s16|b16|l16|h14|fmnist | --config FILE] [--batch B] [--steps N]\n"
+               "                 [--threads T] [--img N]\n"
+               "Times full training steps (forward, backward, clip, AdamW) on random data after 2 warm-up steps.\n"
+               "fmnist: 28x28x1, patch 4, dim 192, depth 6, heads 3, MLP 4x, 10 classes.\n");
+}
+
+int main(int argc, char **argv)
+{
+    vt_blas_ensure_core(argc, argv);
+    const char *model = "fmnist", *cfgpath = NULL;
+    int batch = 0, steps = 5, threads = 0, img = 0;
+    static const struct option longs[] = {{"model", required_argument, 0, 'm'}, {"config", required_argument, 0, 'c'},
+                                          {"batch", required_argument, 0, 'b'}, {"steps", required_argument, 0, 's'},
+                                          {"threads", required_argument, 0, 't'}, {"img", required_argument, 0, 'i'},
+                                          {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "m:c:b:s:t:i:h", longs, NULL)) != -1) {
+        switch (ch) {
+        case 'm': model = optarg; break;
+        case 'c': cfgpath = optarg; break;
+        case 'b': batch = atoi(optarg); break;
+        case 's': steps = atoi(optarg); break;
+        case 't': threads = atoi(optarg); break;
+        case 'i': img = atoi(optarg); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    vt_vit_config mc;
+    vt_vit_config_defaults(&mc);
+    if (cfgpath) {
+        vt_config cfg;
+        vt_config_defaults(&cfg);
+        if (vt_config_load(&cfg, cfgpath) != VT_OK || vt_config_model(&cfg, &mc) != VT_OK) {
+            fprintf(stderr, "vit-bench: %s\n", vt_errmsg());
+            return 1;
+        }
+        if (mc.num_classes < 2) mc.num_classes = 10;
+        if (!batch) batch = cfg.batch_size;
+        model = cfgpath;
+    } else if (strcmp(model, "fmnist") == 0) {
+        mc.img_h = mc.img_w = 28;
+        mc.patch = 4;
+        mc.in_chans = 1;
+        mc.num_classes = 10;
+        mc.embed_dim = 192;
+        mc.depth = 6;
+        mc.num_heads = 3;
+        if (!batch) batch = 128;
+    } else if (vt_vit_preset(&mc, model) != VT_OK) {
+        fprintf(stderr, "vit-bench: %s\n", vt_errmsg());
+        return 2;
+    }
+    if (img) mc.img_h = mc.img_w = img;
+    if (!batch) batch = 8;
+    if (threads > 0) vt_set_threads(threads);
+    threads = vt_get_threads();
+
+    vt_vit m;
+    if (vt_vit_init(&m, &mc) != VT_OK) {
+        fprintf(stderr, "vit-bench: %s\n", vt_errmsg());
+        return 1;
+    }
+    vt_rng rng;
+    vt_rng_seed(&rng, 0);
+    vt_vit_init_weights(&m, &rng);
+    vt_optim_config oc;
+    vt_optim_config_defaults(&oc);
+    oc.kind = VT_OPTIM_ADAMW;
+    oc.lr = 1e-4;
+    oc.weight_decay = 0.05;
+    vt_optim opt;
+    if (vt_optim_init(&opt, &oc, m.params.numel) != VT_OK) {
+        fprintf(stderr, "vit-bench: %s\n", vt_errmsg());
+        return 1;
+    }
+    for (int i = 0; i < m.params.count; i++)
+        vt_optim_add_segment(&opt, m.params.info[i].offset, m.params.info[i].numel,
+                             vt_optim_decays(m.params.info[i].name, m.params.info[i].ndim, NULL, 0));
+
+    int64_t npix = (int64_t)batch * mc.in_chans * mc.img_h * mc.img_w;
+    float *x = malloc((size_t)npix * sizeof(float));
+    int *labels = malloc((size_t)batch * sizeof(int));
+    for (int64_t i = 0; i < npix; i++) x[i] = (float)vt_rng_normal(&rng);
+    for (int i = 0; i < batch; i++) labels[i] = (int)(vt_rng_u64(&rng) % (uint64_t)mc.num_classes);
+
+    double peak = sgemm_peak(2048);
+    printf("model %s: %dx%d patch %d, dim %d, depth %d, heads %d, mlp %g, %d classes, %.2fM params\n", model, mc.img_h,
+           mc.img_w, mc.patch, mc.embed_dim, mc.depth, mc.num_heads, mc.mlp_ratio, mc.num_classes,
+           vt_vit_num_params(&m) / 1e6);
+    printf("batch %d, %d threads, OpenBLAS core %s, sgemm peak (2048^3) %.1f GFLOPS\n", batch, threads, vt_blas_core(), peak);
+
+    vt_graph g;
+    vt_graph_init(&g, 64 << 20);
+    int64_t shape[4] = {batch, mc.in_chans, mc.img_h, mc.img_w};
+    double t_total = 0, t_opt = 0;
+    size_t act_bytes = 0;
+    for (int s = 0; s < steps + 2; s++) {
+        if (s == 2) {
+            memset(g.op_seconds, 0, sizeof g.op_seconds);
+            g.profile = true;
+        }
+        double t0 = vt_now();
+        vt_graph_reset(&g);
+        vt_paramset_zero_grad(&m.params);
+        vt_var *in = vt_var_wrap(&g, x, 4, shape, "images");
+        vt_var *logits = vt_vit_forward(&m, &g, in, NULL);
+        vt_var *loss = logits ? vt_cross_entropy(&g, logits, labels, 0.1f) : NULL;
+        if (!loss || vt_backward(&g, loss) != VT_OK) {
+            fprintf(stderr, "vit-bench: %s\n", vt_errmsg());
+            return 1;
+        }
+        double t1 = vt_now();
+        vt_clip_grad_norm(m.params.grad, m.params.numel, 1.0);
+        vt_optim_step(&opt, m.params.data, m.params.grad, 1e-4);
+        double t2 = vt_now();
+        if (s >= 2) {
+            t_total += t2 - t0;
+            t_opt += t2 - t1;
+        }
+        act_bytes = g.arena.peak;
+    }
+    double patch_part;
+    double fwd = forward_flops(&mc, &patch_part);
+    double train_flops = 3 * fwd - patch_part;   /* no gradient for the input image */
+    double ips = steps * batch / t_total;
+    double gflops = train_flops * ips / 1e9;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("step %.1f ms, train FLOPs/image %.3f G, achieved %.1f GFLOPS = %.1f%% of the sgemm peak\n",
+           1e3 * t_total / steps, train_flops / 1e9, gflops, 100 * gflops / peak);
+    printf("activation memory %.2f MB per image (arena peak %.1f MB), peak RSS %.1f MB\n",
+           act_bytes / 1e6 / batch, act_bytes / 1e6, ru.ru_maxrss / 1024.0);
+    printf("per-op time (ms per step)      forward  backward\n");
+    double accounted = 0;
+    for (int op = 0; op < VT_OP_COUNT; op++) {
+        double f = g.op_seconds[op][0] / steps, b = g.op_seconds[op][1] / steps;
+        accounted += f + b;
+        if (f + b > 1e-5) printf("  %-26s %9.2f %9.2f\n", vt_op_name(op), 1e3 * f, 1e3 * b);
+    }
+    printf("  %-26s %9.2f\n", "clip + optimizer", 1e3 * t_opt / steps);
+    printf("  %-26s %9.2f\n", "other", 1e3 * (t_total / steps - accounted - t_opt / steps));
+    printf("images/s: %.2f\n", ips);
+    vt_graph_free(&g);
+    vt_optim_free(&opt);
+    vt_vit_free(&m);
+    free(x);
+    free(labels);
+    return 0;
+}

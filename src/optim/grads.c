@@ -1,0 +1,41 @@
+/* grads.c - whole-buffer gradient operations: global-norm clipping, scaling, finiteness. */
+#include "optim.h"
+#include <math.h>
+#include <omp.h>
+
+double vt_clip_grad_norm(float *g, int64_t n, double max_norm)
+{
+    /* a fixed number of chunks, each summed in order, then the chunks in order: the same norm
+     * whatever the thread count */
+    enum { CHUNKS = 64 };
+    double part[CHUNKS];
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (int c = 0; c < CHUNKS; c++) {
+        int64_t lo = n * c / CHUNKS, hi = n * (c + 1) / CHUNKS;
+        double s = 0.0;
+        for (int64_t i = lo; i < hi; i++) s += (double)g[i] * g[i];
+        part[c] = s;
+    }
+    double total = 0.0;
+    for (int c = 0; c < CHUNKS; c++) total += part[c];
+    double norm = sqrt(total);
+    if (max_norm > 0) {
+        double coef = max_norm / (norm + 1e-6);
+        if (coef < 1.0) vt_grad_scale(g, n, (float)coef);
+    }
+    return norm;
+}
+
+void vt_grad_scale(float *g, int64_t n, float s)
+{
+    #pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) g[i] *= s;
+}
+
+bool vt_all_finite(const float *x, int64_t n)
+{
+    int bad = 0;
+    #pragma omp parallel for schedule(static) reduction(| : bad) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) bad |= !isfinite(x[i]);
+    return !bad;
+}

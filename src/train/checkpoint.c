@@ -1,0 +1,262 @@
+/* checkpoint.c - versioned, self-describing HDF5 checkpoints written atomically. */
+#include "train.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int fsync_path(const char *path, bool dir)
+{
+    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd < 0) return vt_err("%s: cannot open for fsync: %s", path, strerror(errno));
+    int r = fsync(fd);
+    close(fd);
+    if (r != 0) return vt_err("%s: fsync failed: %s", path, strerror(errno));
+    return VT_OK;
+}
+
+static int write_model_attrs(vt_h5id f, const vt_vit_config *c)
+{
+    int r = VT_OK;
+    r |= vt_h5_write_attr_i64(f, "/model", "img_h", c->img_h);
+    r |= vt_h5_write_attr_i64(f, "/model", "img_w", c->img_w);
+    r |= vt_h5_write_attr_i64(f, "/model", "patch", c->patch);
+    r |= vt_h5_write_attr_i64(f, "/model", "in_chans", c->in_chans);
+    r |= vt_h5_write_attr_i64(f, "/model", "num_classes", c->num_classes);
+    r |= vt_h5_write_attr_i64(f, "/model", "embed_dim", c->embed_dim);
+    r |= vt_h5_write_attr_i64(f, "/model", "depth", c->depth);
+    r |= vt_h5_write_attr_i64(f, "/model", "num_heads", c->num_heads);
+    r |= vt_h5_write_attr_f64(f, "/model", "mlp_ratio", c->mlp_ratio);
+    r |= vt_h5_write_attr_f64(f, "/model", "layer_norm_eps", c->ln_eps);
+    r |= vt_h5_write_attr_str(f, "/model", "pool", c->pool == VT_POOL_MEAN ? "avg" : "token");
+    r |= vt_h5_write_attr_str(f, "/model", "gelu", c->gelu == VT_GELU_TANH ? "tanh" : "erf");
+    r |= vt_h5_write_attr_str(f, "/model", "layout", "timm state_dict names and shapes, float32");
+    return r ? VT_ERR : VT_OK;
+}
+
+static int write_state(vt_h5id f, const vt_train_state *s)
+{
+    int r = vt_h5_mkgroup(f, "/state");
+    r |= vt_h5_write_attr_i64(f, "/state", "step", s->step);
+    r |= vt_h5_write_attr_i64(f, "/state", "epoch", s->epoch);
+    r |= vt_h5_write_attr_i64(f, "/state", "batch_in_epoch", s->batch_in_epoch);
+    r |= vt_h5_write_attr_i64(f, "/state", "seed", s->seed);
+    r |= vt_h5_write_attr_f64(f, "/state", "best_top1", s->best_top1);
+    r |= vt_h5_write_attr_i64(f, "/state", "best_step", s->best_step);
+    int64_t rng[4];
+    for (int i = 0; i < 4; i++) rng[i] = (int64_t)s->rng.s[i];
+    r |= vt_h5_write_i64(f, "/state/rng", rng, 1, (int64_t[]){4});
+    return r ? VT_ERR : VT_OK;
+}
+
+int vt_ckpt_write(const char *dir, const vt_vit *m, const vt_optim *o, const vt_train_state *s,
+                  const char *config_text, int deflate, char *path_out, size_t n)
+{
+    char final[4096], tmp[4200];
+    snprintf(final, sizeof final, "%s/ckpt-%09lld.h5", dir, (long long)s->step);
+    snprintf(tmp, sizeof tmp, "%s.tmp", final);
+    vt_h5id f = vt_h5_create(tmp);
+    if (f < 0) return VT_ERR;
+    int r = VT_OK;
+    r |= vt_h5_write_attr_str(f, "/", "format", VT_CKPT_FORMAT);
+    r |= vt_h5_write_attr_i64(f, "/", "format_version", VT_CKPT_VERSION);
+    r |= vt_h5_write_attr_str(f, "/", "library_version", "vit " VIT_VERSION);
+    r |= vt_h5_mkgroup(f, "/model");
+    if (r == VT_OK) r = write_model_attrs(f, &m->cfg);
+    if (r == VT_OK) r = vt_vit_save_h5(m, f, "/model", deflate);
+    if (r == VT_OK && o) r = vt_optim_save(o, f, "/optimizer");
+    if (r == VT_OK) r = write_state(f, s);
+    if (r == VT_OK) r = vt_h5_mkgroup(f, "/config");
+    if (r == VT_OK) r = vt_h5_write_attr_str(f, "/config", "ini", config_text ? config_text : "");
+    /* the last attribute written marks the file complete */
+    if (r == VT_OK) r = vt_h5_write_attr_i64(f, "/", "complete", 1);
+    vt_h5_close(f);
+    if (r != VT_OK) {
+        unlink(tmp);
+        return vt_err_prefix("writing checkpoint %s: ", final);
+    }
+    if (fsync_path(tmp, false) != VT_OK) {
+        unlink(tmp);
+        return VT_ERR;
+    }
+    if (rename(tmp, final) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return vt_err("%s: cannot rename to %s: %s", tmp, final, strerror(e));
+    }
+    if (fsync_path(dir, true) != VT_OK) return VT_ERR;
+    if (path_out) snprintf(path_out, n, "%s", final);
+    return VT_OK;
+}
+
+static int check_header(vt_h5id f, const char *path)
+{
+    char fmt[64];
+    int64_t ver = 0, complete = 0;
+    if (!vt_h5_has_attr(f, "/", "format") || vt_h5_attr_str(f, "/", "format", fmt, sizeof fmt) != VT_OK ||
+        strcmp(fmt, VT_CKPT_FORMAT) != 0)
+        return vt_err("%s: not a vit checkpoint (no format attribute '%s')", path, VT_CKPT_FORMAT);
+    if (vt_h5_attr_i64(f, "/", "format_version", &ver) != VT_OK) return VT_ERR;
+    if (ver != VT_CKPT_VERSION)
+        return vt_err("%s: checkpoint format version %lld, this build reads version %d", path, (long long)ver,
+                      VT_CKPT_VERSION);
+    if (!vt_h5_has_attr(f, "/", "complete") || vt_h5_attr_i64(f, "/", "complete", &complete) != VT_OK || complete != 1)
+        return vt_err("%s: incomplete checkpoint (the write did not finish)", path);
+    return VT_OK;
+}
+
+int vt_ckpt_model_config(const char *path, vt_vit_config *mc)
+{
+    vt_h5id f = vt_h5_open(path, false);
+    if (f < 0) return VT_ERR;
+    int r = check_header(f, path);
+    vt_vit_config_defaults(mc);
+    int64_t v[8];
+    const char *names[8] = {"img_h", "img_w", "patch", "in_chans", "num_classes", "embed_dim", "depth", "num_heads"};
+    for (int i = 0; r == VT_OK && i < 8; i++) r = vt_h5_attr_i64(f, "/model", names[i], &v[i]);
+    double eps = 1e-6;
+    if (r == VT_OK) r = vt_h5_attr_f64(f, "/model", "mlp_ratio", &mc->mlp_ratio);
+    if (r == VT_OK) r = vt_h5_attr_f64(f, "/model", "layer_norm_eps", &eps);
+    char pool[16] = "token", gelu[16] = "erf";
+    if (r == VT_OK) r = vt_h5_attr_str(f, "/model", "pool", pool, sizeof pool);
+    if (r == VT_OK) r = vt_h5_attr_str(f, "/model", "gelu", gelu, sizeof gelu);
+    vt_h5_close(f);
+    if (r != VT_OK) return VT_ERR;
+    mc->img_h = (int)v[0];
+    mc->img_w = (int)v[1];
+    mc->patch = (int)v[2];
+    mc->in_chans = (int)v[3];
+    mc->num_classes = (int)v[4];
+    mc->embed_dim = (int)v[5];
+    mc->depth = (int)v[6];
+    mc->num_heads = (int)v[7];
+    mc->ln_eps = (float)eps;
+    mc->pool = strcmp(pool, "avg") == 0 ? VT_POOL_MEAN : VT_POOL_TOKEN;
+    mc->gelu = strcmp(gelu, "tanh") == 0 ? VT_GELU_TANH : VT_GELU_ERF;
+    if (vt_vit_config_check(mc) != VT_OK) return vt_err_prefix("%s: bad model description: ", path);
+    return VT_OK;
+}
+
+int vt_ckpt_load(const char *path, vt_vit *m, vt_optim *o, vt_train_state *s, char **config_text)
+{
+    vt_h5id f = vt_h5_open(path, false);
+    if (f < 0) return VT_ERR;
+    int r = check_header(f, path);
+    if (r == VT_OK) r = vt_vit_load_h5(m, f, "/model");
+    if (r == VT_OK && o) {
+        if (!vt_h5_exists(f, "/optimizer")) r = vt_err("%s: no optimizer state (a weights-only file?)", path);
+        else r = vt_optim_load(o, f, "/optimizer");
+    }
+    if (r == VT_OK && s) {
+        memset(s, 0, sizeof *s);
+        r |= vt_h5_attr_i64(f, "/state", "step", &s->step);
+        r |= vt_h5_attr_i64(f, "/state", "epoch", &s->epoch);
+        r |= vt_h5_attr_i64(f, "/state", "batch_in_epoch", &s->batch_in_epoch);
+        r |= vt_h5_attr_i64(f, "/state", "seed", &s->seed);
+        r |= vt_h5_attr_f64(f, "/state", "best_top1", &s->best_top1);
+        r |= vt_h5_attr_i64(f, "/state", "best_step", &s->best_step);
+        int64_t *rng = NULL;
+        int nd;
+        int64_t sh[8];
+        if (r == VT_OK && vt_h5_read_i64(f, "/state/rng", &rng, &nd, sh) == VT_OK && nd == 1 && sh[0] == 4) {
+            for (int i = 0; i < 4; i++) s->rng.s[i] = (uint64_t)rng[i];
+        } else if (r == VT_OK) {
+            r = vt_err("%s: /state/rng missing or not 4 values", path);
+        }
+        free(rng);
+    }
+    if (r == VT_OK && config_text) {
+        char *buf = malloc(1 << 16);
+        if (!buf) r = vt_err("out of memory");
+        else if (vt_h5_attr_str(f, "/config", "ini", buf, 1 << 16) != VT_OK) {
+            free(buf);
+            r = VT_ERR;
+        } else {
+            *config_text = buf;
+        }
+    }
+    vt_h5_close(f);
+    if (r != VT_OK) return vt_err_prefix("loading checkpoint: ");
+    return VT_OK;
+}
+
+/* checkpoint file names: ckpt-<9 digit step>.h5 */
+static bool parse_name(const char *name, long long *step)
+{
+    int len = 0;
+    if (sscanf(name, "ckpt-%lld.h5%n", step, &len) != 1) return false;
+    return len > 0 && name[len] == '\0';
+}
+
+typedef struct { long long step; char name[256]; } entry;
+
+static int list_ckpts(const char *dir, entry **out, int *count)
+{
+    *out = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? VT_OK : vt_err("%s: cannot list: %s", dir, strerror(errno));
+    struct dirent *e;
+    int cap = 0;
+    while ((e = readdir(d))) {
+        long long st;
+        if (!parse_name(e->d_name, &st) || strlen(e->d_name) >= sizeof((*out)->name)) continue;
+        if (*count == cap) {
+            cap = cap ? cap * 2 : 16;
+            entry *n = realloc(*out, (size_t)cap * sizeof *n);
+            if (!n) {
+                closedir(d);
+                return vt_err("out of memory");
+            }
+            *out = n;
+        }
+        (*out)[*count].step = st;
+        snprintf((*out)[*count].name, sizeof(*out)->name, "%s", e->d_name);
+        (*count)++;
+    }
+    closedir(d);
+    /* newest first */
+    for (int i = 1; i < *count; i++)
+        for (int j = i; j > 0 && (*out)[j].step > (*out)[j - 1].step; j--) {
+            entry t = (*out)[j];
+            (*out)[j] = (*out)[j - 1];
+            (*out)[j - 1] = t;
+        }
+    return VT_OK;
+}
+
+int vt_ckpt_find_latest(const char *dir, char *path, size_t n, bool *found)
+{
+    entry *list;
+    int count;
+    *found = false;
+    if (list_ckpts(dir, &list, &count) != VT_OK) return VT_ERR;
+    for (int i = 0; i < count && !*found; i++) {
+        snprintf(path, n, "%s/%s", dir, list[i].name);
+        vt_h5id f = vt_h5_open(path, false);
+        if (f < 0) continue;   /* truncated or corrupted: try an older one */
+        if (check_header(f, path) == VT_OK) *found = true;
+        vt_h5_close(f);
+    }
+    free(list);
+    if (!*found) path[0] = '\0';
+    return VT_OK;
+}
+
+int vt_ckpt_prune(const char *dir, int keep_last, const char *keep)
+{
+    entry *list;
+    int count;
+    if (list_ckpts(dir, &list, &count) != VT_OK) return VT_ERR;
+    for (int i = keep_last > 1 ? keep_last : 1; i < count; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, list[i].name);
+        if (keep && strcmp(p, keep) == 0) continue;
+        unlink(p);
+    }
+    free(list);
+    return VT_OK;
+}
