@@ -1,8 +1,26 @@
 /* h5io.c - small wrappers over the HDF5 C library with messages that name file and object. */
 #include "tensor.h"
 #include <hdf5.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+static pthread_mutex_t h5_mutex;
+static pthread_once_t h5_once = PTHREAD_ONCE_INIT;
+static void h5_mutex_init(void)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&h5_mutex, &a);
+    pthread_mutexattr_destroy(&a);
+}
+void vt_h5_lock(void)
+{
+    pthread_once(&h5_once, h5_mutex_init);
+    pthread_mutex_lock(&h5_mutex);
+}
+void vt_h5_unlock(void) { pthread_mutex_unlock(&h5_mutex); }
 
 const char *vt_h5_filename(vt_h5id loc, char *buf, size_t n)
 {

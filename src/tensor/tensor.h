@@ -216,6 +216,10 @@ int vt_h5_write_attr_f64(vt_h5id loc, const char *obj, const char *name, double 
 int vt_h5_write_attr_str(vt_h5id loc, const char *obj, const char *name, const char *v);
 /* create the group and any missing parents */
 int vt_h5_mkgroup(vt_h5id loc, const char *path);
+/* the serial HDF5 library is not thread-safe: threads that touch HDF5 while others may (data loader
+ * workers, checkpoint writes) hold this recursive lock around each use */
+void vt_h5_lock(void);
+void vt_h5_unlock(void);
 /* the file name of an open object, for messages */
 const char *vt_h5_filename(vt_h5id loc, char *buf, size_t n);
 

@@ -1,0 +1,196 @@
+/* transform.c - per-sample transforms: channel conversion, resize (bilinear, antialiased when
+ * shrinking), random-resized-crop, random crop with padding, horizontal flip, normalisation. */
+#include "data.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int vt_parse_floats(const char *text, float *out, int n, const char *what)
+{
+    float v[16];
+    int k = 0;
+    const char *p = text;
+    while (*p && k < 16) {
+        char *end;
+        double x = strtod(p, &end);
+        if (end == p) return vt_err("%s: '%s' is not a comma-separated list of numbers", what, text);
+        v[k++] = (float)x;
+        p = end;
+        while (*p == ' ' || *p == ',' || *p == '\t') p++;
+    }
+    if (k == 1)
+        for (int i = 0; i < n; i++) out[i] = v[0];
+    else if (k == n)
+        for (int i = 0; i < n; i++) out[i] = v[i];
+    else
+        return vt_err("%s: %d values given, expected 1 or %d (one per channel)", what, k, n);
+    return VT_OK;
+}
+
+void vt_sample_rng(vt_rng *r, uint64_t seed, int64_t epoch, int64_t index)
+{
+    /* distinct streams per (seed, epoch, index): mix them through splitmix-style seeding */
+    uint64_t h = seed * 0x9e3779b97f4a7c15ULL ^ ((uint64_t)epoch + 0x632be59bd9b4e019ULL) * 0xbf58476d1ce4e5b9ULL;
+    h ^= ((uint64_t)index + 0x85ebca6b0f1c2a5dULL) * 0x94d049bb133111ebULL;
+    vt_rng_seed(r, h);
+}
+
+#define MAXTAPS 64
+
+/* src (C, sh, sw) region [y0, y0+rh) x [x0, x0+rw) -> dst (C, dh, dw), bilinear / antialiased */
+static void resize_region(const float *src, int C, int sh, int sw, double y0, double x0, double rh, double rw,
+                          float *dst, int dh, int dw, float *tmp)
+{
+    (void)sh;
+    double sy = rh / dh, sx = rw / dw;
+    /* horizontal pass: every source row of the region's vertical extent -> (C, sh, dw) */
+    int ylo = (int)floor(y0), yhi = (int)ceil(y0 + rh);
+    if (ylo < 0) ylo = 0;
+    if (yhi > sh) yhi = sh;
+    float w[MAXTAPS];
+    for (int ox = 0; ox < dw; ox++) {
+        /* triangle filter widened by the scale when shrinking (antialias); align_corners=False */
+        double center = (ox + 0.5) * sx - 0.5 + x0;
+        double support = sx > 1.0 ? sx : 1.0;
+        int lo = (int)floor(center - support) + 1, hi = (int)floor(center + support);
+        if (lo < 0) lo = 0;
+        if (hi > sw - 1) hi = sw - 1;
+        int n = hi - lo + 1 > MAXTAPS ? MAXTAPS : hi - lo + 1;
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            double d = fabs((lo + i - center) / support);
+            w[i] = (float)(d < 1.0 ? 1.0 - d : 0.0);
+            sum += w[i];
+        }
+        if (n <= 0 || sum <= 0) {
+            int nn = (int)floor(center + 0.5);
+            lo = nn < 0 ? 0 : (nn > sw - 1 ? sw - 1 : nn);
+            n = 1;
+            w[0] = 1.0f;
+            sum = 1.0;
+        }
+        for (int c = 0; c < C; c++)
+            for (int y = ylo; y < yhi; y++) {
+                const float *row = src + ((size_t)c * sh + y) * sw;
+                double acc = 0;
+                for (int i = 0; i < n; i++) acc += w[i] * row[lo + i];
+                tmp[((size_t)c * sh + y) * dw + ox] = (float)(acc / sum);
+            }
+    }
+    /* vertical pass */
+    for (int oy = 0; oy < dh; oy++) {
+        double center = (oy + 0.5) * sy - 0.5 + y0;
+        double support = sy > 1.0 ? sy : 1.0;
+        int lo = (int)floor(center - support) + 1, hi = (int)floor(center + support);
+        if (lo < ylo) lo = ylo;
+        if (hi > yhi - 1) hi = yhi - 1;
+        int n = hi - lo + 1 > MAXTAPS ? MAXTAPS : hi - lo + 1;
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            double d = fabs((lo + i - center) / support);
+            w[i] = (float)(d < 1.0 ? 1.0 - d : 0.0);
+            sum += w[i];
+        }
+        if (n <= 0 || sum <= 0) {
+            int nn = (int)floor(center + 0.5);
+            lo = nn < ylo ? ylo : (nn > yhi - 1 ? yhi - 1 : nn);
+            n = 1;
+            w[0] = 1.0f;
+            sum = 1.0;
+        }
+        for (int c = 0; c < C; c++)
+            for (int ox = 0; ox < dw; ox++) {
+                double acc = 0;
+                for (int i = 0; i < n; i++) acc += w[i] * tmp[((size_t)c * sh + lo + i) * dw + ox];
+                dst[((size_t)c * dh + oy) * dw + ox] = (float)(acc / sum);
+            }
+    }
+}
+
+size_t vt_transform_scratch(const vt_transform *t, int h, int w)
+{
+    return (size_t)t->out_c * h * w + (size_t)t->out_c * h * (t->out_w > w ? t->out_w : w);
+}
+
+void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w, int c, float *out, vt_rng *rng,
+                        float *scratch)
+{
+    const int C = t->out_c, H = t->out_h, W = t->out_w;
+    /* 1. channels: uint8 (h, w, c) -> float [0,1] planar (C, h, w) */
+    float *img = scratch;
+    float *tmp = img + (size_t)C * h * w;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const uint8_t *p = pix + ((size_t)y * w + x) * c;
+            for (int k = 0; k < C; k++) {
+                float v;
+                if (c == C) v = p[k];
+                else if (c == 1) v = p[0];
+                else if (C == 1) v = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
+                else v = p[k < c ? k : c - 1];
+                img[((size_t)k * h + y) * w + x] = v / 255.0f;
+            }
+        }
+    /* 2. geometry: which region of the source maps onto the (H, W) output */
+    double y0 = 0, x0 = 0, rh = h, rw = w;
+    int pad = 0;
+    if (t->train && t->rrc) {
+        double area = (double)h * w;
+        bool found = false;
+        for (int attempt = 0; attempt < 10 && !found; attempt++) {
+            double s = t->rrc_scale_min + (1.0 - t->rrc_scale_min) * vt_rng_uniform(rng);
+            double lr0 = log(t->rrc_ratio_min), lr1 = log(t->rrc_ratio_max);
+            double ratio = exp(lr0 + (lr1 - lr0) * vt_rng_uniform(rng));
+            double cw = round(sqrt(area * s * ratio)), ch = round(sqrt(area * s / ratio));
+            if (cw > 0 && ch > 0 && cw <= w && ch <= h) {
+                y0 = floor(vt_rng_uniform(rng) * (h - ch + 1));
+                x0 = floor(vt_rng_uniform(rng) * (w - cw + 1));
+                rh = ch;
+                rw = cw;
+                found = true;
+            }
+        }
+        if (!found) {   /* center crop at the clamped ratio */
+            double ratio = (double)w / h;
+            if (ratio < t->rrc_ratio_min) rw = w, rh = round(w / t->rrc_ratio_min);
+            else if (ratio > t->rrc_ratio_max) rh = h, rw = round(h * t->rrc_ratio_max);
+            y0 = floor((h - rh) / 2);
+            x0 = floor((w - rw) / 2);
+        }
+    } else if (t->train && t->crop_padding > 0) {
+        pad = t->crop_padding;
+    }
+    float *dst = out;
+    if (pad > 0 && h == H && w == W) {
+        /* random crop of the zero-padded image: an offset in [-pad, pad] per axis */
+        int dy = (int)(vt_rng_u64(rng) % (uint64_t)(2 * pad + 1)) - pad;
+        int dx = (int)(vt_rng_u64(rng) % (uint64_t)(2 * pad + 1)) - pad;
+        for (int k = 0; k < C; k++)
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++) {
+                    int sy = y + dy, sx = x + dx;
+                    dst[((size_t)k * H + y) * W + x] =
+                        (sy >= 0 && sy < h && sx >= 0 && sx < w) ? img[((size_t)k * h + sy) * w + sx] : 0.0f;
+                }
+    } else if (y0 == 0 && x0 == 0 && rh == H && rw == W) {
+        memcpy(dst, img, sizeof(float) * (size_t)C * H * W);
+    } else {
+        resize_region(img, C, h, w, y0, x0, rh, rw, dst, H, W, tmp);
+    }
+    /* 3. flip, normalise */
+    bool flip = t->train && t->hflip && (vt_rng_u64(rng) & 1);
+    for (int k = 0; k < C; k++) {
+        float m = t->mean[k], inv = 1.0f / t->std[k];
+        for (int y = 0; y < H; y++) {
+            float *row = dst + ((size_t)k * H + y) * W;
+            if (flip)
+                for (int x = 0; x < W / 2; x++) {
+                    float s = row[x];
+                    row[x] = row[W - 1 - x];
+                    row[W - 1 - x] = s;
+                }
+            for (int x = 0; x < W; x++) row[x] = (row[x] - m) * inv;
+        }
+    }
+}
