@@ -71,6 +71,14 @@ int vt_vit_load_h5(vt_vit *m, vt_h5id file, const char *group);
 int vt_vit_save_h5(const vt_vit *m, vt_h5id file, const char *group, int deflate);
 
 /* ---- BEGIN pos_resample (src/nn/pos_resample.c) ---- */
+typedef enum { VT_INTERP_BICUBIC = 0, VT_INTERP_BILINEAR = 1 } vt_interp;
+int vt_interp_parse(const char *name, vt_interp *out);
+/* planar images in (C, ih, iw) -> out (C, oh, ow), as torch's interpolate(align_corners=False) */
+int vt_resize_image_f32(float *out, const float *in, int C, int ih, int iw, int oh, int ow, vt_interp mode, bool antialias);
+/* position embedding in (prefix + old_h*old_w, D) -> out (prefix + new_h*new_w, D): prefix tokens kept,
+ * the grid resized (timm resample_abs_pos_embed) */
+int vt_pos_resample(float *out, const float *in, int D, int prefix, int old_h, int old_w, int new_h, int new_w,
+                    vt_interp mode, bool antialias);
 /* ---- END pos_resample ---- */
 
 #ifdef __cplusplus

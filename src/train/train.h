@@ -7,6 +7,7 @@
 #include "autograd/autograd.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
+#include "data/data.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -129,6 +130,36 @@ int vt_config_write(const vt_config *c, FILE *f);
 int vt_config_model(const vt_config *c, vt_vit_config *mc);
 /* markdown table of every key (configs/README.md is generated from, and tested against, this) */
 void vt_config_markdown(FILE *f);
+
+/* ---------------------------------------------------------------- training */
+typedef struct {
+    const char *config_path;
+    const char *sets[64];     /* --set section.key=value, in order */
+    int nsets;
+    const char *out_dir;      /* NULL: runs/<config name> */
+    const char *resume;       /* NULL, "auto" or a checkpoint path */
+    const char *init;         /* NULL or weights to start from (fine-tuning) */
+    int threads;              /* 0: config / all cores */
+    long long seed;           /* -1: config */
+    bool print_config;        /* print the resolved config and stop */
+    bool dry_run;             /* build everything, run one step without saving, stop */
+} vt_train_args;
+
+/* outcome of a run */
+typedef enum { VT_TRAIN_DONE = 0, VT_TRAIN_FAILED = 1, VT_TRAIN_INTERRUPTED = 2 } vt_train_status;
+
+/* the whole training command; progress goes to out, errors to vt_errmsg() */
+vt_train_status vt_train_run(const vt_train_args *a, FILE *out);
+/* request a stop after the current step (async-signal-safe) */
+void vt_train_request_stop(int signo);
+
+typedef struct {
+    double loss, top1, top5;
+    int64_t count;
+} vt_eval_result;
+
+/* evaluate a model on a loader (no grad; uses its own graph) */
+int vt_evaluate(vt_vit *m, vt_loader *l, vt_graph *g, vt_eval_result *r);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,158 @@
+/* pos_resample.c - 2D resizing of the position-embedding grid, numerically what timm's
+ * resample_abs_pos_embed does: prefix tokens kept, the grid seen as a (1, D, H, W) image and resized
+ * like torch.nn.functional.interpolate(mode, align_corners=False, antialias). Computed in double. */
+#include "nn.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int vt_interp_parse(const char *name, vt_interp *out)
+{
+    if (strcmp(name, "bicubic") == 0) *out = VT_INTERP_BICUBIC;
+    else if (strcmp(name, "bilinear") == 0) *out = VT_INTERP_BILINEAR;
+    else return vt_err("unknown interpolation '%s' (bicubic, bilinear)", name);
+    return VT_OK;
+}
+
+/* cubic convolution (Keys) with parameter A: torch uses A = -0.75 without antialias, -0.5 with */
+static double cubic(double x, double A)
+{
+    x = fabs(x);
+    if (x < 1.0) return ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
+    if (x < 2.0) return ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A;
+    return 0.0;
+}
+
+/* For one axis: the taps (first index, count, weights) of every output position.
+ * w has room for out * maxk weights. */
+static int axis_weights(int in, int out, vt_interp mode, bool aa, int *first, int *count, double *w, int maxk)
+{
+    const double scale = (double)in / (double)out;
+    for (int o = 0; o < out; o++) {
+        double *wo = w + (size_t)o * maxk;
+        if (aa) {
+            /* torch's separable antialiased kernels (_upsample_*_aa) */
+            double interp = mode == VT_INTERP_BICUBIC ? 4.0 : 2.0;
+            double support = scale >= 1.0 ? interp / 2.0 * scale : interp / 2.0;
+            double invscale = scale >= 1.0 ? 1.0 / scale : 1.0;
+            double center = scale * (o + 0.5);
+            int xmin = (int)(center - support + 0.5);
+            if (xmin < 0) xmin = 0;
+            int xmax = (int)(center + support + 0.5);
+            if (xmax > in) xmax = in;
+            int n = xmax - xmin;
+            if (n > maxk) return vt_err("resize: %d taps exceed %d", n, maxk);
+            double total = 0;
+            for (int j = 0; j < n; j++) {
+                double x = (j + xmin - center + 0.5) * invscale;
+                double v = mode == VT_INTERP_BICUBIC ? cubic(x, -0.5) : (fabs(x) < 1.0 ? 1.0 - fabs(x) : 0.0);
+                wo[j] = v;
+                total += v;
+            }
+            for (int j = 0; j < n; j++) wo[j] = total != 0.0 ? wo[j] / total : 0.0;
+            first[o] = xmin;
+            count[o] = n;
+        } else if (mode == VT_INTERP_BICUBIC) {
+            /* source index without clamping, 4 taps at floor-1 .. floor+2, indices clamped to the border */
+            double real = scale * (o + 0.5) - 0.5;
+            int x0 = (int)floor(real);
+            double t = real - x0;
+            double c[4] = {cubic(t + 1.0, -0.75), cubic(t, -0.75), cubic(1.0 - t, -0.75), cubic(2.0 - t, -0.75)};
+            /* taps may repeat a border index: expand into per-index weights over [lo, hi] */
+            int lo = x0 - 1 < 0 ? 0 : x0 - 1, hi = x0 + 2 > in - 1 ? in - 1 : x0 + 2;
+            if (lo > in - 1) lo = in - 1;
+            if (hi < 0) hi = 0;
+            int n = hi - lo + 1;
+            for (int j = 0; j < n; j++) wo[j] = 0.0;
+            for (int k = 0; k < 4; k++) {
+                int idx = x0 - 1 + k;
+                idx = idx < 0 ? 0 : (idx > in - 1 ? in - 1 : idx);
+                wo[idx - lo] += c[k];
+            }
+            first[o] = lo;
+            count[o] = n;
+        } else {
+            /* bilinear: negative source coordinates clamp to 0 */
+            double real = scale * (o + 0.5) - 0.5;
+            if (real < 0) real = 0;
+            int x0 = (int)real;
+            int x1 = x0 + (x0 < in - 1 ? 1 : 0);
+            double l1 = real - x0, l0 = 1.0 - l1;
+            first[o] = x0;
+            if (x1 == x0) {
+                count[o] = 1;
+                wo[0] = l0 + l1;
+            } else {
+                count[o] = 2;
+                wo[0] = l0;
+                wo[1] = l1;
+            }
+        }
+    }
+    return VT_OK;
+}
+
+/* in (C, ih, iw) -> out (C, oh, ow), planar float images */
+int vt_resize_image_f32(float *out, const float *in, int C, int ih, int iw, int oh, int ow, vt_interp mode, bool aa)
+{
+    if (C < 1 || ih < 1 || iw < 1 || oh < 1 || ow < 1)
+        return vt_err("resize: bad sizes %d channels %dx%d -> %dx%d", C, ih, iw, oh, ow);
+    int maxkx = (int)(4.0 * ((double)iw / ow > 1.0 ? (double)iw / ow : 1.0)) + 8;
+    int maxky = (int)(4.0 * ((double)ih / oh > 1.0 ? (double)ih / oh : 1.0)) + 8;
+    int *fx = malloc(sizeof(int) * (size_t)ow * 2), *fy = malloc(sizeof(int) * (size_t)oh * 2);
+    double *wx = malloc(sizeof(double) * (size_t)ow * maxkx), *wy = malloc(sizeof(double) * (size_t)oh * maxky);
+    double *tmp = malloc(sizeof(double) * (size_t)ih * ow);
+    int r = (fx && fy && wx && wy && tmp) ? VT_OK : vt_err("resize: out of memory");
+    if (r == VT_OK) r = axis_weights(iw, ow, mode, aa, fx, fx + ow, wx, maxkx);
+    if (r == VT_OK) r = axis_weights(ih, oh, mode, aa, fy, fy + oh, wy, maxky);
+    for (int c = 0; r == VT_OK && c < C; c++) {
+        const float *src = in + (size_t)c * ih * iw;
+        for (int y = 0; y < ih; y++)   /* horizontal pass */
+            for (int x = 0; x < ow; x++) {
+                double s = 0;
+                const double *w = wx + (size_t)x * maxkx;
+                for (int j = 0; j < fx[ow + x]; j++) s += w[j] * src[(size_t)y * iw + fx[x] + j];
+                tmp[(size_t)y * ow + x] = s;
+            }
+        for (int y = 0; y < oh; y++)   /* vertical pass */
+            for (int x = 0; x < ow; x++) {
+                double s = 0;
+                const double *w = wy + (size_t)y * maxky;
+                for (int j = 0; j < fy[oh + y]; j++) s += w[j] * tmp[(size_t)(fy[y] + j) * ow + x];
+                out[((size_t)c * oh + y) * ow + x] = (float)s;
+            }
+    }
+    free(fx);
+    free(fy);
+    free(wx);
+    free(wy);
+    free(tmp);
+    return r;
+}
+
+/* in (prefix + old_h*old_w, D) -> out (prefix + new_h*new_w, D) */
+int vt_pos_resample(float *out, const float *in, int D, int prefix, int old_h, int old_w, int new_h, int new_w,
+                    vt_interp mode, bool antialias)
+{
+    if (D < 1 || prefix < 0 || old_h < 1 || old_w < 1 || new_h < 1 || new_w < 1)
+        return vt_err("pos_embed resample: bad sizes (D %d, prefix %d, %dx%d -> %dx%d)", D, prefix, old_h, old_w, new_h,
+                      new_w);
+    memcpy(out, in, sizeof(float) * (size_t)prefix * D);
+    size_t no = (size_t)old_h * old_w, nn = (size_t)new_h * new_w;
+    float *a = malloc(sizeof(float) * no * D), *b = malloc(sizeof(float) * nn * D);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return vt_err("pos_embed resample: out of memory");
+    }
+    /* tokens (N, D) -> planar (D, H, W) */
+    for (size_t t = 0; t < no; t++)
+        for (int d = 0; d < D; d++) a[(size_t)d * no + t] = in[(prefix + t) * D + d];
+    int r = vt_resize_image_f32(b, a, D, old_h, old_w, new_h, new_w, mode, antialias);
+    if (r == VT_OK)
+        for (size_t t = 0; t < nn; t++)
+            for (int d = 0; d < D; d++) out[(prefix + t) * D + d] = b[(size_t)d * nn + t];
+    free(a);
+    free(b);
+    return r;
+}

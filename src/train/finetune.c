@@ -1,0 +1,69 @@
+/* finetune.c - start a run from pretrained weights (--init): weights only, step 0. A head of a
+ * different class count is re-initialised; the position embedding is resized when the patch grid
+ * differs; any other shape mismatch is refused naming the tensor and both shapes. */
+#include "train.h"
+#include <string.h>
+
+int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out);
+int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
+{
+    vt_vit_config src;
+    vt_h5_lock();
+    int r = vt_ckpt_model_config(path, &src);
+    vt_h5_unlock();
+    if (r != VT_OK) return VT_ERR;
+    vt_vit pre;
+    if (vt_vit_init(&pre, &src) != VT_OK) return vt_err_prefix("%s: ", path);
+    vt_h5_lock();
+    r = vt_ckpt_load(path, &pre, NULL, NULL, NULL);
+    vt_h5_unlock();
+    if (r != VT_OK) {
+        vt_vit_free(&pre);
+        return VT_ERR;
+    }
+    char a[96], b[96];
+    for (int i = 0; i < m->params.count && r == VT_OK; i++) {
+        const vt_param_info *dst = &m->params.info[i];
+        int j = vt_paramset_find(&pre.params, dst->name);
+        if (j < 0) {
+            r = vt_err("%s: no tensor %s (the model needs %s)", path, dst->name,
+                       vt_dims_str(dst->ndim, dst->shape, a, sizeof a));
+            break;
+        }
+        const vt_param_info *s = &pre.params.info[j];
+        bool same = s->ndim == dst->ndim;
+        for (int k = 0; same && k < s->ndim; k++) same = s->shape[k] == dst->shape[k];
+        float *d = m->params.data + dst->offset;
+        const float *sv = pre.params.data + s->offset;
+        if (same) {
+            memcpy(d, sv, sizeof(float) * (size_t)dst->numel);
+        } else if (strncmp(dst->name, "head.", 5) == 0 && src.num_classes != m->cfg.num_classes) {
+            /* new head: zeros (the paper's fine-tuning) or timm's trunc normal */
+            if (strcmp(c->head_init, "zeros") == 0 || strcmp(dst->name, "head.bias") == 0) {
+                memset(d, 0, sizeof(float) * (size_t)dst->numel);
+            } else {
+                vt_rng rng;
+                vt_rng_seed(&rng, (uint64_t)c->seed + 17);
+                for (int64_t k = 0; k < dst->numel; k++) d[k] = (float)vt_rng_trunc_normal(&rng, 0, 0.02, -2, 2);
+            }
+            if (strcmp(dst->name, "head.weight") == 0)
+                fprintf(out, "head: %d -> %d classes (re-initialised: %s)\n", src.num_classes, m->cfg.num_classes,
+                        c->head_init);
+        } else if (strcmp(dst->name, "pos_embed") == 0 && s->shape[2] == dst->shape[2]) {
+            int gh = src.img_h / src.patch, gw = src.img_w / src.patch;
+            vt_interp mode;
+            r = vt_interp_parse(c->pos_interp, &mode);
+            if (r == VT_OK)
+                r = vt_pos_resample(d, sv, (int)dst->shape[2], 1, gh, gw, m->grid_h, m->grid_w, mode, c->pos_antialias);
+            if (r == VT_OK)
+                fprintf(out, "pos_embed: %dx%d -> %dx%d (%s%s)\n", gh, gw, m->grid_h, m->grid_w, c->pos_interp,
+                        c->pos_antialias ? ", antialias" : "");
+        } else {
+            r = vt_err("%s: tensor %s has shape %s, the model needs %s", path, dst->name,
+                       vt_dims_str(s->ndim, s->shape, a, sizeof a), vt_dims_str(dst->ndim, dst->shape, b, sizeof b));
+        }
+    }
+    vt_vit_free(&pre);
+    if (r == VT_OK) fprintf(out, "initialised from %s (weights only, step 0)\n", path);
+    return r;
+}

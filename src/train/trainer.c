@@ -1,0 +1,477 @@
+/* trainer.c - the training loop behind vit-train: config, data, model, optimizer, schedule,
+ * accumulation, clipping, evaluation, metrics.csv, checkpoints and exact resume. */
+#include "train.h"
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_signal = 0;
+
+void vt_train_request_stop(int signo) { stop_signal = signo ? signo : SIGINT; }
+
+static int mkdir_p(const char *dir)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vt_err("%s: cannot create: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vt_err("%s: cannot create: %s", buf, strerror(errno));
+    return VT_OK;
+}
+
+/* write a whole text file atomically (tmp + rename) */
+static int write_text_atomic(const char *path, const char *text)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return vt_err("%s: cannot write: %s", tmp, strerror(errno));
+    fputs(text, f);
+    bool bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return vt_err("%s: cannot write", path);
+    }
+    return VT_OK;
+}
+
+static char *config_text(const vt_config *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return NULL;
+    vt_config_write(c, m);
+    fclose(m);
+    return buf;
+}
+
+#define CSV_HEADER "step,epoch,loss,lr,grad_norm,img_per_s,eval_loss,eval_top1,eval_top5\n"
+
+/* keep the rows of metrics.csv up to (and including) step, so a resumed run appends without
+ * duplicating what it will redo */
+static int metrics_truncate(const char *path, int64_t step)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return VT_OK;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&out, &len);
+    char line[1024];
+    bool first = true;
+    while (fgets(line, sizeof line, f)) {
+        if (first) {
+            first = false;
+            fputs(CSV_HEADER, m);
+            continue;
+        }
+        long long s = atoll(line);
+        if (s <= step) fputs(line, m);
+    }
+    fclose(f);
+    fclose(m);
+    int r = write_text_atomic(path, out);
+    free(out);
+    return r;
+}
+
+typedef struct {
+    vt_config cfg;
+    char out_dir[2048], metrics_path[4200];
+    vt_dataset *train_ds, *test_ds;
+    vt_loader *train_l, *eval_l;
+    vt_vit model;
+    bool have_model;
+    vt_optim opt;
+    bool have_opt;
+    vt_graph g;
+    bool have_graph;
+    vt_schedule sched;
+    int64_t steps_per_epoch, total_steps;
+    vt_train_state st;
+    char *cfg_text;
+    char best_path[4200];
+    FILE *out;
+    bool tty;
+} run_t;
+
+static int open_data(run_t *r, uint64_t seed)
+{
+    vt_config *c = &r->cfg;
+    if (vt_dataset_open(&r->train_ds, c->data_path, "train", c->data_format, c->images_key, c->labels_key) != VT_OK)
+        return VT_ERR;
+    if (vt_dataset_open(&r->test_ds, c->data_path, "test", c->data_format, c->images_key, c->labels_key) != VT_OK)
+        return VT_ERR;
+    vt_dataset *ds = r->train_ds;
+    if (c->num_classes == 0) c->num_classes = ds->num_classes;
+    if (ds->num_classes > c->num_classes)
+        return vt_err("%s: the dataset has %d classes, the model's head only %d ([model] num_classes)", ds->path,
+                      ds->num_classes, c->num_classes);
+    vt_vit_config mc;
+    if (vt_config_model(c, &mc) != VT_OK) return VT_ERR;
+    vt_transform tf = {0};
+    tf.out_c = mc.in_chans;
+    tf.out_h = mc.img_h;
+    tf.out_w = mc.img_w;
+    if (vt_parse_floats(c->mean, tf.mean, tf.out_c, "[data] mean") != VT_OK ||
+        vt_parse_floats(c->std, tf.std, tf.out_c, "[data] std") != VT_OK)
+        return VT_ERR;
+    for (int k = 0; k < tf.out_c; k++)
+        if (!(tf.std[k] > 0)) return vt_err("[data] std: %g must be positive", tf.std[k]);
+    tf.hflip = c->hflip;
+    tf.crop_padding = c->crop_padding;
+    tf.rrc = c->random_resized_crop;
+    tf.rrc_scale_min = c->rrc_scale_min;
+    tf.rrc_ratio_min = c->rrc_ratio_min;
+    tf.rrc_ratio_max = c->rrc_ratio_max;
+    int64_t *tr = NULL, *va = NULL, ntr = ds->count, nva = 0;
+    if (!r->test_ds && c->val_fraction > 0 &&
+        vt_split_indices(ds->count, c->val_fraction, seed, &tr, &ntr, &va, &nva) != VT_OK)
+        return VT_ERR;
+    vt_loader_config lc = {ds, tr, ntr, tf, c->batch_size, true, true, seed, c->workers, c->prefetch};
+    lc.tf.train = true;
+    int rc = vt_loader_create(&r->train_l, &lc);
+    if (rc == VT_OK && (r->test_ds || nva > 0)) {
+        vt_loader_config ec = {r->test_ds ? r->test_ds : ds, r->test_ds ? NULL : va, nva, tf,
+                               c->eval_batch_size ? c->eval_batch_size : c->batch_size, false, false, seed,
+                               c->workers, c->prefetch};
+        ec.tf.train = false;
+        rc = vt_loader_create(&r->eval_l, &ec);
+    }
+    free(tr);
+    free(va);
+    if (rc == VT_OK && vt_loader_batches(r->train_l) < c->accum_steps)
+        rc = vt_err("%s: %lld training samples make fewer than one optimizer step of %d x %d", ds->path,
+                    (long long)vt_loader_size(r->train_l), c->batch_size, c->accum_steps);
+    return rc;
+}
+
+static int build_optimizer(run_t *r)
+{
+    vt_config *c = &r->cfg;
+    vt_optim_config oc;
+    vt_optim_config_defaults(&oc);
+    if (vt_optim_kind_parse(c->optimizer, &oc.kind) != VT_OK) return VT_ERR;
+    oc.lr = c->lr;
+    oc.beta1 = c->beta1;
+    oc.beta2 = c->beta2;
+    oc.eps = c->eps;
+    oc.weight_decay = c->weight_decay;
+    oc.momentum = c->momentum;
+    oc.dampening = c->dampening;
+    oc.nesterov = c->nesterov;
+    if (vt_optim_init(&r->opt, &oc, r->model.params.numel) != VT_OK) return vt_err_prefix("[optim]: ");
+    r->have_opt = true;
+    /* extra no-decay patterns, comma-separated */
+    char pats[VT_STR], *pv[32];
+    int np = 0;
+    snprintf(pats, sizeof pats, "%s", c->no_weight_decay);
+    for (char *tok = strtok(pats, ", "); tok && np < 32; tok = strtok(NULL, ", ")) pv[np++] = tok;
+    for (int i = 0; i < r->model.params.count; i++) {
+        const vt_param_info *pi = &r->model.params.info[i];
+        bool d = vt_optim_decays(pi->name, pi->ndim, (const char *const *)pv, np);
+        if (vt_optim_add_segment(&r->opt, pi->offset, pi->numel, d) != VT_OK) return VT_ERR;
+    }
+    /* schedule */
+    int64_t micro = vt_loader_batches(r->train_l);
+    r->steps_per_epoch = micro / c->accum_steps;
+    r->total_steps = (int64_t)c->epochs * r->steps_per_epoch;
+    if (c->max_steps > 0 && c->max_steps < r->total_steps) r->total_steps = c->max_steps;
+    if (c->max_steps > 0 && c->max_steps > r->total_steps) r->total_steps = c->max_steps;
+    memset(&r->sched, 0, sizeof r->sched);
+    if (vt_sched_kind_parse(c->schedule, &r->sched.kind) != VT_OK) return VT_ERR;
+    double base = c->lr;
+    if (c->scale_lr) base = vt_lr_scale(base, (int64_t)c->batch_size * c->accum_steps);
+    r->sched.base_lr = base;
+    r->sched.warmup_lr_init = c->warmup_lr_init;
+    r->sched.lr_min = c->lr_min;
+    r->sched.warmup_steps = c->warmup_steps ? c->warmup_steps : (int64_t)llround(c->warmup_epochs * r->steps_per_epoch);
+    r->sched.total_steps = r->total_steps - r->sched.warmup_steps;
+    if (r->sched.warmup_steps >= r->total_steps && r->sched.warmup_steps > 0)
+        return vt_err("[schedule] the warmup (%lld steps) is not shorter than the run (%lld steps)",
+                      (long long)r->sched.warmup_steps, (long long)r->total_steps);
+    return vt_schedule_check(&r->sched) == VT_OK ? VT_OK : vt_err_prefix("[schedule]: ");
+}
+
+static int save_checkpoint(run_t *r, char *path, size_t n)
+{
+    vt_h5_lock();
+    int rc = vt_ckpt_write(r->out_dir, &r->model, &r->opt, &r->st, r->cfg_text, r->cfg.deflate, path, n);
+    if (rc == VT_OK) rc = vt_ckpt_prune(r->out_dir, r->cfg.keep_last, r->cfg.keep_best ? r->best_path : NULL);
+    vt_h5_unlock();
+    return rc;
+}
+
+static void progress(run_t *r, int64_t step, double loss, double lr, double gnorm, double ips, double eta)
+{
+    int64_t e = r->st.epoch + 1;
+    if (r->tty) {
+        fprintf(r->out, "\r\033[Kepoch %lld  step %lld/%lld  loss %.4f  lr %.3e  grad %.3f  %.0f img/s  ETA %02d:%02d:%02d",
+                (long long)e, (long long)step, (long long)r->total_steps, loss, lr, gnorm, ips, (int)(eta / 3600),
+                (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
+    } else {
+        fprintf(r->out, "epoch %lld step %lld/%lld loss %.4f lr %.3e grad_norm %.3f img/s %.0f eta %.0fs\n",
+                (long long)e, (long long)step, (long long)r->total_steps, loss, lr, gnorm, ips, eta);
+    }
+    fflush(r->out);
+}
+
+static int append_metrics(run_t *r, const char *row)
+{
+    FILE *f = fopen(r->metrics_path, "a");
+    if (!f) return vt_err("%s: cannot append: %s", r->metrics_path, strerror(errno));
+    if (ftell(f) == 0) fputs(CSV_HEADER, f);
+    fputs(row, f);
+    fclose(f);
+    return VT_OK;
+}
+
+static int run_eval(run_t *r, vt_eval_result *ev)
+{
+    if (!r->eval_l) return VT_ERR;
+    if (vt_evaluate(&r->model, r->eval_l, &r->g, ev) != VT_OK) return VT_ERR;
+    if (r->tty) fputc('\n', r->out);
+    fprintf(r->out, "eval after step %lld: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (%lld images)\n",
+            (long long)r->st.step, ev->loss, ev->top1, ev->top5, (long long)ev->count);
+    return VT_OK;
+}
+
+static void cleanup(run_t *r)
+{
+    vt_loader_free(r->train_l);
+    vt_loader_free(r->eval_l);
+    vt_dataset_close(r->train_ds);
+    vt_dataset_close(r->test_ds);
+    if (r->have_model) vt_vit_free(&r->model);
+    if (r->have_opt) vt_optim_free(&r->opt);
+    if (r->have_graph) vt_graph_free(&r->g);
+    free(r->cfg_text);
+}
+
+int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out);
+
+vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
+{
+    run_t R;
+    run_t *r = &R;
+    memset(r, 0, sizeof *r);
+    r->out = out;
+    r->tty = isatty(fileno(out));
+    vt_train_status status = VT_TRAIN_FAILED;
+    vt_config *c = &r->cfg;
+    vt_config_defaults(c);
+    if (!a->config_path) {
+        vt_err("no config given (--config FILE)");
+        goto done;
+    }
+    if (vt_config_load(c, a->config_path) != VT_OK) goto done;
+    for (int i = 0; i < a->nsets; i++)
+        if (vt_config_set(c, a->sets[i]) != VT_OK) goto done;
+    if (a->seed >= 0) c->seed = (int)a->seed;
+    if (a->threads > 0) c->threads = a->threads;
+    if (a->init) snprintf(c->init, sizeof c->init, "%s", a->init);
+    if (a->resume && c->init[0]) {
+        vt_err("--resume and --init (or [finetune] init) together: resume continues a run, init starts a new one");
+        goto done;
+    }
+    if (vt_config_validate(c) != VT_OK) goto done;
+    if (a->print_config) {
+        vt_config_write(c, out);
+        status = VT_TRAIN_DONE;
+        goto done;
+    }
+    if (c->threads > 0) vt_set_threads(c->threads);
+    /* out dir */
+    if (a->out_dir) snprintf(r->out_dir, sizeof r->out_dir, "%s", a->out_dir);
+    else {
+        const char *base = strrchr(a->config_path, '/');
+        base = base ? base + 1 : a->config_path;
+        snprintf(r->out_dir, sizeof r->out_dir, "runs/%.*s", (int)(strcspn(base, ".")), base);
+    }
+    if (!a->dry_run && mkdir_p(r->out_dir) != VT_OK) goto done;
+    snprintf(r->metrics_path, sizeof r->metrics_path, "%s/metrics.csv", r->out_dir);
+
+    /* data, then the model the config describes (classes from the data when not given) */
+    if (open_data(r, (uint64_t)c->seed) != VT_OK) goto done;
+    vt_vit_config mc;
+    if (vt_config_model(c, &mc) != VT_OK || vt_vit_init(&r->model, &mc) != VT_OK) goto done;
+    r->have_model = true;
+    vt_rng init_rng;
+    vt_rng_seed(&init_rng, (uint64_t)c->seed);
+    vt_vit_init_weights(&r->model, &init_rng);
+    if (build_optimizer(r) != VT_OK) goto done;
+    if (vt_graph_init(&r->g, 64u << 20) != VT_OK) goto done;
+    r->have_graph = true;
+    r->cfg_text = config_text(c);
+    r->st.seed = c->seed;
+    r->st.best_top1 = -1;
+    r->st.rng = init_rng;
+
+    /* resume: everything; init: weights only */
+    char ckpt[4200] = "";
+    if (a->resume) {
+        bool found = true;
+        if (strcmp(a->resume, "auto") == 0) {
+            if (vt_ckpt_find_latest(r->out_dir, ckpt, sizeof ckpt, &found) != VT_OK) goto done;
+            if (!found) fprintf(out, "resume auto: no checkpoint in %s, starting fresh\n", r->out_dir);
+        } else {
+            snprintf(ckpt, sizeof ckpt, "%s", a->resume);
+        }
+        if (found) {
+            if (vt_ckpt_load(ckpt, &r->model, &r->opt, &r->st, NULL) != VT_OK) goto done;
+            if (r->st.seed != c->seed) {
+                vt_err("%s: the checkpoint was trained with seed %lld, the config says %d", ckpt, (long long)r->st.seed,
+                       c->seed);
+                goto done;
+            }
+            fprintf(out, "resumed from %s at step %lld (epoch %lld, batch %lld)\n", ckpt, (long long)r->st.step,
+                    (long long)r->st.epoch + 1, (long long)r->st.batch_in_epoch);
+        }
+    } else if (c->init[0]) {
+        if (vt_finetune_init(&r->model, c->init, c, out) != VT_OK) goto done;
+    }
+    if (!a->dry_run) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/config.ini", r->out_dir);
+        if (write_text_atomic(p, r->cfg_text) != VT_OK) goto done;
+        if (metrics_truncate(r->metrics_path, r->st.step) != VT_OK) goto done;
+    }
+
+    /* banner */
+    vt_dataset *ds = r->train_ds;
+    fprintf(out, "vit %s | model: ViT %dx%d patch %d, dim %d, depth %d, heads %d, mlp %g, %d classes, %.3fM params\n",
+            VIT_VERSION, mc.img_h, mc.img_w, mc.patch, mc.embed_dim, mc.depth, mc.num_heads, mc.mlp_ratio,
+            mc.num_classes, vt_vit_num_params(&r->model) / 1e6);
+    fprintf(out, "data: %s (%s) %lld training images %dx%dx%d, %s %lld | batch %d x %d accumulated | %lld steps/epoch, %lld steps\n",
+            ds->path, ds->format, (long long)vt_loader_size(r->train_l), ds->h, ds->w, ds->c,
+            r->test_ds ? "test" : "validation", (long long)(r->eval_l ? vt_loader_size(r->eval_l) : 0), c->batch_size,
+            c->accum_steps, (long long)r->steps_per_epoch, (long long)r->total_steps);
+    fprintf(out, "compute: %d threads, OpenBLAS core %s | optimizer %s lr %g (%s schedule, warmup %lld) | out: %s\n",
+            vt_get_threads(), vt_blas_core(), c->optimizer, r->sched.base_lr, c->schedule,
+            (long long)r->sched.warmup_steps, a->dry_run ? "(dry run)" : r->out_dir);
+
+    const vt_vit_config *M = &r->model.cfg;
+    const int B = c->batch_size;
+    int64_t shape[4] = {B, M->in_chans, M->img_h, M->img_w};
+    if (vt_loader_start(r->train_l, r->st.epoch, r->st.batch_in_epoch) != VT_OK) goto done;
+    double t_start = vt_now(), t_log = t_start;
+    int64_t imgs_since_log = 0, steps_done = 0;
+    float *P = r->model.params.data, *G = r->model.params.grad;
+    const int64_t NP = r->model.params.numel;
+    while (r->st.step < r->total_steps) {
+        vt_paramset_zero_grad(&r->model.params);
+        double step_loss = 0;
+        for (int k = 0; k < c->accum_steps; k++) {
+            float *x;
+            int *y, bs;
+            if (vt_loader_next(r->train_l, &x, &y, NULL, &bs) != VT_OK) goto done;
+            if (bs != B) {
+                vt_err("internal: loader returned %d images at batch %lld of epoch %lld", bs,
+                       (long long)r->st.batch_in_epoch, (long long)r->st.epoch);
+                goto done;
+            }
+            vt_graph_reset(&r->g);
+            vt_var *in = vt_var_wrap(&r->g, x, 4, shape, "images");
+            vt_var *logits = in ? vt_vit_forward(&r->model, &r->g, in, NULL) : NULL;
+            vt_var *loss = logits ? vt_cross_entropy(&r->g, logits, y, (float)c->label_smoothing) : NULL;
+            vt_var *scaled = loss ? vt_scale(&r->g, loss, 1.0f / (float)c->accum_steps) : NULL;
+            if (!scaled) goto done;
+            if (!isfinite(loss->val.data[0])) {
+                vt_err("loss is %g at step %lld (epoch %lld): stopping; the last checkpoint is kept", loss->val.data[0],
+                       (long long)r->st.step + 1, (long long)r->st.epoch + 1);
+                goto done;
+            }
+            step_loss += loss->val.data[0] / c->accum_steps;
+            if (vt_backward(&r->g, scaled) != VT_OK) goto done;
+        }
+        if (!vt_all_finite(G, NP)) {
+            vt_err("non-finite gradient at step %lld (epoch %lld): stopping; the last checkpoint is kept",
+                   (long long)r->st.step + 1, (long long)r->st.epoch + 1);
+            goto done;
+        }
+        double gnorm = vt_clip_grad_norm(G, NP, c->clip_grad_norm);
+        double lr = vt_lr_at(&r->sched, r->st.step);
+        vt_optim_step(&r->opt, P, G, lr);
+        r->st.step++;
+        r->st.batch_in_epoch += c->accum_steps;
+        steps_done++;
+        imgs_since_log += (int64_t)B * c->accum_steps;
+        bool epoch_end = r->st.batch_in_epoch >= r->steps_per_epoch * c->accum_steps;
+        bool last = r->st.step >= r->total_steps;
+        if (a->dry_run) {
+            fprintf(out, "dry run: one step done, loss %.4f, grad norm %.4f, lr %.3e; nothing written\n", step_loss,
+                    gnorm, lr);
+            status = VT_TRAIN_DONE;
+            goto done;
+        }
+        /* evaluation */
+        bool do_eval = r->eval_l && (c->eval_every_steps > 0 ? r->st.step % c->eval_every_steps == 0 || last : epoch_end || last);
+        vt_eval_result ev = {0};
+        if (do_eval && run_eval(r, &ev) != VT_OK) goto done;
+        bool logrow = r->st.step % c->log_every_steps == 0 || do_eval || last;
+        if (logrow) {
+            double now = vt_now();
+            double ips = imgs_since_log / (now - t_log);
+            double eta = (now - t_start) / steps_done * (r->total_steps - r->st.step);
+            char row[512];
+            if (do_eval)
+                snprintf(row, sizeof row, "%lld,%lld,%.9g,%.9g,%.9g,%.1f,%.9g,%.4f,%.4f\n", (long long)r->st.step,
+                         (long long)r->st.epoch + 1, step_loss, lr, gnorm, ips, ev.loss, ev.top1, ev.top5);
+            else
+                snprintf(row, sizeof row, "%lld,%lld,%.9g,%.9g,%.9g,%.1f,,,\n", (long long)r->st.step,
+                         (long long)r->st.epoch + 1, step_loss, lr, gnorm, ips);
+            if (append_metrics(r, row) != VT_OK) goto done;
+            progress(r, r->st.step, step_loss, lr, gnorm, ips, eta);
+            t_log = now;
+            imgs_since_log = 0;
+        }
+        bool better = do_eval && ev.top1 > r->st.best_top1;
+        if (better) {
+            r->st.best_top1 = ev.top1;
+            r->st.best_step = r->st.step;
+        }
+        if (epoch_end) {
+            r->st.epoch++;
+            r->st.batch_in_epoch = 0;
+        }
+        bool stop = stop_signal != 0;
+        bool do_ckpt = last || stop || better ||
+                       (c->every_steps > 0 ? r->st.step % c->every_steps == 0 : epoch_end);
+        if (do_ckpt) {
+            char path[4200];
+            if (save_checkpoint(r, path, sizeof path) != VT_OK) goto done;
+            if (better) snprintf(r->best_path, sizeof r->best_path, "%s", path);
+            if (r->tty) fputc('\n', out);
+            fprintf(out, "checkpoint %s%s\n", path, better ? " (best so far)" : "");
+        }
+        if (stop) {
+            fprintf(out, "stopped by signal %d after step %lld; resume with --resume auto\n", (int)stop_signal,
+                    (long long)r->st.step);
+            status = VT_TRAIN_INTERRUPTED;
+            goto done;
+        }
+        if (epoch_end && !last && vt_loader_start(r->train_l, r->st.epoch, 0) != VT_OK) goto done;
+    }
+    if (r->tty) fputc('\n', out);
+    if (r->eval_l) {
+        vt_eval_result ev;
+        if (run_eval(r, &ev) != VT_OK) goto done;
+        fprintf(out, "final %s accuracy: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%lld steps, %.1f s)\n",
+                r->test_ds ? "test" : "validation", ev.top1, ev.top5, ev.loss, (long long)r->st.step,
+                vt_now() - t_start);
+    }
+    if (r->train_l) fprintf(out, "data loader wait: %.2f s\n", vt_loader_wait_seconds(r->train_l));
+    status = VT_TRAIN_DONE;
+done:
+    cleanup(r);
+    return status;
+}

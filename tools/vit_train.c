@@ -1,0 +1,103 @@
+/* vit-train - train a Vision Transformer from an INI config. */
+#include "train/train.h"
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vit-train --config FILE [--set section.key=value ...] [--out DIR] [--resume PATH|auto]\n"
+            "                 [--init PATH] [--threads N] [--seed N] [--print-config] [--dry-run]\n"
+            "\n"
+            "  --config FILE      the run's INI config (see configs/README.md for every key)\n"
+            "  --set S.K=V        override one key, with the same checks as the file (repeatable)\n"
+            "  --out DIR          output folder: config.ini, metrics.csv, checkpoints (default runs/<config name>)\n"
+            "  --resume PATH|auto continue exactly where a run stopped (auto: newest checkpoint in the out dir)\n"
+            "  --init PATH        start from these weights only (fine-tuning; pos_embed resized, new head)\n"
+            "  --threads N        compute threads (default: the config's, else all cores)\n"
+            "  --seed N           override [train] seed\n"
+            "  --print-config     print the resolved config and exit\n"
+            "  --dry-run          build everything and run one step, write nothing\n"
+            "\n"
+            "examples:\n"
+            "  vit-train --config configs/fashion_mnist.ini\n"
+            "  vit-train --config configs/fashion_mnist.ini --resume auto\n"
+            "  vit-train --config configs/fashion_mnist.ini --set optim.lr=1e-3 --set train.epochs=3\n");
+}
+
+static void on_signal(int signo) { vt_train_request_stop(signo); }
+
+int main(int argc, char **argv)
+{
+    if (vt_blas_ensure_core(argc, argv) != VT_OK) fprintf(stderr, "vit-train: warning: %s\n", vt_errmsg());
+    vt_train_args a;
+    memset(&a, 0, sizeof a);
+    a.seed = -1;
+    static const struct option longs[] = {
+        {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
+        {"out", required_argument, 0, 'o'},    {"resume", required_argument, 0, 'r'},
+        {"init", required_argument, 0, 'i'},   {"threads", required_argument, 0, 't'},
+        {"seed", required_argument, 0, 'S'},   {"print-config", no_argument, 0, 'p'},
+        {"dry-run", no_argument, 0, 'd'},      {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    int ch;
+    char *end;
+    while ((ch = getopt_long(argc, argv, "c:s:o:r:i:t:S:pdh", longs, NULL)) != -1) {
+        switch (ch) {
+        case 'c': a.config_path = optarg; break;
+        case 's':
+            if (a.nsets == 64) {
+                fprintf(stderr, "vit-train: too many --set options (64 at most)\n");
+                return 2;
+            }
+            a.sets[a.nsets++] = optarg;
+            break;
+        case 'o': a.out_dir = optarg; break;
+        case 'r': a.resume = optarg; break;
+        case 'i': a.init = optarg; break;
+        case 't':
+            a.threads = (int)strtol(optarg, &end, 10);
+            if (*end || a.threads < 1) {
+                fprintf(stderr, "vit-train: --threads %s: expected a positive integer\n", optarg);
+                return 2;
+            }
+            break;
+        case 'S':
+            a.seed = strtoll(optarg, &end, 10);
+            if (*end || a.seed < 0 || a.seed > 2147483647) {
+                fprintf(stderr, "vit-train: --seed %s: expected an integer in [0, 2147483647]\n", optarg);
+                return 2;
+            }
+            break;
+        case 'p': a.print_config = true; break;
+        case 'd': a.dry_run = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vit-train: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (!a.config_path) {
+        fprintf(stderr, "vit-train: --config FILE is required\n");
+        usage(stderr);
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    vt_train_status s = vt_train_run(&a, stdout);
+    if (s == VT_TRAIN_FAILED) {
+        fflush(stdout);
+        fprintf(stderr, "vit-train: %s\n", vt_errmsg());
+        return 1;
+    }
+    return s == VT_TRAIN_INTERRUPTED ? 130 : 0;
+}
