@@ -35,13 +35,24 @@ static vt_var *binary(vt_graph *g, vt_var *a, vt_var *b, bin_kind k, vt_op op)
     }
     vt_var *o = ag_out(g, a->val.ndim, a->val.shape, nm, ins, 2);
     if (!o) return NULL;
-    int64_t n = NUMEL(a), M = NUMEL(b);
+    int64_t n = NUMEL(a), M = NUMEL(b), R = n / M;
     const float *x = a->val.data, *y = b->val.data;
     float *z = o->val.data;
-    #pragma omp parallel for schedule(static) if (n > 16384)
-    for (int64_t i = 0; i < n; i++) {
-        float yv = y[i % M];
-        z[i] = k == BIN_ADD ? x[i] + yv : k == BIN_SUB ? x[i] - yv : x[i] * yv;
+    if (k == BIN_ADD && M == n) {
+        vt_add_forward(z, x, y, n);
+    } else {
+        /* rows of M: b repeats over the leading dims */
+        #pragma omp parallel for schedule(static) if (n > 16384)
+        for (int64_t r = 0; r < R; r++) {
+            const float *xr = x + r * M;
+            float *zr = z + r * M;
+            if (k == BIN_ADD)
+                for (int64_t j = 0; j < M; j++) zr[j] = xr[j] + y[j];
+            else if (k == BIN_SUB)
+                for (int64_t j = 0; j < M; j++) zr[j] = xr[j] - y[j];
+            else
+                for (int64_t j = 0; j < M; j++) zr[j] = xr[j] * y[j];
+        }
     }
     ag_record(g, op, o, ins, 2);
     return o;
@@ -57,17 +68,32 @@ static int binary_backward(vt_graph *g, vt_node *n, bin_kind k)
     int64_t N = NUMEL(a), M = NUMEL(b);
     const float *dz = n->out->grad;
     float *da = ag_grad_of(g, a), *db = ag_grad_of(g, b);
+    const int64_t R = N / M;
     if (da) {
-        if (k == BIN_MUL)
-            for (int64_t i = 0; i < N; i++) da[i] += dz[i] * b->val.data[i % M];
-        else
+        if (k == BIN_MUL) {
+            const float *y = b->val.data;
+            #pragma omp parallel for schedule(static) if (N > 16384)
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t j = 0; j < M; j++) da[r * M + j] += dz[r * M + j] * y[j];
+        } else {
             vt_accumulate(da, dz, N);
+        }
     }
     if (db) {
-        /* rows of M summed in order: deterministic */
-        for (int64_t i = 0; i < N; i++) {
-            float v = k == BIN_ADD ? dz[i] : k == BIN_SUB ? -dz[i] : dz[i] * a->val.data[i];
-            db[i % M] += v;
+        if (M == N && k != BIN_MUL) {
+            if (k == BIN_ADD) vt_accumulate(db, dz, N);
+            else
+                for (int64_t i = 0; i < N; i++) db[i] -= dz[i];
+        } else if (k == BIN_ADD) {
+            vt_bias_add_backward(db, dz, (int)R, (int)M);
+        } else {
+            /* rows summed in order: deterministic */
+            const float *x = a->val.data;
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t j = 0; j < M; j++) {
+                    float v = k == BIN_SUB ? -dz[r * M + j] : dz[r * M + j] * x[r * M + j];
+                    db[j] += v;
+                }
         }
     }
     return VT_OK;

@@ -55,42 +55,70 @@ void vt_bias_add_backward(float *dbias, const float *dout, int R, int C)
 #define INV_SQRT2 0.7071067811865476f
 #define INV_SQRT_2PI 0.3989422804014327f
 
+/* chunks of a fixed size: plain loops the compiler vectorises, split between threads */
+#define CHUNK 4096
+
+static void gelu_erf_fwd_chunk(float *restrict out, const float *restrict inp, int n)
+{
+    for (int i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + vt__erff(x * INV_SQRT2));
+    }
+}
+
+static void gelu_erf_bwd_chunk(float *restrict dinp, const float *restrict dout, const float *restrict inp, int n)
+{
+    for (int i = 0; i < n; i++) {
+        float x = inp[i];
+        float g = 0.5f * (1.0f + vt__erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * vt__expf(-0.5f * x * x);
+        dinp[i] += g * dout[i];
+    }
+}
+
+static void gelu_tanh_fwd_chunk(float *restrict out, const float *restrict inp, int n)
+{
+    for (int i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_TANH_K * (x + 0.044715f * x * x * x);
+        /* tanh(u) = 1 - 2 / (exp(2u) + 1) */
+        float th = 1.0f - 2.0f / (vt__expf(2.0f * u) + 1.0f);
+        out[i] = 0.5f * x * (1.0f + th);
+    }
+}
+
+static void gelu_tanh_bwd_chunk(float *restrict dinp, const float *restrict dout, const float *restrict inp, int n)
+{
+    for (int i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_TANH_K * (x + 0.044715f * x * x * x);
+        float th = 1.0f - 2.0f / (vt__expf(2.0f * u) + 1.0f);
+        float du = GELU_TANH_K * (1.0f + 3.0f * 0.044715f * x * x);
+        float g = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+        dinp[i] += g * dout[i];
+    }
+}
+
 void vt_gelu_forward(float *out, const float *inp, int64_t n, vt_gelu_kind kind)
 {
-    if (kind == VT_GELU_TANH) {
-        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-        for (int64_t i = 0; i < n; i++) {
-            float x = inp[i];
-            out[i] = 0.5f * x * (1.0f + tanhf(GELU_TANH_K * (x + 0.044715f * x * x * x)));
-        }
-    } else {
-        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-        for (int64_t i = 0; i < n; i++) {
-            float x = inp[i];
-            out[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT2));
-        }
+    int64_t nc = (n + CHUNK - 1) / CHUNK;
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t lo = c * CHUNK;
+        int len = (int)(n - lo < CHUNK ? n - lo : CHUNK);
+        if (kind == VT_GELU_TANH) gelu_tanh_fwd_chunk(out + lo, inp + lo, len);
+        else gelu_erf_fwd_chunk(out + lo, inp + lo, len);
     }
 }
 
 void vt_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n, vt_gelu_kind kind)
 {
-    if (kind == VT_GELU_TANH) {
-        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-        for (int64_t i = 0; i < n; i++) {
-            float x = inp[i];
-            float u = GELU_TANH_K * (x + 0.044715f * x * x * x);
-            float th = tanhf(u);
-            float du = GELU_TANH_K * (1.0f + 3.0f * 0.044715f * x * x);
-            float g = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
-            dinp[i] += g * dout[i];
-        }
-    } else {
-        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-        for (int64_t i = 0; i < n; i++) {
-            float x = inp[i];
-            float g = 0.5f * (1.0f + erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
-            dinp[i] += g * dout[i];
-        }
+    int64_t nc = (n + CHUNK - 1) / CHUNK;
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t lo = c * CHUNK;
+        int len = (int)(n - lo < CHUNK ? n - lo : CHUNK);
+        if (kind == VT_GELU_TANH) gelu_tanh_bwd_chunk(dinp + lo, dout + lo, inp + lo, len);
+        else gelu_erf_bwd_chunk(dinp + lo, dout + lo, inp + lo, len);
     }
 }
 
@@ -99,8 +127,9 @@ static inline void softmax_row(float *out, const float *in, int C)
     float m = -INFINITY;
     for (int c = 0; c < C; c++) m = in[c] > m ? in[c] : m;
     float s = 0.0f;
+    #pragma omp simd reduction(+ : s)
     for (int c = 0; c < C; c++) {
-        out[c] = expf(in[c] - m);
+        out[c] = vt__expf(in[c] - m);
         s += out[c];
     }
     float inv = 1.0f / s;
