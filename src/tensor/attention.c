@@ -7,50 +7,27 @@
 #include <string.h>
 
 /* qkv (B, T, 3C) -> out (B, T, C), att (B, NH, T, T)
- * Per (b, h): K is transposed into a small scratch (hs, T) so that every inner loop is a contiguous
- * axpy the compiler vectorises: S[t, :] += q[t, i] * Kt[i, :]. */
+ * Parallel over (b, h); each pair is two GEMMs that read q, k, v in place (row stride 3C).
+ * Inside an OpenMP region the OpenMP build of OpenBLAS runs single-threaded, as wanted. */
 void vt_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH)
 {
     const int hs = C / NH, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
-    #pragma omp parallel
-    {
-        float *kt = malloc(sizeof(float) * (size_t)hs * T);
-        #pragma omp for collapse(2) schedule(static)
-        for (int b = 0; b < B; b++) {
-            for (int h = 0; h < NH; h++) {
-                const float *base = qkv + (size_t)b * T * C3;
-                float *A = att + ((size_t)b * NH + h) * T * T;
-                for (int s = 0; s < T; s++) {
-                    const float *k = base + (size_t)s * C3 + C + h * hs;
-                    for (int i = 0; i < hs; i++) kt[(size_t)i * T + s] = k[i];
-                }
-                for (int t = 0; t < T; t++) {
-                    const float *q = base + (size_t)t * C3 + h * hs;
-                    float *row = A + (size_t)t * T;
-                    for (int s = 0; s < T; s++) row[s] = 0.0f;
-                    for (int i = 0; i < hs; i++) {
-                        const float qi = q[i] * scale, *kr = kt + (size_t)i * T;
-                        #pragma omp simd
-                        for (int s = 0; s < T; s++) row[s] += qi * kr[s];
-                    }
-                    vt__softmax_row(row, row, T);
-                    float *o = out + ((size_t)b * T + t) * C + h * hs;
-                    for (int i = 0; i < hs; i++) o[i] = 0.0f;
-                    for (int s = 0; s < T; s++) {
-                        const float *v = base + (size_t)s * C3 + 2 * C + h * hs;
-                        const float p = row[s];
-                        #pragma omp simd
-                        for (int i = 0; i < hs; i++) o[i] += p * v[i];
-                    }
-                }
-            }
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+            float *A = att + ((size_t)b * NH + h) * T * T;
+            /* S = scale * Q K^T (T, T) */
+            vt_sgemm(false, true, T, T, hs, scale, q, C3, k, C3, 0.0f, A, T);
+            for (int t = 0; t < T; t++) vt__softmax_row(A + (size_t)t * T, A + (size_t)t * T, T);
+            /* O = P V (T, hs) into the head's columns of out */
+            vt_sgemm(false, false, T, hs, T, 1.0f, A, T, v, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
         }
-        free(kt);
     }
 }
 
-/* dout (B, T, C) -> dqkv (B, T, 3C) += ; V is transposed into scratch (hs, T) as K in the forward */
+/* dout (B, T, C) -> dqkv (B, T, 3C) += ; a (T, T) scratch per thread holds dP, then dS */
 void vt_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                            int B, int T, int C, int NH)
 {
@@ -58,50 +35,31 @@ void vt_attention_backward(float *dqkv, const float *dout, const float *qkv, con
     const float scale = 1.0f / sqrtf((float)hs);
     #pragma omp parallel
     {
-        float *vt = malloc(sizeof(float) * ((size_t)hs * T + 2 * (size_t)T));
-        float *dp = vt + (size_t)hs * T, *ds = dp + T;
+        float *dp = malloc(sizeof(float) * (size_t)T * T);
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < NH; h++) {
-                const float *base = qkv + (size_t)b * T * C3;
-                float *dbase = dqkv + (size_t)b * T * C3;
-                const float *A = att + ((size_t)b * NH + h) * T * T;
-                for (int s = 0; s < T; s++) {
-                    const float *v = base + (size_t)s * C3 + 2 * C + h * hs;
-                    for (int i = 0; i < hs; i++) vt[(size_t)i * T + s] = v[i];
-                }
+                const size_t off = (size_t)b * T * C3 + h * hs;
+                const float *q = qkv + off, *k = q + C, *v = q + 2 * C;
+                float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C;
+                const float *P = att + ((size_t)b * NH + h) * T * T;
+                const float *dO = dout + (size_t)b * T * C + h * hs;
+                /* dP = dO V^T; dV += P^T dO */
+                vt_sgemm(false, true, T, T, hs, 1.0f, dO, C, v, C3, 0.0f, dp, T);
+                vt_sgemm(true, false, T, hs, T, 1.0f, P, T, dO, C, 1.0f, dv, C3);
+                /* dS = P (dP - rowsum(P dP)) * scale */
                 for (int t = 0; t < T; t++) {
-                    const float *p = A + (size_t)t * T;
-                    const float *dy = dout + ((size_t)b * T + t) * C + h * hs;
-                    /* dP[s] = dy . v_s */
-                    for (int s = 0; s < T; s++) dp[s] = 0.0f;
-                    for (int i = 0; i < hs; i++) {
-                        const float di = dy[i], *vr = vt + (size_t)i * T;
-                        #pragma omp simd
-                        for (int s = 0; s < T; s++) dp[s] += di * vr[s];
-                    }
+                    const float *pr = P + (size_t)t * T;
+                    float *r = dp + (size_t)t * T;
                     float dot = 0.0f;
-                    for (int s = 0; s < T; s++) dot += p[s] * dp[s];
-                    /* dS = P (dP - sum P dP) * scale */
-                    #pragma omp simd
-                    for (int s = 0; s < T; s++) ds[s] = p[s] * (dp[s] - dot) * scale;
-                    const float *q = base + (size_t)t * C3 + h * hs;
-                    float *dq = dbase + (size_t)t * C3 + h * hs;
-                    for (int s = 0; s < T; s++) {
-                        const float *k = base + (size_t)s * C3 + C + h * hs;
-                        float *dk = dbase + (size_t)s * C3 + C + h * hs;
-                        float *dv = dbase + (size_t)s * C3 + 2 * C + h * hs;
-                        const float pv = p[s], d = ds[s];
-                        #pragma omp simd
-                        for (int i = 0; i < hs; i++) {
-                            dv[i] += pv * dy[i];
-                            dq[i] += d * k[i];
-                            dk[i] += d * q[i];
-                        }
-                    }
+                    for (int s = 0; s < T; s++) dot += pr[s] * r[s];
+                    for (int s = 0; s < T; s++) r[s] = pr[s] * (r[s] - dot) * scale;
                 }
+                /* dQ += dS K; dK += dS^T Q */
+                vt_sgemm(false, false, T, hs, T, 1.0f, dp, T, k, C3, 1.0f, dq, C3);
+                vt_sgemm(true, false, T, hs, T, 1.0f, dp, T, q, C3, 1.0f, dk, C3);
             }
         }
-        free(vt);
+        free(dp);
     }
 }
