@@ -2,104 +2,39 @@
  * decay groups, validation, state round trip. */
 #include "testutil.h"
 #include "optim/optim.h"
+#include "train/train.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* the golden groups are checked by the same code vit-golden runs (src/train/golden.c) */
 static void run_golden(const char *name)
 {
-    vt_h5id f = vt_h5_open(tu_golden("vit_reference.h5"), false);
-    ck_assert_msg(f >= 0, "%s", vt_errmsg());
-    char g[128], p[160], kind[32], betas[64];
-    snprintf(g, sizeof g, "/optim/%s", name);
-    vt_optim_config c;
-    vt_optim_config_defaults(&c);
-    ck_assert_int_eq(vt_h5_attr_str(f, g, "torch_optimizer", kind, sizeof kind), VT_OK);
-    if (strcmp(kind, "SGD") == 0) {
-        c.kind = VT_OPTIM_SGD;
-        ck_assert_int_eq(vt_h5_attr_f64(f, g, "momentum", &c.momentum), VT_OK);
-        ck_assert_int_eq(vt_h5_attr_f64(f, g, "dampening", &c.dampening), VT_OK);
-        ck_assert_int_eq(vt_h5_attr_bool(f, g, "nesterov", &c.nesterov), VT_OK);
-    } else {
-        c.kind = strcmp(kind, "AdamW") == 0 ? VT_OPTIM_ADAMW : VT_OPTIM_ADAM;
-        ck_assert_msg(c.kind == VT_OPTIM_ADAMW || strcmp(kind, "Adam") == 0, "unknown optimizer %s", kind);
-        ck_assert_int_eq(vt_h5_attr_str(f, g, "betas", betas, sizeof betas), VT_OK);
-        ck_assert_int_eq(sscanf(betas, "%lf,%lf", &c.beta1, &c.beta2), 2);
-        ck_assert_int_eq(vt_h5_attr_f64(f, g, "eps", &c.eps), VT_OK);
-    }
-    ck_assert_int_eq(vt_h5_attr_f64(f, g, "lr", &c.lr), VT_OK);
-    ck_assert_int_eq(vt_h5_attr_f64(f, g, "weight_decay", &c.weight_decay), VT_OK);
-    float *p0, *grads, *ref;
-    int nd;
-    int64_t sh[8], shg[8];
-    snprintf(p, sizeof p, "%s/params0", g);
-    ck_assert_int_eq(vt_h5_read_f32(f, p, &p0, &nd, sh), VT_OK);
-    snprintf(p, sizeof p, "%s/grads", g);
-    ck_assert_int_eq(vt_h5_read_f32(f, p, &grads, &nd, shg), VT_OK);
-    snprintf(p, sizeof p, "%s/params", g);
-    double *refd;
-    ck_assert_int_eq(vt_h5_read_f64(f, p, &refd, &nd, shg), VT_OK);
-    (void)ref;
-    int64_t P = sh[0], T = shg[0];
-    vt_optim o;
-    ck_assert_msg(vt_optim_init(&o, &c, P) == VT_OK, "%s", vt_errmsg());
-    double worst = 0;
-    for (int64_t t = 0; t < T; t++) {
-        vt_optim_step(&o, p0, grads + t * P, c.lr);
-        /* relative to the largest magnitude of the step's parameter vector: float32 parameters
-         * cannot carry 1e-6 relative precision on an element that is crossing zero */
-        double scale = 0;
-        for (int64_t i = 0; i < P; i++) scale = fmax(scale, fabs(refd[t * P + i]));
-        for (int64_t i = 0; i < P; i++) {
-            double rel = fabs(p0[i] - refd[t * P + i]) / scale;
-            if (!(rel <= worst)) worst = rel;
-        }
-    }
-    printf("optim/%s: %lld steps of %lld params, worst relative error %.3g\n", name, (long long)T, (long long)P, worst);
-    ck_assert_msg(worst <= 1e-6, "optim/%s: worst relative error %g", name, worst);
-    vt_optim_free(&o);
-    free(p0);
-    free(grads);
-    free(refd);
-    vt_h5_close(f);
+    char g[128];
+    snprintf(g, sizeof g, "/%s", name);
+    vt_golden_opts o = {g, NULL, true};
+    vt_golden_result r = {0};
+    ck_assert_msg(vt_golden_check_file(tu_golden("vit_reference.h5"), &o, stdout, &r) == VT_OK, "%s", vt_errmsg());
+    ck_assert_int_eq(r.cases, 1);
+    ck_assert_int_eq(r.errors, 0);
+    ck_assert_int_eq(r.failed, 0);
+    ck_assert_int_gt(r.checked, 0);
 }
 
-START_TEST(adamw_matches_torch) { run_golden("adamw"); }
+START_TEST(adamw_matches_torch) { run_golden("optim/adamw"); }
 END_TEST
-START_TEST(adam_matches_torch) { run_golden("adam"); }
+START_TEST(adam_matches_torch) { run_golden("optim/adam"); }
 END_TEST
-START_TEST(sgd_momentum_matches_torch) { run_golden("sgd_momentum"); }
+START_TEST(sgd_momentum_matches_torch) { run_golden("optim/sgd_momentum"); }
 END_TEST
-START_TEST(sgd_nesterov_matches_torch) { run_golden("sgd_nesterov"); }
+START_TEST(sgd_nesterov_matches_torch) { run_golden("optim/sgd_nesterov"); }
 END_TEST
 
 START_TEST(schedule_matches_timm)
 {
-    vt_h5id f = vt_h5_open(tu_golden("vit_reference.h5"), false);
-    const char *g = "/schedule/warmup_cosine";
-    vt_schedule s = {VT_SCHED_COSINE, 0, 0, 0, 0, 0};
-    ck_assert_int_eq(vt_h5_attr_f64(f, g, "base_lr", &s.base_lr), VT_OK);
-    ck_assert_int_eq(vt_h5_attr_f64(f, g, "lr_min", &s.lr_min), VT_OK);
-    ck_assert_int_eq(vt_h5_attr_f64(f, g, "warmup_lr_init", &s.warmup_lr_init), VT_OK);
-    ck_assert_int_eq(vt_h5_attr_i64(f, g, "warmup_steps", &s.warmup_steps), VT_OK);
-    ck_assert_int_eq(vt_h5_attr_i64(f, g, "total_steps", &s.total_steps), VT_OK);
-    ck_assert_int_eq(vt_schedule_check(&s), VT_OK);
-    double *lrs;
-    int nd;
-    int64_t sh[8];
-    ck_assert_int_eq(vt_h5_read_f64(f, "/schedule/warmup_cosine/lrs", &lrs, &nd, sh), VT_OK);
-    ck_assert_int_eq(sh[0], s.warmup_steps + s.total_steps);
-    double worst = 0;
-    for (int64_t t = 0; t < sh[0]; t++) {
-        double rel = fabs(vt_lr_at(&s, t) - lrs[t]) / fmax(fabs(lrs[t]), 1e-30);
-        if (rel > worst) worst = rel;
-    }
-    printf("schedule/warmup_cosine: %lld steps, worst relative error %.3g\n", (long long)sh[0], worst);
-    ck_assert_msg(worst <= 1e-9, "worst relative error %g", worst);
-    free(lrs);
-    vt_h5_close(f);
+    run_golden("schedule/warmup_cosine");
     /* linear and constant */
     vt_schedule l = {VT_SCHED_LINEAR, 1.0, 0.0, 0.1, 10, 100};
     ck_assert(fabs(vt_lr_at(&l, 5) - 0.5) < 1e-12);
@@ -108,6 +43,13 @@ START_TEST(schedule_matches_timm)
     l.kind = VT_SCHED_CONSTANT;
     ck_assert(vt_lr_at(&l, 500) == 1.0);
     ck_assert(fabs(vt_lr_scale(1e-3, 4096) - 0.016) < 1e-15);
+}
+END_TEST
+
+START_TEST(train_steps_match_timm)
+{
+    run_golden("train_steps/adamw");
+    run_golden("train_steps/sgd");
 }
 END_TEST
 
@@ -239,6 +181,7 @@ int main(void)
     tcase_add_test(tc, sgd_momentum_matches_torch);
     tcase_add_test(tc, sgd_nesterov_matches_torch);
     tcase_add_test(tc, schedule_matches_timm);
+    tcase_add_test(tc, train_steps_match_timm);
     tcase_add_test(tc, clipping_and_finiteness);
     tcase_add_test(tc, decay_groups_follow_timm);
     tcase_add_test(tc, bad_settings_refused);

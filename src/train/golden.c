@@ -224,6 +224,253 @@ out:
     return rc;
 }
 
+/* ---- pos_resample/case_*: in (1, prefix + old_h*old_w, D) -> out (1, prefix + new_h*new_w, D) */
+static int check_pos_resample(ctx_t *c, const char *g)
+{
+    int64_t oh, ow, nh, nw, prefix = 1;
+    char mode_s[32], path[512];
+    bool aa = false;
+    if (vt_h5_attr_i64(c->f, g, "old_h", &oh) || vt_h5_attr_i64(c->f, g, "old_w", &ow) ||
+        vt_h5_attr_i64(c->f, g, "new_h", &nh) || vt_h5_attr_i64(c->f, g, "new_w", &nw) ||
+        vt_h5_attr_str(c->f, g, "mode", mode_s, sizeof mode_s))
+        return VT_ERR;
+    if (vt_h5_has_attr(c->f, g, "num_prefix_tokens") && vt_h5_attr_i64(c->f, g, "num_prefix_tokens", &prefix)) return VT_ERR;
+    if (vt_h5_has_attr(c->f, g, "antialias") && vt_h5_attr_bool(c->f, g, "antialias", &aa)) return VT_ERR;
+    bool ac = false;
+    if (vt_h5_has_attr(c->f, g, "align_corners") && vt_h5_attr_bool(c->f, g, "align_corners", &ac)) return VT_ERR;
+    if (ac) return vt_err("%s: align_corners=True is not supported (timm uses False)", g);
+    vt_interp mode;
+    if (vt_interp_parse(mode_s, &mode) != VT_OK) return VT_ERR;
+    float *in = NULL;
+    double *ref = NULL;
+    int nd;
+    int64_t sh[8];
+    snprintf(path, sizeof path, "%s/in", g);
+    if (vt_h5_read_f32(c->f, path, &in, &nd, sh) != VT_OK) return VT_ERR;
+    int64_t D = sh[nd - 1];
+    int rc = VT_ERR;
+    float *out = malloc(sizeof(float) * (size_t)((prefix + nh * nw) * D));
+    if (!out || sh[nd - 2] != prefix + oh * ow) {
+        vt_err("%s: in has %lld tokens, expected %lld", g, (long long)sh[nd - 2], (long long)(prefix + oh * ow));
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/out", g);
+    if (read_ref(c, path, &ref, (prefix + nh * nw) * D) != VT_OK) goto out;
+    if (vt_pos_resample(out, in, (int)D, (int)prefix, (int)oh, (int)ow, (int)nh, (int)nw, mode, aa) != VT_OK) goto out;
+    fprintf(c->out, "%s: pos_embed %lldx%lld -> %lldx%lld (%s%s), D %lld\n", g, (long long)oh, (long long)ow,
+            (long long)nh, (long long)nw, mode_s, aa ? ", antialias" : "", (long long)D);
+    c->res->cases++;
+    compare(c, "out", out, ref, (prefix + nh * nw) * D, 1e-5, 0);
+    rc = VT_OK;
+out:
+    free(in);
+    free(out);
+    free(ref);
+    return rc;
+}
+
+/* optimizer hyper-parameters from a group's attributes (torch names) */
+static int read_optim_config(vt_h5id f, const char *g, const char *kind, vt_optim_config *oc)
+{
+    vt_optim_config_defaults(oc);
+    char betas[64];
+    if (vt_optim_kind_parse(kind, &oc->kind) != VT_OK) return VT_ERR;
+    if (vt_h5_has_attr(f, g, "lr") && vt_h5_attr_f64(f, g, "lr", &oc->lr)) return VT_ERR;
+    if (vt_h5_has_attr(f, g, "weight_decay") && vt_h5_attr_f64(f, g, "weight_decay", &oc->weight_decay)) return VT_ERR;
+    if (oc->kind == VT_OPTIM_SGD) {
+        oc->momentum = 0;
+        if (vt_h5_has_attr(f, g, "momentum") && vt_h5_attr_f64(f, g, "momentum", &oc->momentum)) return VT_ERR;
+        if (vt_h5_has_attr(f, g, "dampening") && vt_h5_attr_f64(f, g, "dampening", &oc->dampening)) return VT_ERR;
+        if (vt_h5_has_attr(f, g, "nesterov") && vt_h5_attr_bool(f, g, "nesterov", &oc->nesterov)) return VT_ERR;
+    } else {
+        if (vt_h5_has_attr(f, g, "betas")) {
+            if (vt_h5_attr_str(f, g, "betas", betas, sizeof betas) != VT_OK) return VT_ERR;
+            if (sscanf(betas, "%lf,%lf", &oc->beta1, &oc->beta2) != 2)
+                return vt_err("%s: betas '%s' is not 'b1,b2'", g, betas);
+        }
+        if (vt_h5_has_attr(f, g, "eps") && vt_h5_attr_f64(f, g, "eps", &oc->eps)) return VT_ERR;
+    }
+    return vt_optim_config_check(oc);
+}
+
+/* ---- optim/<name>: params0 (P), grads (T, P), params (T, P) after each step */
+static int check_optim(ctx_t *c, const char *g)
+{
+    char kind[32], path[512];
+    if (vt_h5_attr_str(c->f, g, "torch_optimizer", kind, sizeof kind) != VT_OK) return VT_ERR;
+    for (char *k = kind; *k; k++) *k = (char)(*k >= 'A' && *k <= 'Z' ? *k - 'A' + 'a' : *k);
+    vt_optim_config oc;
+    if (read_optim_config(c->f, g, kind, &oc) != VT_OK) return VT_ERR;
+    float *p = NULL, *grads = NULL;
+    double *ref = NULL;
+    int nd;
+    int64_t sh[8], shg[8];
+    int rc = VT_ERR;
+    vt_optim o;
+    bool have = false;
+    snprintf(path, sizeof path, "%s/params0", g);
+    if (vt_h5_read_f32(c->f, path, &p, &nd, sh) != VT_OK) goto out;
+    snprintf(path, sizeof path, "%s/grads", g);
+    if (vt_h5_read_f32(c->f, path, &grads, &nd, shg) != VT_OK) goto out;
+    const int64_t P = sh[0], T = shg[0];
+    snprintf(path, sizeof path, "%s/params", g);
+    if (read_ref(c, path, &ref, T * P) != VT_OK) goto out;
+    if (vt_optim_init(&o, &oc, P) != VT_OK) goto out;
+    have = true;
+    fprintf(c->out, "%s: %s, %lld steps of %lld parameters\n", g, kind, (long long)T, (long long)P);
+    c->res->cases++;
+    for (int64_t t = 0; t < T; t++) {
+        vt_optim_step(&o, p, grads + t * P, oc.lr);
+        char what[64];
+        snprintf(what, sizeof what, "params after step %lld", (long long)t + 1);
+        /* 1e-6 relative to the parameter vector's largest magnitude */
+        compare(c, what, p, ref + t * P, P, 1e-6, 0);
+    }
+    rc = VT_OK;
+out:
+    if (have) vt_optim_free(&o);
+    free(p);
+    free(grads);
+    free(ref);
+    return rc;
+}
+
+/* ---- schedule groups: lrs[t] for t = 0 .. W+T-1 */
+static int check_schedule(ctx_t *c, const char *g)
+{
+    vt_schedule s = {VT_SCHED_COSINE, 0, 0, 0, 0, 0};
+    if (vt_h5_attr_f64(c->f, g, "base_lr", &s.base_lr) || vt_h5_attr_f64(c->f, g, "lr_min", &s.lr_min) ||
+        vt_h5_attr_f64(c->f, g, "warmup_lr_init", &s.warmup_lr_init) ||
+        vt_h5_attr_i64(c->f, g, "warmup_steps", &s.warmup_steps) || vt_h5_attr_i64(c->f, g, "total_steps", &s.total_steps))
+        return VT_ERR;
+    char path[512];
+    snprintf(path, sizeof path, "%s/lrs", g);
+    double *lrs;
+    int nd;
+    int64_t sh[8];
+    if (vt_h5_read_f64(c->f, path, &lrs, &nd, sh) != VT_OK) return VT_ERR;
+    double worst = 0;
+    for (int64_t t = 0; t < sh[0]; t++) worst = fmax(worst, fabs(vt_lr_at(&s, t) - lrs[t]) / fmax(fabs(lrs[t]), 1e-300));
+    free(lrs);
+    bool ok = worst <= 1e-9;
+    c->res->cases++;
+    c->res->checked++;
+    if (!ok) c->res->failed++;
+    fprintf(c->out, "%s: warmup %lld + cosine %lld steps\n", g, (long long)s.warmup_steps, (long long)s.total_steps);
+    if (!ok || c->opts->verbose)
+        fprintf(c->out, "  %-34s worst relative %.3e (tolerance 1e-9)  %s\n", "lrs", worst, ok ? "ok" : "FAIL");
+    return VT_OK;
+}
+
+/* ---- train_steps groups: whole training steps (label-smoothed loss, backward, clip, LR, decay groups, step) */
+static int check_train_steps(ctx_t *c, const char *g)
+{
+    vt_vit_config mc;
+    char kind[32], path[512];
+    double smoothing = 0, clip = 0;
+    vt_schedule s = {VT_SCHED_COSINE, 0, 0, 0, 0, 0};
+    if (read_model_config(c->f, g, &mc) != VT_OK || vt_h5_attr_str(c->f, g, "optimizer", kind, sizeof kind) ||
+        vt_h5_attr_f64(c->f, g, "label_smoothing", &smoothing) || vt_h5_attr_f64(c->f, g, "clip_grad_norm", &clip) ||
+        vt_h5_attr_f64(c->f, g, "base_lr", &s.base_lr) || vt_h5_attr_f64(c->f, g, "lr_min", &s.lr_min) ||
+        vt_h5_attr_f64(c->f, g, "warmup_lr_init", &s.warmup_lr_init) ||
+        vt_h5_attr_i64(c->f, g, "warmup_steps", &s.warmup_steps) || vt_h5_attr_i64(c->f, g, "total_steps", &s.total_steps))
+        return VT_ERR;
+    vt_optim_config oc;
+    if (read_optim_config(c->f, g, kind, &oc) != VT_OK) return VT_ERR;
+    vt_vit m;
+    if (vt_vit_init(&m, &mc) != VT_OK) return VT_ERR;
+    vt_optim o;
+    vt_graph gr;
+    bool have_o = false, have_g = false;
+    float *inputs = NULL;
+    int64_t *labels64 = NULL;
+    int *labels = NULL;
+    double *ref_loss = NULL, *ref_norm = NULL, *ref = NULL;
+    int rc = VT_ERR, nd;
+    int64_t sh[8];
+    snprintf(path, sizeof path, "%s/params_initial", g);
+    if (vt_vit_load_h5(&m, c->f, path) != VT_OK) goto out;
+    if (vt_optim_init(&o, &oc, m.params.numel) != VT_OK) goto out;
+    have_o = true;
+    for (int i = 0; i < m.params.count; i++)
+        vt_optim_add_segment(&o, m.params.info[i].offset, m.params.info[i].numel,
+                             vt_optim_decays(m.params.info[i].name, m.params.info[i].ndim, NULL, 0));
+    snprintf(path, sizeof path, "%s/inputs", g);
+    if (vt_h5_read_f32(c->f, path, &inputs, &nd, sh) != VT_OK) goto out;
+    if (nd != 5) {
+        vt_err("%s: expected (steps, B, C, H, W)", path);
+        goto out;
+    }
+    const int64_t T = sh[0], B = sh[1], per = sh[2] * sh[3] * sh[4];
+    snprintf(path, sizeof path, "%s/labels", g);
+    if (vt_h5_read_i64(c->f, path, &labels64, NULL, NULL) != VT_OK) goto out;
+    labels = malloc(sizeof(int) * (size_t)(T * B));
+    if (!labels) goto out;
+    for (int64_t i = 0; i < T * B; i++) labels[i] = (int)labels64[i];
+    snprintf(path, sizeof path, "%s/losses", g);
+    if (read_ref(c, path, &ref_loss, T) != VT_OK) goto out;
+    snprintf(path, sizeof path, "%s/grad_norms_before_clip", g);
+    if (read_ref(c, path, &ref_norm, T) != VT_OK) goto out;
+    if (vt_graph_init(&gr, 1 << 22) != VT_OK) goto out;
+    have_g = true;
+    fprintf(c->out, "%s: %lld steps of %s (batch %lld, clip %g, smoothing %g, warmup %lld)\n", g, (long long)T, kind,
+            (long long)B, clip, smoothing, (long long)s.warmup_steps);
+    c->res->cases++;
+    float *losses = malloc(sizeof(float) * (size_t)T), *norms = malloc(sizeof(float) * (size_t)T);
+    for (int64_t t = 0; t < T; t++) {
+        vt_graph_reset(&gr);
+        vt_paramset_zero_grad(&m.params);
+        vt_var *x = vt_var_wrap(&gr, inputs + t * B * per, 4, (int64_t[]){B, sh[2], sh[3], sh[4]}, "inputs");
+        vt_var *logits = x ? vt_vit_forward(&m, &gr, x, NULL) : NULL;
+        vt_var *loss = logits ? vt_cross_entropy(&gr, logits, labels + t * B, (float)smoothing) : NULL;
+        if (!loss || vt_backward(&gr, loss) != VT_OK) {
+            free(losses);
+            free(norms);
+            goto out;
+        }
+        losses[t] = loss->val.data[0];
+        norms[t] = (float)vt_clip_grad_norm(m.params.grad, m.params.numel, clip);
+        vt_optim_step(&o, m.params.data, m.params.grad, vt_lr_at(&s, t));
+    }
+    compare(c, "losses", losses, ref_loss, T, 0, 1e-5);
+    /* grad norms: 1e-5 relative, element by element */
+    for (int64_t t = 0; t < T; t++) {
+        double r = ref_norm[t], d = fabs(norms[t] - r) / fabs(r);
+        c->res->checked++;
+        if (!(d <= 1e-5)) {
+            c->res->failed++;
+            fprintf(c->out, "  grad norm before clip, step %lld: %.8g vs %.8g (relative %.2e)  FAIL\n", (long long)t,
+                    norms[t], r, d);
+        } else if (c->opts->verbose) {
+            fprintf(c->out, "  %-34s relative %.3e (tolerance 1e-5)  ok\n", "grad_norm_before_clip", d);
+        }
+    }
+    free(losses);
+    free(norms);
+    for (int i = 0; i < m.params.count; i++) {
+        const vt_param_info *pi = &m.params.info[i];
+        snprintf(path, sizeof path, "%s/params_final/%s", g, pi->name);
+        if (read_ref(c, path, &ref, pi->numel) != VT_OK) goto out;
+        char what[128];
+        snprintf(what, sizeof what, "params_final/%s", pi->name);
+        compare(c, what, m.params.data + pi->offset, ref, pi->numel, 1e-4, 0);
+        free(ref);
+        ref = NULL;
+    }
+    rc = VT_OK;
+out:
+    if (have_g) vt_graph_free(&gr);
+    if (have_o) vt_optim_free(&o);
+    vt_vit_free(&m);
+    free(inputs);
+    free(labels64);
+    free(labels);
+    free(ref_loss);
+    free(ref_norm);
+    free(ref);
+    return rc;
+}
+
 typedef enum { G_NONE, G_MODEL, G_POS_RESAMPLE, G_OPTIM, G_SCHEDULE, G_TRAIN_STEPS } group_kind;
 
 static group_kind classify(vt_h5id f, const char *g)
@@ -269,16 +516,19 @@ static int walk(ctx_t *c, const char *g, int depth)
         if (c->opts->only_case && strcmp(c->opts->only_case, name) != 0 &&
             !(c->opts->only_case[0] != '/' && strcmp(c->opts->only_case, name + 1) == 0))
             return VT_OK;
-        int r = VT_ERR;
-        bool implemented = k == G_MODEL;
-        if (!implemented) {
-            fprintf(c->out, "%s: %s: not checked (not implemented yet)\n", name, kind_name(k));
+        if (c->opts->weights && k != G_MODEL) return VT_OK;
+        int before = c->res->failed, r;
+        switch (k) {
+        case G_MODEL: r = check_model_case(c, name); break;
+        case G_POS_RESAMPLE: r = check_pos_resample(c, name); break;
+        case G_OPTIM: r = check_optim(c, name); break;
+        case G_SCHEDULE: r = check_schedule(c, name); break;
+        case G_TRAIN_STEPS: r = check_train_steps(c, name); break;
+        default:
+            fprintf(c->out, "%s: %s: not checked\n", name, kind_name(k));
             c->res->not_checked++;
             return VT_OK;
         }
-        if (c->opts->weights && k != G_MODEL) return VT_OK;
-        int before = c->res->failed;
-        r = check_model_case(c, name);
         if (r != VT_OK) {
             fprintf(c->out, "%s: ERROR: %s\n", name, vt_errmsg());
             c->res->errors++;
