@@ -10,7 +10,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: vit-train --config FILE [--set section.key=value ...] [--out DIR] [--resume PATH|auto]\n"
-            "                 [--init PATH] [--threads N] [--seed N] [--print-config] [--dry-run]\n"
+            "                 [--init PATH] [--threads N] [--seed N] [--print-config] [--dry-run] [--stop-after N]\n"
             "\n"
             "  --config FILE      the run's INI config (see configs/README.md for every key)\n"
             "  --set S.K=V        override one key, with the same checks as the file (repeatable)\n"
@@ -21,6 +21,7 @@ static void usage(FILE *f)
             "  --seed N           override [train] seed\n"
             "  --print-config     print the resolved config and exit\n"
             "  --dry-run          build everything and run one step, write nothing\n"
+            "  --stop-after N     stop after N steps of this invocation as if interrupted (checkpoint, exit 130)\n"
             "\n"
             "examples:\n"
             "  vit-train --config configs/fashion_mnist.ini\n"
@@ -42,10 +43,11 @@ int main(int argc, char **argv)
         {"init", required_argument, 0, 'i'},   {"threads", required_argument, 0, 't'},
         {"seed", required_argument, 0, 'S'},   {"print-config", no_argument, 0, 'p'},
         {"dry-run", no_argument, 0, 'd'},      {"help", no_argument, 0, 'h'},
+        {"stop-after", required_argument, 0, 'A'},
         {0, 0, 0, 0}};
     int ch;
     char *end;
-    while ((ch = getopt_long(argc, argv, "c:s:o:r:i:t:S:pdh", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:s:o:r:i:t:S:pdhA:", longs, NULL)) != -1) {
         switch (ch) {
         case 'c': a.config_path = optarg; break;
         case 's':
@@ -69,6 +71,13 @@ int main(int argc, char **argv)
             a.seed = strtoll(optarg, &end, 10);
             if (*end || a.seed < 0 || a.seed > 2147483647) {
                 fprintf(stderr, "vit-train: --seed %s: expected an integer in [0, 2147483647]\n", optarg);
+                return 2;
+            }
+            break;
+        case 'A':
+            a.stop_after = strtoll(optarg, &end, 10);
+            if (*end || a.stop_after < 1) {
+                fprintf(stderr, "vit-train: --stop-after %s: expected a positive number of steps\n", optarg);
                 return 2;
             }
             break;

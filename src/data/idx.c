@@ -166,7 +166,7 @@ int vt_idx_open(vt_dataset **out, const char *dir, const char *split)
     snprintf(ds->path, sizeof ds->path, "%s", dir);
     ds->format = "idx";
     ds->count = n;
-    ds->num_classes = maxl + 1 < 10 ? 10 : maxl + 1;
+    ds->num_classes = maxl + 1;
     ds->h = (int)h;
     ds->w = (int)w;
     ds->c = 1;

@@ -143,6 +143,7 @@ typedef struct {
     long long seed;           /* -1: config */
     bool print_config;        /* print the resolved config and stop */
     bool dry_run;             /* build everything, run one step without saving, stop */
+    long long stop_after;     /* > 0: stop like an interrupt (checkpoint, exit) after this many steps */
 } vt_train_args;
 
 /* outcome of a run */

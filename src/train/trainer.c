@@ -443,7 +443,7 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
             r->st.epoch++;
             r->st.batch_in_epoch = 0;
         }
-        bool stop = stop_signal != 0;
+        bool stop = stop_signal != 0 || (a->stop_after > 0 && steps_done >= a->stop_after);
         bool do_ckpt = last || stop || better ||
                        (c->every_steps > 0 ? r->st.step % c->every_steps == 0 : epoch_end);
         if (do_ckpt) {
@@ -454,8 +454,12 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
             fprintf(out, "checkpoint %s%s\n", path, better ? " (best so far)" : "");
         }
         if (stop) {
-            fprintf(out, "stopped by signal %d after step %lld; resume with --resume auto\n", (int)stop_signal,
-                    (long long)r->st.step);
+            if (stop_signal)
+                fprintf(out, "stopped by signal %d after step %lld; resume with --resume auto\n", (int)stop_signal,
+                        (long long)r->st.step);
+            else
+                fprintf(out, "stopped after %lld steps (--stop-after) at step %lld; resume with --resume auto\n",
+                        a->stop_after, (long long)r->st.step);
             status = VT_TRAIN_INTERRUPTED;
             goto done;
         }

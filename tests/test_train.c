@@ -1,0 +1,339 @@
+/* test_train.c - vit-train end to end on a small dataset the test writes: training, exact resume
+ * (after --stop-after and after kill -9), metrics without duplicates, fine-tuning at a higher
+ * resolution from a checkpoint, refusal of bad checkpoints and bad command lines. */
+#include "testutil.h"
+#include "train/train.h"
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static char dir[256];
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* n images of s x s whose class is where a bright square sits; gz or plain */
+static void write_idx(const char *folder, const char *prefix, int n, int s, bool gz, uint64_t seed, int classes)
+{
+    size_t isz = 16 + (size_t)n * s * s, lsz = 8 + (size_t)n;
+    uint8_t *im = calloc(1, isz), *lb = calloc(1, lsz);
+    put_be32(im, 0x803);
+    put_be32(im + 4, (uint32_t)n);
+    put_be32(im + 8, (uint32_t)s);
+    put_be32(im + 12, (uint32_t)s);
+    put_be32(lb, 0x801);
+    put_be32(lb + 4, (uint32_t)n);
+    vt_rng r;
+    vt_rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) {
+        int cls = (int)(vt_rng_u64(&r) % (uint64_t)classes);
+        lb[8 + i] = (uint8_t)cls;
+        uint8_t *p = im + 16 + (size_t)i * s * s;
+        for (int k = 0; k < s * s; k++) p[k] = (uint8_t)(vt_rng_u64(&r) % 60);
+        /* a bright half-size square in one of 4 quadrants; classes 4, 5: two opposite quadrants */
+        int q = cls % 4, y0 = (q / 2) * s / 2, x0 = (q % 2) * s / 2;
+        if (cls >= 4)
+            for (int y = s / 2 - y0; y < s / 2 - y0 + s / 2; y++)
+                for (int x = s / 2 - x0; x < s / 2 - x0 + s / 2; x++) p[y * s + x] = 200;
+        for (int y = y0; y < y0 + s / 2; y++)
+            for (int x = x0; x < x0 + s / 2; x++) p[y * s + x] = (uint8_t)(150 + vt_rng_u64(&r) % 100);
+    }
+    char path[512];
+    const char *kinds[2] = {"images-idx3-ubyte", "labels-idx1-ubyte"};
+    uint8_t *bufs[2] = {im, lb};
+    size_t lens[2] = {isz, lsz};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s-%s%s", folder, prefix, kinds[k], gz ? ".gz" : "");
+        if (gz) {
+            gzFile g = gzopen(path, "wb");
+            gzwrite(g, bufs[k], (unsigned)lens[k]);
+            gzclose(g);
+        } else {
+            FILE *f = fopen(path, "wb");
+            fwrite(bufs[k], 1, lens[k], f);
+            fclose(f);
+        }
+    }
+    free(im);
+    free(lb);
+}
+
+static void write_config(const char *path, int img, const char *extra)
+{
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "[model]\nimg_size = %d\npatch_size = 4\nin_chans = 1\nembed_dim = 16\ndepth = 2\nnum_heads = 2\n"
+            "mlp_ratio = 2\n[data]\npath = %s/data\nbatch_size = 16\nworkers = 2\nmean = 0.3\nstd = 0.3\n"
+            "hflip = false\ncrop_padding = 1\n[optim]\noptimizer = adamw\nlr = 3e-3\nclip_grad_norm = 1.0\n"
+            "label_smoothing = 0.1\n[schedule]\nwarmup_steps = 4\n[train]\nepochs = 3\nseed = 5\nlog_every_steps = 1\n"
+            "threads = 2\n[checkpoint]\nevery_steps = 3\nkeep_last = 2\n%s",
+            img, dir, extra);
+    fclose(f);
+}
+
+/* run vit-train with arguments; returns the exit status (or -signal) */
+static int run(const char *const *args, const char *log)
+{
+    const char *bin = getenv("VIT_TRAIN_BIN");
+    ck_assert_msg(bin != NULL, "VIT_TRAIN_BIN not set");
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen(log, "a", stdout);
+        freopen(log, "a", stderr);
+        const char *argv[32] = {bin};
+        int n = 1;
+        for (; args[n - 1]; n++) argv[n] = args[n - 1];
+        argv[n] = NULL;
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+}
+
+/* the metrics rows without the img/s column */
+static char *metrics_without_speed(const char *out)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/metrics.csv", out);
+    FILE *f = fopen(p, "r");
+    ck_assert_msg(f != NULL, "no %s", p);
+    static char buf[1 << 16];
+    size_t n = 0;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        /* drop field 6 (img_per_s) */
+        int field = 1;
+        for (char *c = line; *c && n < sizeof buf - 1; c++) {
+            if (*c == ',') field++;
+            if (field != 6 || (*c == ',' && field == 6 && 0)) buf[n++] = *c;
+        }
+    }
+    fclose(f);
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+static void assert_same_weights(const char *a, const char *b)
+{
+    vt_h5id fa = vt_h5_open(a, false), fb = vt_h5_open(b, false);
+    ck_assert_msg(fa >= 0 && fb >= 0, "%s", vt_errmsg());
+    char **names;
+    int n;
+    ck_assert_int_eq(vt_h5_list(fa, "/model", &names, &n), VT_OK);
+    ck_assert_int_gt(n, 10);
+    for (int i = 0; i < n; i++) {
+        char p[256];
+        snprintf(p, sizeof p, "/model/%s", names[i]);
+        float *x, *y;
+        int nd;
+        int64_t sh[8];
+        ck_assert_int_eq(vt_h5_read_f32(fa, p, &x, &nd, sh), VT_OK);
+        ck_assert_int_eq(vt_h5_read_f32(fb, p, &y, &nd, sh), VT_OK);
+        int64_t cnt = 1;
+        for (int k = 0; k < nd; k++) cnt *= sh[k];
+        ck_assert_msg(memcmp(x, y, sizeof(float) * (size_t)cnt) == 0, "%s differs between %s and %s", p, a, b);
+        free(x);
+        free(y);
+    }
+    vt_h5_free_names(names, n);
+    ck_assert_int_eq(vt_h5_read_f32(fa, "/optimizer/exp_avg", &(float *){0}, NULL, NULL), VT_OK);
+    vt_h5_close(fa);
+    vt_h5_close(fb);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/vit_train_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char p[512];
+    snprintf(p, sizeof p, "%s/data", dir);
+    mkdir(p, 0777);
+    write_idx(p, "train", 320, 8, true, 1, 4);
+    write_idx(p, "t10k", 96, 8, false, 2, 4);
+    snprintf(p, sizeof p, "%s/a.ini", dir);
+    write_config(p, 8, "");
+}
+
+static void teardown(void)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+START_TEST(resume_is_exact)
+{
+    char cfg[512], outA[512], outB[512], outC[512], log[512];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(outA, sizeof outA, "%s/A", dir);
+    snprintf(outB, sizeof outB, "%s/B", dir);
+    snprintf(outC, sizeof outC, "%s/C", dir);
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    /* 320 images / 16 = 20 steps per epoch, 3 epochs = 60 steps */
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outA, NULL}, log), 0);
+    /* B: stop after 25 steps (mid-epoch, between checkpoints), resume, finish */
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, "--stop-after", "25", NULL}, log), 130);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, "--resume", "auto", NULL}, log), 0);
+    char *ma = metrics_without_speed(outA), *mb = metrics_without_speed(outB);
+    ck_assert_msg(strcmp(ma, mb) == 0, "metrics differ:\n%s\n---\n%s", ma, mb);
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/ckpt-000000060.h5", outA);
+    snprintf(b, sizeof b, "%s/ckpt-000000060.h5", outB);
+    assert_same_weights(a, b);
+    /* C: kill -9 somewhere in the run, then resume auto until done */
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *bin = getenv("VIT_TRAIN_BIN");
+        freopen(log, "a", stdout);
+        execl(bin, bin, "--config", cfg, "--out", outC, (char *)NULL);
+        _exit(127);
+    }
+    char probe[600];
+    snprintf(probe, sizeof probe, "%s/ckpt-000000033.h5", outC);
+    struct stat st;
+    for (int i = 0; i < 4000 && stat(probe, &st) != 0; i++) usleep(5000);
+    usleep(20000);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outC, "--resume", "auto", NULL}, log), 0);
+    char *mc = metrics_without_speed(outC);
+    ck_assert_msg(strcmp(ma, mc) == 0, "metrics differ after kill -9:\n%s\n---\n%s", ma, mc);
+    snprintf(b, sizeof b, "%s/ckpt-000000060.h5", outC);
+    assert_same_weights(a, b);
+    free(ma);
+    free(mb);
+    free(mc);
+}
+END_TEST
+
+START_TEST(finetune_at_higher_resolution)
+{
+    char cfg[512], ft[512], out[512], outF[512], log[512], ck[600];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(out, sizeof out, "%s/P", dir);
+    snprintf(outF, sizeof outF, "%s/F", dir);
+    snprintf(log, sizeof log, "%s/ft.txt", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--set", "train.epochs=10", NULL}, log), 0);
+    snprintf(ck, sizeof ck, "%s/ckpt-000000200.h5", out);
+    /* the pretraining learned the task: top-1 far above chance (25%) */
+    FILE *lf = fopen(log, "r");
+    char line[512], last[512] = "";
+    while (fgets(line, sizeof line, lf))
+        if (strstr(line, "final test accuracy")) snprintf(last, sizeof last, "%s", line);
+    fclose(lf);
+    double top1 = 0;
+    const char *at = strstr(last, "top-1");
+    ck_assert_msg(at && sscanf(at, "top-1 %lf", &top1) == 1, "%s", last);
+    ck_assert_msg(top1 > 60.0, "pretraining reached only %.2f%% top-1", top1);
+    /* a new task at 12x12 (grid 2x2 -> 3x3), 4 classes -> head kept; then 6 classes -> new head */
+    char data2[512];
+    snprintf(data2, sizeof data2, "%s/data12", dir);
+    mkdir(data2, 0777);
+    write_idx(data2, "train", 160, 12, false, 3, 6);
+    write_idx(data2, "t10k", 64, 12, false, 4, 6);
+    snprintf(ft, sizeof ft, "%s/ft.ini", dir);
+    write_config(ft, 12, "[finetune]\npos_interp = bicubic\n");
+    /* pretraining data has 4 classes, the new task 6 (labels 0..5) */
+    char setpath[600];
+    snprintf(setpath, sizeof setpath, "data.path=%s", data2);
+    ck_assert_int_eq(run((const char *[]){"--config", ft, "--out", outF, "--init", ck, "--set", setpath, "--set",
+                                          "train.epochs=1", "--set", "model.num_classes=6", NULL},
+                         log),
+                     0);
+    FILE *f = fopen(log, "r");
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(text, "pos_embed: 2x2 -> 3x3 (bicubic)") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "head: 4 -> 6 classes") != NULL, "%s", text);
+    ck_assert(strstr(text, "final test accuracy") != NULL);
+    /* --init and --resume together are refused */
+    ck_assert_int_eq(run((const char *[]){"--config", ft, "--out", outF, "--init", ck, "--resume", "auto", NULL}, log), 1);
+    /* another architecture is refused with the tensor's name */
+    ck_assert_int_eq(run((const char *[]){"--config", ft, "--out", outF, "--init", ck, "--set", setpath, "--set",
+                                          "model.embed_dim=32", NULL},
+                         log),
+                     1);
+    f = fopen(log, "r");
+    n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(text, "cls_token has shape (1, 1, 16), the model needs (1, 1, 32)") != NULL, "%s", text);
+}
+END_TEST
+
+START_TEST(bad_checkpoints_and_commands)
+{
+    char cfg[512], out[512], log[512], ck[600], bad[600];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(out, sizeof out, "%s/Q", dir);
+    snprintf(log, sizeof log, "%s/bad.txt", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--set", "train.max_steps=6", NULL}, log), 0);
+    snprintf(ck, sizeof ck, "%s/ckpt-000000006.h5", out);
+    /* truncated copy */
+    snprintf(bad, sizeof bad, "%s/trunc.h5", dir);
+    FILE *in = fopen(ck, "rb"), *o = fopen(bad, "wb");
+    char buf[4096];
+    size_t total = 0, k;
+    while ((k = fread(buf, 1, sizeof buf, in)) > 0 && total < 6000) {
+        fwrite(buf, 1, k, o);
+        total += k;
+    }
+    fclose(in);
+    fclose(o);
+    vt_vit_config mc;
+    ck_assert_int_eq(vt_ckpt_model_config(bad, &mc), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "trunc.h5") != NULL, "%s", vt_errmsg());
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", bad, NULL}, log), 1);
+    /* not a checkpoint at all */
+    ck_assert_int_eq(vt_ckpt_model_config(tu_golden("vit_reference.h5"), &mc), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "not a vit checkpoint") != NULL);
+    /* a truncated newest checkpoint is skipped by --resume auto (the older one is used) */
+    char newest[600];
+    snprintf(newest, sizeof newest, "%s/ckpt-000000999.h5", out);
+    rename(bad, newest);
+    bool found;
+    char p[600];
+    ck_assert_int_eq(vt_ckpt_find_latest(out, p, sizeof p, &found), VT_OK);
+    ck_assert(found && strcmp(p, ck) == 0);
+    /* command line */
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--bogus", NULL}, log), 2);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--threads", "zero", NULL}, log), 2);
+    ck_assert_int_eq(run((const char *[]){"--config", "/nonexistent.ini", NULL}, log), 1);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--set", "model.dept=3", NULL}, log), 1);
+    FILE *f = fopen(log, "r");
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    ck_assert(strstr(text, "/nonexistent.ini") != NULL);
+    ck_assert(strstr(text, "did you mean depth") != NULL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("train");
+    TCase *tc = tcase_create("train");
+    tcase_set_timeout(tc, 600);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, resume_is_exact);
+    tcase_add_test(tc, finetune_at_higher_resolution);
+    tcase_add_test(tc, bad_checkpoints_and_commands);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
