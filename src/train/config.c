@@ -273,18 +273,33 @@ static int on_entry(void *user, const char *section, const char *name, const cha
     return 1;
 }
 
-int vt_config_load(vt_config *c, const char *path)
+static int load_stream(vt_config *c, FILE *f, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) return vt_err("%s: cannot open the config file: %s", path, strerror(errno));
     parse_ctx p = {c, path, 0, VT_OK, {0}};
     void *stream[2] = {f, &p.line};
     int r = ini_parse_stream(counting_reader, stream, on_entry, &p);
-    fclose(f);
     if (p.rc != VT_OK) return VT_ERR;
     if (r > 0) return vt_err("%s:%d: syntax error (expected [section] or key = value)", path, r);
     if (r < 0) return vt_err("%s: cannot read the config file", path);
     return VT_OK;
+}
+
+int vt_config_load(vt_config *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return vt_err("%s: cannot open the config file: %s", path, strerror(errno));
+    int r = load_stream(c, f, path);
+    fclose(f);
+    return r;
+}
+
+int vt_config_load_text(vt_config *c, const char *text, const char *name)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    if (!f) return vt_err("%s: cannot read the config text", name);
+    int r = load_stream(c, f, name);
+    fclose(f);
+    return r;
 }
 
 int vt_config_set(vt_config *c, const char *assignment)

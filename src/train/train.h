@@ -120,6 +120,8 @@ void vt_config_defaults(vt_config *c);
 /* parse an INI file over the current values; errors name file:line, the key and, for an unknown key,
  * the nearest valid one */
 int vt_config_load(vt_config *c, const char *path);
+/* the same from INI text (e.g. the /config of a checkpoint); name is used in messages */
+int vt_config_load_text(vt_config *c, const char *text, const char *name);
 /* "section.key=value" (as --set takes it) */
 int vt_config_set(vt_config *c, const char *assignment);
 /* required keys present, cross-field checks */
