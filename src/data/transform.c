@@ -1,6 +1,7 @@
 /* transform.c - per-sample transforms: channel conversion, resize (bilinear, antialiased when
  * shrinking), random-resized-crop, random crop with padding, horizontal flip, normalisation. */
 #include "data.h"
+#include "nn/nn.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,76 +37,17 @@ void vt_sample_rng(vt_rng *r, uint64_t seed, int64_t epoch, int64_t index)
     vt_rng_seed(r, h);
 }
 
-#define MAXTAPS 64
-
-/* src (C, sh, sw) region [y0, y0+rh) x [x0, x0+rw) -> dst (C, dh, dw), bilinear / antialiased */
-static void resize_region(const float *src, int C, int sh, int sw, double y0, double x0, double rh, double rw,
-                          float *dst, int dh, int dw, float *tmp)
+/* src (C, sh, sw) region [y0, y0+rh) x [x0, x0+rw) (whole pixels) -> dst (C, dh, dw): the crop is
+ * copied to tmp, then resized like torch's bilinear interpolate with antialias (nn/pos_resample.c) */
+static void resize_region(const float *src, int C, int sh, int sw, int y0, int x0, int rh, int rw, float *dst, int dh,
+                          int dw, float *tmp)
 {
     (void)sh;
-    double sy = rh / dh, sx = rw / dw;
-    /* horizontal pass: every source row of the region's vertical extent -> (C, sh, dw) */
-    int ylo = (int)floor(y0), yhi = (int)ceil(y0 + rh);
-    if (ylo < 0) ylo = 0;
-    if (yhi > sh) yhi = sh;
-    float w[MAXTAPS];
-    for (int ox = 0; ox < dw; ox++) {
-        /* triangle filter widened by the scale when shrinking (antialias); align_corners=False */
-        double center = (ox + 0.5) * sx - 0.5 + x0;
-        double support = sx > 1.0 ? sx : 1.0;
-        int lo = (int)floor(center - support) + 1, hi = (int)floor(center + support);
-        if (lo < 0) lo = 0;
-        if (hi > sw - 1) hi = sw - 1;
-        int n = hi - lo + 1 > MAXTAPS ? MAXTAPS : hi - lo + 1;
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            double d = fabs((lo + i - center) / support);
-            w[i] = (float)(d < 1.0 ? 1.0 - d : 0.0);
-            sum += w[i];
-        }
-        if (n <= 0 || sum <= 0) {
-            int nn = (int)floor(center + 0.5);
-            lo = nn < 0 ? 0 : (nn > sw - 1 ? sw - 1 : nn);
-            n = 1;
-            w[0] = 1.0f;
-            sum = 1.0;
-        }
-        for (int c = 0; c < C; c++)
-            for (int y = ylo; y < yhi; y++) {
-                const float *row = src + ((size_t)c * sh + y) * sw;
-                double acc = 0;
-                for (int i = 0; i < n; i++) acc += w[i] * row[lo + i];
-                tmp[((size_t)c * sh + y) * dw + ox] = (float)(acc / sum);
-            }
-    }
-    /* vertical pass */
-    for (int oy = 0; oy < dh; oy++) {
-        double center = (oy + 0.5) * sy - 0.5 + y0;
-        double support = sy > 1.0 ? sy : 1.0;
-        int lo = (int)floor(center - support) + 1, hi = (int)floor(center + support);
-        if (lo < ylo) lo = ylo;
-        if (hi > yhi - 1) hi = yhi - 1;
-        int n = hi - lo + 1 > MAXTAPS ? MAXTAPS : hi - lo + 1;
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            double d = fabs((lo + i - center) / support);
-            w[i] = (float)(d < 1.0 ? 1.0 - d : 0.0);
-            sum += w[i];
-        }
-        if (n <= 0 || sum <= 0) {
-            int nn = (int)floor(center + 0.5);
-            lo = nn < ylo ? ylo : (nn > yhi - 1 ? yhi - 1 : nn);
-            n = 1;
-            w[0] = 1.0f;
-            sum = 1.0;
-        }
-        for (int c = 0; c < C; c++)
-            for (int ox = 0; ox < dw; ox++) {
-                double acc = 0;
-                for (int i = 0; i < n; i++) acc += w[i] * tmp[((size_t)c * sh + lo + i) * dw + ox];
-                dst[((size_t)c * dh + oy) * dw + ox] = (float)(acc / sum);
-            }
-    }
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < rh; y++)
+            memcpy(tmp + ((size_t)c * rh + y) * rw, src + ((size_t)c * sh + y0 + y) * sw + x0, sizeof(float) * (size_t)rw);
+    if (vt_resize_image_f32(dst, tmp, C, rh, rw, dh, dw, VT_INTERP_BILINEAR, true) != VT_OK)
+        memset(dst, 0, sizeof(float) * (size_t)C * dh * dw);   /* out of memory: a black image, never garbage */
 }
 
 size_t vt_transform_scratch(const vt_transform *t, int h, int w)
@@ -133,7 +75,7 @@ void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w,
             }
         }
     /* 2. geometry: which region of the source maps onto the (H, W) output */
-    double y0 = 0, x0 = 0, rh = h, rw = w;
+    int y0 = 0, x0 = 0, rh = h, rw = w;
     int pad = 0;
     if (t->train && t->rrc) {
         double area = (double)h * w;
@@ -142,10 +84,10 @@ void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w,
             double s = t->rrc_scale_min + (1.0 - t->rrc_scale_min) * vt_rng_uniform(rng);
             double lr0 = log(t->rrc_ratio_min), lr1 = log(t->rrc_ratio_max);
             double ratio = exp(lr0 + (lr1 - lr0) * vt_rng_uniform(rng));
-            double cw = round(sqrt(area * s * ratio)), ch = round(sqrt(area * s / ratio));
+            int cw = (int)round(sqrt(area * s * ratio)), ch = (int)round(sqrt(area * s / ratio));
             if (cw > 0 && ch > 0 && cw <= w && ch <= h) {
-                y0 = floor(vt_rng_uniform(rng) * (h - ch + 1));
-                x0 = floor(vt_rng_uniform(rng) * (w - cw + 1));
+                y0 = (int)floor(vt_rng_uniform(rng) * (h - ch + 1));
+                x0 = (int)floor(vt_rng_uniform(rng) * (w - cw + 1));
                 rh = ch;
                 rw = cw;
                 found = true;
@@ -153,10 +95,12 @@ void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w,
         }
         if (!found) {   /* center crop at the clamped ratio */
             double ratio = (double)w / h;
-            if (ratio < t->rrc_ratio_min) rw = w, rh = round(w / t->rrc_ratio_min);
-            else if (ratio > t->rrc_ratio_max) rh = h, rw = round(h * t->rrc_ratio_max);
-            y0 = floor((h - rh) / 2);
-            x0 = floor((w - rw) / 2);
+            if (ratio < t->rrc_ratio_min) rw = w, rh = (int)round(w / t->rrc_ratio_min);
+            else if (ratio > t->rrc_ratio_max) rh = h, rw = (int)round(h * t->rrc_ratio_max);
+            if (rh > h) rh = h;
+            if (rw > w) rw = w;
+            y0 = (h - rh) / 2;
+            x0 = (w - rw) / 2;
         }
     } else if (t->train && t->crop_padding > 0) {
         pad = t->crop_padding;
