@@ -358,6 +358,7 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     fprintf(out, "compute: %d threads, OpenBLAS core %s | optimizer %s lr %g (%s schedule, warmup %lld) | out: %s\n",
             vt_get_threads(), vt_blas_core(), c->optimizer, r->sched.base_lr, c->schedule,
             (long long)r->sched.warmup_steps, a->dry_run ? "(dry run)" : r->out_dir);
+    fflush(out);
 
     const vt_vit_config *M = &r->model.cfg;
     const int B = c->batch_size;

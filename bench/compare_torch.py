@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Side-by-side: the same ViT training step (forward, backward, clip, AdamW) in PyTorch and in
+vit-bench, in one invocation, printing both images/s and the ratio.
+
+    python3 bench/compare_torch.py --model fmnist --batch 128 --steps 10 [--threads 2]
+    python3 bench/compare_torch.py --model s16 --batch 8 --steps 3
+
+Needs Debian's python3-torch (1.13). The model is a plain pre-norm ViT with timm's layout (fused qkv,
+exact GELU, LayerNorm eps 1e-6, class-token pooling), built here so that timm is not required.
+"""
+import argparse, os, re, subprocess, sys, time, resource
+
+PRESETS = {  # name: (img, patch, chans, classes, dim, depth, heads, mlp)
+    "fmnist": (28, 4, 1, 10, 192, 6, 3, 4.0),
+    "ti16": (224, 16, 3, 1000, 192, 12, 3, 4.0),
+    "s16": (224, 16, 3, 1000, 384, 12, 6, 4.0),
+    "b16": (224, 16, 3, 1000, 768, 12, 12, 4.0),
+    "l16": (224, 16, 3, 1000, 1024, 24, 16, 4.0),
+    "h14": (224, 14, 3, 1000, 1280, 32, 16, 4.0),
+}
+
+
+def torch_images_per_s(name, batch, steps, threads):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    torch.set_num_threads(threads)
+    img, patch, chans, classes, dim, depth, heads, mlp = PRESETS[name]
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+            self.qkv = nn.Linear(dim, 3 * dim)
+            self.proj = nn.Linear(dim, dim)
+            self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+            self.fc1 = nn.Linear(dim, int(dim * mlp))
+            self.fc2 = nn.Linear(int(dim * mlp), dim)
+
+        def forward(self, x):
+            B, T, C = x.shape
+            q, k, v = self.qkv(self.norm1(x)).reshape(B, T, 3, heads, C // heads).permute(2, 0, 3, 1, 4)
+            a = (q @ k.transpose(-2, -1)) * (C // heads) ** -0.5
+            a = (a.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C)
+            x = x + self.proj(a)
+            return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+    class ViT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.patch = nn.Conv2d(chans, dim, patch, patch)
+            n = (img // patch) ** 2
+            self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+            self.pos = nn.Parameter(torch.randn(1, n + 1, dim) * 0.02)
+            self.blocks = nn.Sequential(*[Block() for _ in range(depth)])
+            self.norm = nn.LayerNorm(dim, eps=1e-6)
+            self.head = nn.Linear(dim, classes)
+
+        def forward(self, x):
+            x = self.patch(x).flatten(2).transpose(1, 2)
+            x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+            return self.head(self.norm(self.blocks(x))[:, 0])
+
+    model = ViT()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+    x = torch.randn(batch, chans, img, img)
+    y = torch.randint(0, classes, (batch,))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    for _ in range(2):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    dt = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return steps * batch / dt, rss
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="fmnist", choices=sorted(PRESETS))
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--bench", default=os.path.join(os.path.dirname(__file__), "..", "build", "bench", "vit-bench"))
+    a = ap.parse_args()
+    out = subprocess.run([a.bench, "--model", a.model, "--batch", str(a.batch), "--steps", str(a.steps),
+                          "--threads", str(a.threads)], capture_output=True, text=True, check=True).stdout
+    ours = float(re.search(r"images/s: ([0-9.]+)", out).group(1))
+    rss_ours = float(re.search(r"peak RSS ([0-9.]+) MB", out).group(1))
+    try:
+        theirs, rss_theirs = torch_images_per_s(a.model, a.batch, a.steps, a.threads)
+    except ImportError:
+        print(out, end="")
+        print("PyTorch not installed (apt-get install python3-torch): no comparison")
+        return 0
+    print(out, end="")
+    print(f"PyTorch {__import__('torch').__version__}, {a.threads} threads: {theirs:.2f} images/s, peak RSS {rss_theirs:.0f} MB")
+    print(f"vit: {ours:.2f} images/s, peak RSS {rss_ours:.0f} MB")
+    print(f"ratio vit / PyTorch: {ours / theirs:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
