@@ -377,7 +377,14 @@ static int write_any(vt_h5id loc, const char *path, const void *data, hid_t file
     hid_t s = ndim ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
     hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
     if (deflate > 0 && ndim > 0 && n > 0) {
-        H5Pset_chunk(plist, ndim, dims);
+        /* chunks of about 64 KiB along the first dimension, so that reading one row (one image)
+         * decompresses little */
+        hsize_t chunk[8], row = H5Tget_size(filetype);
+        for (int i = 1; i < ndim; i++) row *= dims[i];
+        for (int i = 0; i < ndim; i++) chunk[i] = dims[i];
+        hsize_t rows = row ? (65536 + row - 1) / row : 1;
+        chunk[0] = rows < 1 ? 1 : (rows > dims[0] ? dims[0] : rows);
+        H5Pset_chunk(plist, ndim, chunk);
         H5Pset_deflate(plist, (unsigned)deflate);
     }
     hid_t d = H5Dcreate2((hid_t)loc, path, filetype, s, H5P_DEFAULT, plist, H5P_DEFAULT);
@@ -395,6 +402,11 @@ static int write_any(vt_h5id loc, const char *path, const void *data, hid_t file
 int vt_h5_write_f32(vt_h5id loc, const char *path, const float *data, int ndim, const int64_t *shape, int deflate)
 {
     return write_any(loc, path, data, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, ndim, shape, deflate);
+}
+
+int vt_h5_write_u8(vt_h5id loc, const char *path, const uint8_t *data, int ndim, const int64_t *shape, int deflate)
+{
+    return write_any(loc, path, data, H5T_STD_U8LE, H5T_NATIVE_UINT8, ndim, shape, deflate);
 }
 
 int vt_h5_write_f64(vt_h5id loc, const char *path, const double *data, int ndim, const int64_t *shape)

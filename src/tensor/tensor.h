@@ -210,6 +210,7 @@ int vt_h5_attr_str(vt_h5id loc, const char *obj, const char *name, char *buf, si
 /* writing (float32 datasets, optional deflate level 0..9) and scalar attributes */
 int vt_h5_write_f32(vt_h5id loc, const char *path, const float *data, int ndim, const int64_t *shape, int deflate);
 int vt_h5_write_f64(vt_h5id loc, const char *path, const double *data, int ndim, const int64_t *shape);
+int vt_h5_write_u8(vt_h5id loc, const char *path, const uint8_t *data, int ndim, const int64_t *shape, int deflate);
 int vt_h5_write_i64(vt_h5id loc, const char *path, const int64_t *data, int ndim, const int64_t *shape);
 int vt_h5_write_attr_i64(vt_h5id loc, const char *obj, const char *name, int64_t v);
 int vt_h5_write_attr_f64(vt_h5id loc, const char *obj, const char *name, double v);
