@@ -8,6 +8,7 @@
 
 int vt_interp_parse(const char *name, vt_interp *out)
 {
+    if (!name) return vt_err("interpolation: no name given (bicubic, bilinear)");
     if (strcmp(name, "bicubic") == 0) *out = VT_INTERP_BICUBIC;
     else if (strcmp(name, "bilinear") == 0) *out = VT_INTERP_BILINEAR;
     else return vt_err("unknown interpolation '%s' (bicubic, bilinear)", name);
@@ -97,6 +98,9 @@ int vt_resize_image_f32(float *out, const float *in, int C, int ih, int iw, int 
 {
     if (C < 1 || ih < 1 || iw < 1 || oh < 1 || ow < 1)
         return vt_err("resize: bad sizes %d channels %dx%d -> %dx%d", C, ih, iw, oh, ow);
+    if (mode != VT_INTERP_BICUBIC && mode != VT_INTERP_BILINEAR)
+        return vt_err("resize: unknown interpolation mode %d (bicubic %d, bilinear %d)", (int)mode, VT_INTERP_BICUBIC,
+                      VT_INTERP_BILINEAR);
     int maxkx = (int)(4.0 * ((double)iw / ow > 1.0 ? (double)iw / ow : 1.0)) + 8;
     int maxky = (int)(4.0 * ((double)ih / oh > 1.0 ? (double)ih / oh : 1.0)) + 8;
     int *fx = malloc(sizeof(int) * (size_t)ow * 2), *fy = malloc(sizeof(int) * (size_t)oh * 2);
@@ -137,6 +141,8 @@ int vt_pos_resample(float *out, const float *in, int D, int prefix, int old_h, i
     if (D < 1 || prefix < 0 || old_h < 1 || old_w < 1 || new_h < 1 || new_w < 1)
         return vt_err("pos_embed resample: bad sizes (D %d, prefix %d, %dx%d -> %dx%d)", D, prefix, old_h, old_w, new_h,
                       new_w);
+    if (mode != VT_INTERP_BICUBIC && mode != VT_INTERP_BILINEAR)
+        return vt_err("pos_embed resample: unknown interpolation mode %d", (int)mode);
     memcpy(out, in, sizeof(float) * (size_t)prefix * D);
     size_t no = (size_t)old_h * old_w, nn = (size_t)new_h * new_w;
     float *a = malloc(sizeof(float) * no * D), *b = malloc(sizeof(float) * nn * D);
