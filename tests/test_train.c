@@ -278,6 +278,38 @@ START_TEST(finetune_at_higher_resolution)
 }
 END_TEST
 
+/* batch 16 in one step equals 2 accumulated micro-batches of 8: the same samples (batch k of 16 is
+ * micro-batches 2k and 2k+1 of 8), the same augmentation, the mean of the two gradients */
+START_TEST(accumulation_matches_a_big_batch)
+{
+    char cfg[512], o1[512], o2[512], log[512], a[600], b[600];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(o1, sizeof o1, "%s/big", dir);
+    snprintf(o2, sizeof o2, "%s/acc", dir);
+    snprintf(log, sizeof log, "%s/acc.txt", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", o1, "--set", "train.max_steps=8", NULL}, log), 0);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", o2, "--set", "train.max_steps=8", "--set",
+                                          "data.batch_size=8", "--set", "optim.accum_steps=2", NULL},
+                         log),
+                     0);
+    snprintf(a, sizeof a, "%s/ckpt-000000008.h5", o1);
+    snprintf(b, sizeof b, "%s/ckpt-000000008.h5", o2);
+    vt_h5id fa = vt_h5_open(a, false), fb = vt_h5_open(b, false);
+    ck_assert(fa >= 0 && fb >= 0);
+    float *x, *y;
+    int64_t sh[8];
+    int nd;
+    ck_assert_int_eq(vt_h5_read_f32(fa, "/model/blocks.1.mlp.fc1.weight", &x, &nd, sh), VT_OK);
+    ck_assert_int_eq(vt_h5_read_f32(fb, "/model/blocks.1.mlp.fc1.weight", &y, &nd, sh), VT_OK);
+    double d = tu_maxdiff(x, y, sh[0] * sh[1]), m = tu_maxabs(x, sh[0] * sh[1]);
+    ck_assert_msg(d <= 1e-4 * m, "accumulated run differs by %g (max %g)", d, m);
+    free(x);
+    free(y);
+    vt_h5_close(fa);
+    vt_h5_close(fb);
+}
+END_TEST
+
 START_TEST(bad_checkpoints_and_commands)
 {
     char cfg[512], out[512], log[512], ck[600], bad[600];
@@ -335,6 +367,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, resume_is_exact);
     tcase_add_test(tc, finetune_at_higher_resolution);
+    tcase_add_test(tc, accumulation_matches_a_big_batch);
     tcase_add_test(tc, bad_checkpoints_and_commands);
     suite_add_tcase(s, tc);
     return tu_run(s);
