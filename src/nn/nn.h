@@ -69,6 +69,10 @@ vt_var *vt_vit_forward(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts
 /* read every parameter from group/<timm name> of an HDF5 file; shapes must match exactly */
 int vt_vit_load_h5(vt_vit *m, vt_h5id file, const char *group);
 int vt_vit_save_h5(const vt_vit *m, vt_h5id file, const char *group, int deflate);
+/* safetensors (timm state_dict names): load every parameter (F32, F64, F16 or BF16, shapes exact,
+ * offsets checked against the file); save all as F32 with a __metadata__ entry (little-endian hosts) */
+int vt_vit_load_safetensors(vt_vit *m, const char *path);
+int vt_vit_save_safetensors(const vt_vit *m, const char *path);
 
 /* ---- BEGIN pos_resample (src/nn/pos_resample.c) ---- */
 typedef enum { VT_INTERP_BICUBIC = 0, VT_INTERP_BILINEAR = 1 } vt_interp;

@@ -111,12 +111,18 @@ static int check_model_case(ctx_t *c, const char *g)
     if (read_model_config(c->f, g, &mc) != VT_OK || vt_vit_init(&m, &mc) != VT_OK) goto out;
     have_model = true;
     if (c->opts->weights) {
-        vt_h5id wf = vt_h5_open(c->opts->weights, false);
-        if (wf < 0) goto out;
-        const char *grp = vt_h5_exists(wf, "/model") ? "/model" : "/";
-        int r = vt_vit_load_h5(&m, wf, strcmp(grp, "/") ? grp : "");
-        vt_h5_close(wf);
-        if (r != VT_OK) goto out;
+        const char *w = c->opts->weights;
+        size_t wl = strlen(w);
+        if (wl > 12 && strcmp(w + wl - 12, ".safetensors") == 0) {
+            if (vt_vit_load_safetensors(&m, w) != VT_OK) goto out;
+        } else {
+            vt_h5id wf = vt_h5_open(w, false);
+            if (wf < 0) goto out;
+            const char *grp = vt_h5_exists(wf, "/model") ? "/model" : "/";
+            int r = vt_vit_load_h5(&m, wf, strcmp(grp, "/") ? grp : "");
+            vt_h5_close(wf);
+            if (r != VT_OK) goto out;
+        }
     } else {
         snprintf(path, sizeof path, "%s/params", g);
         if (vt_vit_load_h5(&m, c->f, path) != VT_OK) goto out;

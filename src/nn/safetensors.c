@@ -1,0 +1,363 @@
+/* safetensors.c - the format timm and the Hugging Face hub publish: an 8-byte little-endian header
+ * length N, a JSON header of N bytes {"name": {"dtype": "F32", "shape": [..], "data_offsets": [b, e]},
+ * "__metadata__": {..}}, then the raw little-endian data (offsets relative to the end of the header).
+ * Reading checks every offset against the file; writing emits float32 under timm's names. */
+#include "nn.h"
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ST_MAX_HEADER (100u << 20)
+
+typedef struct {
+    char name[128];
+    char dtype[8];
+    int ndim;
+    int64_t shape[8];
+    uint64_t begin, end;
+} st_entry;
+
+typedef struct {
+    const char *p, *end;
+    const char *path;
+} json_t;
+
+static void skip_ws(json_t *j)
+{
+    while (j->p < j->end && isspace((unsigned char)*j->p)) j->p++;
+}
+
+static int expect(json_t *j, char c)
+{
+    skip_ws(j);
+    if (j->p >= j->end || *j->p != c) return vt_err("%s: bad safetensors header: expected '%c'", j->path, c);
+    j->p++;
+    return VT_OK;
+}
+
+/* a JSON string without escapes beyond \" and \\ (names and dtypes never need more) */
+static int read_string(json_t *j, char *out, size_t n)
+{
+    if (expect(j, '"') != VT_OK) return VT_ERR;
+    size_t k = 0;
+    while (j->p < j->end && *j->p != '"') {
+        char c = *j->p++;
+        if (c == '\\' && j->p < j->end) c = *j->p++;
+        if (k + 1 < n) out[k++] = c;
+    }
+    if (j->p >= j->end) return vt_err("%s: bad safetensors header: unterminated string", j->path);
+    j->p++;
+    out[k] = '\0';
+    return VT_OK;
+}
+
+static int read_uint(json_t *j, uint64_t *v)
+{
+    skip_ws(j);
+    if (j->p >= j->end || !isdigit((unsigned char)*j->p))
+        return vt_err("%s: bad safetensors header: expected a number", j->path);
+    uint64_t x = 0;
+    while (j->p < j->end && isdigit((unsigned char)*j->p)) {
+        if (x > (UINT64_MAX - 9) / 10) return vt_err("%s: bad safetensors header: number too large", j->path);
+        x = x * 10 + (uint64_t)(*j->p++ - '0');
+    }
+    *v = x;
+    return VT_OK;
+}
+
+/* skip any JSON value (used for __metadata__ and unknown fields) */
+static int skip_value(json_t *j, int depth)
+{
+    skip_ws(j);
+    if (j->p >= j->end || depth > 32) return vt_err("%s: bad safetensors header", j->path);
+    char c = *j->p;
+    if (c == '"') {
+        char tmp[8];
+        return read_string(j, tmp, sizeof tmp);
+    }
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        j->p++;
+        skip_ws(j);
+        if (j->p < j->end && *j->p == close) return j->p++, VT_OK;
+        for (;;) {
+            if (c == '{') {
+                char tmp[8];
+                if (read_string(j, tmp, sizeof tmp) != VT_OK || expect(j, ':') != VT_OK) return VT_ERR;
+            }
+            if (skip_value(j, depth + 1) != VT_OK) return VT_ERR;
+            skip_ws(j);
+            if (j->p < j->end && *j->p == ',') {
+                j->p++;
+                continue;
+            }
+            return expect(j, close);
+        }
+    }
+    while (j->p < j->end && (isalnum((unsigned char)*j->p) || *j->p == '.' || *j->p == '-' || *j->p == '+')) j->p++;
+    return VT_OK;
+}
+
+static int parse_entry(json_t *j, st_entry *e)
+{
+    if (expect(j, '{') != VT_OK) return VT_ERR;
+    bool have_dtype = false, have_shape = false, have_off = false;
+    for (;;) {
+        char key[32];
+        if (read_string(j, key, sizeof key) != VT_OK || expect(j, ':') != VT_OK) return VT_ERR;
+        if (strcmp(key, "dtype") == 0) {
+            if (read_string(j, e->dtype, sizeof e->dtype) != VT_OK) return VT_ERR;
+            have_dtype = true;
+        } else if (strcmp(key, "shape") == 0 || strcmp(key, "data_offsets") == 0) {
+            bool shape = key[0] == 's';
+            uint64_t v[8];
+            int n = 0;
+            if (expect(j, '[') != VT_OK) return VT_ERR;
+            skip_ws(j);
+            if (j->p < j->end && *j->p == ']') j->p++;
+            else
+                for (;;) {
+                    if (n == 8 || read_uint(j, &v[n++]) != VT_OK)
+                        return n == 8 ? vt_err("%s: tensor %s: too many dimensions", j->path, e->name) : VT_ERR;
+                    skip_ws(j);
+                    if (j->p < j->end && *j->p == ',') {
+                        j->p++;
+                        continue;
+                    }
+                    if (expect(j, ']') != VT_OK) return VT_ERR;
+                    break;
+                }
+            if (shape) {
+                e->ndim = n;
+                for (int i = 0; i < n; i++) e->shape[i] = (int64_t)v[i];
+                have_shape = true;
+            } else {
+                if (n != 2) return vt_err("%s: tensor %s: data_offsets must be [begin, end]", j->path, e->name);
+                e->begin = v[0];
+                e->end = v[1];
+                have_off = true;
+            }
+        } else if (skip_value(j, 1) != VT_OK) {
+            return VT_ERR;
+        }
+        skip_ws(j);
+        if (j->p < j->end && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        if (expect(j, '}') != VT_OK) return VT_ERR;
+        break;
+    }
+    if (!have_dtype || !have_shape || !have_off)
+        return vt_err("%s: tensor %s: the header lacks dtype, shape or data_offsets", j->path, e->name);
+    return VT_OK;
+}
+
+/* read and parse the header; *entries malloc'd; *data_start = 8 + N */
+static int read_header(FILE *f, const char *path, st_entry **entries, int *count, uint64_t *data_start, uint64_t *data_len)
+{
+    uint8_t lenb[8];
+    if (fread(lenb, 1, 8, f) != 8) return vt_err("%s: not a safetensors file (shorter than the 8-byte header length)", path);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | lenb[i];
+    if (fseek(f, 0, SEEK_END) != 0) return vt_err("%s: cannot seek", path);
+    long fsize = ftell(f);
+    if (n == 0 || n > ST_MAX_HEADER || n + 8 > (uint64_t)fsize)
+        return vt_err("%s: safetensors header length %llu does not fit the file of %ld bytes (truncated?)", path,
+                      (unsigned long long)n, fsize);
+    char *h = malloc(n + 1);
+    if (!h) return vt_err("%s: out of memory for the header", path);
+    fseek(f, 8, SEEK_SET);
+    if (fread(h, 1, n, f) != n) {
+        free(h);
+        return vt_err("%s: cannot read the safetensors header", path);
+    }
+    h[n] = '\0';
+    json_t j = {h, h + n, path};
+    int cap = 64, k = 0, r = expect(&j, '{');
+    st_entry *es = malloc(sizeof *es * (size_t)cap);
+    if (!es) r = vt_err("out of memory");
+    skip_ws(&j);
+    bool empty = j.p < j.end && *j.p == '}';
+    if (empty) j.p++;
+    while (r == VT_OK && !empty) {
+        char name[128];
+        if ((r = read_string(&j, name, sizeof name)) != VT_OK || (r = expect(&j, ':')) != VT_OK) break;
+        if (strcmp(name, "__metadata__") == 0) {
+            r = skip_value(&j, 1);
+        } else {
+            if (k == cap) {
+                cap *= 2;
+                st_entry *ne = realloc(es, sizeof *es * (size_t)cap);
+                if (!ne) {
+                    r = vt_err("out of memory");
+                    break;
+                }
+                es = ne;
+            }
+            memset(&es[k], 0, sizeof es[k]);
+            snprintf(es[k].name, sizeof es[k].name, "%s", name);
+            r = parse_entry(&j, &es[k]);
+            k++;
+        }
+        if (r != VT_OK) break;
+        skip_ws(&j);
+        if (j.p < j.end && *j.p == ',') {
+            j.p++;
+            continue;
+        }
+        r = expect(&j, '}');
+        break;
+    }
+    free(h);
+    if (r != VT_OK) {
+        free(es);
+        return VT_ERR;
+    }
+    *entries = es;
+    *count = k;
+    *data_start = 8 + n;
+    *data_len = (uint64_t)fsize - 8 - n;
+    return VT_OK;
+}
+
+static size_t dtype_size(const char *d)
+{
+    if (!strcmp(d, "F32")) return 4;
+    if (!strcmp(d, "F64")) return 8;
+    if (!strcmp(d, "F16") || !strcmp(d, "BF16")) return 2;
+    return 0;
+}
+
+static float half_to_float(uint16_t h)
+{
+    uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, bits;
+    if (e == 0) {
+        if (m == 0) bits = s;
+        else { /* subnormal */
+            e = 127 - 15 + 1;
+            while (!(m & 1024)) m <<= 1, e--;
+            bits = s | e << 23 | (m & 1023) << 13;
+        }
+    } else if (e == 31) {
+        bits = s | 0xff << 23 | m << 13;
+    } else {
+        bits = s | (e + 127 - 15) << 23 | m << 13;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+int vt_vit_load_safetensors(vt_vit *m, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return vt_err("%s: cannot open: %s", path, strerror(errno));
+    st_entry *es = NULL;
+    int n = 0;
+    uint64_t start = 0, len = 0;
+    int r = read_header(f, path, &es, &n, &start, &len);
+    char a[96], b[96];
+    for (int i = 0; r == VT_OK && i < m->params.count; i++) {
+        const vt_param_info *pi = &m->params.info[i];
+        st_entry *e = NULL;
+        for (int k = 0; k < n && !e; k++)
+            if (strcmp(es[k].name, pi->name) == 0) e = &es[k];
+        if (!e) {
+            r = vt_err("%s: no tensor %s (the model needs %s)", path, pi->name, vt_dims_str(pi->ndim, pi->shape, a, sizeof a));
+            break;
+        }
+        bool same = e->ndim == pi->ndim;
+        for (int k = 0; same && k < e->ndim; k++) same = e->shape[k] == pi->shape[k];
+        if (!same) {
+            r = vt_err("%s: tensor %s has shape %s, the model expects %s", path, pi->name,
+                       vt_dims_str(e->ndim, e->shape, a, sizeof a), vt_dims_str(pi->ndim, pi->shape, b, sizeof b));
+            break;
+        }
+        size_t es_ = dtype_size(e->dtype);
+        if (!es_) {
+            r = vt_err("%s: tensor %s has dtype %s (F32, F64, F16, BF16 supported)", path, pi->name, e->dtype);
+            break;
+        }
+        if (e->end < e->begin || e->end > len || e->end - e->begin != (uint64_t)pi->numel * es_) {
+            r = vt_err("%s: tensor %s: data_offsets [%llu, %llu] do not hold %lld %s values inside the %llu data bytes",
+                       path, pi->name, (unsigned long long)e->begin, (unsigned long long)e->end, (long long)pi->numel,
+                       e->dtype, (unsigned long long)len);
+            break;
+        }
+        uint8_t *raw = malloc((size_t)(e->end - e->begin) + 1);
+        if (!raw || fseek(f, (long)(start + e->begin), SEEK_SET) != 0 ||
+            fread(raw, 1, (size_t)(e->end - e->begin), f) != (size_t)(e->end - e->begin)) {
+            free(raw);
+            r = vt_err("%s: cannot read tensor %s", path, pi->name);
+            break;
+        }
+        float *dst = m->params.data + pi->offset;
+        for (int64_t k = 0; k < pi->numel; k++) {
+            const uint8_t *p = raw + (size_t)k * es_;
+            if (es_ == 4) memcpy(&dst[k], p, 4);
+            else if (es_ == 8) {
+                double d;
+                memcpy(&d, p, 8);
+                dst[k] = (float)d;
+            } else {
+                uint16_t h = (uint16_t)(p[0] | p[1] << 8);
+                if (!strcmp(e->dtype, "BF16")) {
+                    uint32_t bits = (uint32_t)h << 16;
+                    memcpy(&dst[k], &bits, 4);
+                } else {
+                    dst[k] = half_to_float(h);
+                }
+            }
+        }
+        free(raw);
+    }
+    free(es);
+    fclose(f);
+    return r;
+}
+
+int vt_vit_save_safetensors(const vt_vit *m, const char *path)
+{
+    /* header: every parameter as F32 in timm's order, data back to back */
+    size_t cap = 4096 + (size_t)m->params.count * 256, len = 0;
+    char *h = malloc(cap);
+    if (!h) return vt_err("out of memory");
+    len += (size_t)snprintf(h + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\",\"producer\":\"vit %s\"}",
+                            VIT_VERSION);
+    uint64_t off = 0;
+    for (int i = 0; i < m->params.count; i++) {
+        const vt_param_info *pi = &m->params.info[i];
+        len += (size_t)snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", pi->name);
+        for (int k = 0; k < pi->ndim; k++) len += (size_t)snprintf(h + len, cap - len, k ? ",%lld" : "%lld", (long long)pi->shape[k]);
+        uint64_t end = off + (uint64_t)pi->numel * 4;
+        len += (size_t)snprintf(h + len, cap - len, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                                (unsigned long long)end);
+        off = end;
+    }
+    len += (size_t)snprintf(h + len, cap - len, "}");
+    while (len % 8) h[len++] = ' ';   /* the data starts 8-byte aligned */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        free(h);
+        return vt_err("%s: cannot write: %s", tmp, strerror(errno));
+    }
+    uint8_t lenb[8];
+    for (int i = 0; i < 8; i++) lenb[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    bool ok = fwrite(lenb, 1, 8, f) == 8 && fwrite(h, 1, len, f) == len;
+    for (int i = 0; ok && i < m->params.count; i++) {
+        const vt_param_info *pi = &m->params.info[i];
+        ok = fwrite(m->params.data + pi->offset, 4, (size_t)pi->numel, f) == (size_t)pi->numel;
+    }
+    free(h);
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return vt_err("%s: cannot write the safetensors file", path);
+    }
+    return VT_OK;
+}
