@@ -18,15 +18,57 @@ static void tiny(vt_vit_config *c)
     c->num_heads = 3;
 }
 
-START_TEST(timm_file_matches_goldens)
+static void golden_with(const char *file)
 {
     char weights[4096], ref[4096];
-    snprintf(weights, sizeof weights, "%s", tu_golden("vit_tiny_timm.safetensors"));
+    snprintf(weights, sizeof weights, "%s", tu_golden(file));
     snprintf(ref, sizeof ref, "%s", tu_golden("vit_reference.h5"));
     vt_golden_opts o = {"/vit_tiny_f64", weights, false};
     vt_golden_result r = {0};
     ck_assert_int_eq(vt_golden_check_file(ref, &o, stdout, &r), VT_OK);
-    ck_assert_msg(r.cases == 1 && r.failed == 0 && r.errors == 0, "%s", vt_errmsg());
+    ck_assert_msg(r.cases == 1 && r.failed == 0 && r.errors == 0, "%s: %s", file, vt_errmsg());
+}
+
+START_TEST(timm_file_matches_goldens) { golden_with("vit_tiny_timm.safetensors"); }
+END_TEST
+
+START_TEST(google_npz_matches_goldens) { golden_with("vit_tiny_google.npz"); }
+END_TEST
+
+/* a damaged member (bad CRC) and a missing array are refused naming file and tensor */
+START_TEST(bad_npz_refused)
+{
+    vt_vit_config c;
+    tiny(&c);
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+    FILE *f = fopen(tu_golden("vit_tiny_google.npz"), "rb");
+    ck_assert_ptr_nonnull(f);
+    static uint8_t buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    char p[64] = "/tmp/vit_npz_XXXXXX";
+    close(mkstemp(p));
+    /* flip a byte inside the first member's compressed data (after its 30-byte local header + name) */
+    size_t off = 30 + (size_t)(buf[26] | buf[27] << 8) + (size_t)(buf[28] | buf[29] << 8) + 10;
+    buf[off] ^= 0x5a;
+    FILE *o = fopen(p, "wb");
+    fwrite(buf, 1, n, o);
+    fclose(o);
+    ck_assert_int_eq(vt_vit_load_npz(&m, p), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), p) && strstr(vt_errmsg(), "embedding/kernel.npy"), "%s", vt_errmsg());
+    /* a model with more blocks than the file has */
+    c.depth = 3;
+    vt_vit m3;
+    ck_assert_int_eq(vt_vit_init(&m3, &c), VT_OK);
+    ck_assert_int_eq(vt_vit_load_npz(&m3, tu_golden("vit_tiny_google.npz")), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "missing tensor Transformer/encoderblock_2/"), "%s", vt_errmsg());
+    /* not a zip at all */
+    ck_assert_int_eq(vt_vit_load_npz(&m, tu_golden("vit_reference.h5")), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "not a readable zip") != NULL);
+    remove(p);
+    vt_vit_free(&m);
+    vt_vit_free(&m3);
 }
 END_TEST
 
@@ -104,6 +146,8 @@ int main(void)
     TCase *tc = tcase_create("safetensors");
     tcase_add_test(tc, timm_file_matches_goldens);
     tcase_add_test(tc, round_trip_and_format);
+    tcase_add_test(tc, google_npz_matches_goldens);
+    tcase_add_test(tc, bad_npz_refused);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -115,6 +115,8 @@ static int check_model_case(ctx_t *c, const char *g)
         size_t wl = strlen(w);
         if (wl > 12 && strcmp(w + wl - 12, ".safetensors") == 0) {
             if (vt_vit_load_safetensors(&m, w) != VT_OK) goto out;
+        } else if (wl > 4 && strcmp(w + wl - 4, ".npz") == 0) {
+            if (vt_vit_load_npz(&m, w) != VT_OK) goto out;
         } else {
             vt_h5id wf = vt_h5_open(w, false);
             if (wf < 0) goto out;

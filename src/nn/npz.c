@@ -1,0 +1,188 @@
+/* npz.c - the original ViT releases (google-research/vision_transformer): a zip (stored or
+ * deflated, read with libzip, CRCs checked) of .npy arrays under Flax names, mapped onto timm's
+ * layout as timm's _load_weights does: conv kernel (P, P, C, D) -> (D, C, P, P); q/k/v kernels
+ * (D, heads, head_dim) -> rows of the fused qkv; out kernel (heads, head_dim, D) -> proj (D, D);
+ * Dense kernels (in, out) transposed. */
+#include "nn.h"
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zip.h>
+
+typedef struct {
+    int ndim;
+    int64_t shape[8];
+    float *data;   /* malloc'd, C order */
+} npy_t;
+
+/* read one .npy member: little-endian f4 or f8, C order */
+static int read_npy(zip_t *z, const char *path, const char *name, npy_t *out)
+{
+    char member[512];
+    snprintf(member, sizeof member, "%s.npy", name);
+    zip_int64_t idx = zip_name_locate(z, member, 0);
+    if (idx < 0) return vt_err("%s: missing tensor %s", path, member);
+    zip_stat_t st;
+    if (zip_stat_index(z, (zip_uint64_t)idx, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
+        return vt_err("%s: cannot stat %s", path, member);
+    zip_file_t *f = zip_fopen_index(z, (zip_uint64_t)idx, 0);
+    if (!f) return vt_err("%s: cannot open %s: %s", path, member, zip_strerror(z));
+    uint8_t *buf = malloc(st.size + 1);
+    zip_int64_t got = buf ? zip_fread(f, buf, st.size) : -1;
+    const char *zerr = got < 0 ? zip_file_strerror(f) : NULL;
+    char errbuf[256] = "";
+    if (zerr) snprintf(errbuf, sizeof errbuf, "%s", zerr);
+    int closed = zip_fclose(f);
+    if (got != (zip_int64_t)st.size || closed != 0) {
+        free(buf);
+        return vt_err("%s: %s is damaged (%s)", path, member, errbuf[0] ? errbuf : "CRC or size mismatch");
+    }
+    size_t n = (size_t)st.size;
+    if (n < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) {
+        free(buf);
+        return vt_err("%s: %s is not a .npy array", path, member);
+    }
+    size_t hl, hoff;
+    if (buf[6] == 1) hl = (size_t)buf[8] | (size_t)buf[9] << 8, hoff = 10;
+    else hl = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24, hoff = 12;
+    if (hoff + hl > n) {
+        free(buf);
+        return vt_err("%s: %s: truncated .npy header", path, member);
+    }
+    char hdr[1024];
+    snprintf(hdr, sizeof hdr, "%.*s", (int)(hl < sizeof hdr - 1 ? hl : sizeof hdr - 1), (const char *)buf + hoff);
+    int esize = strstr(hdr, "'<f4'") ? 4 : strstr(hdr, "'<f8'") ? 8 : 0;
+    const char *sh = strstr(hdr, "'shape':");
+    if (!esize || strstr(hdr, "'fortran_order': True") || !sh) {
+        free(buf);
+        return vt_err("%s: %s: only little-endian float32/float64 C-order arrays are supported (%s)", path, member, hdr);
+    }
+    sh = strchr(sh, '(');
+    out->ndim = 0;
+    int64_t count = 1;
+    for (const char *p = sh ? sh + 1 : ""; *p && *p != ')';) {
+        if (isdigit((unsigned char)*p)) {
+            if (out->ndim == 8) break;
+            int64_t v = strtoll(p, (char **)&p, 10);
+            out->shape[out->ndim++] = v;
+            count *= v;
+        } else {
+            p++;
+        }
+    }
+    size_t data = hoff + hl;
+    if (data + (size_t)count * (size_t)esize != n) {
+        free(buf);
+        return vt_err("%s: %s: %zu data bytes for %lld values", path, member, n - data, (long long)count);
+    }
+    out->data = malloc(sizeof(float) * (size_t)(count ? count : 1));
+    if (!out->data) {
+        free(buf);
+        return vt_err("out of memory");
+    }
+    for (int64_t i = 0; i < count; i++) {
+        if (esize == 4) memcpy(&out->data[i], buf + data + 4 * i, 4);
+        else {
+            double d;
+            memcpy(&d, buf + data + 8 * i, 8);
+            out->data[i] = (float)d;
+        }
+    }
+    free(buf);
+    return VT_OK;
+}
+
+/* the array must have numel values; a message names both when not */
+static int need(const char *path, const char *name, const npy_t *a, int64_t numel)
+{
+    int64_t n = 1;
+    for (int i = 0; i < a->ndim; i++) n *= a->shape[i];
+    if (n != numel) {
+        char b[96];
+        return vt_err("%s: %s has shape %s (%lld values), the model needs %lld", path, name,
+                      vt_dims_str(a->ndim, a->shape, b, sizeof b), (long long)n, (long long)numel);
+    }
+    return VT_OK;
+}
+
+static float *P(vt_vit *m, int idx) { return m->params.data + m->params.info[idx].offset; }
+
+/* copy an (in, out) kernel into an (out, in) weight */
+static void transpose2(float *dst, const float *src, int64_t in, int64_t out)
+{
+    for (int64_t i = 0; i < in; i++)
+        for (int64_t o = 0; o < out; o++) dst[o * in + i] = src[i * out + o];
+}
+
+int vt_vit_load_npz(vt_vit *m, const char *path)
+{
+    int zerr = 0;
+    zip_t *z = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
+    if (!z) {
+        zip_error_t e;
+        zip_error_init_with_code(&e, zerr);
+        int r = vt_err("%s: not a readable zip / npz file (%s)", path, zip_error_strerror(&e));
+        zip_error_fini(&e);
+        return r;
+    }
+    const vt_vit_config *c = &m->cfg;
+    const int64_t D = c->embed_dim, Hd = (int64_t)(c->embed_dim * c->mlp_ratio), K = c->num_classes, Cp = c->in_chans,
+                  Pp = c->patch, NH = c->num_heads, T = (int64_t)m->grid_h * m->grid_w + 1;
+    npy_t a = {0};
+    int r = VT_OK;
+    char name[256];
+#define LOAD(nm, numel)                                                                                   \
+    (free(a.data), a.data = NULL, r = read_npy(z, path, (nm), &a), r = r == VT_OK ? need(path, (nm), &a, (numel)) : r)
+    /* patch embedding: (P, P, C, D) -> (D, C, P, P) */
+    if (LOAD("embedding/kernel", Pp * Pp * Cp * D) == VT_OK) {
+        float *w = P(m, m->patch_w);
+        for (int64_t py = 0; py < Pp; py++)
+            for (int64_t px = 0; px < Pp; px++)
+                for (int64_t ch = 0; ch < Cp; ch++)
+                    for (int64_t d = 0; d < D; d++)
+                        w[((d * Cp + ch) * Pp + py) * Pp + px] = a.data[((py * Pp + px) * Cp + ch) * D + d];
+    }
+    if (r == VT_OK && LOAD("embedding/bias", D) == VT_OK) memcpy(P(m, m->patch_b), a.data, sizeof(float) * (size_t)D);
+    if (r == VT_OK && LOAD("cls", D) == VT_OK) memcpy(P(m, m->cls_token), a.data, sizeof(float) * (size_t)D);
+    if (r == VT_OK && LOAD("Transformer/posembed_input/pos_embedding", T * D) == VT_OK)
+        memcpy(P(m, m->pos_embed), a.data, sizeof(float) * (size_t)(T * D));
+    for (int i = 0; r == VT_OK && i < c->depth; i++) {
+        const vt_block_params *b = &m->blocks[i];
+        char pre[96];
+        snprintf(pre, sizeof pre, "Transformer/encoderblock_%d", i);
+        const struct { const char *n; int idx; int64_t numel; } vec[] = {
+            {"LayerNorm_0/scale", b->norm1_w, D}, {"LayerNorm_0/bias", b->norm1_b, D},
+            {"LayerNorm_2/scale", b->norm2_w, D}, {"LayerNorm_2/bias", b->norm2_b, D},
+            {"MultiHeadDotProductAttention_1/out/bias", b->proj_b, D},
+            {"MlpBlock_3/Dense_0/bias", b->fc1_b, Hd}, {"MlpBlock_3/Dense_1/bias", b->fc2_b, D}};
+        for (size_t k = 0; r == VT_OK && k < sizeof vec / sizeof vec[0]; k++) {
+            snprintf(name, sizeof name, "%s/%s", pre, vec[k].n);
+            if (LOAD(name, vec[k].numel) == VT_OK) memcpy(P(m, vec[k].idx), a.data, sizeof(float) * (size_t)vec[k].numel);
+        }
+        /* q, k, v: kernel (D, heads, hd) -> rows [j*D, (j+1)*D) of qkv.weight (3D, D); bias (heads, hd) */
+        const char *qkv[3] = {"query", "key", "value"};
+        for (int j = 0; r == VT_OK && j < 3; j++) {
+            snprintf(name, sizeof name, "%s/MultiHeadDotProductAttention_1/%s/kernel", pre, qkv[j]);
+            if (LOAD(name, D * D) == VT_OK) transpose2(P(m, b->qkv_w) + j * D * D, a.data, D, D);
+            snprintf(name, sizeof name, "%s/MultiHeadDotProductAttention_1/%s/bias", pre, qkv[j]);
+            if (r == VT_OK && LOAD(name, D) == VT_OK) memcpy(P(m, b->qkv_b) + j * D, a.data, sizeof(float) * (size_t)D);
+        }
+        /* out kernel (heads, hd, D) -> proj.weight (D, heads*hd) */
+        snprintf(name, sizeof name, "%s/MultiHeadDotProductAttention_1/out/kernel", pre);
+        if (r == VT_OK && LOAD(name, D * D) == VT_OK) transpose2(P(m, b->proj_w), a.data, D, D);
+        snprintf(name, sizeof name, "%s/MlpBlock_3/Dense_0/kernel", pre);
+        if (r == VT_OK && LOAD(name, D * Hd) == VT_OK) transpose2(P(m, b->fc1_w), a.data, D, Hd);
+        snprintf(name, sizeof name, "%s/MlpBlock_3/Dense_1/kernel", pre);
+        if (r == VT_OK && LOAD(name, Hd * D) == VT_OK) transpose2(P(m, b->fc2_w), a.data, Hd, D);
+        (void)NH;
+    }
+    if (r == VT_OK && LOAD("Transformer/encoder_norm/scale", D) == VT_OK) memcpy(P(m, m->norm_w), a.data, sizeof(float) * (size_t)D);
+    if (r == VT_OK && LOAD("Transformer/encoder_norm/bias", D) == VT_OK) memcpy(P(m, m->norm_b), a.data, sizeof(float) * (size_t)D);
+    if (r == VT_OK && LOAD("head/kernel", D * K) == VT_OK) transpose2(P(m, m->head_w), a.data, D, K);
+    if (r == VT_OK && LOAD("head/bias", K) == VT_OK) memcpy(P(m, m->head_b), a.data, sizeof(float) * (size_t)K);
+#undef LOAD
+    free(a.data);
+    zip_discard(z);
+    return r;
+}
