@@ -153,7 +153,8 @@ END_TEST
 /* every shipped config parses and validates */
 START_TEST(shipped_configs_are_valid)
 {
-    const char *names[] = {"fashion_mnist.ini", "vit_ti16.ini", "vit_s16.ini", "vit_b16.ini", "vit_l16.ini", "vit_h14.ini"};
+    const char *names[] = {"fashion_mnist.ini", "vit_ti16.ini", "vit_s16.ini", "vit_b16.ini", "vit_l16.ini", "vit_h14.ini",
+                           "vit_b16_ft384.ini", "mnist_ft40.ini"};
     const char *src = getenv("VIT_SOURCE_ROOT");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[4096];
