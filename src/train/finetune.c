@@ -7,6 +7,19 @@
 int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out);
 int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
 {
+    size_t pl = strlen(path);
+    bool st = pl > 12 && strcmp(path + pl - 12, ".safetensors") == 0, npz = pl > 4 && strcmp(path + pl - 4, ".npz") == 0;
+    if (st || npz) {
+        /* these files carry no model description: the shapes must match the config exactly (the
+         * old grid of pos_embed is not guessed from a square root) */
+        int r = st ? vt_vit_load_safetensors(m, path) : vt_vit_load_npz(m, path);
+        if (r != VT_OK)
+            return vt_err_prefix("(a %s file holds no model description, so its shapes must match the config; "
+                                 "resizing pos_embed or a new head need an HDF5 checkpoint of this project) ",
+                                 st ? "safetensors" : "npz");
+        fprintf(out, "initialised from %s (weights only, step 0)\n", path);
+        return VT_OK;
+    }
     vt_vit_config src;
     vt_h5_lock();
     int r = vt_ckpt_model_config(path, &src);
