@@ -36,6 +36,47 @@ START_TEST(google_npz_matches_goldens) { golden_with("vit_tiny_google.npz"); }
 END_TEST
 
 /* a damaged member (bad CRC) and a missing array are refused naming file and tensor */
+/* export -> import through the Google layout is exact, including q/k/v and out kernels */
+START_TEST(npz_round_trip)
+{
+    vt_vit_config c;
+    tiny(&c);
+    c.img_w = 24;   /* non-square grid */
+    vt_vit a, b;
+    ck_assert_int_eq(vt_vit_init(&a, &c), VT_OK);
+    ck_assert_int_eq(vt_vit_init(&b, &c), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, 8);
+    tu_fill_uniform(&r, a.params.data, a.params.numel, -1, 1);
+    char p[64] = "/tmp/vit_npzrt_XXXXXX";
+    close(mkstemp(p));
+    char q[80];
+    snprintf(q, sizeof q, "%s.npz", p);
+    ck_assert_msg(vt_vit_save_npz(&a, q) == VT_OK, "%s", vt_errmsg());
+    ck_assert_msg(vt_vit_load_npz(&b, q) == VT_OK, "%s", vt_errmsg());
+    for (int i = 0; i < a.params.count; i++) {
+        const vt_param_info *pi = &a.params.info[i];
+        ck_assert_msg(memcmp(a.params.data + pi->offset, b.params.data + pi->offset, sizeof(float) * (size_t)pi->numel) == 0,
+                      "%s differs after the npz round trip", pi->name);
+    }
+    /* and timm's own file goes out and back unchanged */
+    vt_vit g, h;
+    tiny(&c);
+    ck_assert_int_eq(vt_vit_init(&g, &c), VT_OK);
+    ck_assert_int_eq(vt_vit_init(&h, &c), VT_OK);
+    ck_assert_int_eq(vt_vit_load_npz(&g, tu_golden("vit_tiny_google.npz")), VT_OK);
+    ck_assert_int_eq(vt_vit_save_npz(&g, q), VT_OK);
+    ck_assert_int_eq(vt_vit_load_npz(&h, q), VT_OK);
+    ck_assert_int_eq(memcmp(g.params.data, h.params.data, sizeof(float) * (size_t)g.params.numel), 0);
+    remove(q);
+    remove(p);
+    vt_vit_free(&a);
+    vt_vit_free(&b);
+    vt_vit_free(&g);
+    vt_vit_free(&h);
+}
+END_TEST
+
 START_TEST(bad_npz_refused)
 {
     vt_vit_config c;
@@ -147,6 +188,7 @@ int main(void)
     tcase_add_test(tc, timm_file_matches_goldens);
     tcase_add_test(tc, round_trip_and_format);
     tcase_add_test(tc, google_npz_matches_goldens);
+    tcase_add_test(tc, npz_round_trip);
     tcase_add_test(tc, bad_npz_refused);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -76,6 +76,7 @@ int vt_vit_save_safetensors(const vt_vit *m, const char *path);
 /* Google's original .npz releases (zip of .npy, via libzip with CRC checks), mapped as timm's
  * _load_weights does (conv and Dense kernels transposed, q/k/v kernels into the fused qkv) */
 int vt_vit_load_npz(vt_vit *m, const char *path);
+int vt_vit_save_npz(const vt_vit *m, const char *path);
 
 /* ---- BEGIN pos_resample (src/nn/pos_resample.c) ---- */
 typedef enum { VT_INTERP_BICUBIC = 0, VT_INTERP_BILINEAR = 1 } vt_interp;
