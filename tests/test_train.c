@@ -215,6 +215,27 @@ START_TEST(resume_is_exact)
     ck_assert_msg(strcmp(ma, mc) == 0, "metrics differ after kill -9:\n%s\n---\n%s", ma, mc);
     snprintf(b, sizeof b, "%s/ckpt-000000060.h5", outC);
     assert_same_weights(a, b);
+    /* D: SIGTERM finishes the step, writes a checkpoint and exits 130; resuming ends identically */
+    char outD[512];
+    snprintf(outD, sizeof outD, "%s/D", dir);
+    pid = fork();
+    if (pid == 0) {
+        const char *bin = getenv("VIT_TRAIN_BIN");
+        freopen(log, "a", stdout);
+        execl(bin, bin, "--config", cfg, "--out", outD, (char *)NULL);
+        _exit(127);
+    }
+    snprintf(probe, sizeof probe, "%s/ckpt-000000012.h5", outD);
+    for (int i = 0; i < 4000 && stat(probe, &st) != 0; i++) usleep(5000);
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    ck_assert_msg(WIFEXITED(status) && (WEXITSTATUS(status) == 130 || WEXITSTATUS(status) == 0), "status %d", status);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outD, "--resume", "auto", NULL}, log), 0);
+    char *md = metrics_without_speed(outD);
+    ck_assert_msg(strcmp(ma, md) == 0, "metrics differ after SIGTERM:\n%s\n---\n%s", ma, md);
+    snprintf(b, sizeof b, "%s/ckpt-000000060.h5", outD);
+    assert_same_weights(a, b);
+    free(md);
     free(ma);
     free(mb);
     free(mc);
