@@ -31,7 +31,7 @@ typedef struct {
     int64_t step;           /* optimizer steps taken */
     float *m;               /* Adam first moment / SGD momentum buffer (n) */
     float *v;               /* Adam second moment (n), NULL for SGD */
-    vt_optim_segment *seg;  /* weight-decay groups; none registered = everything decays */
+    vt_optim_segment *seg;  /* weight-decay groups; none registered = one decayed group of all n */
     int nseg, capseg;
 } vt_optim;
 
@@ -42,17 +42,24 @@ void vt_optim_config_defaults(vt_optim_config *c);
 /* refuse negative LR, betas outside [0,1), negative eps / weight decay / momentum, nesterov
  * without momentum or with dampening */
 int vt_optim_config_check(const vt_optim_config *c);
+/* check c, zeroed moments for n floats, step 0 (o is zeroed on failure, so vt_optim_free is safe) */
 int vt_optim_init(vt_optim *o, const vt_optim_config *c, int64_t n);
 void vt_optim_free(vt_optim *o);
-/* mark [offset, offset+len) of the flat buffer as decayed or not */
+/* mark [offset, offset+len) of the flat buffer as one group, decayed or not. Segments must lie inside
+ * the buffer and not overlap. Once any is registered, elements outside every segment are frozen
+ * (neither stepped nor their moments touched); with none, all n elements form one decayed group. */
 int vt_optim_add_segment(vt_optim *o, int64_t offset, int64_t len, bool decay);
-/* one update of params (n) from grads (n) with learning rate lr */
+/* one update of params (n) from grads (n) with learning rate lr (the schedule's, passed per step);
+ * increments o->step first, so bias correction and SGD's first-step buffer see steps 1, 2, ... */
 void vt_optim_step(vt_optim *o, float *params, const float *grads, double lr);
-/* timm's rule: decay only tensors of 2+ dims that are not pos_embed / cls_token, and whose name
- * matches none of the extra patterns ('*' wildcard) */
+/* timm's rule (param_groups_weight_decay + VisionTransformer.no_weight_decay): decay only tensors of
+ * 2+ dims whose name does not end in ".bias", whose last component is not pos_embed, cls_token or
+ * dist_token, and that match none of the extra patterns ('*' matches any run of characters) */
 bool vt_optim_decays(const char *name, int ndim, const char *const *no_decay_patterns, int npatterns);
 bool vt_glob_match(const char *pattern, const char *name);
-/* every byte of state to / from an HDF5 group (moments, step, kind); load refuses a mismatch */
+/* every byte of state (moments as float32 datasets, step, kind, numel; the hyper-parameters as
+ * informational attributes) to / from an HDF5 group. Load refuses another kind or length with a
+ * message naming file and group/dataset, checking everything before it overwrites o. */
 int vt_optim_save(const vt_optim *o, vt_h5id file, const char *group);
 int vt_optim_load(vt_optim *o, vt_h5id file, const char *group);
 

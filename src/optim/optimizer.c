@@ -1,5 +1,5 @@
 /* optimizer.c - SGD (momentum, dampening, Nesterov), Adam, AdamW with torch's single-tensor
- * semantics over flat buffers; weight-decay segments; state to and from HDF5. */
+ * semantics over flat buffers; weight-decay segments and timm's decay rule; state to and from HDF5. */
 #include "optim.h"
 #include <math.h>
 #include <stdio.h>
@@ -72,62 +72,82 @@ void vt_optim_free(vt_optim *o)
     memset(o, 0, sizeof *o);
 }
 
+/* segments may come in any order but must not overlap (an element would be stepped twice) */
 int vt_optim_add_segment(vt_optim *o, int64_t offset, int64_t len, bool decay)
 {
-    if (offset < 0 || len < 0 || offset + len > o->n)
-        return vt_err("optimizer: segment [%lld, %lld) outside %lld parameters", (long long)offset,
-                      (long long)(offset + len), (long long)o->n);
+    if (offset < 0 || len < 0 || offset > o->n - len)
+        return vt_err("optimizer: segment [%lld, %lld) outside the %lld parameters", (long long)offset,
+                      (long long)offset + len, (long long)o->n);
+    for (int i = 0; i < o->nseg; i++) {
+        const vt_optim_segment *t = &o->seg[i];
+        if (len > 0 && t->len > 0 && offset < t->offset + t->len && t->offset < offset + len)
+            return vt_err("optimizer: segment [%lld, %lld) overlaps segment %d [%lld, %lld)", (long long)offset,
+                          (long long)(offset + len), i, (long long)t->offset, (long long)(t->offset + t->len));
+    }
     if (o->nseg == o->capseg) {
         int cap = o->capseg ? 2 * o->capseg : 64;
-        vt_optim_segment *s = realloc(o->seg, (size_t)cap * sizeof *s);
-        if (!s) return vt_err("optimizer: out of memory");
-        o->seg = s;
+        vt_optim_segment *sg = realloc(o->seg, (size_t)cap * sizeof *sg);
+        if (!sg) return vt_err("optimizer: out of memory for %d segments", cap);
+        o->seg = sg;
         o->capseg = cap;
     }
     o->seg[o->nseg++] = (vt_optim_segment){offset, len, decay};
     return VT_OK;
 }
 
-/* Adam / AdamW on [lo, hi): torch's _single_tensor_adam (float32 math as torch does on float32) */
+/* torch's lerp(a, b, w) = a + w (b - a), computed from the nearer end as ATen's scalar kernel does */
+static inline float lerpf(float a, float b, float w)
+{
+    return fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+}
+
+/* Adam / AdamW on [lo, hi) of p, g, m, v (all float32), torch's _single_tensor_adam (foreach=False):
+ *   AdamW: p *= 1 - lr*wd            Adam: g += wd*p
+ *   m = lerp(m, g, 1-b1);  v = v*b2 + (1-b2)*g*g
+ *   p += (-lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps),  bc_k = 1 - b_k^step
+ * Scalars are formed in double (Python floats) and rounded once to float, as torch does. */
 static void adam_range(vt_optim *o, float *p, const float *g, int64_t lo, int64_t hi, double lr, bool decay)
 {
     const vt_optim_config *c = &o->cfg;
-    const float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
+    const float b2 = (float)c->beta2, eps = (float)c->eps;
+    const float w1 = (float)(1.0 - c->beta1), w2 = (float)(1.0 - c->beta2);
     const double bc1 = 1.0 - pow(c->beta1, (double)o->step), bc2 = 1.0 - pow(c->beta2, (double)o->step);
-    const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
-    const float wd = decay ? (float)c->weight_decay : 0.0f;
+    const float neg_step = (float)(-(lr / bc1)), bc2_sqrt = (float)sqrt(bc2);
+    const double wd = decay ? c->weight_decay : 0.0;
     const bool decoupled = c->kind == VT_OPTIM_ADAMW;
-    const float keep = (float)(1.0 - lr * (decay ? c->weight_decay : 0.0));
+    const float keep = (float)(1.0 - lr * wd), fwd = (float)wd;
     float *m = o->m, *v = o->v;
     #pragma omp parallel for schedule(static) if (hi - lo > 16384)
     for (int64_t i = lo; i < hi; i++) {
         float gi = g[i];
         if (decoupled) p[i] *= keep;
-        else if (wd != 0.0f) gi += wd * p[i];
-        m[i] += (1.0f - b1) * (gi - m[i]);                 /* lerp(m, g, 1 - beta1) */
-        v[i] = v[i] * b2 + (1.0f - b2) * gi * gi;
+        else if (fwd != 0.0f) gi += fwd * p[i];
+        m[i] = lerpf(m[i], gi, w1);
+        v[i] = v[i] * b2 + w2 * gi * gi;
         float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        p[i] -= step_size * (m[i] / denom);
+        p[i] += neg_step * m[i] / denom;
     }
 }
 
-/* SGD on [lo, hi): torch's _single_tensor_sgd */
+/* SGD on [lo, hi) of p, g, buf (float32), torch's _single_tensor_sgd:
+ *   g += wd*p;  buf = g on the first step, else buf = buf*mom + (1-damp)*g;
+ *   g = nesterov ? g + mom*buf : buf;  p += -lr*g      (no buffer when momentum is 0) */
 static void sgd_range(vt_optim *o, float *p, const float *g, int64_t lo, int64_t hi, double lr, bool decay)
 {
     const vt_optim_config *c = &o->cfg;
-    const float wd = decay ? (float)c->weight_decay : 0.0f, mom = (float)c->momentum, damp = (float)c->dampening;
-    const float flr = (float)lr;
-    const bool first = o->step == 1;
+    const float wd = decay ? (float)c->weight_decay : 0.0f, mom = (float)c->momentum;
+    const float keep_g = (float)(1.0 - c->dampening), neg_lr = (float)(-lr);
+    const bool first = o->step == 1, nesterov = c->nesterov;
     float *buf = o->m;
     #pragma omp parallel for schedule(static) if (hi - lo > 16384)
     for (int64_t i = lo; i < hi; i++) {
         float gi = g[i];
         if (wd != 0.0f) gi += wd * p[i];
         if (mom != 0.0f) {
-            buf[i] = first ? gi : buf[i] * mom + (1.0f - damp) * gi;
-            gi = c->nesterov ? gi + mom * buf[i] : buf[i];
+            buf[i] = first ? gi : buf[i] * mom + keep_g * gi;
+            gi = nesterov ? gi + mom * buf[i] : buf[i];
         }
-        p[i] -= flr * gi;
+        p[i] += neg_lr * gi;
     }
 }
 
@@ -156,19 +176,33 @@ bool vt_glob_match(const char *pat, const char *s)
     return *s == *pat && vt_glob_match(pat + 1, s + 1);
 }
 
-static bool ends_with(const char *s, const char *suffix)
+/* name is `x` or ends in `.x` (a prefixed state_dict name such as "module.pos_embed") */
+static bool is_named(const char *name, const char *x)
 {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
+    size_t a = strlen(name), b = strlen(x);
+    if (a < b || strcmp(name + a - b, x) != 0) return false;
+    return a == b || name[a - b - 1] == '.';
 }
 
+/* timm's param_groups_weight_decay with VisionTransformer.no_weight_decay():
+ * no decay for ndim <= 1, names ending in ".bias", pos_embed / cls_token / dist_token,
+ * nor for names matching a user pattern */
 bool vt_optim_decays(const char *name, int ndim, const char *const *patterns, int npatterns)
 {
     if (ndim < 2) return false;
-    if (ends_with(name, "pos_embed") || ends_with(name, "cls_token")) return false;
+    size_t len = strlen(name);
+    if (len >= 5 && strcmp(name + len - 5, ".bias") == 0) return false;
+    if (is_named(name, "pos_embed") || is_named(name, "cls_token") || is_named(name, "dist_token")) return false;
     for (int i = 0; i < npatterns; i++)
         if (patterns[i] && patterns[i][0] && vt_glob_match(patterns[i], name)) return false;
     return true;
+}
+
+/* group/{exp_avg, exp_avg_sq} (Adam, AdamW) or group/momentum_buffer (SGD), each float32 (n);
+ * attributes: kind, step, numel and the hyper-parameters (informational) */
+static const char *first_moment_name(const vt_optim *o)
+{
+    return o->cfg.kind == VT_OPTIM_SGD ? "momentum_buffer" : "exp_avg";
 }
 
 int vt_optim_save(const vt_optim *o, vt_h5id f, const char *group)
@@ -178,13 +212,16 @@ int vt_optim_save(const vt_optim *o, vt_h5id f, const char *group)
     r |= vt_h5_write_attr_str(f, group, "kind", vt_optim_kind_name(o->cfg.kind));
     r |= vt_h5_write_attr_i64(f, group, "step", o->step);
     r |= vt_h5_write_attr_i64(f, group, "numel", o->n);
+    r |= vt_h5_write_attr_f64(f, group, "lr", o->cfg.lr);
     r |= vt_h5_write_attr_f64(f, group, "beta1", o->cfg.beta1);
     r |= vt_h5_write_attr_f64(f, group, "beta2", o->cfg.beta2);
     r |= vt_h5_write_attr_f64(f, group, "eps", o->cfg.eps);
     r |= vt_h5_write_attr_f64(f, group, "weight_decay", o->cfg.weight_decay);
     r |= vt_h5_write_attr_f64(f, group, "momentum", o->cfg.momentum);
+    r |= vt_h5_write_attr_f64(f, group, "dampening", o->cfg.dampening);
+    r |= vt_h5_write_attr_i64(f, group, "nesterov", o->cfg.nesterov);
     if (r) return VT_ERR;
-    snprintf(p, sizeof p, "%s/%s", group, o->cfg.kind == VT_OPTIM_SGD ? "momentum_buffer" : "exp_avg");
+    snprintf(p, sizeof p, "%s/%s", group, first_moment_name(o));
     if (vt_h5_write_f32(f, p, o->m, 1, (int64_t[]){o->n}, 0) != VT_OK) return VT_ERR;
     if (o->v) {
         snprintf(p, sizeof p, "%s/exp_avg_sq", group);
@@ -193,25 +230,40 @@ int vt_optim_save(const vt_optim *o, vt_h5id f, const char *group)
     return VT_OK;
 }
 
+/* dataset `path` must be 1-D of n values */
+static int check_moment(vt_h5id f, const char *path, int64_t n)
+{
+    char fb[512], b[128];
+    int nd;
+    int64_t sh[8];
+    if (vt_h5_shape(f, path, &nd, sh) != VT_OK) return VT_ERR;
+    if (nd != 1 || sh[0] != n)
+        return vt_err("%s: optimizer state %s has shape %s, the model has %lld parameters",
+                      vt_h5_filename(f, fb, sizeof fb), path, vt_dims_str(nd, sh, b, sizeof b), (long long)n);
+    return VT_OK;
+}
+
+/* everything is checked before the first byte of o is overwritten */
 int vt_optim_load(vt_optim *o, vt_h5id f, const char *group)
 {
-    char p[512], kind[32], fb[512];
+    char pm[512], pv[512], kind[32], fb[512];
     int64_t step, n;
     if (vt_h5_attr_str(f, group, "kind", kind, sizeof kind) != VT_OK || vt_h5_attr_i64(f, group, "step", &step) ||
         vt_h5_attr_i64(f, group, "numel", &n))
         return VT_ERR;
+    const char *fname = vt_h5_filename(f, fb, sizeof fb);
     if (strcmp(kind, vt_optim_kind_name(o->cfg.kind)) != 0)
-        return vt_err("%s: optimizer state is for %s, this run uses %s", vt_h5_filename(f, fb, sizeof fb), kind,
+        return vt_err("%s: optimizer state %s is for %s, this run uses %s", fname, group, kind,
                       vt_optim_kind_name(o->cfg.kind));
     if (n != o->n)
-        return vt_err("%s: optimizer state holds %lld values, the model has %lld", vt_h5_filename(f, fb, sizeof fb),
+        return vt_err("%s: optimizer state %s holds %lld values (attribute numel), the model has %lld", fname, group,
                       (long long)n, (long long)o->n);
-    snprintf(p, sizeof p, "%s/%s", group, o->cfg.kind == VT_OPTIM_SGD ? "momentum_buffer" : "exp_avg");
-    if (vt_h5_read_into_f32(f, p, o->m, o->n) != VT_OK) return VT_ERR;
-    if (o->v) {
-        snprintf(p, sizeof p, "%s/exp_avg_sq", group);
-        if (vt_h5_read_into_f32(f, p, o->v, o->n) != VT_OK) return VT_ERR;
-    }
+    if (step < 0) return vt_err("%s: optimizer state %s has step %lld", fname, group, (long long)step);
+    snprintf(pm, sizeof pm, "%s/%s", group, first_moment_name(o));
+    snprintf(pv, sizeof pv, "%s/exp_avg_sq", group);
+    if (check_moment(f, pm, o->n) != VT_OK || (o->v && check_moment(f, pv, o->n) != VT_OK)) return VT_ERR;
+    if (vt_h5_read_into_f32(f, pm, o->m, o->n) != VT_OK) return VT_ERR;
+    if (o->v && vt_h5_read_into_f32(f, pv, o->v, o->n) != VT_OK) return VT_ERR;
     o->step = step;
     return VT_OK;
 }

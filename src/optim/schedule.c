@@ -20,14 +20,16 @@ int vt_schedule_check(const vt_schedule *s)
     if (!(s->lr_min >= 0)) return vt_err("schedule: lr_min %g must not be negative", s->lr_min);
     if (s->warmup_steps < 0) return vt_err("schedule: warmup_steps %lld must not be negative", (long long)s->warmup_steps);
     if (s->total_steps < 1 && s->kind != VT_SCHED_CONSTANT)
-        return vt_err("schedule: the run has no steps after the warmup (warmup %lld steps is as long as the run)",
-                      (long long)s->warmup_steps);
+        return vt_err("schedule: the warmup (warmup_steps %lld) is not shorter than the run: %lld steps are left "
+                      "for the decay (total_steps), at least 1 needed",
+                      (long long)s->warmup_steps, (long long)s->total_steps);
     return VT_OK;
 }
 
 double vt_lr_at(const vt_schedule *s, int64_t t)
 {
-    if (t < s->warmup_steps) return s->warmup_lr_init + (double)t * (s->base_lr - s->warmup_lr_init) / (double)s->warmup_steps;
+    /* timm: warmup_lr_init + t * ((base - init) / W), in that order */
+    if (t < s->warmup_steps) return s->warmup_lr_init + (double)t * ((s->base_lr - s->warmup_lr_init) / (double)s->warmup_steps);
     double u = (double)(t - s->warmup_steps), T = (double)s->total_steps;
     switch (s->kind) {
     case VT_SCHED_COSINE:
