@@ -1,6 +1,11 @@
-/* test_autograd.c - every differentiable op against central finite differences on small random
- * shapes, every input of each op; accumulation, no-grad mode, parameter gradients in the flat
- * buffer, error messages, and the arena's steady state. */
+/* test_autograd.c - the autograd engine:
+ *  - every differentiable op against central finite differences (vt_gradcheck), several small shapes
+ *    each (non-square, odd sizes, batch > 1, heads > 1), every input of each op checked; the loss is
+ *    sum(op(x) * w) with fixed random weights |w| in [0.5, 1.5] so that every output element matters;
+ *  - the same check with the analytic gradient off by 10% must fail (the tolerances have teeth);
+ *  - accumulation (backward adds; an op used twice gives twice the gradient), no-grad mode (same
+ *    values, no node, no gradient), parameters of a vt_paramset (gradients at the right offsets of the
+ *    flat buffer), error messages naming op and shapes, the arena's steady state, the op name table. */
 #include "testutil.h"
 #include "autograd/autograd.h"
 #include <math.h>
@@ -8,138 +13,321 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* an op under test: builds its output from the inputs */
-typedef vt_var *(*op_fn)(vt_graph *g, vt_var **in, const int *iarg);
+/* finite differences in float32: h large enough that rounding of the loss (~1e-6) stays far below
+ * the tolerances, small enough that the O(h^2) truncation error does too */
+#define GC_H 1e-2
+#define GC_ATOL 1e-3
+#define GC_RTOL 1e-2
 
+/* ------------------------------------------------------------------ op table */
 typedef struct {
-    op_fn op;
-    const int *iarg;
-    float *weights;      /* fixed random weights w: loss = sum(op(x) * w) */
-    int64_t nweights;
-} ctx_t;
+    int i[6];
+    float f;
+} oparg;
 
-static vt_var *weighted_loss(vt_graph *g, vt_var **in, int nin, void *vctx)
+typedef vt_var *(*op_fn)(vt_graph *g, vt_var **in, const oparg *a);
+
+#define MAXIN 4
+typedef struct {
+    const char *name;
+    op_fn op;
+    oparg arg;
+    int nin;
+    int64_t shape[MAXIN][5];   /* ndim, then dims */
+    float lo, hi;              /* input values uniform in [lo, hi] */
+    float gap;                 /* and |x| >= gap (kinks) */
+} op_spec;
+
+/* labels for cross-entropy: a fixed pattern, valid for any K >= 1 */
+static int ce_labels[64];
+static void init_labels(int B, int K)
 {
-    (void)nin;
-    ctx_t *c = vctx;
-    vt_var *y = c->op(g, in, c->iarg);
-    if (!y) return NULL;
-    int64_t n = vt_tensor_numel(&y->val);
-    ck_assert_int_le(n, c->nweights);
-    vt_var *w = vt_var_wrap(g, c->weights, y->val.ndim, y->val.shape, "w");
-    return vt_sum(g, vt_mul(g, y, w));
+    for (int b = 0; b < B; b++) ce_labels[b] = (b * 5 + 2) % K;
 }
 
-/* inputs: shapes (ndim 0-terminated rows), values uniform in [lo, hi] */
-static void check_op(const char *name, op_fn op, const int *iarg, int nin, const int64_t shapes[][5], float lo,
-                     float hi, uint64_t seed)
+static vt_var *op_linear(vt_graph *g, vt_var **in, const oparg *a) { return vt_linear(g, in[0], in[1], a->i[0] ? in[2] : NULL); }
+static vt_var *op_layernorm(vt_graph *g, vt_var **in, const oparg *a) { return vt_layernorm(g, in[0], in[1], in[2], a->f); }
+static vt_var *op_gelu(vt_graph *g, vt_var **in, const oparg *a) { return vt_gelu(g, in[0], (vt_gelu_kind)a->i[0]); }
+static vt_var *op_attention(vt_graph *g, vt_var **in, const oparg *a) { return vt_attention(g, in[0], a->i[0]); }
+static vt_var *op_softmax(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_softmax(g, in[0]); }
+static vt_var *op_ce(vt_graph *g, vt_var **in, const oparg *a)
+{
+    init_labels((int)in[0]->val.shape[0], (int)in[0]->val.shape[1]);
+    return vt_cross_entropy(g, in[0], ce_labels, a->f);
+}
+static vt_var *op_patchify(vt_graph *g, vt_var **in, const oparg *a) { return vt_patchify(g, in[0], a->i[0]); }
+static vt_var *op_embed(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_embed(g, in[0], in[1], in[2]); }
+static vt_var *op_pool(vt_graph *g, vt_var **in, const oparg *a) { return vt_pool(g, in[0], (vt_pool_kind)a->i[0], a->i[1]); }
+static vt_var *op_add(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_add(g, in[0], in[1]); }
+static vt_var *op_sub(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_sub(g, in[0], in[1]); }
+static vt_var *op_mul(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_mul(g, in[0], in[1]); }
+static vt_var *op_add_self(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_add(g, in[0], in[0]); }
+static vt_var *op_mul_self(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_mul(g, in[0], in[0]); }
+static vt_var *op_scale(vt_graph *g, vt_var **in, const oparg *a) { return vt_scale(g, in[0], a->f); }
+static vt_var *op_matmul(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_matmul(g, in[0], in[1]); }
+static vt_var *op_sum(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_sum(g, in[0]); }
+static vt_var *op_mean(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_mean(g, in[0]); }
+static vt_var *op_reshape(vt_graph *g, vt_var **in, const oparg *a)
+{
+    int64_t shape[4] = {a->i[1], a->i[2], a->i[3], a->i[4]};
+    return vt_reshape(g, in[0], a->i[0], shape);
+}
+static vt_var *op_transpose(vt_graph *g, vt_var **in, const oparg *a) { return vt_transpose(g, in[0], a->i[0], a->i[1]); }
+static vt_var *op_exp(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_exp(g, in[0]); }
+static vt_var *op_log(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_log(g, in[0]); }
+static vt_var *op_tanh(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_tanh(g, in[0]); }
+static vt_var *op_relu(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_relu(g, in[0]); }
+
+/* a chain through several ops with a residual and a reused input (the tape's bookkeeping):
+ * x (B,T,C) -> layernorm -> linear (3C) -> attention (NH) -> linear -> + x -> mean pool -> tanh */
+static vt_var *op_chain(vt_graph *g, vt_var **in, const oparg *a)
+{
+    vt_var *x = in[0], *lnw = in[1], *wqkv = in[2], *wproj = in[3];
+    int64_t C = x->val.shape[2];
+    /* the LayerNorm bias is a constant zero here (not an input): inputs without grad must work */
+    float *zeros = vt_arena_calloc(&g->arena, (size_t)C * sizeof(float));
+    vt_var *lnb = vt_var_wrap(g, zeros, 1, &C, "lnb");
+    vt_var *h = vt_layernorm(g, x, lnw, lnb, 1e-6f);
+    h = vt_attention(g, vt_linear(g, h, wqkv, NULL), a->i[0]);
+    h = vt_add(g, vt_linear(g, h, wproj, NULL), x);
+    return vt_tanh(g, vt_pool(g, h, VT_POOL_MEAN, 1));
+}
+
+#define S1(d0) {1, d0}
+#define S2(d0, d1) {2, d0, d1}
+#define S3(d0, d1, d2) {3, d0, d1, d2}
+#define S4(d0, d1, d2, d3) {4, d0, d1, d2, d3}
+#define A(...) {.i = {__VA_ARGS__}}
+#define AF(x) {.f = (x)}
+#define NOARG {.f = 0}
+
+static const op_spec fused_specs[] = {
+    /* linear: x (..., C), w (OC, C), b (OC) */
+    {"linear 3-D", op_linear, A(1), 3, {S3(2, 3, 5), S2(4, 5), S1(4)}, -1, 1, 0},
+    {"linear 2-D tall", op_linear, A(1), 3, {S2(7, 3), S2(6, 3), S1(6)}, -1, 1, 0},
+    {"linear 1-D input", op_linear, A(1), 3, {S1(5), S2(3, 5), S1(3)}, -1, 1, 0},
+    {"linear 1x1", op_linear, A(1), 3, {S2(1, 1), S2(1, 1), S1(1)}, -1, 1, 0},
+    {"linear no bias", op_linear, A(0), 2, {S3(3, 2, 9), S2(2, 9)}, -1, 1, 0},
+    /* layernorm: x (..., C), w (C), b (C) */
+    {"layernorm 3-D", op_layernorm, AF(1e-6f), 3, {S3(2, 3, 7), S1(7), S1(7)}, -1, 1, 0},
+    {"layernorm 2-D", op_layernorm, AF(1e-6f), 3, {S2(4, 5), S1(5), S1(5)}, -2, 2, 0},
+    {"layernorm one row", op_layernorm, AF(1e-5f), 3, {S2(1, 16), S1(16), S1(16)}, -1, 1, 0},
+    {"layernorm C=3", op_layernorm, AF(1e-6f), 3, {S2(3, 3), S1(3), S1(3)}, -2, 2, 0},
+    /* gelu */
+    {"gelu erf", op_gelu, A(VT_GELU_ERF), 1, {S2(5, 9)}, -4, 4, 0},
+    {"gelu erf 3-D", op_gelu, A(VT_GELU_ERF), 1, {S3(3, 2, 7)}, -2, 2, 0},
+    {"gelu tanh", op_gelu, A(VT_GELU_TANH), 1, {S2(5, 9)}, -4, 4, 0},
+    {"gelu tanh 3-D", op_gelu, A(VT_GELU_TANH), 1, {S3(3, 2, 7)}, -2, 2, 0},
+    /* attention: qkv (B, T, 3C), NH heads */
+    {"attention B1 T5 1 head", op_attention, A(1), 1, {S3(1, 5, 12)}, -1, 1, 0},
+    {"attention B2 T7 3 heads", op_attention, A(3), 1, {S3(2, 7, 18)}, -1.5f, 1.5f, 0},
+    {"attention B3 T4 2 heads", op_attention, A(2), 1, {S3(3, 4, 24)}, -1.5f, 1.5f, 0},
+    {"attention B2 T11 4 heads hs1", op_attention, A(4), 1, {S3(2, 11, 12)}, -2, 2, 0},
+    {"attention T1", op_attention, A(2), 1, {S3(2, 1, 12)}, -1, 1, 0},
+    /* softmax over the last dim */
+    {"softmax 2-D", op_softmax, NOARG, 1, {S2(4, 6)}, -2, 2, 0},
+    {"softmax 3-D odd", op_softmax, NOARG, 1, {S3(2, 3, 7)}, -3, 3, 0},
+    {"softmax one row", op_softmax, NOARG, 1, {S1(11)}, -2, 2, 0},
+    /* cross-entropy: logits (B, K) */
+    {"cross-entropy", op_ce, AF(0.0f), 1, {S2(5, 6)}, -2, 2, 0},
+    {"cross-entropy eps 0.1", op_ce, AF(0.1f), 1, {S2(5, 6)}, -2, 2, 0},
+    {"cross-entropy eps 0.3 K11", op_ce, AF(0.3f), 1, {S2(3, 11)}, -3, 3, 0},
+    {"cross-entropy B1 K3", op_ce, AF(0.2f), 1, {S2(1, 3)}, -1, 1, 0},
+    /* patchify: img (B, C, H, W) */
+    {"patchify P2", op_patchify, A(2), 1, {S4(2, 3, 4, 6)}, -1, 1, 0},
+    {"patchify P3 non-square", op_patchify, A(3), 1, {S4(1, 2, 6, 9)}, -1, 1, 0},
+    {"patchify one patch", op_patchify, A(4), 1, {S4(2, 1, 4, 4)}, -1, 1, 0},
+    {"patchify P1", op_patchify, A(1), 1, {S4(1, 2, 3, 2)}, -1, 1, 0},
+    /* embed: tok (B, N, D), cls (1, 1, D), pos (1, N+1, D) */
+    {"embed", op_embed, NOARG, 3, {S3(2, 5, 4), S3(1, 1, 4), S3(1, 6, 4)}, -1, 1, 0},
+    {"embed N1", op_embed, NOARG, 3, {S3(3, 1, 3), S3(1, 1, 3), S3(1, 2, 3)}, -1, 1, 0},
+    {"embed B1 odd", op_embed, NOARG, 3, {S3(1, 7, 5), S3(1, 1, 5), S3(1, 8, 5)}, -1, 1, 0},
+    /* pool: x (B, T, D) */
+    {"pool token", op_pool, A(VT_POOL_TOKEN, 0), 1, {S3(2, 5, 4)}, -1, 1, 0},
+    {"pool token B3", op_pool, A(VT_POOL_TOKEN, 1), 1, {S3(3, 7, 3)}, -1, 1, 0},
+    {"pool mean prefix 1", op_pool, A(VT_POOL_MEAN, 1), 1, {S3(2, 5, 4)}, -1, 1, 0},
+    {"pool mean prefix 0", op_pool, A(VT_POOL_MEAN, 0), 1, {S3(3, 7, 3)}, -1, 1, 0},
+    {"pool mean prefix 2", op_pool, A(VT_POOL_MEAN, 2), 1, {S3(2, 3, 5)}, -1, 1, 0},
+    /* several ops chained, with a residual */
+    {"chain ln-linear-attention-linear-add-pool", op_chain, A(2), 4, {S3(2, 5, 4), S1(4), S2(12, 4), S2(4, 4)}, -1, 1, 0},
+};
+
+static const op_spec general_specs[] = {
+    /* add / sub / mul: same shape, b broadcast over a's trailing dims, the same var twice */
+    {"add", op_add, NOARG, 2, {S2(3, 4), S2(3, 4)}, -1, 1, 0},
+    {"add broadcast (D)", op_add, NOARG, 2, {S3(2, 3, 5), S1(5)}, -1, 1, 0},
+    {"add broadcast (1,1,D)", op_add, NOARG, 2, {S3(2, 3, 5), S3(1, 1, 5)}, -1, 1, 0},
+    {"add broadcast (T,D)", op_add, NOARG, 2, {S3(2, 3, 5), S2(3, 5)}, -1, 1, 0},
+    {"add broadcast scalar", op_add, NOARG, 2, {S2(3, 5), S1(1)}, -1, 1, 0},
+    {"add x + x", op_add_self, NOARG, 1, {S2(3, 5)}, -1, 1, 0},
+    {"sub", op_sub, NOARG, 2, {S3(2, 3, 4), S3(2, 3, 4)}, -1, 1, 0},
+    {"sub broadcast (D)", op_sub, NOARG, 2, {S2(7, 3), S1(3)}, -1, 1, 0},
+    {"sub broadcast (T,D)", op_sub, NOARG, 2, {S4(2, 2, 3, 4), S3(2, 3, 4)}, -1, 1, 0},
+    {"mul", op_mul, NOARG, 2, {S2(3, 5), S2(3, 5)}, -1, 1, 0},
+    {"mul broadcast (D)", op_mul, NOARG, 2, {S3(2, 3, 5), S1(5)}, -1, 1, 0},
+    {"mul broadcast (1,T,D)", op_mul, NOARG, 2, {S3(3, 2, 5), S3(1, 2, 5)}, -1, 1, 0},
+    {"mul x * x", op_mul_self, NOARG, 1, {S2(3, 5)}, -1, 1, 0},
+    {"scale", op_scale, AF(-1.7f), 1, {S3(2, 3, 5)}, -1, 1, 0},
+    {"scale 0.25", op_scale, AF(0.25f), 1, {S1(7)}, -1, 1, 0},
+    /* matmul */
+    {"matmul 2-D", op_matmul, NOARG, 2, {S2(3, 5), S2(5, 2)}, -1, 1, 0},
+    {"matmul 2-D inner 1", op_matmul, NOARG, 2, {S2(4, 1), S2(1, 3)}, -1, 1, 0},
+    {"matmul batched", op_matmul, NOARG, 2, {S3(2, 3, 4), S3(2, 4, 5)}, -1, 1, 0},
+    {"matmul batched odd", op_matmul, NOARG, 2, {S3(3, 1, 7), S3(3, 7, 2)}, -1, 1, 0},
+    {"matmul shared b", op_matmul, NOARG, 2, {S3(3, 2, 5), S2(5, 3)}, -1, 1, 0},
+    /* reductions */
+    {"sum", op_sum, NOARG, 1, {S3(2, 3, 4)}, -1, 1, 0},
+    {"sum 1-D", op_sum, NOARG, 1, {S1(5)}, -1, 1, 0},
+    {"mean", op_mean, NOARG, 1, {S3(2, 3, 4)}, -1, 1, 0},
+    {"mean 2-D", op_mean, NOARG, 1, {S2(7, 3)}, -1, 1, 0},
+    /* views */
+    {"reshape 3-D -> 2-D", op_reshape, A(2, 6, 4), 1, {S3(2, 3, 4)}, -1, 1, 0},
+    {"reshape 2-D -> 4-D", op_reshape, A(4, 1, 3, 1, 5), 1, {S2(5, 3)}, -1, 1, 0},
+    {"reshape -> 1-D", op_reshape, A(1, 30), 1, {S3(2, 3, 5)}, -1, 1, 0},
+    {"transpose 2-D", op_transpose, A(0, 1), 1, {S2(3, 5)}, -1, 1, 0},
+    {"transpose 3-D (0,2)", op_transpose, A(0, 2), 1, {S3(2, 3, 4)}, -1, 1, 0},
+    {"transpose 3-D (2,1)", op_transpose, A(2, 1), 1, {S3(2, 3, 5)}, -1, 1, 0},
+    {"transpose 4-D (1,3)", op_transpose, A(1, 3), 1, {S4(2, 3, 1, 4)}, -1, 1, 0},
+    {"transpose same dim", op_transpose, A(1, 1), 1, {S2(2, 3)}, -1, 1, 0},
+    /* elementwise */
+    {"exp", op_exp, NOARG, 1, {S2(3, 4)}, -2, 1.5f, 0},
+    {"exp 3-D", op_exp, NOARG, 1, {S3(2, 1, 5)}, -1, 1, 0},
+    {"log", op_log, NOARG, 1, {S2(3, 4)}, 0.5f, 2, 0},
+    {"log 1-D", op_log, NOARG, 1, {S1(7)}, 0.3f, 3, 0},
+    {"tanh", op_tanh, NOARG, 1, {S2(3, 4)}, -1.5f, 1.5f, 0},
+    {"tanh 3-D", op_tanh, NOARG, 1, {S3(2, 3, 5)}, -3, 3, 0},
+    /* relu: both signs, away from the kink by more than h */
+    {"relu", op_relu, NOARG, 1, {S2(3, 4)}, -1, 1, 0.05f},
+    {"relu 3-D", op_relu, NOARG, 1, {S3(2, 3, 5)}, -1, 1, 0.05f},
+};
+
+#define NSPECS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* ------------------------------------------------------------------ inputs and the weighted loss */
+typedef struct {
+    vt_var v[MAXIN];
+    vt_var *p[MAXIN];
+    int nin;
+} inputs;
+
+static int64_t spec_numel(const op_spec *s, int i)
+{
+    int64_t n = 1;
+    for (int k = 0; k < s->shape[i][0]; k++) n *= s->shape[i][k + 1];
+    return n;
+}
+
+static void make_inputs(inputs *in, const op_spec *s, uint64_t seed)
 {
     vt_rng r;
     vt_rng_seed(&r, seed);
-    vt_var vars[4];
-    vt_var *ins[4];
-    for (int i = 0; i < nin; i++) {
-        int nd = (int)shapes[i][0];
-        int64_t n = 1;
-        for (int k = 0; k < nd; k++) n *= shapes[i][k + 1];
+    in->nin = s->nin;
+    for (int i = 0; i < s->nin; i++) {
+        int64_t n = spec_numel(s, i);
         float *d = malloc(sizeof(float) * (size_t)n);
-        tu_fill_uniform(&r, d, n, lo, hi);
-        vars[i].val = vt_tensor_view(d, nd, &shapes[i][1], "x");
-        vars[i].grad = NULL;
-        vars[i].requires_grad = true;
-        ins[i] = &vars[i];
+        ck_assert_ptr_nonnull(d);
+        tu_fill_uniform(&r, d, n, s->lo, s->hi);
+        for (int64_t k = 0; k < n; k++)
+            if (fabsf(d[k]) < s->gap) d[k] = d[k] < 0 ? d[k] - s->gap : d[k] + s->gap;
+        in->v[i].val = vt_tensor_view(d, (int)s->shape[i][0], &s->shape[i][1], "in");
+        in->v[i].grad = NULL;
+        in->v[i].requires_grad = true;
+        in->p[i] = &in->v[i];
     }
-    static float w[1 << 16];
-    tu_fill_uniform(&r, w, 1 << 16, -1, 1);
-    ctx_t c = {op, iarg, w, 1 << 16};
+}
+
+static void free_inputs(inputs *in)
+{
+    for (int i = 0; i < in->nin; i++) free(in->v[i].val.data);
+}
+
+#define NW 4096
+typedef struct {
+    const op_spec *spec;
+    float w[NW];       /* loss weights, |w| in [0.5, 1.5] */
+    float wbad[NW];    /* 1.1 w: backward sees these when mutate is set */
+    bool mutate;
+    int calls;
+} loss_ctx;
+
+static void init_weights(loss_ctx *c, uint64_t seed)
+{
+    vt_rng r;
+    vt_rng_seed(&r, seed ^ 0x5eed);
+    for (int i = 0; i < NW; i++) {
+        float u = (float)vt_rng_uniform(&r);
+        c->w[i] = (vt_rng_uniform(&r) < 0.5 ? -1.0f : 1.0f) * (0.5f + u);
+        c->wbad[i] = 1.1f * c->w[i];
+    }
+    c->mutate = false;
+    c->calls = 0;
+}
+
+/* loss = sum(op(x) * w). With mutate, the first call (the checker's analytic pass) swaps the weights
+ * seen by mul's backward for 1.1 w after the forward: the analytic gradient is then 10% off. */
+static vt_var *weighted_loss(vt_graph *g, vt_var **in, int nin, void *vctx)
+{
+    (void)nin;
+    loss_ctx *c = vctx;
+    vt_var *y = c->spec->op(g, in, &c->spec->arg);
+    if (!y) return NULL;
+    ck_assert_int_le(vt_tensor_numel(&y->val), NW);
+    vt_var *w = vt_var_wrap(g, c->w, y->val.ndim, y->val.shape, "w");
+    vt_var *l = vt_sum(g, vt_mul(g, y, w));
+    if (c->mutate && c->calls == 0) w->val.data = c->wbad;
+    c->calls++;
+    return l;
+}
+
+static void gradcheck_spec(const op_spec *s, uint64_t seed)
+{
+    inputs in;
+    make_inputs(&in, s, seed);
+    loss_ctx *c = malloc(sizeof *c);
+    ck_assert_ptr_nonnull(c);
+    c->spec = s;
+    init_weights(c, seed);
     char desc[256];
-    double worst = vt_gradcheck(weighted_loss, &c, ins, nin, 1e-2, 3e-3, 2e-2, desc, sizeof desc);
-    ck_assert_msg(worst <= 1.0, "%s: worst %.3g: %s", name, worst, desc);
-    for (int i = 0; i < nin; i++) free(vars[i].val.data);
+    double worst = vt_gradcheck(weighted_loss, c, in.p, in.nin, GC_H, GC_ATOL, GC_RTOL, desc, sizeof desc);
+    ck_assert_msg(worst <= 1.0, "%s: worst %.3g: %s", s->name, worst, desc);
+    /* the same check with a 10% error in the analytic gradient must fail */
+    c->mutate = true;
+    c->calls = 0;
+    char desc2[256];
+    double worst_bad = vt_gradcheck(weighted_loss, c, in.p, in.nin, GC_H, GC_ATOL, GC_RTOL, desc2, sizeof desc2);
+    ck_assert_msg(worst_bad > 1.0, "%s: a 10%% wrong gradient passed (worst %.3g)", s->name, worst_bad);
+    printf("gradcheck %-44s worst %.3f (10%% off: %.1f)\n", s->name, worst, worst_bad);
+    free(c);
+    free_inputs(&in);
 }
 
-static vt_var *op_linear(vt_graph *g, vt_var **in, const int *a) { return vt_linear(g, in[0], in[1], a[0] ? in[2] : NULL); }
-static vt_var *op_layernorm(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_layernorm(g, in[0], in[1], in[2], 1e-6f); }
-static vt_var *op_gelu(vt_graph *g, vt_var **in, const int *a) { return vt_gelu(g, in[0], (vt_gelu_kind)a[0]); }
-static vt_var *op_attention(vt_graph *g, vt_var **in, const int *a) { return vt_attention(g, in[0], a[0]); }
-static vt_var *op_softmax(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_softmax(g, in[0]); }
-static vt_var *op_ce(vt_graph *g, vt_var **in, const int *a)
+START_TEST(gradcheck_fused)
 {
-    static const int labels[5] = {2, 0, 4, 1, 3};
-    return vt_cross_entropy(g, in[0], labels, a[0] / 10.0f);
-}
-static vt_var *op_patchify(vt_graph *g, vt_var **in, const int *a) { return vt_patchify(g, in[0], a[0]); }
-static vt_var *op_embed(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_embed(g, in[0], in[1], in[2]); }
-static vt_var *op_pool(vt_graph *g, vt_var **in, const int *a) { return vt_pool(g, in[0], (vt_pool_kind)a[0], a[1]); }
-static vt_var *op_add(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_add(g, in[0], in[1]); }
-static vt_var *op_sub(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_sub(g, in[0], in[1]); }
-static vt_var *op_mul(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_mul(g, in[0], in[1]); }
-static vt_var *op_scale(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_scale(g, in[0], -1.7f); }
-static vt_var *op_matmul(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_matmul(g, in[0], in[1]); }
-static vt_var *op_sum(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_sum(g, in[0]); }
-static vt_var *op_mean(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_mean(g, in[0]); }
-static vt_var *op_reshape(vt_graph *g, vt_var **in, const int *a)
-{
-    (void)a;
-    vt_var *r = vt_reshape(g, in[0], 2, (int64_t[]){6, 4});
-    return vt_tanh(g, r);   /* something after the reshape so that its gradient matters */
-}
-static vt_var *op_transpose(vt_graph *g, vt_var **in, const int *a) { return vt_transpose(g, in[0], a[0], a[1]); }
-static vt_var *op_exp(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_exp(g, in[0]); }
-static vt_var *op_log(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_log(g, in[0]); }
-static vt_var *op_tanh(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_tanh(g, in[0]); }
-static vt_var *op_relu(vt_graph *g, vt_var **in, const int *a) { (void)a; return vt_relu(g, in[0]); }
-
-START_TEST(fused_ops)
-{
-    check_op("linear", op_linear, (int[]){1}, 3, (const int64_t[][5]){{3, 2, 3, 5}, {2, 4, 5}, {1, 4}}, -1, 1, 1);
-    check_op("linear no bias", op_linear, (int[]){0}, 2, (const int64_t[][5]){{2, 7, 3}, {2, 6, 3}}, -1, 1, 2);
-    check_op("layernorm", op_layernorm, NULL, 3, (const int64_t[][5]){{3, 2, 3, 7}, {1, 7}, {1, 7}}, -1, 1, 3);
-    check_op("gelu erf", op_gelu, (int[]){VT_GELU_ERF}, 1, (const int64_t[][5]){{2, 5, 9}}, -3, 3, 4);
-    check_op("gelu tanh", op_gelu, (int[]){VT_GELU_TANH}, 1, (const int64_t[][5]){{2, 5, 9}}, -3, 3, 5);
-    check_op("attention 1 head", op_attention, (int[]){1}, 1, (const int64_t[][5]){{3, 1, 5, 12}}, -1, 1, 6);
-    check_op("attention 3 heads", op_attention, (int[]){3}, 1, (const int64_t[][5]){{3, 2, 7, 18}}, -1, 1, 7);
-    check_op("softmax", op_softmax, NULL, 1, (const int64_t[][5]){{2, 4, 6}}, -2, 2, 8);
-    check_op("cross-entropy", op_ce, (int[]){0}, 1, (const int64_t[][5]){{2, 5, 6}}, -2, 2, 9);
-    check_op("cross-entropy smoothed", op_ce, (int[]){2}, 1, (const int64_t[][5]){{2, 5, 6}}, -2, 2, 10);
-    check_op("patchify", op_patchify, (int[]){2}, 1, (const int64_t[][5]){{4, 2, 3, 4, 6}}, -1, 1, 11);
-    check_op("embed", op_embed, NULL, 3, (const int64_t[][5]){{3, 2, 5, 4}, {3, 1, 1, 4}, {3, 1, 6, 4}}, -1, 1, 12);
-    check_op("pool token", op_pool, (int[]){VT_POOL_TOKEN, 1}, 1, (const int64_t[][5]){{3, 2, 5, 4}}, -1, 1, 13);
-    check_op("pool mean", op_pool, (int[]){VT_POOL_MEAN, 1}, 1, (const int64_t[][5]){{3, 2, 5, 4}}, -1, 1, 14);
+    gradcheck_spec(&fused_specs[_i], 1000 + (uint64_t)_i);
 }
 END_TEST
 
-START_TEST(general_ops)
+START_TEST(gradcheck_general)
 {
-    check_op("add", op_add, NULL, 2, (const int64_t[][5]){{2, 3, 4}, {2, 3, 4}}, -1, 1, 20);
-    check_op("add broadcast", op_add, NULL, 2, (const int64_t[][5]){{3, 2, 3, 4}, {1, 4}}, -1, 1, 21);
-    check_op("add broadcast (1,1,D)", op_add, NULL, 2, (const int64_t[][5]){{3, 2, 3, 4}, {3, 1, 1, 4}}, -1, 1, 22);
-    check_op("sub broadcast", op_sub, NULL, 2, (const int64_t[][5]){{3, 2, 3, 4}, {2, 3, 4}}, -1, 1, 23);
-    check_op("mul", op_mul, NULL, 2, (const int64_t[][5]){{2, 3, 5}, {2, 3, 5}}, -1, 1, 24);
-    check_op("mul broadcast", op_mul, NULL, 2, (const int64_t[][5]){{2, 3, 5}, {1, 5}}, -1, 1, 25);
-    check_op("scale", op_scale, NULL, 1, (const int64_t[][5]){{2, 3, 5}}, -1, 1, 26);
-    check_op("matmul 2-D", op_matmul, NULL, 2, (const int64_t[][5]){{2, 3, 4}, {2, 4, 5}}, -1, 1, 27);
-    check_op("matmul batched", op_matmul, NULL, 2, (const int64_t[][5]){{3, 2, 3, 4}, {3, 2, 4, 5}}, -1, 1, 28);
-    check_op("matmul shared b", op_matmul, NULL, 2, (const int64_t[][5]){{3, 2, 3, 4}, {2, 4, 5}}, -1, 1, 29);
-    check_op("sum", op_sum, NULL, 1, (const int64_t[][5]){{2, 3, 4}}, -1, 1, 30);
-    check_op("mean", op_mean, NULL, 1, (const int64_t[][5]){{2, 3, 4}}, -1, 1, 31);
-    check_op("reshape", op_reshape, NULL, 1, (const int64_t[][5]){{3, 2, 3, 4}}, -1, 1, 32);
-    check_op("transpose", op_transpose, (int[]){0, 2}, 1, (const int64_t[][5]){{3, 2, 3, 4}}, -1, 1, 33);
-    check_op("exp", op_exp, NULL, 1, (const int64_t[][5]){{2, 3, 4}}, -1, 1, 34);
-    check_op("log", op_log, NULL, 1, (const int64_t[][5]){{2, 3, 4}}, 0.5f, 2, 35);
-    check_op("tanh", op_tanh, NULL, 1, (const int64_t[][5]){{2, 3, 4}}, -1.5f, 1.5f, 36);
-    check_op("relu", op_relu, NULL, 1, (const int64_t[][5]){{2, 3, 4}}, 0.1f, 1, 37);   /* away from the kink */
+    gradcheck_spec(&general_specs[_i], 2000 + (uint64_t)_i);
 }
 END_TEST
 
-/* the checker itself must catch a wrong gradient: exp's output used as if it were log's derivative */
-static vt_var *wrong_grad(vt_graph *g, vt_var **in, int nin, void *ctx)
+/* the checker catches a wrong backward: exp's node run through tanh's backward */
+static vt_var *wrong_backward(vt_graph *g, vt_var **in, int nin, void *ctx)
 {
     (void)nin;
     (void)ctx;
     vt_var *y = vt_exp(g, in[0]);
-    if (y && g->nnodes) g->nodes[g->nnodes - 1].op = VT_OP_TANH;   /* backward of tanh on exp's output */
+    if (y && g->nnodes) g->nodes[g->nnodes - 1].op = VT_OP_TANH;
     return vt_sum(g, y);
+}
+
+static vt_var *failing_fn(vt_graph *g, vt_var **in, int nin, void *ctx)
+{
+    (void)nin;
+    (void)ctx;
+    return vt_reshape(g, in[0], 1, (int64_t[]){7});   /* wrong numel */
 }
 
 START_TEST(checker_catches_wrong_gradients)
@@ -147,126 +335,610 @@ START_TEST(checker_catches_wrong_gradients)
     float d[6] = {0.1f, 0.5f, -0.3f, 0.9f, 0.2f, -0.7f};
     vt_var v = {vt_tensor_view(d, 1, (int64_t[]){6}, "x"), NULL, true};
     vt_var *ins[1] = {&v};
-    double worst = vt_gradcheck(wrong_grad, NULL, ins, 1, 1e-2, 3e-3, 2e-2, NULL, 0);
+    char desc[256];
+    double worst = vt_gradcheck(wrong_backward, NULL, ins, 1, GC_H, GC_ATOL, GC_RTOL, desc, sizeof desc);
     ck_assert_msg(worst > 1.0, "a wrong gradient passed the check (worst %g)", worst);
+    ck_assert(strstr(desc, "analytic") != NULL);
+    /* a failing forward is reported, not passed */
+    worst = vt_gradcheck(failing_fn, NULL, ins, 1, GC_H, GC_ATOL, GC_RTOL, desc, sizeof desc);
+    ck_assert(isinf(worst));
+    ck_assert_msg(strstr(desc, "failed") && strstr(desc, "reshape"), "%s", desc);
+    /* the input's own gradient pointer is restored and its values unchanged */
+    ck_assert_ptr_null(v.grad);
+    ck_assert_float_eq(d[3], 0.9f);
 }
 END_TEST
 
-START_TEST(accumulation_nograd_params)
+/* ------------------------------------------------------------------ accumulation and no-grad, every op */
+static void run_loss(vt_graph *g, const op_spec *s, inputs *in, const float *w, int uses)
+{
+    vt_graph_reset(g);
+    vt_var *l = NULL;
+    for (int u = 0; u < uses; u++) {
+        vt_var *y = s->op(g, in->p, &s->arg);
+        ck_assert_msg(y != NULL, "%s: %s", s->name, vt_errmsg());
+        vt_var *wv = vt_var_wrap(g, (float *)w, y->val.ndim, y->val.shape, "w");
+        vt_var *t = vt_sum(g, vt_mul(g, y, wv));
+        l = l ? vt_add(g, l, t) : t;
+    }
+    ck_assert_msg(vt_backward(g, l) == VT_OK, "%s: %s", s->name, vt_errmsg());
+}
+
+static void accumulate_spec(const op_spec *s, uint64_t seed)
+{
+    inputs in;
+    make_inputs(&in, s, seed);
+    loss_ctx *c = malloc(sizeof *c);
+    init_weights(c, seed);
+    float *g1[MAXIN], *acc[MAXIN];
+    for (int i = 0; i < in.nin; i++) {
+        int64_t n = spec_numel(s, i);
+        g1[i] = calloc((size_t)n, sizeof(float));
+        acc[i] = calloc((size_t)n, sizeof(float));
+        in.v[i].grad = g1[i];   /* leaf gradients the caller owns */
+    }
+    vt_graph g;
+    ck_assert_int_eq(vt_graph_init(&g, 1 << 16), VT_OK);
+    /* 1. one use */
+    run_loss(&g, s, &in, c->w, 1);
+    /* 2. the same step again without zeroing: backward adds into the existing gradient */
+    for (int i = 0; i < in.nin; i++) in.v[i].grad = acc[i];
+    for (int i = 0; i < in.nin; i++) memcpy(acc[i], g1[i], sizeof(float) * (size_t)spec_numel(s, i));
+    run_loss(&g, s, &in, c->w, 1);
+    for (int i = 0; i < in.nin; i++)
+        for (int64_t k = 0; k < spec_numel(s, i); k++)
+            ck_assert_msg(fabsf(acc[i][k] - 2 * g1[i][k]) <= 1e-6f * (1 + fabsf(g1[i][k])),
+                          "%s: input %d element %lld: backward did not accumulate (%g vs 2 x %g)", s->name, i,
+                          (long long)k, acc[i][k], g1[i][k]);
+    /* 3. the op used twice in one loss: twice the gradient */
+    for (int i = 0; i < in.nin; i++) memset(acc[i], 0, sizeof(float) * (size_t)spec_numel(s, i));
+    run_loss(&g, s, &in, c->w, 2);
+    for (int i = 0; i < in.nin; i++)
+        for (int64_t k = 0; k < spec_numel(s, i); k++)
+            ck_assert_msg(fabsf(acc[i][k] - 2 * g1[i][k]) <= 1e-6f * (1 + fabsf(g1[i][k])),
+                          "%s: input %d element %lld: used twice gives %g, once %g", s->name, i, (long long)k,
+                          acc[i][k], g1[i][k]);
+
+    /* 4. no-grad: bitwise the same forward values, no node, no gradient required */
+    for (int i = 0; i < in.nin; i++) in.v[i].grad = NULL;
+    vt_graph_reset(&g);
+    vt_var *y = s->op(&g, in.p, &s->arg);
+    ck_assert_ptr_nonnull(y);
+    int64_t n = vt_tensor_numel(&y->val);
+    float *ref = malloc(sizeof(float) * (size_t)n);
+    memcpy(ref, y->val.data, sizeof(float) * (size_t)n);
+    ck_assert_int_gt(g.nnodes, 0);
+    ck_assert(y->requires_grad);
+    vt_graph_reset(&g);
+    vt_graph_set_grad(&g, false);
+    vt_var *y2 = s->op(&g, in.p, &s->arg);
+    ck_assert_ptr_nonnull(y2);
+    ck_assert_int_eq(g.nnodes, 0);
+    ck_assert(!y2->requires_grad);
+    ck_assert_int_eq(vt_tensor_numel(&y2->val), n);
+    ck_assert_msg(memcmp(ref, y2->val.data, sizeof(float) * (size_t)n) == 0, "%s: no-grad forward differs", s->name);
+    vt_var *l = vt_sum(&g, y2);
+    ck_assert_int_eq(g.nnodes, 0);
+    ck_assert_int_eq(vt_backward(&g, l), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "requires grad") != NULL, "%s", vt_errmsg());
+    for (int i = 0; i < in.nin; i++) ck_assert_ptr_null(in.v[i].grad);
+    vt_graph_set_grad(&g, true);
+
+    free(ref);
+    vt_graph_free(&g);
+    for (int i = 0; i < in.nin; i++) {
+        free(g1[i]);
+        free(acc[i]);
+    }
+    free(c);
+    free_inputs(&in);
+}
+
+START_TEST(accumulate_nograd_fused)
+{
+    accumulate_spec(&fused_specs[_i], 3000 + (uint64_t)_i);
+}
+END_TEST
+
+START_TEST(accumulate_nograd_general)
+{
+    accumulate_spec(&general_specs[_i], 4000 + (uint64_t)_i);
+}
+END_TEST
+
+/* inputs that do not require grad get no gradient and do not disturb the others */
+START_TEST(mixed_requires_grad)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 77);
+    float x[3 * 5], w[4 * 5], b[4], gw_all[4 * 5];
+    tu_fill_uniform(&r, x, 15, -1, 1);
+    tu_fill_uniform(&r, w, 20, -1, 1);
+    tu_fill_uniform(&r, b, 4, -1, 1);
+    vt_graph g;
+    vt_graph_init(&g, 1 << 16);
+    for (int pass = 0; pass < 2; pass++) {
+        vt_graph_reset(&g);
+        vt_var *xv = vt_var_wrap(&g, x, 2, (int64_t[]){3, 5}, "x");
+        vt_var *wv = vt_var_wrap(&g, w, 2, (int64_t[]){4, 5}, "w");
+        vt_var *bv = vt_var_wrap(&g, b, 1, (int64_t[]){4}, "b");
+        wv->requires_grad = true;
+        xv->requires_grad = pass == 0;
+        vt_var *y = vt_linear(&g, xv, wv, bv);
+        ck_assert(y->requires_grad);
+        ck_assert_int_eq(vt_backward(&g, vt_sum(&g, vt_tanh(&g, y))), VT_OK);
+        ck_assert_ptr_null(bv->grad);
+        if (pass == 0) {
+            ck_assert_ptr_nonnull(xv->grad);
+            memcpy(gw_all, wv->grad, sizeof gw_all);
+        } else {
+            ck_assert_ptr_null(xv->grad);
+            ck_assert_int_eq(memcmp(gw_all, wv->grad, sizeof gw_all), 0);
+        }
+    }
+    /* nothing requires grad: no node recorded even with grad enabled */
+    vt_graph_reset(&g);
+    vt_var *xv = vt_var_wrap(&g, x, 2, (int64_t[]){3, 5}, "x");
+    vt_var *y = vt_exp(&g, xv);
+    ck_assert(!y->requires_grad);
+    ck_assert_int_eq(g.nnodes, 0);
+    vt_graph_free(&g);
+}
+END_TEST
+
+/* a tape longer than its first allocation (256 nodes): growth keeps every node, and the second step
+ * reuses the grown tape */
+START_TEST(long_tape)
 {
     vt_graph g;
     vt_graph_init(&g, 1 << 16);
-    vt_paramset ps;
-    vt_paramset_init(&ps);
-    ck_assert_int_eq(vt_paramset_add(&ps, "a.weight", 2, (int64_t[]){3, 4}), 0);
-    ck_assert_int_eq(vt_paramset_add(&ps, "a.bias", 1, (int64_t[]){3}), 1);
-    ck_assert_int_eq(vt_paramset_add(&ps, "a.bias", 1, (int64_t[]){3}), -1);
-    ck_assert(strstr(vt_errmsg(), "twice") != NULL);
-    ck_assert_int_eq(vt_paramset_alloc(&ps), VT_OK);
-    ck_assert_int_eq(ps.info[1].offset % 16, 0);
-    ck_assert_ptr_eq(ps.vars[1].grad, ps.grad + ps.info[1].offset);
-    vt_rng r;
-    vt_rng_seed(&r, 9);
-    tu_fill_uniform(&r, ps.data, ps.numel, -1, 1);
-    float x[8];
-    tu_fill_uniform(&r, x, 8, -1, 1);
-    /* the same linear twice on one loss: the parameters' gradients double */
-    vt_var *in = vt_var_wrap(&g, x, 2, (int64_t[]){2, 4}, "x");
-    vt_var *y1 = vt_linear(&g, in, &ps.vars[0], &ps.vars[1]);
-    vt_var *l1 = vt_sum(&g, y1);
-    ck_assert_int_eq(vt_backward(&g, l1), VT_OK);
-    float once[16];
-    memcpy(once, ps.grad, sizeof once);
-    vt_graph_reset(&g);
-    vt_paramset_zero_grad(&ps);
-    in = vt_var_wrap(&g, x, 2, (int64_t[]){2, 4}, "x");
-    vt_var *l2 = vt_add(&g, vt_sum(&g, vt_linear(&g, in, &ps.vars[0], &ps.vars[1])),
-                        vt_sum(&g, vt_linear(&g, in, &ps.vars[0], &ps.vars[1])));
-    ck_assert_int_eq(vt_backward(&g, l2), VT_OK);
-    for (int i = 0; i < 12; i++) ck_assert(fabsf(ps.grad[i] - 2 * once[i]) < 1e-6f);
-    /* bias gradient: rows summed = 2 per output */
-    ck_assert(fabsf(ps.grad[ps.info[1].offset] - 4.0f) < 1e-6f);   /* 2 rows x 2 uses */
-    /* no-grad: same values, nothing recorded */
-    vt_graph_reset(&g);
-    vt_graph_set_grad(&g, false);
-    in = vt_var_wrap(&g, x, 2, (int64_t[]){2, 4}, "x");
-    vt_var *y3 = vt_linear(&g, in, &ps.vars[0], &ps.vars[1]);
-    ck_assert_int_eq(g.nnodes, 0);
-    ck_assert_int_eq(memcmp(y3->val.data, y1->val.data, 0), 0);
-    ck_assert(!y3->requires_grad);
-    ck_assert_int_eq(vt_backward(&g, vt_sum(&g, y3)), VT_ERR);
+    float x[3] = {0.5f, -1.0f, 2.0f};
+    const int L = 700;
+    int cap_first = 0;
+    for (int step = 0; step < 2; step++) {
+        vt_graph_reset(&g);
+        vt_var *xv = vt_var_wrap(&g, x, 1, (int64_t[]){3}, "x");
+        xv->requires_grad = true;
+        vt_var *h = xv;
+        for (int i = 0; i < L; i++) h = vt_scale(&g, h, 1.001f);
+        vt_var *l = vt_sum(&g, vt_mul(&g, h, xv));   /* sum(1.001^L x^2): d/dx = 2 1.001^L x */
+        ck_assert_int_eq(g.nnodes, L + 2);
+        ck_assert_int_ge(g.cap, L + 2);
+        ck_assert_int_eq(vt_backward(&g, l), VT_OK);
+        double f = pow(1.001, L);
+        for (int i = 0; i < 3; i++) ck_assert_msg(fabs(xv->grad[i] - 2 * f * x[i]) < 1e-4 * f * fabs(x[i]),
+                                                  "%g vs %g", xv->grad[i], 2 * f * x[i]);
+        if (step == 0) cap_first = g.cap;
+        else ck_assert_int_eq(g.cap, cap_first);
+    }
     vt_graph_free(&g);
-    vt_paramset_free(&ps);
 }
 END_TEST
+
+/* backward twice on one tape adds the gradient exactly twice; two losses sharing a trunk add up */
+START_TEST(backward_twice_on_one_tape)
+{
+    vt_graph g;
+    vt_graph_init(&g, 1 << 16);
+    float x[3] = {0.5f, -1.0f, 0.25f};
+    vt_var *xv = vt_var_wrap(&g, x, 1, (int64_t[]){3}, "x");
+    xv->requires_grad = true;
+    vt_var *h = vt_exp(&g, vt_scale(&g, xv, 2.0f));   /* trunk: exp(2x) */
+    vt_var *l1 = vt_sum(&g, h);                        /* d/dx = 2 exp(2x) */
+    vt_var *l2 = vt_mean(&g, vt_mul(&g, h, h));        /* d/dx = 4 exp(4x) / 3 */
+    ck_assert_int_eq(vt_backward(&g, l1), VT_OK);
+    for (int i = 0; i < 3; i++) ck_assert(fabs(xv->grad[i] - 2 * exp(2.0 * x[i])) < 1e-5 * exp(2.0 * x[i]));
+    ck_assert_int_eq(vt_backward(&g, l1), VT_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg(fabs(xv->grad[i] - 4 * exp(2.0 * x[i])) < 1e-5 * exp(2.0 * x[i]), "%g vs %g", xv->grad[i],
+                      4 * exp(2.0 * x[i]));
+    ck_assert_int_eq(vt_backward(&g, l2), VT_OK);
+    for (int i = 0; i < 3; i++) {
+        double e = 4 * exp(2.0 * x[i]) + 4 * exp(4.0 * x[i]) / 3;
+        ck_assert_msg(fabs(xv->grad[i] - e) < 1e-5 * e, "%g vs %g", xv->grad[i], e);
+    }
+    vt_graph_free(&g);
+}
+END_TEST
+
+/* no-grad keeps no activations: LayerNorm's mean/rstd cache is not allocated */
+START_TEST(nograd_keeps_no_cache)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 8);
+    float x[64 * 32], w[32], b[32];
+    tu_fill_uniform(&r, x, 64 * 32, -1, 1);
+    tu_fill_uniform(&r, w, 32, -1, 1);
+    tu_fill_uniform(&r, b, 32, -1, 1);
+    vt_graph g;
+    vt_graph_init(&g, 1 << 16);
+    size_t used[2];
+    for (int grad = 0; grad < 2; grad++) {
+        vt_graph_reset(&g);
+        vt_graph_set_grad(&g, grad);
+        vt_var *xv = vt_var_wrap(&g, x, 2, (int64_t[]){64, 32}, "x");
+        vt_var *wv = vt_var_wrap(&g, w, 1, (int64_t[]){32}, "w");
+        vt_var *bv = vt_var_wrap(&g, b, 1, (int64_t[]){32}, "b");
+        wv->requires_grad = true;
+        size_t before = g.arena.used_total;
+        ck_assert_ptr_nonnull(vt_layernorm(&g, xv, wv, bv, 1e-6f));
+        used[grad] = g.arena.used_total - before;
+        ck_assert_int_eq(g.nnodes, grad ? 1 : 0);
+    }
+    ck_assert_uint_eq(used[1] - used[0], 2 * 64 * sizeof(float));   /* mean and rstd, 64 rows each */
+    vt_graph_free(&g);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ parameters in the flat buffers */
+START_TEST(paramset_gradients_in_flat_buffer)
+{
+    vt_paramset ps;
+    vt_paramset_init(&ps);
+    ck_assert_int_eq(vt_paramset_add(&ps, "fc.weight", 2, (int64_t[]){5, 7}), 0);   /* 35 floats: padded */
+    ck_assert_int_eq(vt_paramset_add(&ps, "fc.bias", 1, (int64_t[]){5}), 1);
+    ck_assert_int_eq(vt_paramset_add(&ps, "unused", 2, (int64_t[]){3, 3}), 2);
+    ck_assert_int_eq(vt_paramset_add(&ps, "norm.weight", 1, (int64_t[]){5}), 3);
+    ck_assert_int_eq(vt_paramset_add(&ps, "norm.bias", 1, (int64_t[]){5}), 4);
+    ck_assert_int_eq(vt_paramset_add(&ps, "fc.bias", 1, (int64_t[]){5}), -1);
+    ck_assert_msg(strstr(vt_errmsg(), "fc.bias") && strstr(vt_errmsg(), "twice"), "%s", vt_errmsg());
+    ck_assert_int_eq(vt_paramset_add(&ps, "bad", 0, (int64_t[]){1}), -1);
+    ck_assert_int_eq(vt_paramset_alloc(&ps), VT_OK);
+    ck_assert_int_eq(vt_paramset_add(&ps, "late", 1, (int64_t[]){2}), -1);
+    ck_assert(strstr(vt_errmsg(), "late") != NULL);
+    ck_assert_int_eq(ps.count, 5);
+    ck_assert_int_eq(vt_paramset_find(&ps, "norm.bias"), 4);
+    ck_assert_int_eq(vt_paramset_find(&ps, "nope"), -1);
+    int64_t expect_off = 0;
+    for (int i = 0; i < ps.count; i++) {
+        ck_assert_int_eq(ps.info[i].offset, expect_off);
+        ck_assert_int_eq(ps.info[i].offset % 16, 0);
+        ck_assert_ptr_eq(ps.vars[i].val.data, ps.data + ps.info[i].offset);
+        ck_assert_ptr_eq(ps.vars[i].grad, ps.grad + ps.info[i].offset);
+        ck_assert(ps.vars[i].requires_grad);
+        ck_assert_uint_eq((uintptr_t)ps.vars[i].val.data % 64, 0);
+        expect_off += (ps.info[i].numel + 15) / 16 * 16;
+    }
+    ck_assert_int_eq(ps.numel, expect_off);
+
+    vt_rng r;
+    vt_rng_seed(&r, 5);
+    tu_fill_uniform(&r, ps.data, ps.numel, -1, 1);
+    float x[2 * 3 * 7], w[2 * 3 * 5];
+    tu_fill_uniform(&r, x, 42, -1, 1);
+    tu_fill_uniform(&r, w, 30, -1, 1);
+
+    /* the same model on plain heap copies of the parameters: the reference gradients */
+    int ip[4] = {0, 1, 3, 4};
+    float *copy[4], *gref[4];
+    vt_var plain[4];
+    for (int k = 0; k < 4; k++) {
+        vt_param_info *p = &ps.info[ip[k]];
+        copy[k] = malloc(sizeof(float) * (size_t)p->numel);
+        gref[k] = calloc((size_t)p->numel, sizeof(float));
+        memcpy(copy[k], ps.data + p->offset, sizeof(float) * (size_t)p->numel);
+        plain[k].val = vt_tensor_view(copy[k], p->ndim, p->shape, p->name);
+        plain[k].grad = gref[k];
+        plain[k].requires_grad = true;
+    }
+    vt_graph g;
+    vt_graph_init(&g, 1 << 16);
+    for (int pass = 0; pass < 3; pass++) {
+        vt_var *pv[4];
+        for (int k = 0; k < 4; k++) pv[k] = pass == 0 ? &plain[k] : &ps.vars[ip[k]];
+        vt_graph_reset(&g);
+        vt_var *xv = vt_var_wrap(&g, x, 3, (int64_t[]){2, 3, 7}, "x");
+        vt_var *y = vt_layernorm(&g, vt_gelu(&g, vt_linear(&g, xv, pv[0], pv[1]), VT_GELU_ERF), pv[2], pv[3], 1e-6f);
+        vt_var *wv = vt_var_wrap(&g, w, 3, (int64_t[]){2, 3, 5}, "w");
+        ck_assert_int_eq(vt_backward(&g, vt_sum(&g, vt_mul(&g, y, wv))), VT_OK);
+        /* the paramset's vars keep pointing into the flat buffer */
+        for (int i = 0; i < ps.count; i++) ck_assert_ptr_eq(ps.vars[i].grad, ps.grad + ps.info[i].offset);
+        if (pass == 0) continue;
+        float mult = (float)pass;   /* the second pass accumulates on top of the first */
+        for (int k = 0; k < 4; k++) {
+            vt_param_info *p = &ps.info[ip[k]];
+            for (int64_t e = 0; e < p->numel; e++)
+                ck_assert_msg(fabsf(ps.grad[p->offset + e] - mult * gref[k][e]) <= 1e-6f * (1 + fabsf(gref[k][e])),
+                              "%s[%lld]: flat %g, expected %g", p->name, (long long)e, ps.grad[p->offset + e],
+                              mult * gref[k][e]);
+            ck_assert(tu_maxabs(gref[k], p->numel) > 0);
+        }
+        /* the unused parameter and every padding float got nothing */
+        for (int i = 0; i < ps.count; i++) {
+            vt_param_info *p = &ps.info[i];
+            int64_t end = i + 1 < ps.count ? ps.info[i + 1].offset : ps.numel;
+            for (int64_t e = p->offset + (i == 2 ? 0 : p->numel); e < end; e++) ck_assert_float_eq(ps.grad[e], 0.0f);
+        }
+    }
+    vt_paramset_zero_grad(&ps);
+    ck_assert(tu_maxabs(ps.grad, ps.numel) == 0);
+    vt_graph_free(&g);
+    for (int k = 0; k < 4; k++) {
+        free(copy[k]);
+        free(gref[k]);
+    }
+    vt_paramset_free(&ps);
+    ck_assert_ptr_null(ps.data);
+    vt_paramset_free(&ps);   /* twice is harmless */
+}
+END_TEST
+
+/* ------------------------------------------------------------------ errors */
+#define ASSERT_MSG_HAS(...)                                                                  \
+    do {                                                                                     \
+        const char *needles_[] = {__VA_ARGS__};                                              \
+        for (size_t k_ = 0; k_ < sizeof needles_ / sizeof needles_[0]; k_++)                 \
+            ck_assert_msg(strstr(vt_errmsg(), needles_[k_]) != NULL, "message \"%s\" lacks \"%s\"", \
+                          vt_errmsg(), needles_[k_]);                                        \
+    } while (0)
 
 START_TEST(errors_name_the_op_and_shapes)
 {
     vt_graph g;
     vt_graph_init(&g, 1 << 16);
-    float a[24] = {0}, b[24] = {0};
-    vt_var *x = vt_var_wrap(&g, a, 2, (int64_t[]){4, 6}, "x");
-    vt_var *w = vt_var_wrap(&g, b, 2, (int64_t[]){3, 5}, "w");
-    ck_assert_ptr_null(vt_linear(&g, x, w, NULL));
-    ck_assert_msg(strstr(vt_errmsg(), "linear") && strstr(vt_errmsg(), "(3, 5)") && strstr(vt_errmsg(), "(4, 6)"), "%s",
-                  vt_errmsg());
-    ck_assert_ptr_null(vt_matmul(&g, x, w));
-    ck_assert(strstr(vt_errmsg(), "matmul") && strstr(vt_errmsg(), "(4, 6)"));
-    ck_assert_ptr_null(vt_add(&g, x, w));
-    ck_assert(strstr(vt_errmsg(), "add") != NULL);
+    static float buf[8][256];
+    vt_var *x46 = vt_var_wrap(&g, buf[0], 2, (int64_t[]){4, 6}, "x");
+    vt_var *w35 = vt_var_wrap(&g, buf[1], 2, (int64_t[]){3, 5}, "w");
+    vt_var *w36 = vt_var_wrap(&g, buf[2], 2, (int64_t[]){3, 6}, "w");
+    vt_var *b4 = vt_var_wrap(&g, buf[3], 1, (int64_t[]){4}, "b");
+    vt_var *v5 = vt_var_wrap(&g, buf[4], 1, (int64_t[]){5}, "v");
+    vt_var *x3 = vt_var_wrap(&g, buf[5], 3, (int64_t[]){2, 5, 4}, "t");
+    vt_var *img = vt_var_wrap(&g, buf[6], 4, (int64_t[]){1, 3, 5, 8}, "img");
+
+    ck_assert_ptr_null(vt_linear(&g, x46, w35, NULL));
+    ASSERT_MSG_HAS("linear", "(3, 5)", "(4, 6)");
+    ck_assert_ptr_null(vt_linear(&g, x46, w36, b4));
+    ASSERT_MSG_HAS("linear", "bias", "(4)", "(3)");
+    ck_assert_ptr_null(vt_layernorm(&g, x46, v5, v5, 1e-6f));
+    ASSERT_MSG_HAS("layernorm", "(5)", "(4, 6)");
+    ck_assert_ptr_null(vt_attention(&g, x46, 2));
+    ASSERT_MSG_HAS("attention", "(4, 6)");
+    ck_assert_ptr_null(vt_attention(&g, vt_var_wrap(&g, buf[0], 3, (int64_t[]){1, 2, 12}, "qkv"), 3));
+    ASSERT_MSG_HAS("attention", "(1, 2, 12)", "3 heads");
+    ck_assert_ptr_null(vt_attention(&g, vt_var_wrap(&g, buf[0], 3, (int64_t[]){1, 2, 12}, "qkv"), 0));
+    ASSERT_MSG_HAS("attention");
+    ck_assert_ptr_null(vt_cross_entropy(&g, x3, (int[]){0, 0}, 0.0f));
+    ASSERT_MSG_HAS("cross_entropy", "(2, 5, 4)");
+    ck_assert_ptr_null(vt_cross_entropy(&g, x46, (int[]){0, 1, 6, 0}, 0.0f));
+    ASSERT_MSG_HAS("cross_entropy", "label 6", "sample 2");
+    ck_assert_ptr_null(vt_cross_entropy(&g, x46, (int[]){0, -1, 0, 0}, 0.0f));
+    ASSERT_MSG_HAS("cross_entropy", "label -1");
+    ck_assert_ptr_null(vt_cross_entropy(&g, x46, NULL, 0.0f));
+    ASSERT_MSG_HAS("cross_entropy", "labels");
+    ck_assert_ptr_null(vt_cross_entropy(&g, x46, (int[]){0, 0, 0, 0}, 1.0f));
+    ASSERT_MSG_HAS("cross_entropy", "smoothing");
+    ck_assert_ptr_null(vt_patchify(&g, img, 4));
+    ASSERT_MSG_HAS("patchify", "(1, 3, 5, 8)", "4");
+    ck_assert_ptr_null(vt_patchify(&g, x3, 1));
+    ASSERT_MSG_HAS("patchify", "(2, 5, 4)");
+    ck_assert_ptr_null(vt_embed(&g, x3, v5, v5));
+    ASSERT_MSG_HAS("embed", "(2, 5, 4)", "(5)");
+    ck_assert_ptr_null(vt_embed(&g, x46, v5, v5));
+    ASSERT_MSG_HAS("embed", "(4, 6)");
+    ck_assert_ptr_null(vt_pool(&g, x3, VT_POOL_MEAN, 5));
+    ASSERT_MSG_HAS("pool", "(2, 5, 4)");
+    ck_assert_ptr_null(vt_pool(&g, x46, VT_POOL_TOKEN, 0));
+    ASSERT_MSG_HAS("pool", "(4, 6)");
+    ck_assert_ptr_null(vt_add(&g, x46, w35));
+    ASSERT_MSG_HAS("add", "(4, 6)", "(3, 5)");
+    ck_assert_ptr_null(vt_sub(&g, x46, b4));   /* 4 is the leading, not the trailing, dim */
+    ASSERT_MSG_HAS("sub", "(4, 6)", "(4)");
+    ck_assert_ptr_null(vt_mul(&g, w36, x46));  /* b larger than a */
+    ASSERT_MSG_HAS("mul", "(3, 6)", "(4, 6)");
+    ck_assert_ptr_null(vt_matmul(&g, x46, w35));
+    ASSERT_MSG_HAS("matmul", "(4, 6)", "(3, 5)");
+    ck_assert_ptr_null(vt_matmul(&g, x46, x3));
+    ASSERT_MSG_HAS("matmul", "(4, 6)", "(2, 5, 4)");
+    ck_assert_ptr_null(vt_reshape(&g, x46, 2, (int64_t[]){5, 5}));
+    ASSERT_MSG_HAS("reshape", "(4, 6)", "(5, 5)");
+    ck_assert_ptr_null(vt_transpose(&g, x46, 0, 2));
+    ASSERT_MSG_HAS("transpose", "2");
+
+    /* NULL inputs, for every op */
+    ck_assert_ptr_null(vt_linear(&g, NULL, w35, NULL));
+    ASSERT_MSG_HAS("linear: input 0 is NULL");
+    ck_assert_ptr_null(vt_linear(&g, x46, NULL, NULL));
+    ASSERT_MSG_HAS("linear: input 1 is NULL");
+    ck_assert_ptr_null(vt_layernorm(&g, x46, NULL, v5, 1e-6f));
+    ASSERT_MSG_HAS("layernorm: input 1 is NULL");
+    ck_assert_ptr_null(vt_layernorm(&g, x46, v5, NULL, 1e-6f));
+    ASSERT_MSG_HAS("layernorm: input 2 is NULL");
     ck_assert_ptr_null(vt_gelu(&g, NULL, VT_GELU_ERF));
-    ck_assert(strstr(vt_errmsg(), "gelu: input 0 is NULL") != NULL);
-    ck_assert_ptr_null(vt_attention(&g, x, 2));
-    ck_assert(strstr(vt_errmsg(), "attention") != NULL);
-    int labels[4] = {0, 1, 9, 0};
-    ck_assert_ptr_null(vt_cross_entropy(&g, x, labels, 0));
-    ck_assert(strstr(vt_errmsg(), "label 9") != NULL);
-    ck_assert_ptr_null(vt_reshape(&g, x, 2, (int64_t[]){5, 5}));
-    ck_assert(strstr(vt_errmsg(), "reshape") != NULL);
-    x->requires_grad = true;
-    vt_var *y = vt_exp(&g, x);
+    ASSERT_MSG_HAS("gelu: input 0 is NULL");
+    ck_assert_ptr_null(vt_attention(&g, NULL, 1));
+    ASSERT_MSG_HAS("attention: input 0 is NULL");
+    ck_assert_ptr_null(vt_softmax(&g, NULL));
+    ASSERT_MSG_HAS("softmax: input 0 is NULL");
+    ck_assert_ptr_null(vt_cross_entropy(&g, NULL, (int[]){0}, 0.0f));
+    ASSERT_MSG_HAS("cross_entropy: input 0 is NULL");
+    ck_assert_ptr_null(vt_patchify(&g, NULL, 2));
+    ASSERT_MSG_HAS("patchify: input 0 is NULL");
+    ck_assert_ptr_null(vt_embed(&g, x3, NULL, v5));
+    ASSERT_MSG_HAS("embed: input 1 is NULL");
+    ck_assert_ptr_null(vt_embed(&g, x3, v5, NULL));
+    ASSERT_MSG_HAS("embed: input 2 is NULL");
+    ck_assert_ptr_null(vt_pool(&g, NULL, VT_POOL_TOKEN, 0));
+    ASSERT_MSG_HAS("pool: input 0 is NULL");
+    ck_assert_ptr_null(vt_add(&g, x46, NULL));
+    ASSERT_MSG_HAS("add: input 1 is NULL");
+    ck_assert_ptr_null(vt_sub(&g, NULL, x46));
+    ASSERT_MSG_HAS("sub: input 0 is NULL");
+    ck_assert_ptr_null(vt_mul(&g, x46, NULL));
+    ASSERT_MSG_HAS("mul: input 1 is NULL");
+    ck_assert_ptr_null(vt_scale(&g, NULL, 2.0f));
+    ASSERT_MSG_HAS("scale: input 0 is NULL");
+    ck_assert_ptr_null(vt_matmul(&g, NULL, w35));
+    ASSERT_MSG_HAS("matmul: input 0 is NULL");
+    ck_assert_ptr_null(vt_sum(&g, NULL));
+    ASSERT_MSG_HAS("sum: input 0 is NULL");
+    ck_assert_ptr_null(vt_mean(&g, NULL));
+    ASSERT_MSG_HAS("mean: input 0 is NULL");
+    ck_assert_ptr_null(vt_reshape(&g, NULL, 1, (int64_t[]){4}));
+    ASSERT_MSG_HAS("reshape: input 0 is NULL");
+    ck_assert_ptr_null(vt_transpose(&g, NULL, 0, 1));
+    ASSERT_MSG_HAS("transpose: input 0 is NULL");
+    ck_assert_ptr_null(vt_exp(&g, NULL));
+    ASSERT_MSG_HAS("exp: input 0 is NULL");
+    ck_assert_ptr_null(vt_log(&g, NULL));
+    ASSERT_MSG_HAS("log: input 0 is NULL");
+    ck_assert_ptr_null(vt_tanh(&g, NULL));
+    ASSERT_MSG_HAS("tanh: input 0 is NULL");
+    ck_assert_ptr_null(vt_relu(&g, NULL));
+    ASSERT_MSG_HAS("relu: input 0 is NULL");
+    /* errors propagate: an op fed a failed op's NULL fails too */
+    ck_assert_ptr_null(vt_sum(&g, vt_linear(&g, x46, w35, NULL)));
+    ASSERT_MSG_HAS("sum: input 0 is NULL");
+    ck_assert_ptr_null(vt_var_wrap(&g, NULL, 1, (int64_t[]){3}, "data"));
+    ASSERT_MSG_HAS("data", "NULL");
+    ck_assert_ptr_null(vt_var_new(&g, 5, (int64_t[]){1, 1, 1, 1, 1}, "big", false));
+    ASSERT_MSG_HAS("big", "5 dimensions");
+
+    /* backward: refused on a non-scalar, on NULL, on a loss that needs no gradient */
+    x46->requires_grad = true;
+    vt_var *y = vt_exp(&g, x46);
     ck_assert_int_eq(vt_backward(&g, y), VT_ERR);
-    ck_assert(strstr(vt_errmsg(), "scalar") != NULL);
-    for (int op = 0; op < VT_OP_COUNT; op++) ck_assert_str_ne(vt_op_name((vt_op)op), "unknown-op");
+    ASSERT_MSG_HAS("backward", "scalar", "(4, 6)");
+    ck_assert_ptr_null(x46->grad);
+    ck_assert_int_eq(vt_backward(&g, NULL), VT_ERR);
+    ASSERT_MSG_HAS("backward", "NULL");
+    vt_var *c = vt_sum(&g, w35);
+    ck_assert_int_eq(vt_backward(&g, c), VT_ERR);
+    ASSERT_MSG_HAS("backward", "requires grad");
+    ck_assert_int_eq(vt_backward(&g, vt_sum(&g, y)), VT_OK);
+    ck_assert_ptr_nonnull(x46->grad);
     vt_graph_free(&g);
 }
 END_TEST
 
-START_TEST(arena_steady_state)
+/* the gradient checks above exercise every op of the enum (a new op needs its check) */
+START_TEST(every_op_is_gradchecked)
 {
+    bool seen[VT_OP_COUNT] = {false};
     vt_graph g;
-    vt_graph_init(&g, 1 << 12);   /* deliberately small: the first steps grow it */
-    float x[64 * 16], w[32 * 16];
-    vt_rng r;
-    vt_rng_seed(&r, 3);
-    tu_fill_uniform(&r, x, 64 * 16, -1, 1);
-    tu_fill_uniform(&r, w, 32 * 16, -1, 1);
-    int mallocs_after_2 = 0;
-    for (int step = 0; step < 6; step++) {
-        vt_graph_reset(&g);
-        vt_var *in = vt_var_wrap(&g, x, 2, (int64_t[]){64, 16}, "x");
-        vt_var *wv = vt_var_wrap(&g, w, 2, (int64_t[]){32, 16}, "w");
-        wv->requires_grad = true;
-        vt_var *y = vt_gelu(&g, vt_linear(&g, in, wv, NULL), VT_GELU_ERF);
-        ck_assert_int_eq(vt_backward(&g, vt_mean(&g, y)), VT_OK);
-        if (step == 1) mallocs_after_2 = g.arena.nmallocs;
-    }
-    ck_assert_int_eq(g.arena.nmallocs, mallocs_after_2);
+    vt_graph_init(&g, 1 << 16);
+    const op_spec *tables[2] = {fused_specs, general_specs};
+    int counts[2] = {NSPECS(fused_specs), NSPECS(general_specs)};
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < counts[t]; k++) {
+            const op_spec *s = &tables[t][k];
+            inputs in;
+            make_inputs(&in, s, 1);
+            vt_graph_reset(&g);
+            ck_assert_ptr_nonnull(s->op(&g, in.p, &s->arg));
+            for (int i = 0; i < g.nnodes; i++) seen[g.nodes[i].op] = true;
+            free_inputs(&in);
+        }
+    for (int op = 0; op < VT_OP_COUNT; op++)
+        ck_assert_msg(seen[op], "op %s has no gradient check", vt_op_name((vt_op)op));
     vt_graph_free(&g);
 }
 END_TEST
+
+START_TEST(op_name_table)
+{
+    for (int i = 0; i < VT_OP_COUNT; i++) {
+        const char *n = vt_op_name((vt_op)i);
+        ck_assert_ptr_nonnull(n);
+        ck_assert_str_ne(n, "unknown-op");
+        ck_assert_int_gt((int)strlen(n), 0);
+        for (int j = 0; j < i; j++) ck_assert_str_ne(n, vt_op_name((vt_op)j));
+    }
+    ck_assert_str_eq(vt_op_name(VT_OP_COUNT), "unknown-op");
+    ck_assert_str_eq(vt_op_name((vt_op)-1), "unknown-op");
+    ck_assert_str_eq(vt_op_name(VT_OP_CROSSENTROPY), "cross_entropy");
+    ck_assert_str_eq(vt_op_name(VT_OP_LINEAR), "linear");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ arena steady state */
+START_TEST(arena_steady_state)
+{
+    /* a pre-norm attention block plus head on (8, 65, 64): a few MiB per step, more than the
+     * arena's first chunk, so the first step grows it and the reset merges the chunks */
+    enum { B = 8, T = 65, C = 64, NH = 4, K = 10 };
+    vt_paramset ps;
+    vt_paramset_init(&ps);
+    vt_paramset_add(&ps, "ln.weight", 1, (int64_t[]){C});
+    vt_paramset_add(&ps, "ln.bias", 1, (int64_t[]){C});
+    vt_paramset_add(&ps, "qkv.weight", 2, (int64_t[]){3 * C, C});
+    vt_paramset_add(&ps, "qkv.bias", 1, (int64_t[]){3 * C});
+    vt_paramset_add(&ps, "proj.weight", 2, (int64_t[]){C, C});
+    vt_paramset_add(&ps, "head.weight", 2, (int64_t[]){K, C});
+    ck_assert_int_eq(vt_paramset_alloc(&ps), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, 3);
+    tu_fill_uniform(&r, ps.data, ps.numel, -0.1f, 0.1f);
+    float *x = malloc(sizeof(float) * B * T * C);
+    tu_fill_uniform(&r, x, B * T * C, -1, 1);
+    int labels[B];
+    for (int b = 0; b < B; b++) labels[b] = b % K;
+
+    vt_graph g;
+    ck_assert_int_eq(vt_graph_init(&g, 1 << 12), VT_OK);   /* deliberately small */
+    int mallocs_after_2 = -1, cap_after_2 = -1;
+    size_t capacity_after_2 = 0;
+    float loss0 = 0;
+    for (int step = 0; step < 8; step++) {
+        vt_graph_reset(&g);
+        vt_paramset_zero_grad(&ps);
+        vt_var *xv = vt_var_wrap(&g, x, 3, (int64_t[]){B, T, C}, "x");
+        vt_var *h = vt_layernorm(&g, xv, &ps.vars[0], &ps.vars[1], 1e-6f);
+        h = vt_attention(&g, vt_linear(&g, h, &ps.vars[2], &ps.vars[3]), NH);
+        h = vt_add(&g, xv, vt_linear(&g, h, &ps.vars[4], NULL));
+        h = vt_gelu(&g, h, VT_GELU_ERF);
+        vt_var *l = vt_cross_entropy(&g, vt_linear(&g, vt_pool(&g, h, VT_POOL_TOKEN, 0), &ps.vars[5], NULL), labels, 0.1f);
+        ck_assert_ptr_nonnull(l);
+        ck_assert_int_eq(vt_backward(&g, l), VT_OK);
+        if (step == 0) {
+            ck_assert_int_ge(g.arena.nmallocs, 2);   /* the step did outgrow the first chunk */
+            loss0 = l->val.data[0];
+        }
+        ck_assert_float_eq(l->val.data[0], loss0);
+        if (step == 1) {
+            mallocs_after_2 = g.arena.nmallocs;
+            cap_after_2 = g.cap;
+            capacity_after_2 = vt_arena_capacity(&g.arena);
+        }
+        if (step >= 2) {
+            ck_assert_int_eq(g.arena.nmallocs, mallocs_after_2);
+            ck_assert_int_eq(g.cap, cap_after_2);
+            ck_assert_uint_eq(vt_arena_capacity(&g.arena), capacity_after_2);
+        }
+    }
+    vt_graph_free(&g);
+    vt_paramset_free(&ps);
+    free(x);
+}
+END_TEST
+
+/* thousands of tiny forwards: one thread, so that OpenMP's spinning barriers cannot make the suite
+ * crawl on a loaded machine (one vs two threads is test_kernels' business) */
+static void one_thread(void) { vt_set_threads(1); }
 
 int main(void)
 {
     Suite *s = suite_create("autograd");
-    TCase *tc = tcase_create("autograd");
+    TCase *tc = tcase_create("gradcheck");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, fused_ops);
-    tcase_add_test(tc, general_ops);
+    tcase_add_checked_fixture(tc, one_thread, NULL);
+    tcase_add_loop_test(tc, gradcheck_fused, 0, NSPECS(fused_specs));
+    tcase_add_loop_test(tc, gradcheck_general, 0, NSPECS(general_specs));
     tcase_add_test(tc, checker_catches_wrong_gradients);
-    tcase_add_test(tc, accumulation_nograd_params);
-    tcase_add_test(tc, errors_name_the_op_and_shapes);
-    tcase_add_test(tc, arena_steady_state);
     suite_add_tcase(s, tc);
+
+    TCase *te = tcase_create("engine");
+    tcase_set_timeout(te, 120);
+    tcase_add_loop_test(te, accumulate_nograd_fused, 0, NSPECS(fused_specs));
+    tcase_add_loop_test(te, accumulate_nograd_general, 0, NSPECS(general_specs));
+    tcase_add_test(te, mixed_requires_grad);
+    tcase_add_test(te, long_tape);
+    tcase_add_test(te, backward_twice_on_one_tape);
+    tcase_add_test(te, nograd_keeps_no_cache);
+    tcase_add_test(te, paramset_gradients_in_flat_buffer);
+    tcase_add_test(te, errors_name_the_op_and_shapes);
+    tcase_add_test(te, op_name_table);
+    tcase_add_test(te, every_op_is_gradchecked);
+    tcase_add_test(te, arena_steady_state);
+    suite_add_tcase(s, te);
     return tu_run(s);
 }

@@ -189,6 +189,12 @@ int vt_backward(vt_graph *g, vt_var *loss)
     if (vt_tensor_numel(&loss->val) != 1)
         return vt_err("backward: loss must be a scalar, got shape %s", ag_shape(loss));
     if (!loss->requires_grad) return vt_err("backward: the loss does not depend on anything that requires grad");
+    /* intermediate gradients belong to one pass: clear what an earlier backward on this tape left
+     * in them, or it would flow to the leaves a second time (leaves keep accumulating) */
+    for (int i = 0; i < g->nnodes; i++) {
+        vt_var *o = g->nodes[i].out;
+        if (o->grad) memset(o->grad, 0, (size_t)vt_tensor_numel(&o->val) * sizeof(float));
+    }
     float *gl = vt_var_grad(g, loss);
     if (!gl) return VT_ERR;
     gl[0] += 1.0f;
