@@ -1,13 +1,18 @@
-/* test_data.c - dataset formats on files the test writes (IDX plain and gz, CIFAR-10/100, HDF5),
- * Fashion-MNIST from the Debian package, transforms, and the loader's resume determinism. */
+/* test_data.c - dataset formats on files the test writes (IDX plain and gz, CIFAR-10/100, HDF5,
+ * packing), their bad-file messages, and Fashion-MNIST from the Debian package. Image folders are in
+ * test_data_folder.c, transforms and the loader in test_data_loader.c; main is here. */
 #include "testutil.h"
 #include "data/data.h"
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+
+TCase *tc_data_folder(void);
+TCase *tc_data_loader(void);
 
 static char dir[256];
 
@@ -33,34 +38,49 @@ static void write_file(const char *path, const void *buf, size_t n, bool gz)
 {
     if (gz) {
         gzFile g = gzopen(path, "wb");
-        gzwrite(g, buf, (unsigned)n);
-        gzclose(g);
+        ck_assert_ptr_nonnull(g);
+        ck_assert_int_eq(gzwrite(g, buf, (unsigned)n), (int)n);
+        ck_assert_int_eq(gzclose(g), Z_OK);
     } else {
         FILE *f = fopen(path, "wb");
-        fwrite(buf, 1, n, f);
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
         fclose(f);
     }
 }
 
-/* IDX with pixel (i, y, x) = (i * 7 + y * 3 + x) & 255, label i % 10 */
-static void write_idx(const char *prefix, int n, int h, int w, bool gz, int truncate_labels)
+static void write_text(const char *folder, const char *name, const char *text)
 {
-    size_t isz = 16 + (size_t)n * h * w, lsz = 8 + (size_t)n;
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", folder, name);
+    write_file(p, text, strlen(text), false);
+}
+
+/* IDX with pixel (i, y, x) = (i * 7 + y * 3 + x) & 255, label i % 10; the label file holds
+ * nlabels labels (n normally), is cut short by truncate bytes, its first label set to label0 (>= 0) */
+static void write_idx_ex(const char *prefix, int n, int h, int w, bool gz, int truncate, int nlabels, int label0)
+{
+    size_t isz = 16 + (size_t)n * h * w, lsz = 8 + (size_t)nlabels;
     uint8_t *im = malloc(isz), *lb = malloc(lsz);
     be32(im, 0x803), be32(im + 4, (uint32_t)n), be32(im + 8, (uint32_t)h), be32(im + 12, (uint32_t)w);
-    be32(lb, 0x801), be32(lb + 4, (uint32_t)n);
-    for (int i = 0; i < n; i++) {
-        lb[8 + i] = (uint8_t)(i % 10);
+    be32(lb, 0x801), be32(lb + 4, (uint32_t)nlabels);
+    for (int i = 0; i < nlabels; i++) lb[8 + i] = (uint8_t)(i % 10);
+    if (label0 >= 0) lb[8] = (uint8_t)label0;
+    for (int i = 0; i < n; i++)
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) im[16 + ((size_t)i * h + y) * w + x] = (uint8_t)((i * 7 + y * 3 + x) & 255);
-    }
     char p[512];
     snprintf(p, sizeof p, "%s/%s-images-idx3-ubyte%s", dir, prefix, gz ? ".gz" : "");
     write_file(p, im, isz, gz);
     snprintf(p, sizeof p, "%s/%s-labels-idx1-ubyte%s", dir, prefix, gz ? ".gz" : "");
-    write_file(p, lb, lsz - (size_t)truncate_labels, gz);
+    write_file(p, lb, lsz - (size_t)truncate, gz);
     free(im);
     free(lb);
+}
+
+static void write_idx(const char *prefix, int n, int h, int w, bool gz, int truncate)
+{
+    write_idx_ex(prefix, n, h, w, gz, truncate, n, -1);
 }
 
 static void check_idx_pixels(vt_dataset *ds, int n, int h, int w)
@@ -80,6 +100,26 @@ static void check_idx_pixels(vt_dataset *ds, int n, int h, int w)
     free(pix);
 }
 
+static void unlink_in(const char *name)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    unlink(p);
+}
+
+/* vt_dataset_open fails and the message holds every one of the (NULL-terminated) words */
+static void expect_refused(const char *path, const char *split, const vt_data_options *o, ...)
+{
+    vt_dataset *ds = (vt_dataset *)1;
+    ck_assert_int_eq(vt_dataset_open_opts(&ds, path, split, o), VT_ERR);
+    ck_assert_ptr_null(ds);
+    va_list ap;
+    va_start(ap, o);
+    for (const char *w; (w = va_arg(ap, const char *));)
+        ck_assert_msg(strstr(vt_errmsg(), w) != NULL, "'%s' not in the message: %s", w, vt_errmsg());
+    va_end(ap);
+}
+
 START_TEST(idx_plain_and_gz)
 {
     write_idx("train", 30, 5, 7, true, 0);
@@ -89,101 +129,174 @@ START_TEST(idx_plain_and_gz)
     ck_assert_str_eq(tr->format, "idx");
     check_idx_pixels(tr, 30, 5, 7);
     ck_assert_int_eq(tr->num_classes, 10);
+    ck_assert_ptr_null(tr->class_names);
     ck_assert_int_eq(vt_dataset_open(&te, dir, "test", "idx", NULL, NULL), VT_OK);
     check_idx_pixels(te, 20, 5, 7);
     vt_dataset_close(tr);
     vt_dataset_close(te);
+    /* a file named directly opens its folder; classes.txt names the classes */
+    write_text(dir, "classes.txt", "zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\n\n");
+    char p[512];
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte.gz", dir);
+    ck_assert_msg(vt_dataset_open(&tr, p, "train", NULL, NULL, NULL) == VT_OK, "%s", vt_errmsg());
+    ck_assert_ptr_nonnull(tr->class_names);
+    ck_assert_str_eq(tr->class_names[7], "seven");
+    vt_dataset_close(tr);
+    /* a model with more classes than the data shows: num_classes as asked (names must then agree) */
+    unlink_in("classes.txt");
+    vt_data_options o = {.num_classes = 12};
+    ck_assert_int_eq(vt_dataset_open_opts(&tr, dir, "train", &o), VT_OK);
+    ck_assert_int_eq(tr->num_classes, 12);
+    vt_dataset_close(tr);
 }
 END_TEST
 
 START_TEST(idx_bad_files)
 {
-    vt_dataset *ds;
-    write_idx("train", 30, 5, 7, false, 3);   /* labels file cut short */
-    ck_assert_int_eq(vt_dataset_open(&ds, dir, "train", "auto", NULL, NULL), VT_ERR);
-    ck_assert_msg(strstr(vt_errmsg(), "train-labels-idx1-ubyte") && strstr(vt_errmsg(), "truncated"), "%s", vt_errmsg());
-    /* a corrupted gzip stream */
-    write_idx("train", 30, 5, 7, true, 0);
     char p[512];
-    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", dir);
-    unlink(p);
+    /* missing path, missing labels file */
+    expect_refused("/nonexistent/x", "train", NULL, "/nonexistent/x", "no such", NULL);
+    write_idx("train", 30, 5, 7, false, 0);
+    unlink_in("train-labels-idx1-ubyte");
+    expect_refused(dir, "train", NULL, "train-images-idx3-ubyte", "labels", NULL);
+    /* labels file cut short */
+    write_idx("train", 30, 5, 7, false, 3);
+    expect_refused(dir, "train", NULL, "train-labels-idx1-ubyte", "30 labels", "truncated", NULL);
+    /* image count != label count */
+    write_idx_ex("train", 30, 5, 7, false, 0, 29, -1);
+    expect_refused(dir, "train", NULL, "30 images", "29 labels", "train-labels-idx1-ubyte", NULL);
+    /* label >= the number of classes asked for */
+    write_idx_ex("train", 30, 5, 7, false, 0, 30, 10);
+    vt_data_options o = {.num_classes = 10};
+    expect_refused(dir, "train", &o, "train-labels-idx1-ubyte", "label 10", "expected 0..9", NULL);
+    /* classes.txt with fewer names than the labels need */
+    write_idx("train", 30, 5, 7, false, 0);
+    write_text(dir, "classes.txt", "a\nb\nc\n");
+    expect_refused(dir, "train", NULL, "train-labels-idx1-ubyte", "label 9", "3 classes", NULL);
+    unlink_in("classes.txt");
+    /* a corrupted and a truncated gzip stream */
+    unlink_in("train-labels-idx1-ubyte");
+    unlink_in("train-images-idx3-ubyte");
+    write_idx("train", 30, 5, 7, true, 0);
     snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
     FILE *f = fopen(p, "r+b");
     fseek(f, 20, SEEK_SET);
     fputc(0x55, f);
     fputc(0xaa, f);
     fclose(f);
-    ck_assert_int_eq(vt_dataset_open(&ds, dir, "train", "auto", NULL, NULL), VT_ERR);
-    ck_assert_msg(strstr(vt_errmsg(), "train-images-idx3-ubyte.gz") != NULL, "%s", vt_errmsg());
+    expect_refused(dir, "train", NULL, "train-images-idx3-ubyte.gz", "corrupted", NULL);
+    write_idx("train", 30, 5, 7, true, 0);
+    struct stat st;
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(truncate(p, st.st_size - 12), 0);
+    expect_refused(dir, "train", NULL, "train-images-idx3-ubyte.gz", "truncated", NULL);
     /* wrong magic */
     uint8_t junk[64] = {1, 2, 3, 4};
     write_file(p, junk, sizeof junk, true);
-    ck_assert_int_eq(vt_dataset_open(&ds, dir, "train", "auto", NULL, NULL), VT_ERR);
-    ck_assert_msg(strstr(vt_errmsg(), "not an IDX image file") != NULL, "%s", vt_errmsg());
-    ck_assert_int_eq(vt_dataset_open(&ds, "/nonexistent/x", "train", "auto", NULL, NULL), VT_ERR);
-    ck_assert(strstr(vt_errmsg(), "/nonexistent/x") != NULL);
+    expect_refused(dir, "train", NULL, "train-images-idx3-ubyte.gz", "not an IDX image file", "0x01020304", NULL);
+    /* an unknown format and split */
+    vt_data_options bad = {.format = "tiff"};
+    expect_refused(dir, "train", &bad, "tiff", "expected auto, idx, cifar, hdf5 or folder", NULL);
+    expect_refused(dir, "validation", NULL, "validation", "expected train or test", NULL);
+    /* a folder with nothing recognisable */
+    char empty[300];
+    snprintf(empty, sizeof empty, "%s/empty", dir);
+    mkdir(empty, 0777);
+    expect_refused(empty, "train", NULL, empty, "cannot tell the dataset format", NULL);
 }
 END_TEST
 
+/* CIFAR record i of a batch: label, then planar R, G, B with pixel (i, c, p) = (i + 5c + p) & 255 */
+static void cifar_record(uint8_t *r, int label_bytes, int gi, int coarse, int fine)
+{
+    if (label_bytes == 2) r[0] = (uint8_t)coarse;
+    r[label_bytes - 1] = (uint8_t)fine;
+    for (int c = 0; c < 3; c++)
+        for (int p = 0; p < 1024; p++) r[label_bytes + c * 1024 + p] = (uint8_t)((gi + 5 * c + p) & 255);
+}
+
+static void check_cifar_pixels(vt_dataset *ds, int i, int gi)
+{
+    uint8_t pix[3072];
+    int label;
+    ck_assert_int_eq(ds->read(ds, i, pix, &label), VT_OK);
+    for (int p = 0; p < 1024; p++)
+        for (int c = 0; c < 3; c++) ck_assert_int_eq(pix[p * 3 + c], (gi + 5 * c + p) & 255);
+}
+
 START_TEST(cifar10_and_100)
 {
-    /* CIFAR-10: two training batches of 3 records, pixel (i, c, p) = (i + 5c + p) & 255 */
-    uint8_t rec[3 * 3074];
+    /* CIFAR-10: two training batches of 3 records and a test batch of 2 */
+    static uint8_t rec[3 * 3074];
+    char path[600];
     for (int b = 1; b <= 2; b++) {
-        for (int i = 0; i < 3; i++) {
-            uint8_t *r = rec + i * 3073;
-            int gi = (b - 1) * 3 + i;
-            r[0] = (uint8_t)(gi % 10);
-            for (int c = 0; c < 3; c++)
-                for (int p = 0; p < 1024; p++) r[1 + c * 1024 + p] = (uint8_t)((gi + 5 * c + p) & 255);
-        }
-        char path[512];
+        for (int i = 0; i < 3; i++) cifar_record(rec + i * 3073, 1, (b - 1) * 3 + i, 0, ((b - 1) * 3 + i) % 10);
         snprintf(path, sizeof path, "%s/data_batch_%d.bin", dir, b);
         write_file(path, rec, 3 * 3073, false);
     }
-    vt_dataset *ds;
+    vt_dataset *ds, *te;
     ck_assert_msg(vt_dataset_open(&ds, dir, "train", "auto", NULL, NULL) == VT_OK, "%s", vt_errmsg());
     ck_assert_str_eq(ds->format, "cifar");
     ck_assert_int_eq(ds->count, 6);
     ck_assert_int_eq(ds->num_classes, 10);
-    uint8_t pix[3072];
+    ck_assert(ds->h == 32 && ds->w == 32 && ds->c == 3);
+    ck_assert_ptr_null(ds->class_names);
     for (int i = 0; i < 6; i++) {
         int label;
+        uint8_t pix[3072];
         ck_assert_int_eq(ds->read(ds, i, pix, &label), VT_OK);
         ck_assert_int_eq(label, i % 10);
-        for (int p = 0; p < 1024; p++)
-            for (int c = 0; c < 3; c++) ck_assert_int_eq(pix[p * 3 + c], (i + 5 * c + p) & 255);
+        check_cifar_pixels(ds, i, i);
     }
     vt_dataset_close(ds);
-    vt_dataset *te;
     ck_assert_int_eq(vt_dataset_open(&te, dir, "test", "auto", NULL, NULL), VT_OK);
     ck_assert_ptr_null(te);   /* no test_batch.bin: no test split, not an error */
-    /* CIFAR-100 (coarse, fine label bytes) in another folder; a truncated file is refused */
-    char d100[512], path[600];
+    for (int i = 0; i < 2; i++) cifar_record(rec + i * 3073, 1, 100 + i, 0, 9 - i);
+    snprintf(path, sizeof path, "%s/test_batch.bin", dir);
+    write_file(path, rec, 2 * 3073, false);
+    write_text(dir, "batches.meta.txt", "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n");
+    ck_assert_int_eq(vt_dataset_open(&te, dir, "test", "auto", NULL, NULL), VT_OK);
+    ck_assert_int_eq(te->count, 2);
+    ck_assert_str_eq(te->class_names[9], "truck");
+    check_cifar_pixels(te, 1, 101);
+    vt_dataset_close(te);
+    /* a label outside CIFAR-10's classes */
+    rec[3073] = 12;
+    write_file(path, rec, 2 * 3073, false);
+    expect_refused(dir, "test", NULL, "test_batch.bin", "record 1", "label 12", "expected 0..9", NULL);
+
+    /* CIFAR-100 (coarse, fine label bytes) in another folder: fine by default, coarse on request */
+    char d100[512];
     snprintf(d100, sizeof d100, "%s/c100", dir);
     mkdir(d100, 0777);
-    for (int i = 0; i < 2; i++) {
-        uint8_t *r = rec + i * 3074;
-        r[0] = 3;
-        r[1] = (uint8_t)(42 + i);
-        memset(r + 2, i, 3072);
-    }
+    for (int i = 0; i < 3; i++) cifar_record(rec + i * 3074, 2, i, 3 + i, 42 + i);
     snprintf(path, sizeof path, "%s/train.bin", d100);
-    write_file(path, rec, 2 * 3074, false);
+    write_file(path, rec, 3 * 3074, false);
     ck_assert_int_eq(vt_dataset_open(&ds, d100, "train", "cifar", NULL, NULL), VT_OK);
     ck_assert_int_eq(ds->num_classes, 100);
     int label;
+    uint8_t pix[3072];
     ck_assert_int_eq(ds->read(ds, 1, pix, &label), VT_OK);
     ck_assert_int_eq(label, 43);
-    ck_assert_int_eq(pix[100], 1);
+    check_cifar_pixels(ds, 2, 2);
     vt_dataset_close(ds);
+    vt_data_options coarse = {.cifar_coarse = true};
+    ck_assert_int_eq(vt_dataset_open_opts(&ds, d100, "train", &coarse), VT_OK);
+    ck_assert_int_eq(ds->num_classes, 20);
+    ck_assert_int_eq(ds->read(ds, 2, pix, &label), VT_OK);
+    ck_assert_int_eq(label, 5);
+    vt_dataset_close(ds);
+    /* truncated */
     write_file(path, rec, 2 * 3074 - 10, false);
-    ck_assert_int_eq(vt_dataset_open(&ds, d100, "train", "cifar", NULL, NULL), VT_ERR);
-    ck_assert_msg(strstr(vt_errmsg(), "train.bin") && strstr(vt_errmsg(), "truncated"), "%s", vt_errmsg());
+    expect_refused(d100, "train", NULL, "train.bin", "truncated", "3074-byte", NULL);
 }
 END_TEST
+
+/* images uint8 (n, 3, 2, 3) with pixel k of image i = ((i * 18 + k) * 11) & 255 */
+static void fill_h5_images(uint8_t *img, int n)
+{
+    for (int i = 0; i < n * 18; i++) img[i] = (uint8_t)((i * 11) & 255);
+}
 
 START_TEST(hdf5_layout)
 {
@@ -191,13 +304,13 @@ START_TEST(hdf5_layout)
     snprintf(path, sizeof path, "%s/d.h5", dir);
     vt_h5id f = vt_h5_create(path);
     ck_assert(f >= 0);
-    /* images as float64 are not uint8 but HDF5 converts; write uint8 through int64? use f64 with integer values */
-    double img[4 * 3 * 2 * 3];
-    int64_t lab[4] = {2, 0, 1, 2};
-    for (int i = 0; i < 72; i++) img[i] = (double)((i * 11) & 255);
-    ck_assert_int_eq(vt_h5_write_f64(f, "/train/images", img, 4, (int64_t[]){4, 3, 2, 3}), VT_OK);
+    uint8_t img[5 * 18];
+    fill_h5_images(img, 5);
+    int64_t lab[5] = {2, 0, 1, 2, 1};
+    ck_assert_int_eq(vt_h5_write_u8(f, "/train/images", img, 4, (int64_t[]){4, 3, 2, 3}, 4), VT_OK);
     ck_assert_int_eq(vt_h5_write_i64(f, "/train/labels", lab, 1, (int64_t[]){4}), VT_OK);
-    ck_assert_int_eq(vt_h5_write_f64(f, "/test/images", img, 4, (int64_t[]){2, 3, 2, 3}), VT_OK);
+    ck_assert_int_eq(vt_h5_write_attr_str(f, "/train/labels", "class_names", "cat\ndog\nemu"), VT_OK);
+    ck_assert_int_eq(vt_h5_write_u8(f, "/test/images", img, 4, (int64_t[]){2, 3, 2, 3}, 0), VT_OK);
     ck_assert_int_eq(vt_h5_write_i64(f, "/test/labels", lab, 1, (int64_t[]){3}), VT_OK);
     vt_h5_close(f);
     vt_dataset *ds;
@@ -205,18 +318,113 @@ START_TEST(hdf5_layout)
     ck_assert_str_eq(ds->format, "hdf5");
     ck_assert_int_eq(ds->count, 4);
     ck_assert_int_eq(ds->num_classes, 3);
+    ck_assert_str_eq(ds->class_names[2], "emu");
     ck_assert(ds->h == 3 && ds->w == 2 && ds->c == 3);
-    uint8_t pix[18];
-    int label;
-    ck_assert_int_eq(ds->read(ds, 2, pix, &label), VT_OK);
-    ck_assert_int_eq(label, 1);
-    for (int k = 0; k < 18; k++) ck_assert_int_eq(pix[k], ((36 + k) * 11) & 255);
+    for (int i = 0; i < 4; i++) {
+        uint8_t pix[18];
+        int label;
+        ck_assert_int_eq(ds->read(ds, i, pix, &label), VT_OK);
+        ck_assert_int_eq(label, lab[i]);
+        ck_assert_mem_eq(pix, img + i * 18, 18);
+    }
     vt_dataset_close(ds);
     /* the test split has 2 images but 3 labels: refused */
-    ck_assert_int_eq(vt_dataset_open(&ds, path, "test", "auto", "images", "labels"), VT_ERR);
-    ck_assert_msg(strstr(vt_errmsg(), "d.h5") && strstr(vt_errmsg(), "labels"), "%s", vt_errmsg());
-    ck_assert_int_eq(vt_dataset_open(&ds, path, "train", "auto", "pixels", "labels"), VT_ERR);
-    ck_assert(strstr(vt_errmsg(), "pixels") != NULL);
+    expect_refused(path, "test", NULL, "d.h5", "2 images", "3 labels", NULL);
+    /* no dataset of that name: say what is there */
+    vt_data_options o = {.images_key = "pixels"};
+    expect_refused(path, "train", &o, "d.h5", "'pixels'", "/train", "found: images, labels", NULL);
+    /* a train-only file at the root, (N, H, W) gray, names given, num_classes from the attribute */
+    snprintf(path, sizeof path, "%s/g.h5", dir);
+    ck_assert((f = vt_h5_create(path)) >= 0);
+    ck_assert_int_eq(vt_h5_write_u8(f, "/px", img, 3, (int64_t[]){5, 3, 6}, 4), VT_OK);
+    ck_assert_int_eq(vt_h5_write_i64(f, "/y", lab, 1, (int64_t[]){5}), VT_OK);
+    ck_assert_int_eq(vt_h5_write_attr_i64(f, "/y", "num_classes", 7), VT_OK);
+    vt_h5_close(f);
+    vt_data_options g = {.images_key = "px", .labels_key = "y"};
+    ck_assert_msg(vt_dataset_open_opts(&ds, path, "train", &g) == VT_OK, "%s", vt_errmsg());
+    ck_assert(ds->count == 5 && ds->h == 3 && ds->w == 6 && ds->c == 1 && ds->num_classes == 7);
+    uint8_t pix[18];
+    int label;
+    ck_assert_int_eq(ds->read(ds, 4, pix, &label), VT_OK);
+    ck_assert_mem_eq(pix, img + 4 * 18, 18);
+    ck_assert_int_eq(label, 1);
+    vt_dataset_close(ds);
+    ck_assert_int_eq(vt_dataset_open_opts(&ds, path, "test", &g), VT_OK);
+    ck_assert_ptr_null(ds);   /* train-only file */
+    vt_data_options g2 = {.images_key = "nope", .labels_key = "y"};
+    expect_refused(path, "train", &g2, "g.h5", "'nope' in /", "found: px, y", NULL);
+    /* a label >= the num_classes attribute */
+    snprintf(path, sizeof path, "%s/n.h5", dir);
+    ck_assert((f = vt_h5_create(path)) >= 0);
+    ck_assert_int_eq(vt_h5_write_u8(f, "/images", img, 3, (int64_t[]){5, 3, 6}, 0), VT_OK);
+    ck_assert_int_eq(vt_h5_write_i64(f, "/labels", lab, 1, (int64_t[]){5}), VT_OK);
+    ck_assert_int_eq(vt_h5_write_attr_i64(f, "/labels", "num_classes", 2), VT_OK);
+    vt_h5_close(f);
+    expect_refused(path, "train", NULL, "n.h5", "label 2 of sample 0", "expected 0..1", NULL);
+    /* float images are not pixels */
+    snprintf(path, sizeof path, "%s/fl.h5", dir);
+    ck_assert((f = vt_h5_create(path)) >= 0);
+    double fimg[18] = {0};
+    ck_assert_int_eq(vt_h5_write_f64(f, "/images", fimg, 4, (int64_t[]){1, 3, 2, 3}), VT_OK);
+    ck_assert_int_eq(vt_h5_write_i64(f, "/labels", lab, 1, (int64_t[]){1}), VT_OK);
+    vt_h5_close(f);
+    expect_refused(path, "train", NULL, "fl.h5", "float64", "expected uint8", NULL);
+    /* not an HDF5 file at all */
+    write_text(dir, "junk.h5", "this is not HDF5");
+    snprintf(path, sizeof path, "%s/junk.h5", dir);
+    expect_refused(path, "train", NULL, "junk.h5", "not an HDF5 file", NULL);
+}
+END_TEST
+
+/* every sample of a equals the same sample of b */
+static void same_samples(vt_dataset *a, vt_dataset *b)
+{
+    ck_assert_int_eq(a->count, b->count);
+    ck_assert(a->h == b->h && a->w == b->w && a->c == b->c);
+    ck_assert_int_eq(a->num_classes, b->num_classes);
+    size_t px = (size_t)a->h * a->w * a->c;
+    uint8_t *pa = malloc(px), *pb = malloc(px);
+    for (int64_t i = 0; i < a->count; i++) {
+        int la, lb;
+        ck_assert_int_eq(a->read(a, i, pa, &la), VT_OK);
+        ck_assert_int_eq(b->read(b, i, pb, &lb), VT_OK);
+        ck_assert_int_eq(la, lb);
+        ck_assert_mem_eq(pa, pb, px);
+    }
+    free(pa);
+    free(pb);
+}
+
+START_TEST(pack_round_trip)
+{
+    /* enough images for several chunks and blocks */
+    write_idx("train", 3000, 12, 20, true, 0);
+    write_idx("t10k", 7, 12, 20, false, 0);
+    write_text(dir, "classes.txt", "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n");
+    char out[512];
+    snprintf(out, sizeof out, "%s/packed.h5", dir);
+    vt_h5id f = vt_h5_create(out);
+    ck_assert(f >= 0);
+    const char *splits[2] = {"train", "test"};
+    for (int s = 0; s < 2; s++) {
+        vt_dataset *src;
+        ck_assert_int_eq(vt_dataset_open(&src, dir, splits[s], NULL, NULL, NULL), VT_OK);
+        char g[16];
+        snprintf(g, sizeof g, "/%s", splits[s]);
+        ck_assert_msg(vt_dataset_pack_h5(src, f, g) == VT_OK, "%s", vt_errmsg());
+        vt_dataset_close(src);
+    }
+    vt_h5_close(f);
+    for (int s = 0; s < 2; s++) {
+        vt_dataset *src, *h5;
+        ck_assert_int_eq(vt_dataset_open(&src, dir, splits[s], NULL, NULL, NULL), VT_OK);
+        ck_assert_msg(vt_dataset_open(&h5, out, splits[s], NULL, NULL, NULL) == VT_OK, "%s", vt_errmsg());
+        ck_assert_str_eq(h5->format, "hdf5");
+        same_samples(src, h5);
+        ck_assert_str_eq(h5->class_names[9], "j");
+        vt_dataset_close(src);
+        vt_dataset_close(h5);
+    }
 }
 END_TEST
 
@@ -231,9 +439,12 @@ START_TEST(fashion_mnist_package)
     vt_dataset *tr, *te;
     ck_assert_msg(vt_dataset_open(&tr, fm, "train", "auto", NULL, NULL) == VT_OK, "%s", vt_errmsg());
     ck_assert_int_eq(vt_dataset_open(&te, fm, "test", "auto", NULL, NULL), VT_OK);
+    ck_assert_str_eq(tr->format, "idx");
     ck_assert_int_eq(tr->count, 60000);
     ck_assert_int_eq(te->count, 10000);
     ck_assert(tr->h == 28 && tr->w == 28 && tr->c == 1 && tr->num_classes == 10);
+    ck_assert_str_eq(tr->class_names[0], "T-shirt/top");
+    ck_assert_str_eq(te->class_names[9], "Ankle boot");
     int hist[2][10] = {{0}};
     uint8_t pix[784];
     vt_dataset *sets[2] = {tr, te};
@@ -241,106 +452,36 @@ START_TEST(fashion_mnist_package)
         for (int64_t i = 0; i < sets[s]->count; i++) {
             int label;
             ck_assert_int_eq(sets[s]->read(sets[s], i, pix, &label), VT_OK);
+            ck_assert(label >= 0 && label < 10);
             hist[s][label]++;
         }
     for (int k = 0; k < 10; k++) {
         ck_assert_int_eq(hist[0][k], 6000);
         ck_assert_int_eq(hist[1][k], 1000);
     }
+    /* the first training image is an ankle boot (label 9), as in Zalando's README */
+    int label;
+    ck_assert_int_eq(tr->read(tr, 0, pix, &label), VT_OK);
+    ck_assert_int_eq(label, 9);
     vt_dataset_close(tr);
     vt_dataset_close(te);
-}
-END_TEST
-
-/* batches k.. of epoch e are the same (ids and augmented pixels) whether the loader ran from batch 0
- * or was created fresh at batch k, with any number of workers */
-START_TEST(loader_resume_determinism)
-{
-    write_idx("train", 100, 8, 8, false, 0);
-    vt_dataset *ds;
-    ck_assert_int_eq(vt_dataset_open(&ds, dir, "train", "auto", NULL, NULL), VT_OK);
-    vt_transform tf = {1, 8, 8, {0.5f}, {0.25f}, true, true, 2, false, 0.08, 0.75, 1.333};
-    float ref[12][7 * 64];
-    int64_t ref_ids[12][7];
-    for (int run = 0; run < 3; run++) {
-        vt_loader_config lc = {ds, NULL, 0, tf, 7, true, true, 42, run == 0 ? 0 : run, 3};
-        vt_loader *l;
-        ck_assert_int_eq(vt_loader_create(&l, &lc), VT_OK);
-        ck_assert_int_eq(vt_loader_batches(l), 14);
-        int start = run == 0 ? 0 : 5 + run;
-        ck_assert_int_eq(vt_loader_start(l, 3, start), VT_OK);
-        for (int k = start; k < 14; k++) {
-            float *x;
-            int *y, bs;
-            const int64_t *ids;
-            ck_assert_int_eq(vt_loader_next(l, &x, &y, &ids, &bs), VT_OK);
-            ck_assert_int_eq(bs, 7);
-            if (k < 2) continue;
-            if (run == 0) {
-                memcpy(ref[k - 2], x, sizeof ref[0]);
-                memcpy(ref_ids[k - 2], ids, sizeof ref_ids[0]);
-            } else {
-                ck_assert_msg(memcmp(ref_ids[k - 2], ids, sizeof ref_ids[0]) == 0, "ids of batch %d differ", k);
-                ck_assert_msg(memcmp(ref[k - 2], x, sizeof ref[0]) == 0, "pixels of batch %d differ", k);
-            }
-            for (int b = 0; b < 7; b++) ck_assert_int_eq(y[b], (int)(ids[b] % 10));
-        }
-        float *x;
-        int *y, bs;
-        ck_assert_int_eq(vt_loader_next(l, &x, &y, NULL, &bs), VT_OK);
-        ck_assert_int_eq(bs, 0);   /* end of the epoch */
-        vt_loader_free(l);
-    }
-    /* another epoch is another order */
-    vt_loader_config lc = {ds, NULL, 0, tf, 7, true, true, 42, 1, 3};
-    vt_loader *l;
-    ck_assert_int_eq(vt_loader_create(&l, &lc), VT_OK);
-    ck_assert_int_eq(vt_loader_start(l, 4, 2), VT_OK);
-    float *x;
-    int *y, bs;
-    const int64_t *ids;
-    ck_assert_int_eq(vt_loader_next(l, &x, &y, &ids, &bs), VT_OK);
-    ck_assert(memcmp(ref_ids[0], ids, sizeof ref_ids[0]) != 0);
-    vt_loader_free(l);
-    vt_dataset_close(ds);
-}
-END_TEST
-
-START_TEST(transforms)
-{
-    /* eval: resize 4x4 -> 2x2 averages (antialiased) and normalises; gray -> 3 channels */
-    uint8_t pix[16];
-    for (int i = 0; i < 16; i++) pix[i] = (uint8_t)(i < 8 ? 0 : 255);
-    vt_transform tf = {3, 2, 2, {0, 0, 0}, {1, 1, 1}, false, false, 0, false, 0, 0, 0};
-    float out[12], scratch[256];
-    vt_rng r;
-    vt_rng_seed(&r, 1);
-    vt_transform_apply(&tf, pix, 4, 4, 1, out, &r, scratch);
-    for (int c = 0; c < 3; c++) {
-        ck_assert(out[c * 4 + 0] < 0.2f && out[c * 4 + 1] < 0.2f);
-        ck_assert(out[c * 4 + 2] > 0.8f && out[c * 4 + 3] > 0.8f);
-    }
-    float vals[3];
-    ck_assert_int_eq(vt_parse_floats("0.1, 0.2,0.3", vals, 3, "mean"), VT_OK);
-    ck_assert(vals[2] == 0.3f);
-    ck_assert_int_eq(vt_parse_floats("0.1, 0.2", vals, 3, "mean"), VT_ERR);
-    ck_assert(strstr(vt_errmsg(), "2 values given, expected 1 or 3") != NULL);
 }
 END_TEST
 
 int main(void)
 {
     Suite *s = suite_create("data");
-    TCase *tc = tcase_create("data");
-    tcase_set_timeout(tc, 120);
+    TCase *tc = tcase_create("formats");
+    tcase_set_timeout(tc, 300);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, idx_plain_and_gz);
     tcase_add_test(tc, idx_bad_files);
     tcase_add_test(tc, cifar10_and_100);
     tcase_add_test(tc, hdf5_layout);
+    tcase_add_test(tc, pack_round_trip);
     tcase_add_test(tc, fashion_mnist_package);
-    tcase_add_test(tc, loader_resume_determinism);
-    tcase_add_test(tc, transforms);
     suite_add_tcase(s, tc);
+    suite_add_tcase(s, tc_data_folder());
+    suite_add_tcase(s, tc_data_loader());
     return tu_run(s);
 }

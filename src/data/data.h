@@ -1,4 +1,9 @@
 /* data.h - datasets behind one interface, per-sample transforms, and a prefetching batch loader.
+ *
+ * A dataset delivers sample i as uint8 pixels, interleaved (h, w, c) row-major (the layout of
+ * every file format read here), plus an int label in [0, num_classes). Every sample of a dataset
+ * has the same (h, w, c). The transforms turn that into the model's float32 planar (C, H, W).
+ *
  * Order and augmentation are pure functions of (seed, epoch, sample index): a run resumed in the
  * middle of an epoch sees exactly the samples and crops it would have seen. */
 #ifndef VIT_DATA_H
@@ -15,43 +20,75 @@ extern "C" {
 typedef struct vt_dataset vt_dataset;
 struct vt_dataset {
     char path[1024];        /* what was opened (for messages) */
-    const char *format;     /* "idx", "cifar", "hdf5" */
+    const char *format;     /* "idx", "cifar", "hdf5", "folder" */
     int64_t count;          /* samples */
     int num_classes;
-    int h, w, c;            /* stored image shape; pixels are uint8 (h, w, c) */
-    /* read sample i (0 <= i < count): pixels (h*w*c) and label; thread-safe */
+    int h, w, c;            /* delivered image shape; pixels are uint8 (h, w, c) */
+    /* read sample i (0 <= i < count): pixels (h*w*c bytes) and label; thread-safe */
     int (*read)(vt_dataset *ds, int64_t i, uint8_t *pixels, int *label);
     void (*close)(vt_dataset *ds);
     void *impl;
+    char **class_names;     /* num_classes names, or NULL where the files do not say */
+    int64_t skipped;        /* undecodable images left out or replaced (bad_images = skip) */
+    char skip_note[512];    /* the first of them and why ("" when none) */
 };
 
-/* Open split "train" or "test" of the dataset at path. format: "auto" (detect), "idx" (a folder of
- * MNIST-style IDX files, plain or .gz), "cifar" (a folder of CIFAR-10/100 binary batches), "hdf5" (a
- * file with images (N, H, W, C) uint8 and labels (N,)). *out is NULL and vt_errmsg() names the file
- * on failure. A missing test split is not an error: *out is NULL and the return is VT_OK. */
+/* What to do with an image file that cannot be decoded (image folders) */
+typedef enum { VT_BAD_REFUSE = 0, VT_BAD_SKIP = 1 } vt_bad_policy;
+
+typedef struct {
+    const char *format;       /* "auto" or NULL (detect from the path), "idx", "cifar", "hdf5", "folder" */
+    const char *images_key;   /* HDF5 dataset names (NULL: "images", "labels") */
+    const char *labels_key;
+    int num_classes;          /* > 0: a label >= this refuses the file; 0: the data decides */
+    bool cifar_coarse;        /* CIFAR-100: the 20 coarse labels instead of the 100 fine ones */
+    /* image folders */
+    vt_bad_policy bad_images; /* refuse (error naming the file) or skip (counted in ds->skipped) */
+    int image_h, image_w;     /* delivered size (0: the images' own size when they all agree, else 256) */
+    int channels;             /* 1 or 3 (0: 1 when every image is grayscale, else 3) */
+} vt_data_options;
+
+/* Open split "train" or "test" of the dataset at path: a folder of IDX files found by their
+ * standard names (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...), a CIFAR
+ * folder (data_batch_1..5.bin + test_batch.bin, or CIFAR-100 train.bin + test.bin), an HDF5 file
+ * (images uint8 (N, H, W, C) or (N, H, W) and labels integer (N,), under /train and /test or at the
+ * root for a train-only file), or an image-folder root (root/<class>/<file>.jpg|.jpeg|.png, or
+ * root/train/<class>/... with root/val/ or root/test/ for the test split).
+ * *out is NULL and vt_errmsg() names the file on failure. A missing test split is not an error:
+ * *out is NULL and the return is VT_OK. o may be NULL (all defaults). */
+int vt_dataset_open_opts(vt_dataset **out, const char *path, const char *split, const vt_data_options *o);
+/* the same with default options except these */
 int vt_dataset_open(vt_dataset **out, const char *path, const char *split, const char *format,
                     const char *images_key, const char *labels_key);
 void vt_dataset_close(vt_dataset *ds);
 
+/* Write every sample of ds under group (e.g. "/train") of an open HDF5 file: images uint8
+ * (N, H, W, C) in deflated chunks of about 64 KiB, written a block at a time (never the whole
+ * dataset in memory); labels int64 (N,) with attributes num_classes and class_names (one per line). */
+int vt_dataset_pack_h5(vt_dataset *ds, vt_h5id file, const char *group);
+
 /* ---------------------------------------------------------------- transforms */
 typedef struct {
     int out_c, out_h, out_w;      /* what the model takes */
-    float mean[4], std[4];        /* per output channel */
-    bool train;                   /* augment (else: deterministic resize) */
+    float mean[4], std[4];        /* per output channel, on [0, 1] pixel values */
+    bool train;                   /* augment (else: deterministic resize / center crop) */
     bool hflip;
     int crop_padding;             /* random crop after zero padding (train) */
     bool rrc;                     /* random-resized-crop (train) */
     double rrc_scale_min, rrc_ratio_min, rrc_ratio_max;
+    float crop_pct;               /* evaluation (and training without rrc): resize the shorter side to
+                                     out/crop_pct and center-crop; 0 = resize the whole image to (H, W) */
 } vt_transform;
 
 /* parse "0.5" or "0.5, 0.4, 0.3" into n values (one value is repeated) */
 int vt_parse_floats(const char *text, float *out, int n, const char *what);
 /* floats of scratch memory vt_transform_apply needs for a stored (h, w) image */
 size_t vt_transform_scratch(const vt_transform *t, int h, int w);
-/* uint8 (h, w, c) -> float (out_c, out_h, out_w); rng drives the augmentation */
+/* pix uint8 (h, w, c) -> out float (out_c, out_h, out_w); rng drives the augmentation.
+ * Channels: gray is replicated to RGB, RGB becomes gray by ITU-R 601 luma, extra channels dropped. */
 void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w, int c, float *out, vt_rng *rng,
                         float *scratch);
-/* the RNG of sample i in epoch e of a run with this seed */
+/* the RNG of sample i in epoch e of a run with this seed (a hash of the three) */
 void vt_sample_rng(vt_rng *r, uint64_t seed, int64_t epoch, int64_t index);
 
 /* ---------------------------------------------------------------- loader */
@@ -62,10 +99,10 @@ typedef struct {
     int64_t n;                    /* samples in the subset (ignored when indices is NULL) */
     vt_transform tf;
     int batch;
-    bool shuffle, drop_last;
+    bool shuffle, drop_last;      /* training: both; evaluation: neither (last batch has its real size) */
     uint64_t seed;
     int workers;                  /* 0: fill batches in the caller's thread */
-    int prefetch;                 /* ring slots */
+    int prefetch;                 /* ring slots (at least 2) */
 } vt_loader_config;
 
 int vt_loader_create(vt_loader **out, const vt_loader_config *c);
@@ -75,13 +112,14 @@ int64_t vt_loader_batches(const vt_loader *l);
 int64_t vt_loader_size(const vt_loader *l);
 /* position the loader at batch k of epoch e (restarts the workers) */
 int vt_loader_start(vt_loader *l, int64_t epoch, int64_t batch);
-/* the next batch: images (B, C, H, W), labels (B), ids (B, dataset indices); *bsize 0 at the end of
- * the epoch. The pointers stay valid until the next call. */
+/* the next batch: images (B, C, H, W), labels (B), ids (B, dataset indices; may be NULL); *bsize 0
+ * at the end of the epoch. The pointers stay valid until the next call. */
 int vt_loader_next(vt_loader *l, float **images, int **labels, const int64_t **ids, int *bsize);
 /* seconds the caller spent waiting for batches since the last start */
 double vt_loader_wait_seconds(const vt_loader *l);
 
-/* split [0, count) into a training and a held-out part by fraction (deterministic in seed) */
+/* split [0, count) into a training and a held-out part by fraction (deterministic in seed);
+ * both lists are malloc'd (free them), in increasing index order */
 int vt_split_indices(int64_t count, double val_fraction, uint64_t seed, int64_t **train, int64_t *ntrain,
                      int64_t **val, int64_t *nval);
 

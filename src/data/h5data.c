@@ -1,47 +1,36 @@
 /* h5data.c - HDF5 datasets: images uint8 (N, H, W, C) or (N, H, W) and integer labels (N,), at the
- * root (train only) or in /train and /test groups. Samples are read one hyperslab at a time, never
- * the whole file; the serial HDF5 library is not thread-safe, so reads hold a lock. */
-#include "data.h"
+ * root (train only) or in /train and /test groups; names configurable. The labels (small) are
+ * read once at open and checked; images are read one sample's hyperslab at a time, so HDF5 only
+ * decompresses the chunk holding it, never the whole file. The serial HDF5 library is not
+ * thread-safe, so every call holds vt_h5_lock. Optional attributes of the labels dataset:
+ * num_classes, class_names (one per line). */
+#include "data_internal.h"
 #include <hdf5.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define h5_lock_acquire() vt_h5_lock()
-#define h5_lock_release() vt_h5_unlock()
-
 typedef struct {
-    hid_t file, images, labels;
+    hid_t file, images;
+    int *labels;       /* count */
+    int ndim;          /* of images: 3 or 4 */
 } h5_impl;
 
+/* pixels (h, w, c) of sample i */
 static int h5_read(vt_dataset *ds, int64_t i, uint8_t *pixels, int *label)
 {
     h5_impl *m = ds->impl;
-    if (i < 0 || i >= ds->count) return vt_err("%s: sample %lld out of range", ds->path, (long long)i);
-    h5_lock_acquire();
-    hid_t fs = H5Dget_space(m->images);
+    if (i < 0 || i >= ds->count) return vt_err("%s: sample %lld out of range [0, %lld)", ds->path, (long long)i, (long long)ds->count);
     hsize_t start[4] = {(hsize_t)i, 0, 0, 0}, cnt[4] = {1, (hsize_t)ds->h, (hsize_t)ds->w, (hsize_t)ds->c};
-    int nd = H5Sget_simple_extent_ndims(fs);
+    vt_h5_lock();
+    hid_t fs = H5Dget_space(m->images);
     H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL);
-    hid_t ms = H5Screate_simple(nd, cnt, NULL);
+    hid_t ms = H5Screate_simple(m->ndim, cnt, NULL);
     herr_t r = H5Dread(m->images, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, pixels);
     H5Sclose(ms);
     H5Sclose(fs);
-    int64_t lab = -1;
-    if (r >= 0) {
-        hid_t ls = H5Dget_space(m->labels);
-        hsize_t ls0 = (hsize_t)i, one = 1;
-        H5Sselect_hyperslab(ls, H5S_SELECT_SET, &ls0, NULL, &one, NULL);
-        hid_t lm = H5Screate_simple(1, &one, NULL);
-        r = H5Dread(m->labels, H5T_NATIVE_INT64, lm, ls, H5P_DEFAULT, &lab);
-        H5Sclose(lm);
-        H5Sclose(ls);
-    }
-    h5_lock_release();
-    if (r < 0) return vt_err("%s: cannot read sample %lld (corrupted file?)", ds->path, (long long)i);
-    if (lab < 0 || lab >= ds->num_classes)
-        return vt_err("%s: label %lld of sample %lld outside [0, %d)", ds->path, (long long)lab, (long long)i,
-                      ds->num_classes);
-    *label = (int)lab;
+    vt_h5_unlock();
+    if (r < 0) return vt_err("%s: cannot read image %lld (corrupted or truncated file?)", ds->path, (long long)i);
+    *label = m->labels[i];
     return VT_OK;
 }
 
@@ -49,88 +38,203 @@ static void h5_close(vt_dataset *ds)
 {
     h5_impl *m = ds->impl;
     if (m) {
-        h5_lock_acquire();
-        H5Dclose(m->images);
-        H5Dclose(m->labels);
-        H5Fclose(m->file);
-        h5_lock_release();
+        vt_h5_lock();
+        if (m->images >= 0) H5Dclose(m->images);
+        if (m->file >= 0) H5Fclose(m->file);
+        vt_h5_unlock();
+        free(m->labels);
         free(m);
     }
-    free(ds);
+    vt_dataset_free_base(ds);
 }
 
-int vt_h5data_open(vt_dataset **out, const char *path, const char *split, const char *images_key, const char *labels_key);
-int vt_h5data_open(vt_dataset **out, const char *path, const char *split, const char *images_key, const char *labels_key)
+/* "expected X, found <class><bits>" text for a dataset's element type */
+static void type_name(hid_t d, char *buf, size_t n)
 {
-    *out = NULL;
-    h5_lock_acquire();
-    int rc = VT_ERR;
-    vt_h5id f = vt_h5_open(path, false);
-    if (f < 0) goto done;
-    char ip[512], lp[512];
-    bool test = strcmp(split, "test") == 0;
-    if (vt_h5_is_group(f, test ? "test" : "train")) {
-        snprintf(ip, sizeof ip, "%s/%s", test ? "test" : "train", images_key);
-        snprintf(lp, sizeof lp, "%s/%s", test ? "test" : "train", labels_key);
-    } else if (test) {
-        vt_h5_close(f);
-        rc = VT_OK;   /* no test split */
-        goto done;
-    } else {
-        snprintf(ip, sizeof ip, "%s", images_key);
-        snprintf(lp, sizeof lp, "%s", labels_key);
-    }
-    int nd, nl;
-    int64_t sh[8], lsh[8];
-    if (vt_h5_shape(f, ip, &nd, sh) != VT_OK || vt_h5_shape(f, lp, &nl, lsh) != VT_OK) {
-        vt_h5_close(f);
-        goto done;
-    }
-    if (nd != 3 && nd != 4) {
-        vt_err("%s: %s must be (N, H, W, C) or (N, H, W) uint8", path, ip);
-        vt_h5_close(f);
-        goto done;
-    }
-    if (nl != 1 || lsh[0] != sh[0]) {
-        vt_err("%s: %s has %lld images but %s is not (%lld,)", path, ip, (long long)sh[0], lp, (long long)sh[0]);
-        vt_h5_close(f);
-        goto done;
-    }
-    /* labels: read once to find the class count (N int64 values, small next to the images) */
-    int64_t *labs;
-    if (vt_h5_read_i64(f, lp, &labs, NULL, NULL) != VT_OK) {
-        vt_h5_close(f);
-        goto done;
-    }
-    int64_t maxl = -1, minl = 0;
-    for (int64_t i = 0; i < sh[0]; i++) {
-        if (labs[i] > maxl) maxl = labs[i];
-        if (labs[i] < minl) minl = labs[i];
-    }
-    free(labs);
-    if (minl < 0) {
-        vt_err("%s: negative label in %s", path, lp);
-        vt_h5_close(f);
-        goto done;
+    hid_t t = H5Dget_type(d);
+    H5T_class_t cls = H5Tget_class(t);
+    int bits = (int)H5Tget_size(t) * 8;
+    if (cls == H5T_INTEGER) snprintf(buf, n, "%s%d", H5Tget_sign(t) == H5T_SGN_NONE ? "uint" : "int", bits);
+    else if (cls == H5T_FLOAT) snprintf(buf, n, "float%d", bits);
+    else if (cls == H5T_STRING) snprintf(buf, n, "string");
+    else snprintf(buf, n, "a non-numeric type");
+    H5Tclose(t);
+}
+
+/* a missing dataset: say what the group holds */
+static int missing(vt_h5id f, const char *path, const char *group, const char *name, const char *what)
+{
+    char **names = NULL, list[512] = "";
+    int n = 0;
+    if (vt_h5_list(f, group, &names, &n) == VT_OK)
+        for (int k = 0; k < n; k++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? ", " : "", names[k]);
+    vt_h5_free_names(names, n);
+    return vt_err("%s: no dataset '%s' in %s (expected %s; found: %s)", path, name, group, what, n ? list : "nothing");
+}
+
+static int set_classes(vt_dataset *ds, vt_h5id f, const char *lp, const int64_t *labs, int64_t n,
+                       const vt_data_options *o)
+{
+    int64_t maxl = -1, at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (labs[i] < 0)
+            return vt_err("%s: label %lld of sample %lld in %s is negative", ds->path, (long long)labs[i], (long long)i, lp);
+        if (labs[i] > maxl) maxl = labs[i], at = i;
     }
     int64_t ncls = maxl + 1;
-    if (vt_h5_has_attr(f, lp, "num_classes")) vt_h5_attr_i64(f, lp, "num_classes", &ncls);
-    vt_dataset *ds = calloc(1, sizeof *ds);
-    h5_impl *m = calloc(1, sizeof *m);
-    if (!ds || !m) {
-        free(ds);
-        free(m);
-        vt_h5_close(f);
-        vt_err("out of memory");
-        goto done;
+    if (vt_h5_has_attr(f, lp, "num_classes") && vt_h5_attr_i64(f, lp, "num_classes", &ncls) != VT_OK) return VT_ERR;
+    if (o->num_classes > 0) ncls = o->num_classes;
+    if (ncls < 1 || ncls > (1 << 24)) return vt_err("%s: %s says %lld classes (expected 1..2^24)", ds->path, lp, (long long)ncls);
+    if (maxl >= ncls)
+        return vt_err("%s: label %lld of sample %lld in %s is outside the %lld classes (expected 0..%lld)", ds->path,
+                      (long long)maxl, (long long)at, lp, (long long)ncls, (long long)ncls - 1);
+    ds->num_classes = (int)ncls;
+    if (!vt_h5_has_attr(f, lp, "class_names")) return VT_OK;
+    size_t cap = 1 << 20;
+    char *text = malloc(cap);
+    if (!text) return vt_err("%s: out of memory", ds->path);
+    if (vt_h5_attr_str(f, lp, "class_names", text, cap) != VT_OK) {
+        free(text);
+        return VT_ERR;
     }
+    char **names = calloc((size_t)ncls, sizeof *names);
+    int k = 0;
+    for (char *s = text, *e; names && *s && k < ncls; s = *e ? e + 1 : e, k++) {
+        e = s + strcspn(s, "\n");
+        names[k] = strndup(s, (size_t)(e - s));
+        if (!names[k]) {
+            vt_free_names(names, k);
+            names = NULL;
+        }
+    }
+    free(text);
+    if (!names) return vt_err("%s: out of memory", ds->path);
+    if (k != ncls) {
+        vt_free_names(names, (int)ncls);
+        return vt_err("%s: attribute class_names of %s names %d classes, expected %lld", ds->path, lp, k, (long long)ncls);
+    }
+    ds->class_names = names;
+    return VT_OK;
+}
+
+/* the images dataset with a chunk cache large enough to keep up to CACHE_MAX bytes of decompressed
+ * chunks: shuffled reads of a dataset that fits decompress each chunk once, not once per sample
+ * (HDF5's default is 1 MiB: 16 chunks of 64 KiB) */
+#define CACHE_MAX ((size_t)128 << 20)
+static hid_t open_images(hid_t f, const char *ip)
+{
+    hid_t d = H5Dopen2(f, ip, H5P_DEFAULT);
+    if (d < 0) return d;
+    hid_t cp = H5Dget_create_plist(d);
+    hsize_t chunk[8];
+    int nd = H5Pget_layout(cp) == H5D_CHUNKED ? H5Pget_chunk(cp, 8, chunk) : 0;
+    H5Pclose(cp);
+    if (nd <= 0) return d;   /* contiguous: reads go straight to the file */
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[8];
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    size_t cbytes = 1, total = 1;
+    for (int k = 0; k < nd; k++) cbytes *= chunk[k], total *= dims[k];
+    size_t want = total < CACHE_MAX ? total + cbytes : CACHE_MAX;
+    size_t nchunks = want / cbytes + 1, nslots = nchunks * 25 + 1;
+    for (bool prime = false; !prime; nslots += 2) {   /* a prime number of hash slots, as HDF5 advises */
+        prime = true;
+        for (size_t q = 3; q * q <= nslots && prime; q += 2) prime = nslots % q != 0;
+        if (prime) break;
+    }
+    H5Dclose(d);   /* an open dataset keeps the cache it was first opened with */
+    hid_t ap = H5Pcreate(H5P_DATASET_ACCESS);
+    H5Pset_chunk_cache(ap, nslots, want, 1.0);
+    d = H5Dopen2(f, ip, ap);
+    H5Pclose(ap);
+    return d;
+}
+
+/* with the lock held */
+static int open_locked(vt_dataset **out, const char *path, const char *split, const vt_data_options *o)
+{
+    const char *ikey = o->images_key && *o->images_key ? o->images_key : "images";
+    const char *lkey = o->labels_key && *o->labels_key ? o->labels_key : "labels";
+    vt_h5id f = vt_h5_open(path, false);
+    if (f < 0) return VT_ERR;
+    char ip[512], lp[512];
+    const char *group = strcmp(split, "test") == 0 ? "test" : "train";
+    if (vt_h5_is_group(f, group)) {
+        snprintf(ip, sizeof ip, "/%s/%s", group, ikey);
+        snprintf(lp, sizeof lp, "/%s/%s", group, lkey);
+    } else if (strcmp(group, "test") == 0) {
+        vt_h5_close(f);
+        return VT_OK;   /* no test split */
+    } else {
+        group = "";
+        snprintf(ip, sizeof ip, "/%s", ikey);
+        snprintf(lp, sizeof lp, "/%s", lkey);
+    }
+    vt_dataset *ds = NULL;
+    h5_impl *m = NULL;
+    int64_t *labs = NULL;
+    int nd, nl;
+    int64_t sh[8], lsh[8];
+    char tn[32];
+    char gname[64];
+    snprintf(gname, sizeof gname, "/%s", group);
+    if (!vt_h5_exists(f, ip)) {
+        missing(f, path, gname, ikey, "images uint8 (N, H, W, C)");
+        goto fail;
+    }
+    if (!vt_h5_exists(f, lp)) {
+        missing(f, path, gname, lkey, "labels integer (N,)");
+        goto fail;
+    }
+    if (vt_h5_shape(f, ip, &nd, sh) != VT_OK || vt_h5_shape(f, lp, &nl, lsh) != VT_OK) goto fail;
+    if (!(ds = vt_dataset_alloc(path, "hdf5")) || !(m = calloc(1, sizeof *m))) goto fail;
+    m->file = -1;
+    m->images = open_images((hid_t)f, ip);
+    if (m->images < 0) {
+        vt_err("%s: cannot open dataset %s", path, ip);
+        goto fail;
+    }
+    type_name(m->images, tn, sizeof tn);
+    if (strcmp(tn, "uint8") != 0) {
+        vt_err("%s: %s holds %s, expected uint8 pixels", path, ip, tn);
+        goto fail;
+    }
+    if ((nd != 3 && nd != 4) || sh[0] < 1 || sh[1] < 1 || sh[2] < 1 || (nd == 4 && (sh[3] < 1 || sh[3] > 4)) ||
+        sh[1] > 65536 || sh[2] > 65536) {
+        char s[128] = "";
+        for (int k = 0; k < nd; k++) snprintf(s + strlen(s), sizeof s - strlen(s), "%s%lld", k ? ", " : "", (long long)sh[k]);
+        vt_err("%s: %s has shape (%s), expected (N, H, W, C) with N >= 1 and C 1..4, or (N, H, W)", path, ip, s);
+        goto fail;
+    }
+    if (nl != 1 || lsh[0] != sh[0]) {
+        vt_err("%s: %s has %lld images but %s has %s%lld labels (expected equal counts)", path, ip, (long long)sh[0], lp,
+               nl != 1 ? "a shape that is not (N,), " : "", nl >= 1 ? (long long)lsh[0] : 0LL);
+        goto fail;
+    }
+    hid_t ld = H5Dopen2((hid_t)f, lp, H5P_DEFAULT);
+    if (ld < 0) {
+        vt_err("%s: cannot open dataset %s", path, lp);
+        goto fail;
+    }
+    type_name(ld, tn, sizeof tn);
+    H5Dclose(ld);
+    if (strncmp(tn, "int", 3) != 0 && strncmp(tn, "uint", 4) != 0) {
+        vt_err("%s: %s holds %s, expected integer labels", path, lp, tn);
+        goto fail;
+    }
+    if (vt_h5_read_i64(f, lp, &labs, NULL, NULL) != VT_OK) goto fail;
+    if (set_classes(ds, f, lp, labs, sh[0], o) != VT_OK) goto fail;
+    if (!(m->labels = malloc(sizeof(int) * (size_t)sh[0]))) {
+        vt_err("%s: out of memory", path);
+        goto fail;
+    }
+    for (int64_t i = 0; i < sh[0]; i++) m->labels[i] = (int)labs[i];
+    free(labs);
     m->file = (hid_t)f;
-    m->images = H5Dopen2(m->file, ip, H5P_DEFAULT);
-    m->labels = H5Dopen2(m->file, lp, H5P_DEFAULT);
-    snprintf(ds->path, sizeof ds->path, "%s", path);
-    ds->format = "hdf5";
+    m->ndim = nd;
     ds->count = sh[0];
-    ds->num_classes = (int)(ncls > 0 ? ncls : 1);
     ds->h = (int)sh[1];
     ds->w = (int)sh[2];
     ds->c = nd == 4 ? (int)sh[3] : 1;
@@ -138,8 +242,24 @@ int vt_h5data_open(vt_dataset **out, const char *path, const char *split, const 
     ds->close = h5_close;
     ds->impl = m;
     *out = ds;
-    rc = VT_OK;
-done:
-    h5_lock_release();
-    return rc;
+    return VT_OK;
+fail:
+    free(labs);
+    if (m) {
+        if (m->images > 0) H5Dclose(m->images);
+        free(m->labels);
+        free(m);
+    }
+    vt_dataset_free_base(ds);
+    vt_h5_close(f);
+    return VT_ERR;
+}
+
+int vt_h5data_open(vt_dataset **out, const char *path, const char *split, const vt_data_options *o)
+{
+    *out = NULL;
+    vt_h5_lock();
+    int r = open_locked(out, path, split, o);
+    vt_h5_unlock();
+    return r;
 }

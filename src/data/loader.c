@@ -120,7 +120,16 @@ int vt_loader_create(vt_loader **out, const vt_loader_config *c)
 {
     *out = NULL;
     if (!c->ds) return vt_err("loader: no dataset");
-    if (c->batch < 1) return vt_err("loader: batch size %d", c->batch);
+    if (c->batch < 1) return vt_err("loader: batch size %d (expected at least 1)", c->batch);
+    if (c->tf.out_c < 1 || c->tf.out_c > 4 || c->tf.out_h < 1 || c->tf.out_w < 1)
+        return vt_err("loader: output images (%d, %d, %d) (expected 1..4 channels and a positive size)", c->tf.out_c,
+                      c->tf.out_h, c->tf.out_w);
+    for (int k = 0; k < c->tf.out_c; k++)
+        if (!(c->tf.std[k] > 0)) return vt_err("loader: std %g of channel %d (expected > 0)", c->tf.std[k], k);
+    for (int64_t i = 0; c->indices && i < c->n; i++)
+        if (c->indices[i] < 0 || c->indices[i] >= c->ds->count)
+            return vt_err("%s: subset index %lld outside the %lld samples", c->ds->path, (long long)c->indices[i],
+                          (long long)c->ds->count);
     vt_loader *l = calloc(1, sizeof *l);
     if (!l) return vt_err("out of memory");
     l->cfg = *c;
@@ -236,11 +245,13 @@ int vt_loader_next(vt_loader *l, float **images, int **labels, const int64_t **i
     }
     int64_t k = l->next_consume;
     slot_t *s = &l->slots[k % l->nslots];
-    if (l->cfg.workers == 0) {
+    if (l->cfg.workers == 0) {   /* the caller fills the batch itself: all of that is waiting */
         pthread_mutex_unlock(&l->mu);
+        double t0 = now();
         s->batch_id = k;
         l->next_produce = k + 1;
         fill(l, s, k, 0);
+        l->waited += now() - t0;
         pthread_mutex_lock(&l->mu);
         s->ready = true;
     } else {
@@ -259,9 +270,17 @@ int vt_loader_next(vt_loader *l, float **images, int **labels, const int64_t **i
     return VT_OK;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 int vt_split_indices(int64_t count, double val_fraction, uint64_t seed, int64_t **train, int64_t *ntrain,
                      int64_t **val, int64_t *nval)
 {
+    if (!(val_fraction >= 0 && val_fraction < 1))
+        return vt_err("validation fraction %g (expected 0 <= fraction < 1)", val_fraction);
     int64_t nv = (int64_t)(count * val_fraction), nt = count - nv;
     int64_t *perm = malloc(sizeof(int64_t) * (size_t)(count ? count : 1));
     if (!perm) return vt_err("out of memory");
@@ -284,6 +303,8 @@ int vt_split_indices(int64_t count, double val_fraction, uint64_t seed, int64_t 
     }
     memcpy(*train, perm, sizeof(int64_t) * (size_t)nt);
     memcpy(*val, perm + nt, sizeof(int64_t) * (size_t)nv);
+    qsort(*train, (size_t)nt, sizeof(int64_t), cmp_i64);
+    qsort(*val, (size_t)nv, sizeof(int64_t), cmp_i64);
     *ntrain = nt;
     *nval = nv;
     free(perm);

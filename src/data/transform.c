@@ -1,6 +1,6 @@
 /* transform.c - per-sample transforms: channel conversion, resize (bilinear, antialiased when
  * shrinking), random-resized-crop, random crop with padding, horizontal flip, normalisation. */
-#include "data.h"
+#include "data_internal.h"
 #include "nn/nn.h"
 #include <math.h>
 #include <stdio.h>
@@ -29,11 +29,20 @@ int vt_parse_floats(const char *text, float *out, int n, const char *what)
     return VT_OK;
 }
 
+/* splitmix64's finalizer: a bijection of 64-bit words that mixes every bit into every other */
+static uint64_t mix(uint64_t x)
+{
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
 void vt_sample_rng(vt_rng *r, uint64_t seed, int64_t epoch, int64_t index)
 {
-    /* distinct streams per (seed, epoch, index): mix them through splitmix-style seeding */
-    uint64_t h = seed * 0x9e3779b97f4a7c15ULL ^ ((uint64_t)epoch + 0x632be59bd9b4e019ULL) * 0xbf58476d1ce4e5b9ULL;
-    h ^= ((uint64_t)index + 0x85ebca6b0f1c2a5dULL) * 0x94d049bb133111ebULL;
+    /* chained: within one (seed, epoch) distinct indices give distinct streams */
+    uint64_t h = mix(seed + 0x9e3779b97f4a7c15ULL);
+    h = mix(h ^ ((uint64_t)epoch + 0x632be59bd9b4e019ULL));
+    h = mix(h ^ ((uint64_t)index + 0x85ebca6b0f1c2a5dULL));
     vt_rng_seed(r, h);
 }
 
@@ -52,9 +61,42 @@ static void resize_region(const float *src, int C, int sh, int sw, int y0, int x
 
 size_t vt_transform_scratch(const vt_transform *t, int h, int w)
 {
-    return (size_t)t->out_c * h * w + (size_t)t->out_c * h * (t->out_w > w ? t->out_w : w);
+    /* planar input, a copy of the crop for the resize, the padded-crop source */
+    return 2 * (size_t)t->out_c * h * w + (size_t)t->out_c * t->out_h * t->out_w;
 }
 
+/* the source region of a random-resized-crop (torchvision's RandomResizedCrop.get_params) */
+static void rrc_region(const vt_transform *t, int h, int w, vt_rng *rng, int *y0, int *x0, int *rh, int *rw)
+{
+    double area = (double)h * w;
+    double lr0 = log(t->rrc_ratio_min), lr1 = log(t->rrc_ratio_max);
+    for (int attempt = 0; attempt < 10; attempt++) {
+        double s = t->rrc_scale_min + (1.0 - t->rrc_scale_min) * vt_rng_uniform(rng);
+        double ratio = exp(lr0 + (lr1 - lr0) * vt_rng_uniform(rng));
+        int cw = (int)round(sqrt(area * s * ratio)), ch = (int)round(sqrt(area * s / ratio));
+        if (cw > 0 && ch > 0 && cw <= w && ch <= h) {
+            *y0 = (int)floor(vt_rng_uniform(rng) * (h - ch + 1));
+            *x0 = (int)floor(vt_rng_uniform(rng) * (w - cw + 1));
+            *rh = ch;
+            *rw = cw;
+            return;
+        }
+    }
+    /* fallback: center crop at the clamped ratio */
+    double ratio = (double)w / h;
+    *rh = h;
+    *rw = w;
+    if (ratio < t->rrc_ratio_min) *rh = (int)round(w / t->rrc_ratio_min);
+    else if (ratio > t->rrc_ratio_max) *rw = (int)round(h * t->rrc_ratio_max);
+    if (*rh > h) *rh = h;
+    if (*rw > w) *rw = w;
+    if (*rh < 1) *rh = 1;
+    if (*rw < 1) *rw = 1;
+    *y0 = (h - *rh) / 2;
+    *x0 = (w - *rw) / 2;
+}
+
+/* pix uint8 (h, w, c) -> out float (C, H, W) */
 void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w, int c, float *out, vt_rng *rng,
                         float *scratch)
 {
@@ -62,6 +104,7 @@ void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w,
     /* 1. channels: uint8 (h, w, c) -> float [0,1] planar (C, h, w) */
     float *img = scratch;
     float *tmp = img + (size_t)C * h * w;
+    float *padsrc = tmp + (size_t)C * h * w;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             const uint8_t *p = pix + ((size_t)y * w + x) * c;
@@ -76,58 +119,33 @@ void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w,
         }
     /* 2. geometry: which region of the source maps onto the (H, W) output */
     int y0 = 0, x0 = 0, rh = h, rw = w;
-    int pad = 0;
-    if (t->train && t->rrc) {
-        double area = (double)h * w;
-        bool found = false;
-        for (int attempt = 0; attempt < 10 && !found; attempt++) {
-            double s = t->rrc_scale_min + (1.0 - t->rrc_scale_min) * vt_rng_uniform(rng);
-            double lr0 = log(t->rrc_ratio_min), lr1 = log(t->rrc_ratio_max);
-            double ratio = exp(lr0 + (lr1 - lr0) * vt_rng_uniform(rng));
-            int cw = (int)round(sqrt(area * s * ratio)), ch = (int)round(sqrt(area * s / ratio));
-            if (cw > 0 && ch > 0 && cw <= w && ch <= h) {
-                y0 = (int)floor(vt_rng_uniform(rng) * (h - ch + 1));
-                x0 = (int)floor(vt_rng_uniform(rng) * (w - cw + 1));
-                rh = ch;
-                rw = cw;
-                found = true;
-            }
-        }
-        if (!found) {   /* center crop at the clamped ratio */
-            double ratio = (double)w / h;
-            if (ratio < t->rrc_ratio_min) rw = w, rh = (int)round(w / t->rrc_ratio_min);
-            else if (ratio > t->rrc_ratio_max) rh = h, rw = (int)round(h * t->rrc_ratio_max);
-            if (rh > h) rh = h;
-            if (rw > w) rw = w;
-            y0 = (h - rh) / 2;
-            x0 = (w - rw) / 2;
-        }
-    } else if (t->train && t->crop_padding > 0) {
-        pad = t->crop_padding;
-    }
-    float *dst = out;
-    if (pad > 0 && h == H && w == W) {
-        /* random crop of the zero-padded image: an offset in [-pad, pad] per axis */
+    bool rrc = t->train && t->rrc;
+    int pad = t->train && !rrc ? t->crop_padding : 0;
+    if (rrc) rrc_region(t, h, w, rng, &y0, &x0, &rh, &rw);
+    else if (t->crop_pct > 0) vt_center_region(h, w, H, W, t->crop_pct, &y0, &x0, &rh, &rw);
+    float *dst = pad > 0 ? padsrc : out;
+    if (y0 == 0 && x0 == 0 && rh == h && rw == w && h == H && w == W)
+        memcpy(dst, img, sizeof(float) * (size_t)C * H * W);
+    else
+        resize_region(img, C, h, w, y0, x0, rh, rw, dst, H, W, tmp);
+    if (pad > 0) {
+        /* random crop of the zero-padded (H, W) image: an offset in [-pad, pad] per axis */
         int dy = (int)(vt_rng_u64(rng) % (uint64_t)(2 * pad + 1)) - pad;
         int dx = (int)(vt_rng_u64(rng) % (uint64_t)(2 * pad + 1)) - pad;
         for (int k = 0; k < C; k++)
             for (int y = 0; y < H; y++)
                 for (int x = 0; x < W; x++) {
                     int sy = y + dy, sx = x + dx;
-                    dst[((size_t)k * H + y) * W + x] =
-                        (sy >= 0 && sy < h && sx >= 0 && sx < w) ? img[((size_t)k * h + sy) * w + sx] : 0.0f;
+                    out[((size_t)k * H + y) * W + x] =
+                        (sy >= 0 && sy < H && sx >= 0 && sx < W) ? padsrc[((size_t)k * H + sy) * W + sx] : 0.0f;
                 }
-    } else if (y0 == 0 && x0 == 0 && rh == H && rw == W) {
-        memcpy(dst, img, sizeof(float) * (size_t)C * H * W);
-    } else {
-        resize_region(img, C, h, w, y0, x0, rh, rw, dst, H, W, tmp);
     }
     /* 3. flip, normalise */
     bool flip = t->train && t->hflip && (vt_rng_u64(rng) & 1);
     for (int k = 0; k < C; k++) {
         float m = t->mean[k], inv = 1.0f / t->std[k];
         for (int y = 0; y < H; y++) {
-            float *row = dst + ((size_t)k * H + y) * W;
+            float *row = out + ((size_t)k * H + y) * W;
             if (flip)
                 for (int x = 0; x < W / 2; x++) {
                     float s = row[x];

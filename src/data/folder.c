@@ -1,0 +1,339 @@
+/* folder.c - ImageNet-style image folders: root/<class>/<file>.jpg|.jpeg|.png (train only), or
+ * root/train/<class>/... with root/val/ (or root/test/) as the test split. Classes are the
+ * training folder's subfolders sorted by name (byte order, as Python's sorted()), files sorted by
+ * name. Every file's header is probed at open: an undecodable one is refused (the default) or
+ * skipped; a file that fails later, at full decode, is refused or replaced by the next sample that
+ * decodes. Files are recognised by their first bytes, so a PNG named .jpg still decodes. Samples are
+ * delivered at one size: the images' own when they all agree, else image_h x image_w (default 256)
+ * by shorter-side resize + center crop, JPEGs decoded at a reduced DCT scale when that is enough. */
+#include "data_internal.h"
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    char root[1024];   /* the split's folder */
+    char *pool;        /* "class/file" strings */
+    size_t *off;       /* count: offsets into pool */
+    int *labels;       /* count */
+    vt_bad_policy bad;
+} folder_impl;
+
+typedef struct {
+    char **v;
+    int n, cap;
+} strlist;
+
+static int push(strlist *l, const char *s)
+{
+    if (l->n == l->cap) {
+        int nc = l->cap ? l->cap * 2 : 64;
+        char **nv = realloc(l->v, sizeof *nv * (size_t)nc);
+        if (!nv) return VT_ERR;
+        l->v = nv;
+        l->cap = nc;
+    }
+    return (l->v[l->n] = strdup(s)) ? (l->n++, VT_OK) : VT_ERR;
+}
+
+static void strlist_free(strlist *l)
+{
+    vt_free_names(l->v, l->n);
+    memset(l, 0, sizeof *l);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static bool is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool is_image_name(const char *n) { return vt_is_jpeg_name(n) || vt_is_png_name(n); }
+
+/* sorted non-hidden entries of dir: subfolders (dirs true) or image files (dirs false) */
+static int list_dir(const char *dir, bool dirs, strlist *out)
+{
+    memset(out, 0, sizeof *out);
+    DIR *d = opendir(dir);
+    if (!d) return vt_err("%s: cannot list: %s", dir, strerror(errno));
+    struct dirent *e;
+    char p[4096];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        bool isd;
+        if (e->d_type == DT_DIR) isd = true;
+        else if (e->d_type == DT_REG) isd = false;
+        else {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            isd = is_dir(p);
+        }
+        if (isd != dirs || (!dirs && !is_image_name(e->d_name))) continue;
+        if (push(out, e->d_name) != VT_OK) {
+            closedir(d);
+            strlist_free(out);
+            return vt_err("%s: out of memory listing", dir);
+        }
+    }
+    closedir(d);
+    if (out->n > 1) qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
+    return VT_OK;
+}
+
+/* does dir hold at least one subfolder with an image file in it? */
+static bool has_class_dirs(const char *dir)
+{
+    strlist sub;
+    if (list_dir(dir, true, &sub) != VT_OK) return false;
+    bool found = false;
+    char p[4096];
+    for (int k = 0; k < sub.n && !found; k++) {
+        snprintf(p, sizeof p, "%s/%s", dir, sub.v[k]);
+        DIR *d = opendir(p);
+        struct dirent *e;
+        while (d && !found && (e = readdir(d)))
+            found = e->d_name[0] != '.' && is_image_name(e->d_name);
+        if (d) closedir(d);
+    }
+    strlist_free(&sub);
+    return found;
+}
+
+static bool split_layout(const char *root)
+{
+    char p[2048];
+    snprintf(p, sizeof p, "%s/train", root);
+    return is_dir(p) && has_class_dirs(p);
+}
+
+bool vt_folder_detect(const char *dir) { return split_layout(dir) || has_class_dirs(dir); }
+
+/* 'j' JPEG, 'p' PNG by the first bytes; 0 neither; VT_ERR cannot read */
+static int sniff(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return vt_err("%s: cannot open: %s", path, strerror(errno));
+    uint8_t b[8] = {0};
+    size_t n = fread(b, 1, 8, f);
+    fclose(f);
+    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) return 'j';
+    if (n == 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return 'p';
+    return vt_err("%s: neither a JPEG nor a PNG (expected FF D8 FF or the PNG signature, found %s)", path,
+                  n < 8 ? "a file of fewer than 8 bytes" : "other bytes");
+}
+
+static int probe(const char *path, vt_image_info *info)
+{
+    int k = sniff(path);
+    if (k == VT_ERR) return VT_ERR;
+    int r = k == 'j' ? vt_jpeg_probe(path, info) : vt_png_probe(path, info);
+    if (r == VT_OK && (info->w < 1 || info->h < 1 || (int64_t)info->w * info->h > (1LL << 28)))
+        r = vt_err("%s: image size %dx%d (expected 1 to 2^28 pixels)", path, info->w, info->h);
+    return r;
+}
+
+/* decode file k into pixels (h, w, c) */
+static int decode(vt_dataset *ds, folder_impl *m, int64_t k, uint8_t *pixels)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", m->root, m->pool + m->off[k]);
+    int kind = sniff(p);
+    if (kind == VT_ERR) return VT_ERR;
+    uint8_t *img;
+    int h, w;
+    int r = kind == 'j' ? vt_jpeg_decode(p, ds->c, ds->h, ds->w, &img, &h, &w) : vt_png_decode(p, ds->c, &img, &h, &w);
+    if (r != VT_OK) return VT_ERR;
+    if (h == ds->h && w == ds->w) memcpy(pixels, img, (size_t)h * w * ds->c);
+    else r = vt_image_fit_u8(img, h, w, ds->c, pixels, ds->h, ds->w);
+    free(img);
+    return r;
+}
+
+/* pixels (h, w, c) of sample i (or, skipping, of the next sample that decodes) */
+static int folder_read(vt_dataset *ds, int64_t i, uint8_t *pixels, int *label)
+{
+    folder_impl *m = ds->impl;
+    if (i < 0 || i >= ds->count) return vt_err("%s: sample %lld out of range [0, %lld)", ds->path, (long long)i, (long long)ds->count);
+    for (int attempt = 0; attempt < 16 && attempt < ds->count; attempt++) {
+        int64_t k = (i + attempt) % ds->count;
+        if (decode(ds, m, k, pixels) == VT_OK) {
+            *label = m->labels[k];
+            return VT_OK;
+        }
+        if (m->bad == VT_BAD_REFUSE) return VT_ERR;
+        vt_dataset_note_skip(ds, vt_errmsg());
+    }
+    return vt_err("%s: 16 images in a row from sample %lld fail to decode (last: %s)", ds->path, (long long)i, vt_errmsg());
+}
+
+static void folder_close(vt_dataset *ds)
+{
+    folder_impl *m = ds->impl;
+    if (m) {
+        free(m->pool);
+        free(m->off);
+        free(m->labels);
+        free(m);
+    }
+    vt_dataset_free_base(ds);
+}
+
+/* the samples: every image of every class folder, probed; fills m and the shape statistics */
+typedef struct {
+    size_t pool_len, pool_cap;
+    int64_t n, cap;
+    int first_h, first_w;
+    bool uniform, all_gray;
+} scan_t;
+
+static int add_sample(folder_impl *m, scan_t *s, const char *rel, int label)
+{
+    size_t len = strlen(rel) + 1;
+    if (s->pool_len + len > s->pool_cap) {
+        size_t nc = (s->pool_len + len) * 2;
+        char *np = realloc(m->pool, nc);
+        if (!np) return vt_err("out of memory");
+        m->pool = np;
+        s->pool_cap = nc;
+    }
+    if (s->n == s->cap) {
+        int64_t nc = s->cap ? s->cap * 2 : 1024;
+        size_t *no = realloc(m->off, sizeof *no * (size_t)nc);
+        if (no) m->off = no;
+        int *nl = no ? realloc(m->labels, sizeof *nl * (size_t)nc) : NULL;
+        if (nl) m->labels = nl;
+        if (!no || !nl) return vt_err("out of memory");
+        s->cap = nc;
+    }
+    memcpy(m->pool + s->pool_len, rel, len);
+    m->off[s->n] = s->pool_len;
+    m->labels[s->n++] = label;
+    s->pool_len += len;
+    return VT_OK;
+}
+
+static int scan_class(vt_dataset *ds, folder_impl *m, scan_t *s, const char *cls, int label, const vt_data_options *o)
+{
+    char dir[2048], p[4096], rel[2048];
+    snprintf(dir, sizeof dir, "%s/%s", m->root, cls);
+    strlist files;
+    if (list_dir(dir, false, &files) != VT_OK) return VT_ERR;
+    if (files.n == 0) {
+        strlist_free(&files);
+        return vt_err("%s: empty class folder (expected .jpg, .jpeg or .png files, found none)", dir);
+    }
+    int r = VT_OK;
+    for (int k = 0; r == VT_OK && k < files.n; k++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files.v[k]);
+        vt_image_info info;
+        if (probe(p, &info) != VT_OK) {
+            if (o->bad_images != VT_BAD_SKIP) r = VT_ERR;
+            else vt_dataset_note_skip(ds, vt_errmsg());
+            continue;
+        }
+        if (s->n == 0) s->first_h = info.h, s->first_w = info.w;
+        s->uniform = s->uniform && info.h == s->first_h && info.w == s->first_w;
+        s->all_gray = s->all_gray && info.gray;
+        snprintf(rel, sizeof rel, "%s/%s", cls, files.v[k]);
+        r = add_sample(m, s, rel, label);
+    }
+    strlist_free(&files);
+    return r;
+}
+
+/* the split's folder, or "" when the split does not exist */
+static void split_dir(const char *root, const char *split, char *out, size_t n)
+{
+    bool layout = split_layout(root);
+    *out = 0;
+    if (strcmp(split, "train") == 0) snprintf(out, n, layout ? "%s/train" : "%s", root);
+    else if (layout) {
+        static const char *names[] = {"val", "test"};
+        for (int k = 0; k < 2 && !*out; k++) {
+            snprintf(out, n, "%s/%s", root, names[k]);
+            if (!is_dir(out)) *out = 0;
+        }
+    }
+}
+
+static int scan(vt_dataset *ds, folder_impl *m, scan_t *s, const char *root, const vt_data_options *o)
+{
+    char train[2048];
+    split_dir(root, "train", train, sizeof train);
+    strlist cls, here = {0};
+    if (list_dir(train, true, &cls) != VT_OK) return VT_ERR;
+    int r = VT_OK;
+    if (cls.n == 0) r = vt_err("%s: expected class folders (<class>/<image>.jpg|.png), found none", train);
+    else if (o->num_classes > 0 && cls.n > o->num_classes)
+        r = vt_err("%s: %d class folders, expected at most %d (num_classes)", train, cls.n, o->num_classes);
+    bool test = strcmp(m->root, train) != 0;
+    if (r == VT_OK && test) {   /* the test split's classes must be training classes */
+        r = list_dir(m->root, true, &here);
+        for (int k = 0; r == VT_OK && k < here.n; k++)
+            if (!bsearch(&here.v[k], cls.v, (size_t)cls.n, sizeof *cls.v, cmp_str))
+                r = vt_err("%s/%s: class folder not among the %d training classes of %s", m->root, here.v[k], cls.n, train);
+    }
+    char p[4096];
+    for (int k = 0; r == VT_OK && k < cls.n; k++) {
+        snprintf(p, sizeof p, "%s/%s", m->root, cls.v[k]);
+        if (test && !is_dir(p)) continue;   /* a class without test images */
+        r = scan_class(ds, m, s, cls.v[k], k, o);
+    }
+    if (r == VT_OK && s->n == 0) r = vt_err("%s: no decodable image (first failure: %s)", m->root, ds->skip_note);
+    if (r == VT_OK) {
+        ds->num_classes = cls.n;
+        ds->class_names = cls.v;   /* ownership moves */
+        cls.v = NULL;
+        cls.n = 0;
+    }
+    strlist_free(&cls);
+    strlist_free(&here);
+    return r;
+}
+
+int vt_folder_open(vt_dataset **out, const char *root, const char *split, const vt_data_options *o)
+{
+    *out = NULL;
+    if (o->channels != 0 && o->channels != 1 && o->channels != 3)
+        return vt_err("%s: %d channels asked for image folders (expected 1 or 3)", root, o->channels);
+    if (o->image_h < 0 || o->image_w < 0 || o->image_h > 16384 || o->image_w > 16384)
+        return vt_err("%s: image size %dx%d asked for (expected 1..16384)", root, o->image_w, o->image_h);
+    folder_impl *m = calloc(1, sizeof *m);
+    if (!m) return vt_err("out of memory");
+    split_dir(root, split, m->root, sizeof m->root);
+    if (!*m->root) {   /* no test split */
+        free(m);
+        return VT_OK;
+    }
+    vt_dataset *ds = vt_dataset_alloc(root, "folder");
+    scan_t s = {0};
+    s.uniform = s.all_gray = true;
+    if (!ds || scan(ds, m, &s, root, o) != VT_OK) {
+        free(m->pool);
+        free(m->off);
+        free(m->labels);
+        free(m);
+        vt_dataset_free_base(ds);
+        return VT_ERR;
+    }
+    m->bad = o->bad_images;
+    ds->count = s.n;
+    if (o->image_h > 0 || o->image_w > 0) {
+        ds->h = o->image_h > 0 ? o->image_h : o->image_w;
+        ds->w = o->image_w > 0 ? o->image_w : o->image_h;
+    } else if (s.uniform) {
+        ds->h = s.first_h;
+        ds->w = s.first_w;
+    } else {
+        ds->h = ds->w = 256;
+    }
+    ds->c = o->channels ? o->channels : s.all_gray ? 1 : 3;
+    ds->read = folder_read;
+    ds->close = folder_close;
+    ds->impl = m;
+    *out = ds;
+    return VT_OK;
+}

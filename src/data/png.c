@@ -1,0 +1,133 @@
+/* png.c - PNG header probe and decode with libpng: palette expanded, 16-bit reduced to 8 (the high
+ * byte), alpha and transparency dropped (as PIL's convert('RGB') does), gray replicated to RGB or
+ * RGB reduced to ITU-R 601 luma. Errors come back as messages; libpng prints nothing. */
+#include "data_internal.h"
+#include <errno.h>
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+    char msg[256];
+} perr_t;
+
+static void on_error(png_structp p, png_const_charp msg)
+{
+    perr_t *e = png_get_error_ptr(p);
+    snprintf(e->msg, sizeof e->msg, "%s", msg);
+    png_longjmp(p, 1);
+}
+
+static void on_warning(png_structp p, png_const_charp msg)
+{
+    (void)p;
+    (void)msg;
+}
+
+bool vt_is_png_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && !strcasecmp(dot, ".png");
+}
+
+/* open path, check the signature, read the header; the caller owns f, *pp and *ip */
+static int begin(const char *path, FILE **fo, png_structp *pp, png_infop *ip, perr_t *e)
+{
+    *pp = NULL;
+    *ip = NULL;
+    FILE *f = *fo = fopen(path, "rb");
+    if (!f) return vt_err("%s: cannot open: %s", path, strerror(errno));
+    uint8_t sig[8];
+    size_t got = fread(sig, 1, 8, f);
+    if (got != 8 || png_sig_cmp(sig, 0, 8))
+        return vt_err("%s: not a PNG (expected the 8-byte PNG signature, found %s)", path,
+                      got < 8 ? "a shorter file" : "other bytes");
+    *pp = png_create_read_struct(PNG_LIBPNG_VER_STRING, e, on_error, on_warning);
+    if (*pp) *ip = png_create_info_struct(*pp);
+    if (!*pp || !*ip) return vt_err("%s: out of memory", path);
+    png_init_io(*pp, f);
+    png_set_sig_bytes(*pp, 8);
+    return VT_OK;
+}
+
+static void finish(FILE *f, png_structp p, png_infop i)
+{
+    if (p) png_destroy_read_struct(&p, i ? &i : NULL, NULL);
+    if (f) fclose(f);
+}
+
+int vt_png_probe(const char *path, vt_image_info *info)
+{
+    FILE *f;
+    png_structp p;
+    png_infop i;
+    perr_t e = {""};
+    if (begin(path, &f, &p, &i, &e) != VT_OK) {
+        finish(f, p, i);
+        return VT_ERR;
+    }
+    if (setjmp(png_jmpbuf(p))) {
+        finish(f, p, i);
+        return vt_err("%s: not a decodable PNG (libpng: %s)", path, e.msg);
+    }
+    png_read_info(p, i);
+    info->w = (int)png_get_image_width(p, i);
+    info->h = (int)png_get_image_height(p, i);
+    info->gray = !(png_get_color_type(p, i) & PNG_COLOR_MASK_COLOR);
+    finish(f, p, i);
+    return VT_OK;
+}
+
+int vt_png_decode(const char *path, int c, uint8_t **pix, int *h, int *w)
+{
+    *pix = NULL;
+    FILE *f;
+    png_structp p;
+    png_infop i;
+    perr_t e = {""};
+    uint8_t *volatile out = NULL;
+    png_bytep *volatile rows = NULL;
+    if (begin(path, &f, &p, &i, &e) != VT_OK) {
+        finish(f, p, i);
+        return VT_ERR;
+    }
+    if (setjmp(png_jmpbuf(p))) {
+        finish(f, p, i);
+        free(out);
+        free(rows);
+        return vt_err("%s: not a decodable PNG (libpng: %s)", path, e.msg);
+    }
+    png_read_info(p, i);
+    int W = (int)png_get_image_width(p, i), H = (int)png_get_image_height(p, i);
+    int type = png_get_color_type(p, i);
+    bool gray = !(type & PNG_COLOR_MASK_COLOR);
+    if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(p);
+    if (gray && png_get_bit_depth(p, i) < 8) png_set_expand_gray_1_2_4_to_8(p);
+    png_set_strip_16(p);
+    png_set_strip_alpha(p);
+    if (gray && c == 3) png_set_gray_to_rgb(p);
+    png_set_interlace_handling(p);
+    png_read_update_info(p, i);
+    int got = png_get_channels(p, i);   /* 1 or 3 now */
+    size_t stride = png_get_rowbytes(p, i);
+    out = malloc(stride * (size_t)H);
+    rows = malloc(sizeof(png_bytep) * (size_t)H);
+    if (!out || !rows) {
+        snprintf(e.msg, sizeof e.msg, "out of memory for %dx%d pixels", W, H);
+        png_longjmp(p, 1);
+    }
+    for (int y = 0; y < H; y++) rows[y] = out + (size_t)y * stride;
+    png_read_image(p, rows);
+    png_read_end(p, NULL);
+    finish(f, p, i);
+    free(rows);
+    if (got == 3 && c == 1) {   /* luma, in place (row by row, the output never overtakes the input) */
+        for (size_t k = 0; k < (size_t)W * H; k++)
+            out[k] = (uint8_t)((299 * out[3 * k] + 587 * out[3 * k + 1] + 114 * out[3 * k + 2] + 500) / 1000);
+    }
+    *pix = out;
+    *h = H;
+    *w = W;
+    return VT_OK;
+}

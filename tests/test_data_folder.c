@@ -1,0 +1,413 @@
+/* test_data_folder.c - image folders on PNG and JPEG files the test writes (libpng, libjpeg):
+ * classes, labels, exact pixels, channel conversion, delivered size (DCT-scaled JPEG decode, center
+ * crop), the train/val layout, and every kind of bad image, refused or skipped. */
+#include "testutil.h"
+#include "data/data.h"
+#include <stdio.h>   /* before jpeglib.h, which uses FILE */
+#include <jpeglib.h>
+#include <math.h>
+#include <png.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+TCase *tc_data_folder(void);
+
+static char dir[256];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/vit_folder_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* dir/a/b/... (folders made on the way); returns one of 4 static paths used in turn */
+static const char *at(const char *fmt, ...)
+{
+    static char ring[4][1024];
+    static int turn;
+    char *p = ring[turn++ % 4];
+    char rel[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rel, sizeof rel, fmt, ap);
+    va_end(ap);
+    snprintf(p, sizeof ring[0], "%s/%s", dir, rel);
+    for (char *s = p + strlen(dir) + 1; (s = strchr(s, '/')); s++) {
+        *s = 0;
+        mkdir(p, 0777);
+        *s = '/';
+    }
+    return p;
+}
+
+/* pixel (y, x, k) of test image `seed`: varied, exact in PNG */
+static uint8_t px(int seed, int y, int x, int k) { return (uint8_t)((seed * 37 + y * 11 + x * 5 + k * 80) & 255); }
+
+/* PNG of (h, w) with c = 1 (gray), 3 (RGB) or 4 (RGBA, alpha varying) channels of px(seed) */
+static void write_png(const char *path, int h, int w, int c, int seed)
+{
+    uint8_t *buf = malloc((size_t)h * w * c);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < c; k++) buf[((size_t)y * w + x) * c + k] = k == 3 ? (uint8_t)(x * 40 + 3) : px(seed, y, x, k);
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    im.width = (png_uint_32)w;
+    im.height = (png_uint_32)h;
+    im.format = c == 1 ? PNG_FORMAT_GRAY : c == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_RGBA;
+    ck_assert_msg(png_image_write_to_file(&im, path, 0, buf, 0, NULL), "%s", im.message);
+    free(buf);
+}
+
+/* smooth image for JPEG: channel k of (y, x) = 20 + x + y + 30k (below 256 up to 96x64), c = 1 or 3 */
+static uint8_t smooth(int y, int x, int k) { return (uint8_t)(20 + x + y + 30 * k); }
+
+static void write_jpeg(const char *path, int h, int w, int c)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    struct jpeg_compress_struct cs;
+    struct jpeg_error_mgr jerr;
+    cs.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&cs);
+    jpeg_stdio_dest(&cs, f);
+    cs.image_width = (JDIMENSION)w;
+    cs.image_height = (JDIMENSION)h;
+    cs.input_components = c;
+    cs.in_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&cs);
+    jpeg_set_quality(&cs, 98, TRUE);
+    jpeg_start_compress(&cs, TRUE);
+    uint8_t *row = malloc((size_t)w * c);
+    while (cs.next_scanline < cs.image_height) {
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < c; k++) row[x * c + k] = smooth((int)cs.next_scanline, x, k);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&cs, &r, 1);
+    }
+    jpeg_finish_compress(&cs);
+    jpeg_destroy_compress(&cs);
+    fclose(f);
+    free(row);
+}
+
+/* libjpeg's own full-size decode of a file, (h, w, c) */
+static uint8_t *decode_jpeg_ref(const char *path, int c, int *h, int *w)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    struct jpeg_decompress_struct d;
+    struct jpeg_error_mgr jerr;
+    d.err = jpeg_std_error(&jerr);
+    jpeg_create_decompress(&d);
+    jpeg_stdio_src(&d, f);
+    jpeg_read_header(&d, TRUE);
+    d.out_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&d);
+    *w = (int)d.output_width;
+    *h = (int)d.output_height;
+    uint8_t *out = malloc((size_t)*w * *h * c);
+    while (d.output_scanline < d.output_height) {
+        JSAMPROW r = out + (size_t)d.output_scanline * *w * c;
+        jpeg_read_scanlines(&d, &r, 1);
+    }
+    jpeg_finish_decompress(&d);
+    jpeg_destroy_decompress(&d);
+    fclose(f);
+    return out;
+}
+
+static void write_bytes(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite(b, 1, n, f);
+    fclose(f);
+}
+
+/* copy the first keep bytes of src to dst */
+static void write_cut(const char *src, const char *dst, long keep)
+{
+    FILE *f = fopen(src, "rb");
+    ck_assert_ptr_nonnull(f);
+    uint8_t *b = malloc((size_t)keep);
+    ck_assert_int_eq((long)fread(b, 1, (size_t)keep, f), keep);
+    fclose(f);
+    write_bytes(dst, b, (size_t)keep);
+    free(b);
+}
+
+static long file_size(const char *p)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(p, &st), 0);
+    return (long)st.st_size;
+}
+
+static vt_dataset *open_ok(const char *path, const char *split, const vt_data_options *o)
+{
+    vt_dataset *ds = NULL;
+    ck_assert_msg(vt_dataset_open_opts(&ds, path, split, o) == VT_OK, "%s", vt_errmsg());
+    ck_assert_ptr_nonnull(ds);
+    return ds;
+}
+
+static void refused(const char *path, const vt_data_options *o, const char *w1, const char *w2)
+{
+    vt_dataset *ds = (vt_dataset *)1;
+    ck_assert_msg(vt_dataset_open_opts(&ds, path, "train", o) == VT_ERR, "%s: opened, expected a refusal (%s)", path, w1);
+    ck_assert_ptr_null(ds);
+    ck_assert_msg(strstr(vt_errmsg(), w1) && (!w2 || strstr(vt_errmsg(), w2)), "message: %s", vt_errmsg());
+}
+
+START_TEST(png_classes_and_pixels)
+{
+    /* classes sorted by name whatever the creation order; files sorted within a class */
+    write_png(at("root/bird/b.png"), 5, 6, 1, 2);           /* gray: replicated to RGB */
+    write_png(at("root/ant/2.png"), 5, 6, 3, 1);
+    write_png(at("root/ant/1.PNG"), 5, 6, 3, 0);
+    write_png(at("root/cat/rgba.png"), 5, 6, 4, 3);         /* alpha dropped */
+    write_png(at("root/cat/really_png.jpg"), 5, 6, 3, 4);   /* recognised by its bytes */
+    write_bytes(at("root/cat/notes.txt"), "x", 1);
+    write_bytes(at("root/cat/.hidden.png"), "x", 1);
+    char root[512];
+    snprintf(root, sizeof root, "%s/root", dir);
+    vt_dataset *ds = open_ok(root, "train", NULL);
+    ck_assert_str_eq(ds->format, "folder");
+    ck_assert_int_eq(ds->count, 5);
+    ck_assert_int_eq(ds->num_classes, 3);
+    ck_assert_str_eq(ds->class_names[0], "ant");
+    ck_assert_str_eq(ds->class_names[1], "bird");
+    ck_assert_str_eq(ds->class_names[2], "cat");
+    ck_assert(ds->h == 5 && ds->w == 6 && ds->c == 3);
+    const int seeds[5] = {0, 1, 2, 4, 3}, labels[5] = {0, 0, 1, 2, 2}, gray[5] = {0, 0, 1, 0, 0};
+    uint8_t pix[90];
+    for (int i = 0; i < 5; i++) {
+        int label;
+        ck_assert_int_eq(ds->read(ds, i, pix, &label), VT_OK);
+        ck_assert_int_eq(label, labels[i]);
+        for (int y = 0; y < 5; y++)
+            for (int x = 0; x < 6; x++)
+                for (int k = 0; k < 3; k++)
+                    ck_assert_msg(pix[(y * 6 + x) * 3 + k] == px(seeds[i], y, x, gray[i] ? 0 : k),
+                                  "sample %d (%d, %d, %d): %d", i, y, x, k, pix[(y * 6 + x) * 3 + k]);
+    }
+    vt_dataset_close(ds);
+    ck_assert_int_eq(vt_dataset_open(&ds, root, "test", NULL, NULL, NULL), VT_OK);
+    ck_assert_ptr_null(ds);   /* no val/ or test/: no test split */
+    /* one channel asked: RGB reduced to luma (ITU-R 601), gray exact */
+    vt_data_options o = {.channels = 1};
+    ds = open_ok(root, "train", &o);
+    ck_assert_int_eq(ds->c, 1);
+    int label;
+    ck_assert_int_eq(ds->read(ds, 2, pix, &label), VT_OK);
+    ck_assert_int_eq(pix[7], px(2, 1, 1, 0));
+    ck_assert_int_eq(ds->read(ds, 0, pix, &label), VT_OK);
+    int luma = (299 * px(0, 1, 1, 0) + 587 * px(0, 1, 1, 1) + 114 * px(0, 1, 1, 2) + 500) / 1000;
+    ck_assert_int_eq(pix[7], luma);
+    vt_dataset_close(ds);
+}
+END_TEST
+
+START_TEST(train_val_layout)
+{
+    /* all gray: one channel; val lacks class b; classes come from train/ */
+    write_png(at("r/train/a/1.png"), 4, 4, 1, 0);
+    write_png(at("r/train/b/1.png"), 4, 4, 1, 1);
+    write_png(at("r/train/b/2.png"), 4, 4, 1, 2);
+    write_png(at("r/train/c/1.png"), 4, 4, 1, 3);
+    write_png(at("r/val/a/x.png"), 4, 4, 1, 4);
+    write_png(at("r/val/c/y.png"), 4, 4, 1, 5);
+    char root[512];
+    snprintf(root, sizeof root, "%s/r", dir);
+    vt_dataset *tr = open_ok(root, "train", NULL), *te = open_ok(root, "test", NULL);
+    ck_assert_int_eq(tr->count, 4);
+    ck_assert_int_eq(te->count, 2);
+    ck_assert(tr->c == 1 && te->c == 1 && te->num_classes == 3);
+    uint8_t pix[16];
+    int label;
+    ck_assert_int_eq(te->read(te, 1, pix, &label), VT_OK);
+    ck_assert_int_eq(label, 2);
+    ck_assert_int_eq(pix[5], px(5, 1, 1, 0));
+    vt_dataset_close(tr);
+    vt_dataset_close(te);
+    /* a val class the training set does not have */
+    write_png(at("r/val/zebra/z.png"), 4, 4, 1, 6);
+    vt_dataset *ds = (vt_dataset *)1;
+    ck_assert_int_eq(vt_dataset_open_opts(&ds, root, "test", NULL), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "zebra") && strstr(vt_errmsg(), "not among the 3 training classes"), "%s",
+                  vt_errmsg());
+    /* more class folders than the model's classes */
+    vt_data_options o = {.num_classes = 2};
+    refused(root, &o, "3 class folders", "at most 2");
+}
+END_TEST
+
+START_TEST(jpeg_pixels_and_sizes)
+{
+    /* same-size JPEGs: delivered as decoded, exactly libjpeg's decode, close to the source */
+    write_jpeg(at("j/one/a.jpg"), 24, 40, 3);
+    write_jpeg(at("j/two/b.jpeg"), 24, 40, 1);   /* gray JPEG: replicated */
+    char root[512];
+    snprintf(root, sizeof root, "%s/j", dir);
+    vt_dataset *ds = open_ok(root, "train", NULL);
+    ck_assert(ds->h == 24 && ds->w == 40 && ds->c == 3);
+    uint8_t *pix = malloc(24 * 40 * 3);
+    for (int i = 0; i < 2; i++) {
+        int label, h, w, c = i == 0 ? 3 : 1;
+        ck_assert_int_eq(ds->read(ds, i, pix, &label), VT_OK);
+        ck_assert_int_eq(label, i);
+        uint8_t *ref = decode_jpeg_ref(at(i == 0 ? "j/one/a.jpg" : "j/two/b.jpeg"), c, &h, &w);
+        int worst = 0;
+        for (int y = 0; y < 24; y++)
+            for (int x = 0; x < 40; x++)
+                for (int k = 0; k < 3; k++) {
+                    int got = pix[(y * 40 + x) * 3 + k];
+                    ck_assert_int_eq(got, ref[(y * 40 + x) * c + (c == 1 ? 0 : k)]);
+                    int d = abs(got - smooth(y, x, c == 1 ? 0 : k));
+                    worst = d > worst ? d : worst;
+                }
+        ck_assert_msg(worst <= 6, "JPEG %d differs from its source by %d", i, worst);
+        free(ref);
+    }
+    vt_dataset_close(ds);
+    free(pix);
+    /* mixed sizes: 256x256 by default; a 96x64 JPEG asked at 16x16 decodes at 1/4 scale (DCT) and is
+     * center-cropped (the 64x64 region at x0 = 16): output (oy, ox) averages the 4x4 block centered
+     * at source (4 oy + 1.5, 16 + 4 ox + 1.5), within JPEG error */
+    write_jpeg(at("j/one/big.jpg"), 64, 96, 3);
+    ds = open_ok(root, "train", NULL);
+    ck_assert(ds->h == 256 && ds->w == 256 && ds->count == 3);
+    vt_dataset_close(ds);
+    vt_data_options o = {.image_h = 16, .image_w = 16};
+    ds = open_ok(root, "train", &o);
+    uint8_t small[16 * 16 * 3];
+    int label;
+    ck_assert_int_eq(ds->read(ds, 1, small, &label), VT_OK);   /* one/a.jpg, one/big.jpg, two/b.jpeg */
+    double sum = 0;
+    int worst = 0;
+    for (int y = 0; y < 16; y++)
+        for (int x = 0; x < 16; x++)
+            for (int k = 0; k < 3; k++) {
+                double sy = (y + 0.5) * 4 - 0.5, sx = 16 + (x + 0.5) * 4 - 0.5;   /* region 64x64 at x0 = 16 */
+                double want = 20 + sx + sy + 30 * k;
+                int d = (int)fabs(small[(y * 16 + x) * 3 + k] - want);
+                sum += d;
+                worst = d > worst ? d : worst;
+            }
+    ck_assert_msg(worst <= 12 && sum / 768 < 3, "resized JPEG: worst %d, mean %.2f", worst, sum / 768);
+    vt_dataset_close(ds);
+}
+END_TEST
+
+START_TEST(center_crop_exact)
+{
+    /* an 8x4 (w x h) PNG delivered at 4x4: the centered 4x4 region, copied exactly */
+    write_png(at("c/k/wide.png"), 4, 8, 3, 7);
+    write_png(at("c/k/tall.png"), 12, 4, 3, 8);
+    char root[512];
+    snprintf(root, sizeof root, "%s/c", dir);
+    vt_data_options o = {.image_h = 4, .image_w = 4};
+    vt_dataset *ds = open_ok(root, "train", &o);
+    uint8_t pix[48];
+    int label;
+    ck_assert_int_eq(ds->read(ds, 1, pix, &label), VT_OK);   /* tall < wide */
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++)
+            for (int k = 0; k < 3; k++) ck_assert_int_eq(pix[(y * 4 + x) * 3 + k], px(7, y, x + 2, k));
+    ck_assert_int_eq(ds->read(ds, 0, pix, &label), VT_OK);
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++)
+            for (int k = 0; k < 3; k++) ck_assert_int_eq(pix[(y * 4 + x) * 3 + k], px(8, y + 4, x, k));
+    vt_dataset_close(ds);
+}
+END_TEST
+
+START_TEST(bad_images)
+{
+    char root[512];
+    snprintf(root, sizeof root, "%s/b", dir);
+    write_png(at("b/a/ok.png"), 4, 4, 3, 0);
+    write_png(at("b/a/ok2.png"), 4, 4, 3, 1);
+    /* an empty class folder */
+    mkdir(at("b/empty"), 0777);
+    refused(root, NULL, "b/empty", "empty class folder");
+    rmdir(at("b/empty"));
+    /* not an image at all: refused by default, skipped on request */
+    write_bytes(at("b/a/broken.jpg"), "hello, world", 12);
+    refused(root, NULL, "broken.jpg", "neither a JPEG nor a PNG");
+    vt_data_options skip = {.bad_images = VT_BAD_SKIP, .image_h = 4, .image_w = 4}, refuse = {.image_h = 4, .image_w = 4};
+    vt_dataset *ds = open_ok(root, "train", &skip);
+    ck_assert_int_eq(ds->count, 2);
+    ck_assert_int_eq(ds->skipped, 1);
+    ck_assert_msg(strstr(ds->skip_note, "broken.jpg") != NULL, "%s", ds->skip_note);
+    vt_dataset_close(ds);
+    unlink(at("b/a/broken.jpg"));
+    /* JPEG magic with a damaged header */
+    static const char hdr[] = "\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01garbage";
+    write_bytes(at("b/a/header.jpg"), hdr, sizeof hdr - 1);
+    refused(root, NULL, "header.jpg", "not a decodable JPEG");
+    unlink(at("b/a/header.jpg"));
+    /* a PNG cut short inside its header */
+    write_png(at("tmp.png"), 4, 4, 3, 0);
+    write_cut(at("tmp.png"), at("b/a/cut.png"), 20);
+    refused(root, NULL, "cut.png", "PNG");
+    unlink(at("b/a/cut.png"));
+    /* a JPEG cut in its data: the header probes fine, the decode fails at read time */
+    write_jpeg(at("tmp.jpg"), 64, 64, 3);
+    write_cut(at("tmp.jpg"), at("b/a/half.jpg"), file_size(at("tmp.jpg")) - 40);   /* headers kept, data cut */
+    ds = open_ok(root, "train", &refuse);
+    ck_assert_int_eq(ds->count, 3);   /* half.jpg, ok.png, ok2.png */
+    uint8_t pix[4 * 4 * 3];
+    int label;
+    ck_assert_int_eq(ds->read(ds, 0, pix, &label), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "half.jpg") && strstr(vt_errmsg(), "Premature end"), "%s", vt_errmsg());
+    /* ... and through the loader, from a worker thread */
+    vt_transform tf = {.out_c = 3, .out_h = 4, .out_w = 4, .mean = {0, 0, 0}, .std = {1, 1, 1}};
+    vt_loader_config lc = {.ds = ds, .tf = tf, .batch = 3, .workers = 2, .prefetch = 2};
+    vt_loader *l;
+    ck_assert_int_eq(vt_loader_create(&l, &lc), VT_OK);
+    ck_assert_int_eq(vt_loader_start(l, 0, 0), VT_OK);
+    float *x;
+    int *y, bs;
+    ck_assert_int_eq(vt_loader_next(l, &x, &y, NULL, &bs), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "half.jpg") != NULL, "%s", vt_errmsg());
+    vt_loader_free(l);
+    vt_dataset_close(ds);
+    /* skipping: replaced by the next sample that decodes */
+    ds = open_ok(root, "train", &skip);
+    ck_assert_int_eq(ds->read(ds, 0, pix, &label), VT_OK);
+    ck_assert_int_eq(ds->skipped, 1);
+    ck_assert_msg(strstr(ds->skip_note, "half.jpg") != NULL, "%s", ds->skip_note);
+    ck_assert_int_eq(pix[5], px(0, 0, 1, 2));   /* ok.png */
+    vt_dataset_close(ds);
+    /* a folder of nothing but bad images, skipping */
+    write_bytes(at("z/k/a.png"), "not a png", 9);
+    snprintf(root, sizeof root, "%s/z", dir);
+    refused(root, &skip, "no decodable image", "a.png");
+}
+END_TEST
+
+TCase *tc_data_folder(void)
+{
+    TCase *tc = tcase_create("folder");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, png_classes_and_pixels);
+    tcase_add_test(tc, train_val_layout);
+    tcase_add_test(tc, jpeg_pixels_and_sizes);
+    tcase_add_test(tc, center_crop_exact);
+    tcase_add_test(tc, bad_images);
+    return tc;
+}
