@@ -548,6 +548,17 @@ static void attention_case(vt_rng *r, int B, int T, int C, int NH, float range)
     vt_attention_backward(g, dout, qkv, att, B, T, C, NH);
     snprintf(what, sizeof what, "attention backward B %d T %d C %d NH %d", B, T, C, NH);
     check_close(what, g, rg, nq, 1e-6 * (1 + s), 1e-6);
+    /* recompute mode: only (max, 1/sum) per row kept; output and gradient bitwise those of the stored mode,
+     * with arena-style scratch and with the kernel's own allocation */
+    for (int own = 0; own < 2; own++) {
+        float *out2 = frand(r, no, -1, 1), *stats = frand(r, (int64_t)B * NH * T * 2, -1, 1), *g2 = fcopy(g0, nq);
+        float *scratch = own ? NULL : frand(r, (int64_t)vt_attention_scratch_floats(T), -1, 1);
+        vt_attention_forward_ex(out2, NULL, stats, scratch, qkv, B, T, C, NH);
+        ck_assert_msg(memcmp(out2, out, sizeof(float) * (size_t)no) == 0, "recompute: forward output differs");
+        vt_attention_backward_ex(g2, dout, qkv, NULL, stats, scratch, B, T, C, NH);
+        ck_assert_msg(memcmp(g2, g, sizeof(float) * (size_t)nq) == 0, "recompute: dqkv differs (%s)", what);
+        free(out2), free(stats), free(g2), free(scratch);
+    }
     free(qkv), free(out), free(att), free(dq), free(ref), free(ratt), free(dout), free(g), free(g0), free(ddout);
     free(rg);
 }

@@ -200,6 +200,55 @@ START_TEST(nograd_matches_and_uses_less_memory)
 }
 END_TEST
 
+/* Memory savers: [train] recompute_attention, and releasing intermediate gradients as backward passes
+ * them (the default; retain_grads keeps them): the same loss and bitwise the same parameter gradients,
+ * a smaller arena peak */
+START_TEST(memory_savers_are_exact_and_smaller)
+{
+    vt_vit_config c;
+    tiny_config(&c);
+    c.img_h = c.img_w = 32;   /* 64 patches + class token: the T x T probabilities dominate */
+    c.num_heads = 4;
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, 3);
+    vt_vit_init_weights(&m, &r);
+    enum { B = 3, N = B * 2 * 32 * 32 };
+    static float img[N];
+    tu_fill_uniform(&r, img, N, -1, 1);
+    int labels[B] = {0, 4, 2};
+    int64_t shape[4] = {B, 2, 32, 32};
+    float *grads[3];
+    float loss[3];
+    size_t peak[3];
+    for (int k = 0; k < 3; k++) {   /* 0 default, 1 recompute attention, 2 retain every gradient */
+        vt_graph g;
+        vt_graph_init(&g, 1 << 16);
+        g.recompute_attention = k == 1;
+        g.retain_grads = k == 2;
+        vt_paramset_zero_grad(&m.params);
+        vt_var *logits = vt_vit_forward(&m, &g, vt_var_wrap(&g, img, 4, shape, "x"), NULL);
+        vt_var *l = logits ? vt_cross_entropy(&g, logits, labels, 0.1f) : NULL;
+        ck_assert_msg(l && vt_backward(&g, l) == VT_OK, "%s", vt_errmsg());
+        loss[k] = l->val.data[0];
+        peak[k] = g.arena.peak;
+        grads[k] = malloc(sizeof(float) * (size_t)m.params.numel);
+        memcpy(grads[k], m.params.grad, sizeof(float) * (size_t)m.params.numel);
+        vt_graph_free(&g);
+    }
+    for (int k = 1; k < 3; k++) {
+        ck_assert_msg(loss[0] == loss[k], "loss %.9g vs %.9g", loss[0], loss[k]);
+        ck_assert_msg(memcmp(grads[0], grads[k], sizeof(float) * (size_t)m.params.numel) == 0,
+                      "mode %d changed the gradients", k);
+    }
+    ck_assert_msg(peak[1] * 10 < peak[0] * 8, "arena peak %zu with recompute vs %zu stored", peak[1], peak[0]);
+    ck_assert_msg(peak[0] * 100 < peak[2] * 95, "arena peak %zu releasing gradients vs %zu retaining", peak[0], peak[2]);
+    for (int k = 0; k < 3; k++) free(grads[k]);
+    vt_vit_free(&m);
+}
+END_TEST
+
 START_TEST(forward_refuses_wrong_input)
 {
     vt_vit_config c;
@@ -324,6 +373,7 @@ int main(void)
     tcase_add_test(tc, init_is_timm_and_seeded);
     tcase_add_test(tc, model_gradients_match_finite_differences);
     tcase_add_test(tc, nograd_matches_and_uses_less_memory);
+    tcase_add_test(tc, memory_savers_are_exact_and_smaller);
     tcase_add_test(tc, forward_refuses_wrong_input);
     tcase_add_test(tc, golden_file_passes);
     tcase_add_test(tc, golden_check_can_fail);

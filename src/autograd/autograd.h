@@ -70,8 +70,18 @@ typedef struct vt_graph {
     int nnodes, cap;
     bool grad_enabled;
     bool profile;                     /* accumulate seconds per op in op_seconds */
+    bool recompute_attention;         /* attention keeps 2 floats per row, not T x T, and backward
+                                         recomputes the probabilities (bitwise the same) */
     double op_seconds[VT_OP_COUNT][2]; /* [op][0 forward, 1 backward] */
     double t_op_start;
+    /* Gradients of intermediate vars (outputs of recorded ops) are handed back as soon as backward has
+     * passed their op, and reused for later gradients of the same size (PyTorch frees them too):
+     * the peak memory of backward is the activations plus a few live gradients. retain_grads keeps
+     * them all readable after backward. Leaves (parameters, inputs) always keep theirs. */
+    bool retain_grads;
+    int npool;
+    float *pool_p[64];
+    int64_t pool_n[64];
 } vt_graph;
 
 double vt_now(void);   /* monotonic seconds */

@@ -61,6 +61,7 @@ void vt_graph_reset(vt_graph *g)
 {
     vt_arena_reset(&g->arena);
     g->nnodes = 0;
+    g->npool = 0;
 }
 
 void vt_graph_set_grad(vt_graph *g, bool enabled) { g->grad_enabled = enabled; }
@@ -107,8 +108,31 @@ vt_var *vt_var_wrap(vt_graph *g, float *data, int ndim, const int64_t *shape, co
 
 float *vt_var_grad(vt_graph *g, vt_var *v)
 {
-    if (!v->grad) v->grad = ag_alloc(g, vt_tensor_numel(&v->val), true);
+    if (v->grad) return v->grad;
+    int64_t n = vt_tensor_numel(&v->val);
+    for (int i = g->npool - 1; i >= 0; i--)
+        if (g->pool_n[i] == n) {
+            v->grad = g->pool_p[i];
+            g->pool_p[i] = g->pool_p[g->npool - 1];
+            g->pool_n[i] = g->pool_n[g->npool - 1];
+            g->npool--;
+            memset(v->grad, 0, (size_t)n * sizeof(float));
+            return v->grad;
+        }
+    v->grad = ag_alloc(g, n, true);
     return v->grad;
+}
+
+/* backward is done with an intermediate var's gradient: keep the block for a later one */
+static void release_grad(vt_graph *g, vt_var *v)
+{
+    if (g->retain_grads || !v->grad) return;
+    if (g->npool < (int)(sizeof g->pool_p / sizeof g->pool_p[0])) {
+        g->pool_p[g->npool] = v->grad;
+        g->pool_n[g->npool] = vt_tensor_numel(&v->val);
+        g->npool++;
+    }
+    v->grad = NULL;
 }
 
 float *ag_grad_of(vt_graph *g, vt_var *v)
@@ -207,6 +231,7 @@ int vt_backward(vt_graph *g, vt_var *loss)
         }
         double t0 = g->profile ? vt_now() : 0;
         if (backward_table[n->op](g, n) != VT_OK) return vt_err_prefix("backward of %s: ", vt_op_name(n->op));
+        release_grad(g, n->out);
         if (g->profile) g->op_seconds[n->op][1] += vt_now() - t0;
     }
     return VT_OK;

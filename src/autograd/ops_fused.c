@@ -115,12 +115,20 @@ vt_var *vt_attention(vt_graph *g, vt_var *qkv, int NH)
     int64_t B = qkv->val.shape[0], T = qkv->val.shape[1], C = qkv->val.shape[2] / 3;
     vt_var *o = ag_out(g, 3, (int64_t[]){B, T, C}, "attention", ins, 1);
     if (!o) return NULL;
-    float *att = ag_alloc(g, B * NH * T * T, false);
-    if (!att) return NULL;
-    vt_attention_forward(o->val.data, att, qkv->val.data, (int)B, (int)T, (int)C, NH);
+    /* backward needs the probabilities, or (recompute) the row statistics; evaluation needs neither */
+    bool keep = g->grad_enabled && o->requires_grad;
+    float *att = NULL, *stats = NULL, *scratch = NULL;
+    if (keep && !g->recompute_attention) {
+        if (!(att = ag_alloc(g, B * NH * T * T, false))) return NULL;
+    } else {
+        if (!(scratch = ag_alloc(g, (int64_t)vt_attention_scratch_floats((int)T), false))) return NULL;
+        if (keep && !(stats = ag_alloc(g, B * NH * T * 2, false))) return NULL;
+    }
+    vt_attention_forward_ex(o->val.data, att, stats, scratch, qkv->val.data, (int)B, (int)T, (int)C, NH);
     vt_node *n = ag_record(g, VT_OP_ATTENTION, o, ins, 1);
     if (n) {
         n->cache[0] = att;
+        n->cache[1] = stats;
         n->iarg[0] = B;
         n->iarg[1] = T;
         n->iarg[2] = C;
@@ -132,9 +140,12 @@ vt_var *vt_attention(vt_graph *g, vt_var *qkv, int NH)
 int ag_backward_attention(vt_graph *g, vt_node *n)
 {
     float *dqkv = ag_grad_of(g, n->in[0]);
-    if (dqkv)
-        vt_attention_backward(dqkv, n->out->grad, n->in[0]->val.data, n->cache[0], (int)n->iarg[0],
-                              (int)n->iarg[1], (int)n->iarg[2], (int)n->iarg[3]);
+    if (!dqkv) return VT_OK;
+    int T = (int)n->iarg[1];
+    float *scratch = ag_alloc(g, (int64_t)vt_attention_scratch_floats(T), false);
+    if (!scratch) return VT_ERR;
+    vt_attention_backward_ex(dqkv, n->out->grad, n->in[0]->val.data, n->cache[0], n->cache[1], scratch,
+                             (int)n->iarg[0], T, (int)n->iarg[2], (int)n->iarg[3]);
     return VT_OK;
 }
 

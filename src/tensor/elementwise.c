@@ -153,6 +153,3 @@ void vt_softmax_backward(float *dinp, const float *dout, const float *out, int R
         for (int c = 0; c < C; c++) dx[c] += y[c] * (dy[c] - dot);
     }
 }
-
-/* shared with the attention kernel (declared in tensor_internal.h) */
-void vt__softmax_row(float *out, const float *in, int C) { softmax_row(out, in, C); }

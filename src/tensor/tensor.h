@@ -153,6 +153,14 @@ void vt_attention_forward(float *out, float *att, const float *qkv, int B, int T
 /* dqkv (B, T, 3C) += d(out)/d(qkv) dout, using the cached probabilities att */
 void vt_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                            int B, int T, int C, int NH);
+/* The same with the choice of what backward keeps: att (B, NH, T, T) probabilities, or att NULL and
+ * stats (B, NH, T, 2) (row max and 1/sum) from which backward recomputes the probabilities bitwise.
+ * scratch: vt_attention_scratch_floats(T) floats (per-thread T x T buffers), or NULL to allocate. */
+size_t vt_attention_scratch_floats(int T);
+void vt_attention_forward_ex(float *out, float *att, float *stats, float *scratch, const float *qkv, int B, int T,
+                             int C, int NH);
+void vt_attention_backward_ex(float *dqkv, const float *dout, const float *qkv, const float *att,
+                              const float *stats, float *scratch, int B, int T, int C, int NH);
 
 /* Patch extraction (im2col for the conv with kernel = stride = P):
  * img (B, Cin, H, W) -> patches (B, Gh*Gw, Cin*P*P), each row ordered (c, py, px) so that

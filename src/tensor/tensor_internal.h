@@ -4,7 +4,6 @@
 #include <stdint.h>
 #include <string.h>
 
-void vt__softmax_row(float *out, const float *in, int C);
 
 /* exp for float32 written without calls or branches so that loops over it vectorise:
  * e^x = 2^n e^r, n = round(x log2 e), r = x - n ln2 (two-part ln2), e^r by its degree-7 Taylor
