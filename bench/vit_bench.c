@@ -41,9 +41,11 @@ static double sgemm_peak(int n)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vit-bench [--model ti16|s16|b16|l16|h14|fmnist | --config FILE] [--batch B] [--steps N]\n"
-               "                 [--threads T] [--img N]\n"
+               "                 [--threads T] [--img N] [--recompute-attn]\n"
                "Times full training steps (forward, backward, clip, AdamW) on random data after 2 warm-up steps.\n"
-               "fmnist: 28x28x1, patch 4, dim 192, depth 6, heads 3, MLP 4x, 10 classes.\n");
+               "fmnist: 28x28x1, patch 4, dim 192, depth 6, heads 3, MLP 4x, 10 classes.\n"
+               "--recompute-attn: keep 2 floats per attention row instead of the T x T probabilities\n"
+               "(backward recomputes them): less activation memory for one more GEMM per head.\n");
 }
 
 int main(int argc, char **argv)
@@ -51,12 +53,14 @@ int main(int argc, char **argv)
     vt_blas_ensure_core(argc, argv);
     const char *model = "fmnist", *cfgpath = NULL;
     int batch = 0, steps = 5, threads = 0, img = 0;
+    bool recompute = false;
     static const struct option longs[] = {{"model", required_argument, 0, 'm'}, {"config", required_argument, 0, 'c'},
                                           {"batch", required_argument, 0, 'b'}, {"steps", required_argument, 0, 's'},
                                           {"threads", required_argument, 0, 't'}, {"img", required_argument, 0, 'i'},
+                                          {"recompute-attn", no_argument, 0, 'r'},
                                           {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "m:c:b:s:t:i:h", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "m:c:b:s:t:i:rh", longs, NULL)) != -1) {
         switch (ch) {
         case 'm': model = optarg; break;
         case 'c': cfgpath = optarg; break;
@@ -64,6 +68,7 @@ int main(int argc, char **argv)
         case 's': steps = atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
         case 'i': img = atoi(optarg); break;
+        case 'r': recompute = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -134,6 +139,7 @@ int main(int argc, char **argv)
 
     vt_graph g;
     vt_graph_init(&g, 64 << 20);
+    g.recompute_attention = recompute;
     int64_t shape[4] = {batch, mc.in_chans, mc.img_h, mc.img_w};
     double t_total = 0, t_opt = 0;
     size_t act_bytes = 0;
@@ -171,8 +177,8 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     printf("step %.1f ms, train FLOPs/image %.3f G, achieved %.1f GFLOPS = %.1f%% of the sgemm peak\n",
            1e3 * t_total / steps, train_flops / 1e9, gflops, 100 * gflops / peak);
-    printf("activation memory %.2f MB per image (arena peak %.1f MB), peak RSS %.1f MB\n",
-           act_bytes / 1e6 / batch, act_bytes / 1e6, ru.ru_maxrss / 1024.0);
+    printf("activation memory %.2f MB per image (arena peak %.1f MB%s), peak RSS %.1f MB\n",
+           act_bytes / 1e6 / batch, act_bytes / 1e6, recompute ? ", attention recomputed" : "", ru.ru_maxrss / 1024.0);
     printf("per-op time (ms per step)      forward  backward\n");
     double accounted = 0;
     for (int op = 0; op < VT_OP_COUNT; op++) {
