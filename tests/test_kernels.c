@@ -211,7 +211,7 @@ static void linear_case(vt_rng *r, int BT, int C, int OC)
     double *ddout = todouble(dout, (int64_t)BT * OC);
     float *ginp = frand(r, (int64_t)BT * C, -1, 1), *gw = frand(r, (int64_t)OC * C, -1, 1), *gb = frand(r, OC, -1, 1);
     float *ginp0 = fcopy(ginp, (int64_t)BT * C), *gw0 = fcopy(gw, (int64_t)OC * C), *gb0 = fcopy(gb, OC);
-    vt_linear_backward(ginp, gw, gb, dout, inp, w, BT, C, OC);
+    vt_linear_backward(ginp, gw, gb, dout, inp, w, BT, C, OC, true);
     lin_ctx c = {BT, C, OC, dw, di, 0, db};
     double *rinp = dalloc((int64_t)BT * C), *rw = dalloc((int64_t)OC * C), *rb = dalloc(OC);
     vjp_fd(rinp, lin_f, di, (int64_t)BT * C, (int64_t)BT * OC, ddout, &c);
@@ -227,10 +227,10 @@ static void linear_case(vt_rng *r, int BT, int C, int OC)
     check_close("linear backward dbias", gb, rb, OC, 2e-6 * (BT + 1), 2e-6);
     /* any output may be NULL: the others are unaffected */
     float *g2 = fcopy(gw0, (int64_t)OC * C);
-    vt_linear_backward(NULL, g2, NULL, dout, inp, w, BT, C, OC);
+    vt_linear_backward(NULL, g2, NULL, dout, inp, w, BT, C, OC, true);
     ck_assert_int_eq(memcmp(g2, gw, sizeof(float) * (size_t)OC * C), 0);
     float *g3 = fcopy(gb0, OC);
-    vt_linear_backward(NULL, NULL, g3, dout, inp, w, BT, C, OC);
+    vt_linear_backward(NULL, NULL, g3, dout, inp, w, BT, C, OC, true);
     ck_assert_int_eq(memcmp(g3, gb, sizeof(float) * (size_t)OC), 0);
     free(g2);
     free(g3);
@@ -332,7 +332,7 @@ static void layernorm_case(vt_rng *r, int BT, int C, float eps, float offset)
     double *ddout = todouble(dout, n);
     float *gx = frand(r, n, -1, 1), *gw = frand(r, C, -1, 1), *gb = frand(r, C, -1, 1);
     float *gx0 = fcopy(gx, n), *gw0 = fcopy(gw, C), *gb0 = fcopy(gb, C);
-    vt_layernorm_backward(gx, gw, gb, dout, x, w, mean, rstd, BT, C);
+    vt_layernorm_backward(gx, gw, gb, dout, x, w, mean, rstd, BT, C, true);
     ln_ctx c = {BT, C, 0, eps, dx, dw, db};
     double *rx = dalloc(n), *rw = dalloc(C), *rb = dalloc(C);
     vjp_fd(rx, ln_f, dx, n, n, ddout, &c);
@@ -350,10 +350,10 @@ static void layernorm_case(vt_rng *r, int BT, int C, float eps, float offset)
     check_close("layernorm backward dbias", gb, rb, C, 2e-6 * BT, 2e-6);
     /* NULL outputs */
     float *gw2 = fcopy(gw0, C);
-    vt_layernorm_backward(NULL, gw2, NULL, dout, x, w, mean, rstd, BT, C);
+    vt_layernorm_backward(NULL, gw2, NULL, dout, x, w, mean, rstd, BT, C, true);
     ck_assert_int_eq(memcmp(gw2, gw, sizeof(float) * (size_t)C), 0);
     float *gx2 = fcopy(gx0, n);
-    vt_layernorm_backward(gx2, NULL, NULL, dout, x, w, mean, rstd, BT, C);
+    vt_layernorm_backward(gx2, NULL, NULL, dout, x, w, mean, rstd, BT, C, true);
     ck_assert_int_eq(memcmp(gx2, gx, sizeof(float) * (size_t)n), 0);
     free(gw2), free(gx2);
     free(x), free(w), free(b), free(out), free(mean), free(rstd), free(dx), free(dw), free(db), free(ref), free(rm);
@@ -396,7 +396,7 @@ static void gelu_case(vt_rng *r, vt_gelu_kind k)
         dref[i] = dx0[i] + dout[i] * (gelu_ref(x[i] + h, k) - gelu_ref(x[i] - h, k)) / (2 * h);
     }
     vt_gelu_forward(out, x, n, k);
-    vt_gelu_backward(dx, dout, x, n, k);
+    vt_gelu_backward(dx, dout, x, n, k, true);
     /* per element: absolute 3e-7 (1 + |x|), relative 1e-6 */
     for (int i = 0; i < n; i++) {
         double e = fabs(out[i] - ref[i]), t = 3e-7 * (1 + fabs(x[i])) + 1e-6 * fabs(ref[i]);
@@ -555,7 +555,7 @@ static void attention_case(vt_rng *r, int B, int T, int C, int NH, float range)
         float *scratch = own ? NULL : frand(r, (int64_t)vt_attention_scratch_floats(T), -1, 1);
         vt_attention_forward_ex(out2, NULL, stats, scratch, qkv, B, T, C, NH);
         ck_assert_msg(memcmp(out2, out, sizeof(float) * (size_t)no) == 0, "recompute: forward output differs");
-        vt_attention_backward_ex(g2, dout, qkv, NULL, stats, scratch, B, T, C, NH);
+        vt_attention_backward_ex(g2, dout, qkv, NULL, stats, scratch, B, T, C, NH, true);
         ck_assert_msg(memcmp(g2, g, sizeof(float) * (size_t)nq) == 0, "recompute: dqkv differs (%s)", what);
         free(out2), free(stats), free(g2), free(scratch);
     }
@@ -623,7 +623,7 @@ static void patch_case(vt_rng *r, int B, int Cin, int H, int Wd, int P, int D)
      * dW[d,c,py,px] = sum_{b,n} dout[b,n,d] img[...]; through linear backward + patchify backward */
     float *dout = frand(r, nout, -1, 1), *dimg = frand(r, nimg, -1, 1), *dimg0 = fcopy(dimg, nimg);
     float *dpat = calloc((size_t)npat, sizeof(float)), *dW = calloc((size_t)D * K, sizeof(float));
-    vt_linear_backward(dpat, dW, NULL, dout, pat, W, B * N, K, D);
+    vt_linear_backward(dpat, dW, NULL, dout, pat, W, B * N, K, D, true);
     vt_patchify_backward(dimg, dpat, B, Cin, H, Wd, P);
     double *rimg = dalloc(nimg), *rW = dalloc((int64_t)D * K);
     for (int b = 0; b < B; b++)
@@ -863,14 +863,14 @@ static void run_kernels(thread_outs *o, const thread_ins *in)
     const int64_t n = (int64_t)TR * TC;
     o->ln_out = zf(n), o->ln_mean = zf(TR), o->ln_rstd = zf(TR), o->ln_dx = zf(n), o->ln_dw = zf(TC), o->ln_db = zf(TC);
     vt_layernorm_forward(o->ln_out, o->ln_mean, o->ln_rstd, in->x, in->w, in->b, TR, TC, 1e-6f);
-    vt_layernorm_backward(o->ln_dx, o->ln_dw, o->ln_db, in->dout, in->x, in->w, o->ln_mean, o->ln_rstd, TR, TC);
+    vt_layernorm_backward(o->ln_dx, o->ln_dw, o->ln_db, in->dout, in->x, in->w, o->ln_mean, o->ln_rstd, TR, TC, true);
     o->bias_db = zf(TC);
     vt_bias_add_backward(o->bias_db, in->dout, TR, TC);
     o->gelu_e = zf(n), o->gelu_t = zf(n), o->gelu_de = zf(n), o->gelu_dt = zf(n);
     vt_gelu_forward(o->gelu_e, in->x, n, VT_GELU_ERF);
     vt_gelu_forward(o->gelu_t, in->x, n, VT_GELU_TANH);
-    vt_gelu_backward(o->gelu_de, in->dout, in->x, n, VT_GELU_ERF);
-    vt_gelu_backward(o->gelu_dt, in->dout, in->x, n, VT_GELU_TANH);
+    vt_gelu_backward(o->gelu_de, in->dout, in->x, n, VT_GELU_ERF, true);
+    vt_gelu_backward(o->gelu_dt, in->dout, in->x, n, VT_GELU_TANH, true);
     o->sm = zf(n), o->sm_d = zf(n);
     vt_softmax_forward(o->sm, in->x, TR, TC);
     vt_softmax_backward(o->sm_d, in->dout, o->sm, TR, TC);
@@ -893,7 +893,7 @@ static void run_kernels(thread_outs *o, const thread_ins *in)
     /* GEMM-based */
     o->lin_o = zf((int64_t)TR * TC), o->lin_dx = zf(n), o->lin_dw = zf((int64_t)TC * TC), o->lin_db = zf(TC);
     vt_linear_forward(o->lin_o, in->x, in->linw, in->b, TR, TC, TC);
-    vt_linear_backward(o->lin_dx, o->lin_dw, o->lin_db, in->dout, in->x, in->linw, TR, TC, TC);
+    vt_linear_backward(o->lin_dx, o->lin_dw, o->lin_db, in->dout, in->x, in->linw, TR, TC, TC, true);
     o->att_o = zf((int64_t)AB * AT * AC), o->att_p = zf((int64_t)AB * ANH * AT * AT), o->att_d = zf((int64_t)AB * AT * 3 * AC);
     vt_attention_forward(o->att_o, o->att_p, in->qkv, AB, AT, AC, ANH);
     vt_attention_backward(o->att_d, in->attdout, in->qkv, o->att_p, AB, AT, AC, ANH);
@@ -992,6 +992,66 @@ START_TEST(one_thread_equals_two)
 }
 END_TEST
 
+/* acc = false: backward overwrites dinp (uninitialised memory, here NaN) with exactly what acc = true adds
+ * into zeros; dweight / dbias keep adding */
+static float *nans(int64_t n)
+{
+    float *p = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) p[i] = NAN;
+    return p;
+}
+
+static void same_bits(const char *what, const float *a, const float *b, int64_t n)
+{
+    ck_assert_msg(memcmp(a, b, sizeof(float) * (size_t)n) == 0, "%s: overwrite differs from accumulate into zeros", what);
+}
+
+START_TEST(backward_overwrite_equals_accumulate_into_zeros)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 11);
+    const int BT = 37, C = 24, OC = 20;
+    float *x = frand(&r, (int64_t)BT * C, -2, 2), *w = frand(&r, (int64_t)OC * C, -1, 1);
+    float *dout = frand(&r, (int64_t)BT * OC, -1, 1), *lw = frand(&r, C, 0.5f, 1.5f), *ldy = frand(&r, (int64_t)BT * C, -1, 1);
+    float *z = calloc((size_t)BT * C, sizeof(float)), *o = nans((int64_t)BT * C);
+    float *dw1 = calloc((size_t)OC * C, sizeof(float)), *dw2 = calloc((size_t)OC * C, sizeof(float));
+    vt_linear_backward(z, dw1, NULL, dout, x, w, BT, C, OC, true);
+    vt_linear_backward(o, dw2, NULL, dout, x, w, BT, C, OC, false);
+    same_bits("linear dinp", z, o, (int64_t)BT * C);
+    same_bits("linear dweight", dw1, dw2, (int64_t)OC * C);
+
+    float mean[37], rstd[37], *y = malloc(sizeof(float) * (size_t)BT * C);
+    vt_layernorm_forward(y, mean, rstd, x, lw, lw, BT, C, 1e-6f);
+    memset(z, 0, sizeof(float) * (size_t)BT * C);
+    free(o);
+    o = nans((int64_t)BT * C);
+    vt_layernorm_backward(z, NULL, NULL, ldy, x, lw, mean, rstd, BT, C, true);
+    vt_layernorm_backward(o, NULL, NULL, ldy, x, lw, mean, rstd, BT, C, false);
+    same_bits("layernorm dinp", z, o, (int64_t)BT * C);
+
+    for (int k = 0; k < 2; k++) {
+        memset(z, 0, sizeof(float) * (size_t)BT * C);
+        free(o);
+        o = nans((int64_t)BT * C);
+        vt_gelu_backward(z, ldy, x, (int64_t)BT * C, (vt_gelu_kind)k, true);
+        vt_gelu_backward(o, ldy, x, (int64_t)BT * C, (vt_gelu_kind)k, false);
+        same_bits(k ? "gelu tanh" : "gelu erf", z, o, (int64_t)BT * C);
+    }
+
+    const int B = 2, T = 9, AC = 12, NH = 3;
+    const int64_t nq = (int64_t)B * T * 3 * AC, no = (int64_t)B * T * AC;
+    float *qkv = frand(&r, nq, -1, 1), *ao = frand(&r, no, -1, 1), *att = frand(&r, (int64_t)B * NH * T * T, 0, 1);
+    float *ado = frand(&r, no, -1, 1), *dz = calloc((size_t)nq, sizeof(float)), *dn = nans(nq);
+    vt_attention_forward(ao, att, qkv, B, T, AC, NH);
+    vt_attention_backward_ex(dz, ado, qkv, att, NULL, NULL, B, T, AC, NH, true);
+    vt_attention_backward_ex(dn, ado, qkv, att, NULL, NULL, B, T, AC, NH, false);
+    same_bits("attention dqkv", dz, dn, nq);
+
+    free(x), free(w), free(dout), free(lw), free(ldy), free(z), free(o), free(dw1), free(dw2), free(y);
+    free(qkv), free(ao), free(att), free(ado), free(dz), free(dn);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kernels");
@@ -1009,6 +1069,7 @@ int main(void)
     tcase_add_test(tc, pool_token_and_mean);
     tcase_add_test(tc, cross_entropy_label_smoothing);
     tcase_add_test(tc, one_thread_equals_two);
+    tcase_add_test(tc, backward_overwrite_equals_accumulate_into_zeros);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

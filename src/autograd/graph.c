@@ -106,9 +106,9 @@ vt_var *vt_var_wrap(vt_graph *g, float *data, int ndim, const int64_t *shape, co
     return v;
 }
 
-float *vt_var_grad(vt_graph *g, vt_var *v)
+/* v's gradient buffer from the pool (a block of the same size) or the arena; zeroed or not */
+static float *grad_alloc(vt_graph *g, vt_var *v, bool zero)
 {
-    if (v->grad) return v->grad;
     int64_t n = vt_tensor_numel(&v->val);
     for (int i = g->npool - 1; i >= 0; i--)
         if (g->pool_n[i] == n) {
@@ -116,11 +116,39 @@ float *vt_var_grad(vt_graph *g, vt_var *v)
             g->pool_p[i] = g->pool_p[g->npool - 1];
             g->pool_n[i] = g->pool_n[g->npool - 1];
             g->npool--;
-            memset(v->grad, 0, (size_t)n * sizeof(float));
+            if (zero) memset(v->grad, 0, (size_t)n * sizeof(float));
             return v->grad;
         }
-    v->grad = ag_alloc(g, n, true);
+    v->grad = ag_alloc(g, n, zero);
     return v->grad;
+}
+
+float *vt_var_grad(vt_graph *g, vt_var *v) { return v->grad ? v->grad : grad_alloc(g, v, true); }
+
+float *ag_grad_dst(vt_graph *g, vt_var *v, bool *acc)
+{
+    *acc = true;
+    if (!v || !v->requires_grad) return NULL;
+    if (v->grad) return v->grad;
+    *acc = false;
+    return grad_alloc(g, v, false);
+}
+
+int ag_grad_add(vt_graph *g, vt_node *n, vt_var *v, const float *src)
+{
+    if (!v || !v->requires_grad) return VT_OK;
+    int64_t numel = vt_tensor_numel(&v->val);
+    if (!v->grad && src == n->out->grad && !g->retain_grads && numel == vt_tensor_numel(&n->out->val)) {
+        /* the output's gradient is released after this op anyway: hand the buffer over */
+        v->grad = n->out->grad;
+        n->out->grad = NULL;
+    } else if (!v->grad) {
+        if (!grad_alloc(g, v, false)) return VT_ERR;
+        memcpy(v->grad, src, (size_t)numel * sizeof(float));
+    } else {
+        vt_accumulate(v->grad, src, numel);
+    }
+    return VT_OK;
 }
 
 /* backward is done with an intermediate var's gradient: keep the block for a later one */

@@ -43,8 +43,11 @@ vt_var *vt_linear(vt_graph *g, vt_var *x, vt_var *w, vt_var *b)
 int ag_backward_linear(vt_graph *g, vt_node *n)
 {
     vt_var *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    vt_linear_backward(ag_grad_of(g, x), ag_grad_of(g, w), ag_grad_of(g, b), n->out->grad, x->val.data,
-                       w->val.data, (int)n->iarg[0], (int)n->iarg[1], (int)n->iarg[2]);
+    bool acc;
+    float *dx = ag_grad_dst(g, x, &acc);
+    if (x->requires_grad && !dx) return VT_ERR;
+    vt_linear_backward(dx, ag_grad_of(g, w), ag_grad_of(g, b), n->out->grad, x->val.data, w->val.data,
+                       (int)n->iarg[0], (int)n->iarg[1], (int)n->iarg[2], acc);
     return VT_OK;
 }
 
@@ -78,8 +81,11 @@ vt_var *vt_layernorm(vt_graph *g, vt_var *x, vt_var *w, vt_var *b, float eps)
 int ag_backward_layernorm(vt_graph *g, vt_node *n)
 {
     vt_var *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    vt_layernorm_backward(ag_grad_of(g, x), ag_grad_of(g, w), ag_grad_of(g, b), n->out->grad, x->val.data,
-                          w->val.data, n->cache[0], n->cache[1], (int)n->iarg[0], (int)n->iarg[1]);
+    bool acc;
+    float *dx = ag_grad_dst(g, x, &acc);
+    if (x->requires_grad && !dx) return VT_ERR;
+    vt_layernorm_backward(dx, ag_grad_of(g, w), ag_grad_of(g, b), n->out->grad, x->val.data, w->val.data,
+                          n->cache[0], n->cache[1], (int)n->iarg[0], (int)n->iarg[1], acc);
     return VT_OK;
 }
 
@@ -98,8 +104,10 @@ vt_var *vt_gelu(vt_graph *g, vt_var *x, vt_gelu_kind kind)
 int ag_backward_gelu(vt_graph *g, vt_node *n)
 {
     vt_var *x = n->in[0];
-    float *dx = ag_grad_of(g, x);
-    if (dx) vt_gelu_backward(dx, n->out->grad, x->val.data, NUMEL(x), (vt_gelu_kind)n->iarg[0]);
+    bool acc;
+    float *dx = ag_grad_dst(g, x, &acc);
+    if (x->requires_grad && !dx) return VT_ERR;
+    if (dx) vt_gelu_backward(dx, n->out->grad, x->val.data, NUMEL(x), (vt_gelu_kind)n->iarg[0], acc);
     return VT_OK;
 }
 
@@ -139,13 +147,14 @@ vt_var *vt_attention(vt_graph *g, vt_var *qkv, int NH)
 
 int ag_backward_attention(vt_graph *g, vt_node *n)
 {
-    float *dqkv = ag_grad_of(g, n->in[0]);
-    if (!dqkv) return VT_OK;
+    bool acc;
+    float *dqkv = ag_grad_dst(g, n->in[0], &acc);
+    if (!dqkv) return n->in[0]->requires_grad ? VT_ERR : VT_OK;
     int T = (int)n->iarg[1];
     float *scratch = ag_alloc(g, (int64_t)vt_attention_scratch_floats(T), false);
     if (!scratch) return VT_ERR;
     vt_attention_backward_ex(dqkv, n->out->grad, n->in[0]->val.data, n->cache[0], n->cache[1], scratch,
-                             (int)n->iarg[0], T, (int)n->iarg[2], (int)n->iarg[3]);
+                             (int)n->iarg[0], T, (int)n->iarg[2], (int)n->iarg[3], acc);
     return VT_OK;
 }
 

@@ -67,6 +67,8 @@ static int binary_backward(vt_graph *g, vt_node *n, bin_kind k)
     vt_var *a = n->in[0], *b = n->in[1];
     int64_t N = NUMEL(a), M = NUMEL(b);
     const float *dz = n->out->grad;
+    if (k == BIN_ADD && M == N)   /* the residual add: both inputs get dz (one of them the buffer itself) */
+        return ag_grad_add(g, n, b, dz) == VT_OK && ag_grad_add(g, n, a, dz) == VT_OK ? VT_OK : VT_ERR;
     float *da = ag_grad_of(g, a), *db = ag_grad_of(g, b);
     const int64_t R = N / M;
     if (da) {
@@ -225,9 +227,7 @@ vt_var *vt_reshape(vt_graph *g, vt_var *a, int ndim, const int64_t *shape)
 
 int ag_backward_reshape(vt_graph *g, vt_node *n)
 {
-    float *da = ag_grad_of(g, n->in[0]);
-    if (da) vt_accumulate(da, n->out->grad, NUMEL(n->in[0]));
-    return VT_OK;
+    return ag_grad_add(g, n, n->in[0], n->out->grad);
 }
 
 vt_var *vt_transpose(vt_graph *g, vt_var *a, int d0, int d1)

@@ -86,8 +86,9 @@ void vt_attention_forward(float *out, float *att, const float *qkv, int B, int T
 }
 
 void vt_attention_backward_ex(float *dqkv, const float *dout, const float *qkv, const float *att,
-                              const float *stats, float *scratch, int B, int T, int C, int NH)
+                              const float *stats, float *scratch, int B, int T, int C, int NH, bool acc)
 {
+    const float beta = acc ? 1.0f : 0.0f;   /* each of dq, dk, dv of a head is written by one GEMM */
     const int hs = C / NH, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
     #pragma omp parallel
@@ -121,7 +122,7 @@ void vt_attention_backward_ex(float *dqkv, const float *dout, const float *qkv, 
                 const float *dO = dout + (size_t)b * T * C + h * hs;
                 /* dP = dO V^T; dV += P^T dO */
                 vt_sgemm(false, true, T, T, hs, 1.0f, dO, C, v, C3, 0.0f, dp, T);
-                vt_sgemm(true, false, T, hs, T, 1.0f, P, T, dO, C, 1.0f, dv, C3);
+                vt_sgemm(true, false, T, hs, T, 1.0f, P, T, dO, C, beta, dv, C3);
                 /* dS = P (dP - rowsum(P dP)) * scale */
                 for (int t = 0; t < T; t++) {
                     const float *pr = P + (size_t)t * T;
@@ -133,8 +134,8 @@ void vt_attention_backward_ex(float *dqkv, const float *dout, const float *qkv, 
                     for (int s = 0; s < T; s++) r[s] = pr[s] * (r[s] - dot) * scale;
                 }
                 /* dQ += dS K; dK += dS^T Q */
-                vt_sgemm(false, false, T, hs, T, 1.0f, dp, T, k, C3, 1.0f, dq, C3);
-                vt_sgemm(true, false, T, hs, T, 1.0f, dp, T, q, C3, 1.0f, dk, C3);
+                vt_sgemm(false, false, T, hs, T, 1.0f, dp, T, k, C3, beta, dq, C3);
+                vt_sgemm(true, false, T, hs, T, 1.0f, dp, T, q, C3, beta, dk, C3);
             }
         }
         free(own);
@@ -144,5 +145,5 @@ void vt_attention_backward_ex(float *dqkv, const float *dout, const float *qkv, 
 void vt_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int T, int C,
                            int NH)
 {
-    vt_attention_backward_ex(dqkv, dout, qkv, att, NULL, NULL, B, T, C, NH);
+    vt_attention_backward_ex(dqkv, dout, qkv, att, NULL, NULL, B, T, C, NH, true);
 }

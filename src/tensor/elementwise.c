@@ -66,13 +66,18 @@ static void gelu_erf_fwd_chunk(float *restrict out, const float *restrict inp, i
     }
 }
 
-static void gelu_erf_bwd_chunk(float *restrict dinp, const float *restrict dout, const float *restrict inp, int n)
+static inline float gelu_erf_grad(float x)
 {
-    for (int i = 0; i < n; i++) {
-        float x = inp[i];
-        float g = 0.5f * (1.0f + vt__erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * vt__expf(-0.5f * x * x);
-        dinp[i] += g * dout[i];
-    }
+    return 0.5f * (1.0f + vt__erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * vt__expf(-0.5f * x * x);
+}
+
+static void gelu_erf_bwd_chunk(float *restrict dinp, const float *restrict dout, const float *restrict inp, int n,
+                               bool acc)
+{
+    if (acc)
+        for (int i = 0; i < n; i++) dinp[i] += gelu_erf_grad(inp[i]) * dout[i];
+    else
+        for (int i = 0; i < n; i++) dinp[i] = gelu_erf_grad(inp[i]) * dout[i];
 }
 
 static void gelu_tanh_fwd_chunk(float *restrict out, const float *restrict inp, int n)
@@ -86,16 +91,21 @@ static void gelu_tanh_fwd_chunk(float *restrict out, const float *restrict inp, 
     }
 }
 
-static void gelu_tanh_bwd_chunk(float *restrict dinp, const float *restrict dout, const float *restrict inp, int n)
+static inline float gelu_tanh_grad(float x)
 {
-    for (int i = 0; i < n; i++) {
-        float x = inp[i];
-        float u = GELU_TANH_K * (x + 0.044715f * x * x * x);
-        float th = 1.0f - 2.0f / (vt__expf(2.0f * u) + 1.0f);
-        float du = GELU_TANH_K * (1.0f + 3.0f * 0.044715f * x * x);
-        float g = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
-        dinp[i] += g * dout[i];
-    }
+    float u = GELU_TANH_K * (x + 0.044715f * x * x * x);
+    float th = 1.0f - 2.0f / (vt__expf(2.0f * u) + 1.0f);
+    float du = GELU_TANH_K * (1.0f + 3.0f * 0.044715f * x * x);
+    return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+}
+
+static void gelu_tanh_bwd_chunk(float *restrict dinp, const float *restrict dout, const float *restrict inp, int n,
+                                bool acc)
+{
+    if (acc)
+        for (int i = 0; i < n; i++) dinp[i] += gelu_tanh_grad(inp[i]) * dout[i];
+    else
+        for (int i = 0; i < n; i++) dinp[i] = gelu_tanh_grad(inp[i]) * dout[i];
 }
 
 void vt_gelu_forward(float *out, const float *inp, int64_t n, vt_gelu_kind kind)
@@ -110,15 +120,15 @@ void vt_gelu_forward(float *out, const float *inp, int64_t n, vt_gelu_kind kind)
     }
 }
 
-void vt_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n, vt_gelu_kind kind)
+void vt_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n, vt_gelu_kind kind, bool acc)
 {
     int64_t nc = (n + CHUNK - 1) / CHUNK;
     #pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (int64_t c = 0; c < nc; c++) {
         int64_t lo = c * CHUNK;
         int len = (int)(n - lo < CHUNK ? n - lo : CHUNK);
-        if (kind == VT_GELU_TANH) gelu_tanh_bwd_chunk(dinp + lo, dout + lo, inp + lo, len);
-        else gelu_erf_bwd_chunk(dinp + lo, dout + lo, inp + lo, len);
+        if (kind == VT_GELU_TANH) gelu_tanh_bwd_chunk(dinp + lo, dout + lo, inp + lo, len, acc);
+        else gelu_erf_bwd_chunk(dinp + lo, dout + lo, inp + lo, len, acc);
     }
 }
 

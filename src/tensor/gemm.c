@@ -28,11 +28,11 @@ void vt_linear_forward(float *out, const float *inp, const float *weight, const 
     vt_sgemm(false, true, BT, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f, out, OC);
 }
 
-/* dout (BT, OC) -> dinp (BT, C) += dout W; dweight (OC, C) += dout^T inp; dbias (OC) += sum_r dout */
+/* dout (BT, OC) -> dinp (BT, C) (+)= dout W; dweight (OC, C) += dout^T inp; dbias (OC) += sum_r dout */
 void vt_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                        const float *inp, const float *weight, int BT, int C, int OC)
+                        const float *inp, const float *weight, int BT, int C, int OC, bool acc)
 {
-    if (dinp) vt_sgemm(false, false, BT, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+    if (dinp) vt_sgemm(false, false, BT, C, OC, 1.0f, dout, OC, weight, C, acc ? 1.0f : 0.0f, dinp, C);
     if (dweight) vt_sgemm(true, false, OC, C, BT, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) vt_bias_add_backward(dbias, dout, BT, OC);
 }

@@ -118,20 +118,22 @@ void vt_sgemm(bool transA, bool transB, int M, int N, int K, float alpha,
  * inp (BT, C), weight (OC, C), bias (OC) or NULL -> out (BT, OC) = inp weight^T + bias */
 void vt_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                        int BT, int C, int OC);
+/* Backward kernels add into dweight/dbias; into dinp too when acc, else they overwrite dinp (fresh,
+ * uninitialised memory: one pass less than zeroing and adding). */
 void vt_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                        const float *inp, const float *weight, int BT, int C, int OC);
+                        const float *inp, const float *weight, int BT, int C, int OC, bool acc);
 
 /* LayerNorm over the last dim: inp (BT, C), weight/bias (C) -> out (BT, C); caches mean, rstd (BT) */
 void vt_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                           const float *weight, const float *bias, int BT, int C, float eps);
 void vt_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                            const float *inp, const float *weight, const float *mean,
-                           const float *rstd, int BT, int C);
+                           const float *rstd, int BT, int C, bool acc);
 
 /* GELU, elementwise on n values. exact: 0.5 x (1 + erf(x / sqrt 2)); tanh: the approximation */
 typedef enum { VT_GELU_ERF = 0, VT_GELU_TANH = 1 } vt_gelu_kind;
 void vt_gelu_forward(float *out, const float *inp, int64_t n, vt_gelu_kind kind);
-void vt_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n, vt_gelu_kind kind);
+void vt_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n, vt_gelu_kind kind, bool acc);
 
 /* elementwise helpers on n values */
 void vt_add_forward(float *out, const float *a, const float *b, int64_t n);   /* residual add */
@@ -160,7 +162,7 @@ size_t vt_attention_scratch_floats(int T);
 void vt_attention_forward_ex(float *out, float *att, float *stats, float *scratch, const float *qkv, int B, int T,
                              int C, int NH);
 void vt_attention_backward_ex(float *dqkv, const float *dout, const float *qkv, const float *att,
-                              const float *stats, float *scratch, int B, int T, int C, int NH);
+                              const float *stats, float *scratch, int B, int T, int C, int NH, bool acc);
 
 /* Patch extraction (im2col for the conv with kernel = stride = P):
  * img (B, Cin, H, W) -> patches (B, Gh*Gw, Cin*P*P), each row ordered (c, py, px) so that
