@@ -126,6 +126,73 @@ START_TEST(resolved_config_round_trips)
 }
 END_TEST
 
+/* the [data] keys reach the data layer through the one shared setup (trainer, vit-eval, loader bench) */
+START_TEST(data_keys_reach_the_data_layer)
+{
+    vt_config c;
+    ck_assert_msg(load(&c, "[data]\npath = /d\nbad_images = skip\ncifar_coarse = true\ncrop_pct = 0.9\n"
+                           "hflip = true\nrandom_resized_crop = true\ncrop_padding = 2\nmean = 0.1, 0.2, 0.3\n"
+                           "std = 0.5\n[model]\nimg_size = 224\nnum_classes = 7\n") == VT_OK, "%s", vt_errmsg());
+    ck_assert_int_eq(vt_config_validate(&c), VT_OK);
+    vt_vit_config mc;
+    ck_assert_int_eq(vt_config_model(&c, &mc), VT_OK);
+    vt_data_options o;
+    vt_config_data_options(&c, &mc, &o);
+    ck_assert_int_eq(o.bad_images, VT_BAD_SKIP);
+    ck_assert(o.cifar_coarse);
+    ck_assert_int_eq(o.num_classes, 7);
+    ck_assert_int_eq(o.channels, 3);
+    ck_assert_str_eq(o.format, "auto");
+    /* auto decode size: the images' own when they agree, else 224 / 0.9 */
+    ck_assert_int_eq(o.image_h, 0);
+    ck_assert_int_eq(o.image_w, 0);
+    ck_assert_int_eq(o.auto_h, 248);
+    ck_assert_int_eq(o.auto_w, 248);
+    /* crop_pct 0: timm's 256 for 224; an explicit decode size is the shorter side at the model's aspect */
+    ck_assert_int_eq(vt_config_set(&c, "data.crop_pct=0"), VT_OK);
+    vt_config_data_options(&c, &mc, &o);
+    ck_assert_int_eq(o.auto_h, 256);
+    ck_assert_int_eq(vt_config_set(&c, "data.decode_size=300"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "model.img_w=448"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "model.in_chans=2"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "model.num_classes=0"), VT_OK);
+    ck_assert_int_eq(vt_config_model(&c, &mc), VT_OK);
+    vt_config_data_options(&c, &mc, &o);
+    ck_assert_int_eq(o.image_h, 300);
+    ck_assert_int_eq(o.image_w, 600);
+    ck_assert_int_eq(o.channels, 0);   /* the data decides, the transform converts */
+    ck_assert_int_eq(o.num_classes, 0);
+    ck_assert_int_eq(o.bad_images, VT_BAD_SKIP);
+    /* transforms: augmentation only for training, crop_pct for both */
+    ck_assert_int_eq(vt_config_set(&c, "model.in_chans=3"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "data.crop_pct=0.875"), VT_OK);
+    ck_assert_int_eq(vt_config_model(&c, &mc), VT_OK);
+    vt_transform t;
+    ck_assert_int_eq(vt_config_transform(&c, &mc, true, &t), VT_OK);
+    ck_assert(t.train && t.hflip && t.rrc && t.crop_padding == 2 && t.crop_pct == 0.875f);
+    ck_assert(t.out_c == 3 && t.out_h == 224 && t.out_w == 448);
+    ck_assert(t.mean[1] == 0.2f && t.std[2] == 0.5f);
+    ck_assert(t.rrc_scale_min == 0.08 && t.rrc_ratio_max == 1.3333333333);
+    ck_assert_int_eq(vt_config_transform(&c, &mc, false, &t), VT_OK);
+    ck_assert(!t.train && t.crop_pct == 0.875f);
+    ck_assert_int_eq(vt_config_set(&c, "data.std=0.5, 0, 0.5"), VT_OK);
+    ck_assert_int_eq(vt_config_transform(&c, &mc, false, &t), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "[data] std") != NULL, "%s", vt_errmsg());
+    ck_assert_int_eq(vt_config_set(&c, "data.mean=0.1, 0.2"), VT_OK);
+    ck_assert_int_eq(vt_config_transform(&c, &mc, false, &t), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "[data] mean") != NULL, "%s", vt_errmsg());
+    /* bad values are refused by the table's own checks */
+    ck_assert_int_eq(vt_config_set(&c, "data.bad_images=ignore"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "refuse|skip") != NULL, "%s", vt_errmsg());
+    ck_assert_int_eq(vt_config_set(&c, "data.crop_pct=1.5"), VT_ERR);
+    ck_assert_int_eq(vt_config_set(&c, "data.crop_pct=0.01"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "data.std=0.5"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "data.mean=0.5"), VT_OK);
+    ck_assert_int_eq(vt_config_validate(&c), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "crop_pct") != NULL, "%s", vt_errmsg());
+}
+END_TEST
+
 /* configs/README.md carries the table the parser generates: they cannot drift apart */
 START_TEST(readme_table_matches_parser)
 {
@@ -145,7 +212,7 @@ START_TEST(readme_table_matches_parser)
     doc[n] = '\0';
     fclose(f);
     ck_assert_msg(strstr(doc, buf) != NULL,
-                  "configs/README.md does not contain the key table; regenerate it with `vit-train --keys-markdown`");
+                  "configs/README.md does not contain the key table; regenerate it with `build/tools/vit-config-keys`");
     free(buf);
 }
 END_TEST
@@ -177,6 +244,7 @@ int main(void)
     tcase_add_test(tc, missing_required_and_unreadable);
     tcase_add_test(tc, set_overrides_use_the_same_checks);
     tcase_add_test(tc, resolved_config_round_trips);
+    tcase_add_test(tc, data_keys_reach_the_data_layer);
     tcase_add_test(tc, readme_table_matches_parser);
     tcase_add_test(tc, shipped_configs_are_valid);
     suite_add_tcase(s, tc);

@@ -3,6 +3,7 @@
  * resolution from a checkpoint, refusal of bad checkpoints and bad command lines. */
 #include "testutil.h"
 #include "train/train.h"
+#include <png.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,6 +381,106 @@ START_TEST(bad_checkpoints_and_commands)
 }
 END_TEST
 
+/* a gray PNG of (h, w) whose bright quadrant is the class */
+static void write_class_png(const char *path, int h, int w, int cls, int seed)
+{
+    uint8_t *buf = malloc((size_t)h * w);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            bool lit = (y < h / 2) == (cls / 2 == 0) && (x < w / 2) == (cls % 2 == 0);
+            buf[y * w + x] = (uint8_t)(lit ? 180 + (seed * 7 + x) % 60 : (seed * 13 + y * 3 + x) % 50);
+        }
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    im.width = (png_uint_32)w;
+    im.height = (png_uint_32)h;
+    im.format = PNG_FORMAT_GRAY;
+    ck_assert_msg(png_image_write_to_file(&im, path, 0, buf, 0, NULL), "%s: %s", path, im.message);
+    free(buf);
+}
+
+static char *read_log(const char *log)
+{
+    FILE *f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* an image folder with one undecodable file: [data] bad_images = refuse (the default) stops with the
+ * file's name, skip trains and says how many were left out; the decode size follows decode_size, or the
+ * auto rule (mixed sizes: the model's 8 / 0.875 = 9) */
+START_TEST(image_folder_bad_images)
+{
+    char root[512], p[700], cfg[512], set_path[600], log[512], out[512];
+    snprintf(root, sizeof root, "%s/folder", dir);
+    mkdir(root, 0777);
+    for (int cls = 0; cls < 4; cls++) {
+        snprintf(p, sizeof p, "%s/c%d", root, cls);
+        mkdir(p, 0777);
+        for (int i = 0; i < 10; i++) {
+            snprintf(p, sizeof p, "%s/c%d/img%02d.png", root, cls, i);
+            write_class_png(p, i == 3 ? 12 : 8, i == 3 ? 10 : 8, cls, cls * 10 + i);   /* one of another size */
+        }
+    }
+    snprintf(p, sizeof p, "%s/c2/zz_broken.png", root);
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("\x89PNG\r\n\x1a\n but not really a PNG after the signature", f);
+    fclose(f);
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(set_path, sizeof set_path, "data.path=%s", root);
+    snprintf(log, sizeof log, "%s/folder_refuse.txt", dir);
+    snprintf(out, sizeof out, "%s/FOLDER", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--dry-run", "--set", set_path, NULL}, log), 1);
+    char *text = read_log(log);
+    ck_assert_msg(strstr(text, "c2/zz_broken.png") != NULL, "%s", text);
+    snprintf(log, sizeof log, "%s/folder_skip.txt", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--dry-run", "--set", set_path, "--set",
+                                          "data.bad_images=skip", NULL},
+                         log),
+                     0);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "40 training images 9x9x1") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "1 undecodable image skipped") && strstr(text, "zz_broken.png"), "%s", text);
+    ck_assert_msg(strstr(text, "dry run: one step done") != NULL, "%s", text);
+    /* an explicit decode size, and a held-out part read with crop_pct */
+    snprintf(log, sizeof log, "%s/folder_size.txt", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--dry-run", "--set", set_path, "--set",
+                                          "data.bad_images=skip", "--set", "data.decode_size=12", "--set",
+                                          "data.crop_pct=0.875", "--set", "data.val_fraction=0.2", NULL},
+                         log),
+                     0);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "32 training images 12x12x1, validation 8") != NULL, "%s", text);
+    /* one size for all: kept when it is not larger than the auto size (16 / 0.875 = 18), decoded smaller
+     * when it is (4 / 0.875 = 4) */
+    for (int cls = 0; cls < 4; cls++) {
+        snprintf(p, sizeof p, "%s/c%d/img03.png", root, cls);
+        ck_assert_int_eq(remove(p), 0);
+    }
+    snprintf(log, sizeof log, "%s/folder_uniform.txt", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--dry-run", "--set", set_path, "--set",
+                                          "data.bad_images=skip", "--set", "model.img_size=16", NULL},
+                         log),
+                     0);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "36 training images 8x8x1") != NULL, "%s", text);
+    snprintf(log, sizeof log, "%s/folder_small.txt", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--dry-run", "--set", set_path, "--set",
+                                          "data.bad_images=skip", "--set", "model.img_size=4", "--set",
+                                          "model.patch_size=2", NULL},
+                         log),
+                     0);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "36 training images 4x4x1") != NULL, "%s", text);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train");
@@ -391,5 +492,10 @@ int main(void)
     tcase_add_test(tc, accumulation_matches_a_big_batch);
     tcase_add_test(tc, bad_checkpoints_and_commands);
     suite_add_tcase(s, tc);
+    TCase *tf = tcase_create("folder");   /* CK_RUN_CASE=folder runs it alone (a few seconds) */
+    tcase_set_timeout(tf, 120);
+    tcase_add_checked_fixture(tf, setup, teardown);
+    tcase_add_test(tf, image_folder_bad_images);
+    suite_add_tcase(s, tf);
     return tu_run(s);
 }

@@ -9,8 +9,10 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: vit-eval --checkpoint FILE [--config FILE] [--data PATH] [--split test|train] [--batch N]\n"
                "                [--threads N]\n"
-               "The data settings (path, normalisation) come from --config, else from the config stored in the\n"
-               "checkpoint; --data overrides the path. Prints loss, top-1 and top-5 on the split (default test).\n"
+               "The data settings (path, normalisation, crop_pct, bad_images, ...) come from --config, else from\n"
+               "the config stored in the checkpoint; --data overrides the path, --batch [data] eval_batch_size.\n"
+               "The model (input size, channels, classes) is the checkpoint's. Prints loss, top-1 and top-5 on the\n"
+               "split (default test).\n"
                "example: vit-eval --checkpoint runs/fashion_mnist/ckpt-000004680.h5\n");
 }
 
@@ -43,53 +45,50 @@ int main(int argc, char **argv)
     if (threads > 0) vt_set_threads(threads);
     vt_vit_config mc;
     vt_vit m;
+    bool have_model = false, have_graph = false;
     vt_config c;
     vt_config_defaults(&c);
+    vt_dataset *ds = NULL;
+    vt_loader *l = NULL;
+    vt_graph g;
+    int rc = 1;
     char *text = NULL;
-    if (vt_ckpt_model_config(ckpt, &mc) != VT_OK || vt_vit_init(&m, &mc) != VT_OK ||
-        vt_ckpt_load(ckpt, &m, NULL, NULL, &text) != VT_OK) {
-        fprintf(stderr, "vit-eval: %s\n", vt_errmsg());
-        return 1;
-    }
+    if (vt_ckpt_model_config(ckpt, &mc) != VT_OK || vt_vit_init(&m, &mc) != VT_OK) goto fail;
+    have_model = true;
+    if (vt_ckpt_load(ckpt, &m, NULL, NULL, &text) != VT_OK) goto fail;
     int r = cfgpath ? vt_config_load(&c, cfgpath) : vt_config_load_text(&c, text, ckpt);
     free(text);
-    if (r != VT_OK) {
-        fprintf(stderr, "vit-eval: %s\n", vt_errmsg());
-        return 1;
-    }
+    if (r != VT_OK) goto fail;
     if (data) snprintf(c.data_path, sizeof c.data_path, "%s", data);
-    vt_dataset *ds = NULL;
-    if (vt_dataset_open(&ds, c.data_path, split, c.data_format, c.images_key, c.labels_key) != VT_OK || !ds) {
-        fprintf(stderr, "vit-eval: %s\n", ds ? vt_errmsg() : (vt_errmsg()[0] ? vt_errmsg() : "no such split"));
-        return 1;
+    c.num_classes = mc.num_classes;   /* the checkpoint's head decides */
+    if (batch > 0) c.eval_batch_size = batch;
+    if (vt_config_open_data(&c, &mc, split, &ds) != VT_OK) goto fail;
+    if (!ds) {
+        vt_err("%s: no %s split", c.data_path, split);
+        goto fail;
     }
+    vt_data_warn_skipped(stderr, "vit-eval: ", ds, split);
+    int64_t skipped0 = ds->skipped;
     if (ds->num_classes > mc.num_classes) {
-        fprintf(stderr, "vit-eval: %s has %d classes, the checkpoint's head %d\n", c.data_path, ds->num_classes,
-                mc.num_classes);
-        return 1;
+        vt_err("%s has %d classes, the checkpoint's head %d", c.data_path, ds->num_classes, mc.num_classes);
+        goto fail;
     }
-    vt_transform tf = {0};
-    tf.out_c = mc.in_chans;
-    tf.out_h = mc.img_h;
-    tf.out_w = mc.img_w;
-    if (vt_parse_floats(c.mean, tf.mean, tf.out_c, "[data] mean") || vt_parse_floats(c.std, tf.std, tf.out_c, "[data] std")) {
-        fprintf(stderr, "vit-eval: %s\n", vt_errmsg());
-        return 1;
-    }
-    vt_loader_config lc = {ds, NULL, 0, tf, batch > 0 ? batch : (c.eval_batch_size ? c.eval_batch_size : c.batch_size),
-                           false, false, 0, c.workers, c.prefetch};
-    vt_loader *l;
-    vt_graph g;
     vt_eval_result ev;
-    if (vt_loader_create(&l, &lc) != VT_OK || vt_graph_init(&g, 16u << 20) != VT_OK || vt_evaluate(&m, l, &g, &ev) != VT_OK) {
-        fprintf(stderr, "vit-eval: %s\n", vt_errmsg());
-        return 1;
-    }
+    if (vt_config_loader(&c, &mc, ds, NULL, 0, false, 0, &l) != VT_OK || vt_graph_init(&g, 16u << 20) != VT_OK)
+        goto fail;
+    have_graph = true;
+    if (vt_evaluate(&m, l, &g, &ev) != VT_OK) goto fail;
     printf("%s on %s (%s, %lld images): loss %.4f  top-1 %.2f%%  top-5 %.2f%%\n", ckpt, c.data_path, split,
            (long long)ev.count, ev.loss, ev.top1, ev.top5);
-    vt_graph_free(&g);
     vt_loader_free(l);
+    l = NULL;
+    if (ds->skipped > skipped0) vt_data_warn_skipped(stderr, "vit-eval: ", ds, split);   /* failed at full decode */
+    rc = 0;
+fail:
+    if (rc != 0) fprintf(stderr, "vit-eval: %s\n", vt_errmsg());
+    vt_loader_free(l);
+    if (have_graph) vt_graph_free(&g);
     vt_dataset_close(ds);
-    vt_vit_free(&m);
-    return 0;
+    if (have_model) vt_vit_free(&m);
+    return rc;
 }

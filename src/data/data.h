@@ -44,7 +44,9 @@ typedef struct {
     bool cifar_coarse;        /* CIFAR-100: the 20 coarse labels instead of the 100 fine ones */
     /* image folders */
     vt_bad_policy bad_images; /* refuse (error naming the file) or skip (counted in ds->skipped) */
-    int image_h, image_w;     /* delivered size (0: the images' own size when they all agree, else 256) */
+    int image_h, image_w;     /* delivered size (0: the images' own size when they all agree, else auto_h x auto_w) */
+    int auto_h, auto_w;       /* the size when image_h/w are 0 and the images' sizes disagree, or all exceed
+                                 it on both sides (0: 256 for disagreeing sizes, never for agreeing ones) */
     int channels;             /* 1 or 3 (0: 1 when every image is grayscale, else 3) */
 } vt_data_options;
 

@@ -4,8 +4,9 @@
  * name. Every file's header is probed at open: an undecodable one is refused (the default) or
  * skipped; a file that fails later, at full decode, is refused or replaced by the next sample that
  * decodes. Files are recognised by their first bytes, so a PNG named .jpg still decodes. Samples are
- * delivered at one size: the images' own when they all agree, else image_h x image_w (default 256)
- * by shorter-side resize + center crop, JPEGs decoded at a reduced DCT scale when that is enough. */
+ * delivered at one size: image_h x image_w when given, else the images' own when they all agree (and,
+ * when auto_h/w are given, do not exceed them on both sides), else auto_h x auto_w (default 256), by
+ * shorter-side resize + center crop, JPEGs decoded at a reduced DCT scale when that is enough. */
 #include "data_internal.h"
 #include <dirent.h>
 #include <errno.h>
@@ -299,8 +300,10 @@ int vt_folder_open(vt_dataset **out, const char *root, const char *split, const 
     *out = NULL;
     if (o->channels != 0 && o->channels != 1 && o->channels != 3)
         return vt_err("%s: %d channels asked for image folders (expected 1 or 3)", root, o->channels);
-    if (o->image_h < 0 || o->image_w < 0 || o->image_h > 16384 || o->image_w > 16384)
-        return vt_err("%s: image size %dx%d asked for (expected 1..16384)", root, o->image_w, o->image_h);
+    if (o->image_h < 0 || o->image_w < 0 || o->image_h > 16384 || o->image_w > 16384 || o->auto_h < 0 ||
+        o->auto_w < 0 || o->auto_h > 16384 || o->auto_w > 16384)
+        return vt_err("%s: image size %dx%d asked for (expected 1..16384)", root,
+                      o->image_h || o->image_w ? o->image_w : o->auto_w, o->image_h || o->image_w ? o->image_h : o->auto_h);
     folder_impl *m = calloc(1, sizeof *m);
     if (!m) return vt_err("out of memory");
     split_dir(root, split, m->root, sizeof m->root);
@@ -324,11 +327,13 @@ int vt_folder_open(vt_dataset **out, const char *root, const char *split, const 
     if (o->image_h > 0 || o->image_w > 0) {
         ds->h = o->image_h > 0 ? o->image_h : o->image_w;
         ds->w = o->image_w > 0 ? o->image_w : o->image_h;
-    } else if (s.uniform) {
-        ds->h = s.first_h;
-        ds->w = s.first_w;
     } else {
-        ds->h = ds->w = 256;
+        int ah = o->auto_h > 0 ? o->auto_h : o->auto_w > 0 ? o->auto_w : 256;
+        int aw = o->auto_w > 0 ? o->auto_w : ah;
+        /* one size for all: kept, unless auto_h/w ask for less (then decoding smaller saves time) */
+        bool own = s.uniform && (o->auto_h <= 0 && o->auto_w <= 0 ? true : s.first_h <= ah || s.first_w <= aw);
+        ds->h = own ? s.first_h : ah;
+        ds->w = own ? s.first_w : aw;
     }
     ds->c = o->channels ? o->channels : s.all_gray ? 1 : 3;
     ds->read = folder_read;

@@ -34,6 +34,13 @@ static const vt_cfg_key keys[] = {
     {"data", "format", VT_CFG_ENUM, F(data_format), "auto", 0, 0, "auto|idx|cifar|hdf5|folder", false, "dataset format (auto: detect)"},
     {"data", "images_key", VT_CFG_STRING, F(images_key), "images", 0, 0, NULL, false, "HDF5 dataset of uint8 images (N, H, W, C)"},
     {"data", "labels_key", VT_CFG_STRING, F(labels_key), "labels", 0, 0, NULL, false, "HDF5 dataset of integer labels (N,)"},
+    {"data", "cifar_coarse", VT_CFG_BOOL, F(cifar_coarse), "false", 0, 0, NULL, false,
+     "CIFAR-100: the 20 coarse labels instead of the 100 fine ones"},
+    {"data", "bad_images", VT_CFG_ENUM, F(bad_images), "refuse", 0, 0, "refuse|skip", false,
+     "image folders: an undecodable JPEG/PNG is an error naming the file (refuse), or is left out with a warning and counted (skip)"},
+    {"data", "decode_size", VT_CFG_INT, F(decode_size), "0", 0, 16384, NULL, false,
+     "image folders: size images are decoded (JPEG: DCT-scaled) and kept at before the transform, by shorter-side resize + center crop "
+     "(0: the model size / crop_pct, or / 0.875 when crop_pct is 0; but the images' own size when they all agree and are not larger on both sides)"},
     {"data", "batch_size", VT_CFG_INT, F(batch_size), "128", 1, 1 << 20, NULL, false, "images per micro-batch (one forward/backward)"},
     {"data", "eval_batch_size", VT_CFG_INT, F(eval_batch_size), "0", 0, 1 << 20, NULL, false, "images per evaluation batch (0: batch_size)"},
     {"data", "workers", VT_CFG_INT, F(workers), "2", 0, 256, NULL, false, "loader threads (0: load in the training thread)"},
@@ -48,6 +55,9 @@ static const vt_cfg_key keys[] = {
     {"data", "rrc_scale_min", VT_CFG_FLOAT, F(rrc_scale_min), "0.08", 0.001, 1, NULL, false, "random-resized-crop: smallest area fraction"},
     {"data", "rrc_ratio_min", VT_CFG_FLOAT, F(rrc_ratio_min), "0.75", 0.01, 100, NULL, false, "random-resized-crop: smallest aspect ratio"},
     {"data", "rrc_ratio_max", VT_CFG_FLOAT, F(rrc_ratio_max), "1.3333333333", 0.01, 100, NULL, false, "random-resized-crop: largest aspect ratio"},
+    {"data", "crop_pct", VT_CFG_FLOAT, F(crop_pct), "0", 0, 1, NULL, false,
+     "evaluation, and training without random_resized_crop: resize the shorter side to size / crop_pct, then center-crop "
+     "(timm: 0.875 at 224); 0: resize the whole image to the model size"},
     /* [optim] */
     {"optim", "optimizer", VT_CFG_ENUM, F(optimizer), "adamw", 0, 0, "sgd|adam|adamw", false, "update rule (torch semantics)"},
     {"optim", "lr", VT_CFG_FLOAT, F(lr), "1e-3", 0, 1e3, NULL, false, "base learning rate (after warmup)"},
@@ -361,6 +371,10 @@ int vt_config_validate(const vt_config *c)
     if (c->warmup_steps > 0 && c->max_steps > 0 && c->warmup_steps >= c->max_steps)
         return vt_err("[schedule] warmup_steps = %d is not shorter than the run ([train] max_steps = %d)", c->warmup_steps,
                       c->max_steps);
+    if (c->crop_pct != 0 && c->crop_pct < 0.1)
+        return vt_err("[data] crop_pct = %g: expected 0 (resize the whole image) or a fraction in [0.1, 1]", c->crop_pct);
+    if (c->rrc_ratio_min > c->rrc_ratio_max)
+        return vt_err("[data] rrc_ratio_min = %g is above rrc_ratio_max = %g", c->rrc_ratio_min, c->rrc_ratio_max);
     if (c->lr_min > c->lr && strcmp(c->schedule, "constant") != 0)
         return vt_err("[schedule] lr_min = %g is above [optim] lr = %g", c->lr_min, c->lr);
     vt_vit_config mc;

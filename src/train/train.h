@@ -75,7 +75,10 @@ typedef struct {
     double mlp_ratio, layer_norm_eps;
     char pool[16], gelu[16];
     /* [data] */
-    char data_path[VT_STR], data_format[16], images_key[64], labels_key[64];
+    char data_path[VT_STR], data_format[16], images_key[64], labels_key[64], bad_images[16];
+    bool cifar_coarse;
+    int decode_size;
+    double crop_pct;
     int batch_size, eval_batch_size, workers, prefetch;
     double val_fraction;
     char mean[VT_STR], std[VT_STR];
@@ -132,6 +135,29 @@ int vt_config_write(const vt_config *c, FILE *f);
 int vt_config_model(const vt_config *c, vt_vit_config *mc);
 /* markdown table of every key (configs/README.md is generated from, and tested against, this) */
 void vt_config_markdown(FILE *f);
+
+/* ---------------------------------------------------------------- data from the config (data_setup.c)
+ * The one place where [data] keys become the data layer's options, transforms and loaders: vit-train,
+ * vit-eval and vit-loader-bench all go through it. mc is the model the images are for (its in_chans,
+ * img_h, img_w); only those fields are read. */
+/* the dataset options: format, HDF5 keys, cifar_coarse, bad_images, num_classes ([model] num_classes
+ * when > 0), channels (in_chans when 1 or 3) and, for image folders, the decode size (decode_size, or
+ * the auto rule: the model size / crop_pct (0.875 when 0), but the images' own size when they all agree
+ * and are not larger on both sides) */
+void vt_config_data_options(const vt_config *c, const vt_vit_config *mc, vt_data_options *o);
+/* open split "train" or "test" of [data] path with those options; *out NULL with VT_OK when the
+ * split does not exist */
+int vt_config_open_data(const vt_config *c, const vt_vit_config *mc, const char *split, vt_dataset **out);
+/* the per-sample transform to (in_chans, img_h, img_w): mean/std (std > 0), crop_pct, and with train
+ * the augmentations (hflip, crop_padding, random-resized-crop) */
+int vt_config_transform(const vt_config *c, const vt_vit_config *mc, bool train, vt_transform *tf);
+/* a loader over ds (or the subset idx[0..n) when idx is not NULL) as training (train: batch_size,
+ * shuffled, last partial batch dropped, augmented) or evaluation (eval_batch_size or batch_size, in
+ * order, every sample) uses it, with [data] workers and prefetch */
+int vt_config_loader(const vt_config *c, const vt_vit_config *mc, vt_dataset *ds, const int64_t *idx, int64_t n,
+                     bool train, uint64_t seed, vt_loader **out);
+/* "warning: <what>: N undecodable images skipped (first: ...)" on f when ds skipped any */
+void vt_data_warn_skipped(FILE *f, const char *prefix, const vt_dataset *ds, const char *what);
 
 /* ---------------------------------------------------------------- training */
 typedef struct {

@@ -107,46 +107,26 @@ typedef struct {
 static int open_data(run_t *r, uint64_t seed)
 {
     vt_config *c = &r->cfg;
-    if (vt_dataset_open(&r->train_ds, c->data_path, "train", c->data_format, c->images_key, c->labels_key) != VT_OK)
-        return VT_ERR;
-    if (vt_dataset_open(&r->test_ds, c->data_path, "test", c->data_format, c->images_key, c->labels_key) != VT_OK)
-        return VT_ERR;
+    vt_vit_config mc;   /* for the input shape; the classes may still come from the data */
+    if (vt_config_model(c, &mc) != VT_OK) return VT_ERR;
+    if (vt_config_open_data(c, &mc, "train", &r->train_ds) != VT_OK) return VT_ERR;
     vt_dataset *ds = r->train_ds;
+    if (!ds) return vt_err("%s: no training split found", c->data_path);
     if (c->num_classes == 0) c->num_classes = ds->num_classes;
     if (ds->num_classes > c->num_classes)
         return vt_err("%s: the dataset has %d classes, the model's head only %d ([model] num_classes)", ds->path,
                       ds->num_classes, c->num_classes);
-    vt_vit_config mc;
-    if (vt_config_model(c, &mc) != VT_OK) return VT_ERR;
-    vt_transform tf = {0};
-    tf.out_c = mc.in_chans;
-    tf.out_h = mc.img_h;
-    tf.out_w = mc.img_w;
-    if (vt_parse_floats(c->mean, tf.mean, tf.out_c, "[data] mean") != VT_OK ||
-        vt_parse_floats(c->std, tf.std, tf.out_c, "[data] std") != VT_OK)
-        return VT_ERR;
-    for (int k = 0; k < tf.out_c; k++)
-        if (!(tf.std[k] > 0)) return vt_err("[data] std: %g must be positive", tf.std[k]);
-    tf.hflip = c->hflip;
-    tf.crop_padding = c->crop_padding;
-    tf.rrc = c->random_resized_crop;
-    tf.rrc_scale_min = c->rrc_scale_min;
-    tf.rrc_ratio_min = c->rrc_ratio_min;
-    tf.rrc_ratio_max = c->rrc_ratio_max;
+    /* the test split is read with the training split's classes */
+    if (vt_config_open_data(c, &mc, "test", &r->test_ds) != VT_OK) return VT_ERR;
     int64_t *tr = NULL, *va = NULL, ntr = ds->count, nva = 0;
     if (!r->test_ds && c->val_fraction > 0 &&
         vt_split_indices(ds->count, c->val_fraction, seed, &tr, &ntr, &va, &nva) != VT_OK)
         return VT_ERR;
-    vt_loader_config lc = {ds, tr, ntr, tf, c->batch_size, true, true, seed, c->workers, c->prefetch};
-    lc.tf.train = true;
-    int rc = vt_loader_create(&r->train_l, &lc);
-    if (rc == VT_OK && (r->test_ds || nva > 0)) {
-        vt_loader_config ec = {r->test_ds ? r->test_ds : ds, r->test_ds ? NULL : va, nva, tf,
-                               c->eval_batch_size ? c->eval_batch_size : c->batch_size, false, false, seed,
-                               c->workers, c->prefetch};
-        ec.tf.train = false;
-        rc = vt_loader_create(&r->eval_l, &ec);
-    }
+    int rc = vt_config_loader(c, &mc, ds, tr, ntr, true, seed, &r->train_l);
+    if (rc == VT_OK && r->test_ds)
+        rc = vt_config_loader(c, &mc, r->test_ds, NULL, 0, false, seed, &r->eval_l);
+    else if (rc == VT_OK && nva > 0)
+        rc = vt_config_loader(c, &mc, ds, va, nva, false, seed, &r->eval_l);
     free(tr);
     free(va);
     if (rc == VT_OK && vt_loader_batches(r->train_l) < c->accum_steps)
@@ -358,13 +338,17 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     fprintf(out, "compute: %d threads, OpenBLAS core %s | optimizer %s lr %g (%s schedule, warmup %lld) | out: %s\n",
             vt_get_threads(), vt_blas_core(), c->optimizer, r->sched.base_lr, c->schedule,
             (long long)r->sched.warmup_steps, a->dry_run ? "(dry run)" : r->out_dir);
+    vt_data_warn_skipped(out, "", r->train_ds, "training data");
+    vt_data_warn_skipped(out, "", r->test_ds, "test data");
     fflush(out);
 
     const vt_vit_config *M = &r->model.cfg;
     const int B = c->batch_size;
     int64_t shape[4] = {B, M->in_chans, M->img_h, M->img_w};
+    int64_t skipped0 = r->train_ds->skipped + (r->test_ds ? r->test_ds->skipped : 0);   /* before the workers run */
     if (vt_loader_start(r->train_l, r->st.epoch, r->st.batch_in_epoch) != VT_OK) goto done;
     double t_start = vt_now(), t_log = t_start;
+    double waited = 0, t_eval = 0;   /* loader waits of finished epochs; time spent evaluating */
     int64_t imgs_since_log = 0, steps_done = 0;
     float *P = r->model.params.data, *G = r->model.params.grad;
     const int64_t NP = r->model.params.numel;
@@ -417,7 +401,9 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
         /* evaluation */
         bool do_eval = r->eval_l && (c->eval_every_steps > 0 ? r->st.step % c->eval_every_steps == 0 || last : epoch_end || last);
         vt_eval_result ev = {0};
+        double t_ev = vt_now();
         if (do_eval && run_eval(r, &ev) != VT_OK) goto done;
+        t_eval += vt_now() - t_ev;
         bool logrow = r->st.step % c->log_every_steps == 0 || do_eval || last;
         if (logrow) {
             double now = vt_now();
@@ -464,8 +450,16 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
             status = VT_TRAIN_INTERRUPTED;
             goto done;
         }
-        if (epoch_end && !last && vt_loader_start(r->train_l, r->st.epoch, 0) != VT_OK) goto done;
+        if (epoch_end && !last) {
+            waited += vt_loader_wait_seconds(r->train_l);
+            if (vt_loader_start(r->train_l, r->st.epoch, 0) != VT_OK) goto done;
+        }
     }
+    /* the training loader's share of the run (its workers are stopped before its counters are read) */
+    waited += vt_loader_wait_seconds(r->train_l);
+    double t_train = vt_now() - t_start - t_eval;
+    vt_loader_free(r->train_l);
+    r->train_l = NULL;
     if (r->tty) fputc('\n', out);
     if (r->eval_l) {
         vt_eval_result ev;
@@ -474,7 +468,12 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
                 r->test_ds ? "test" : "validation", ev.top1, ev.top5, ev.loss, (long long)r->st.step,
                 vt_now() - t_start);
     }
-    if (r->train_l) fprintf(out, "data loader wait: %.2f s\n", vt_loader_wait_seconds(r->train_l));
+    fprintf(out, "data loader wait: %.2f s of %.1f s of training (%.1f%%; evaluation not counted)\n", waited, t_train,
+            t_train > 0 ? 100 * waited / t_train : 0.0);
+    if (r->train_ds->skipped + (r->test_ds ? r->test_ds->skipped : 0) > skipped0) {
+        vt_data_warn_skipped(out, "", r->train_ds, "training data");
+        vt_data_warn_skipped(out, "", r->test_ds, "test data");
+    }
     status = VT_TRAIN_DONE;
 done:
     cleanup(r);
