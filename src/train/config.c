@@ -88,6 +88,8 @@ static const vt_cfg_key keys[] = {
     {"train", "seed", VT_CFG_INT, F(seed), "0", 0, 2147483647, NULL, false, "seed of initialisation, shuffling and augmentation"},
     {"train", "threads", VT_CFG_INT, F(threads), "0", 0, 1024, NULL, false, "compute threads (0: all cores)"},
     {"train", "log_every_steps", VT_CFG_INT, F(log_every_steps), "50", 1, 1 << 30, NULL, false, "metrics.csv row and progress line period"},
+    {"train", "recompute_attention", VT_CFG_BOOL, F(recompute_attention), "false", 0, 0, NULL, false,
+     "keep 2 floats per attention row instead of the T x T probabilities; backward recomputes them (bitwise the same, one more GEMM per head): less memory for long sequences"},
     {"train", "eval_every_steps", VT_CFG_INT, F(eval_every_steps), "0", 0, 1 << 30, NULL, false, "evaluate every N steps (0: every epoch)"},
     /* [checkpoint] */
     {"checkpoint", "every_steps", VT_CFG_INT, F(every_steps), "0", 0, 1 << 30, NULL, false, "write a checkpoint every N steps (0: every epoch)"},

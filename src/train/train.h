@@ -90,6 +90,7 @@ typedef struct {
     double lr, beta1, beta2, eps, weight_decay, momentum, dampening, clip_grad_norm, label_smoothing;
     bool nesterov, scale_lr;
     int accum_steps;
+    bool recompute_attention;
     char no_weight_decay[VT_STR];
     /* [schedule] */
     char schedule[16];

@@ -290,6 +290,7 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     vt_vit_init_weights(&r->model, &init_rng);
     if (build_optimizer(r) != VT_OK) goto done;
     if (vt_graph_init(&r->g, 64u << 20) != VT_OK) goto done;
+    r->g.recompute_attention = c->recompute_attention;
     r->have_graph = true;
     r->cfg_text = config_text(c);
     r->st.seed = c->seed;
@@ -349,6 +350,8 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     if (vt_loader_start(r->train_l, r->st.epoch, r->st.batch_in_epoch) != VT_OK) goto done;
     double t_start = vt_now(), t_log = t_start;
     double waited = 0, t_eval = 0;   /* loader waits of finished epochs; time spent evaluating */
+    vt_eval_result final_ev = {0};
+    bool have_final = false;
     int64_t imgs_since_log = 0, steps_done = 0;
     float *P = r->model.params.data, *G = r->model.params.grad;
     const int64_t NP = r->model.params.numel;
@@ -403,6 +406,10 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
         vt_eval_result ev = {0};
         double t_ev = vt_now();
         if (do_eval && run_eval(r, &ev) != VT_OK) goto done;
+        if (do_eval && last) {
+            final_ev = ev;
+            have_final = true;
+        }
         t_eval += vt_now() - t_ev;
         bool logrow = r->st.step % c->log_every_steps == 0 || do_eval || last;
         if (logrow) {
@@ -462,8 +469,9 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     r->train_l = NULL;
     if (r->tty) fputc('\n', out);
     if (r->eval_l) {
-        vt_eval_result ev;
-        if (run_eval(r, &ev) != VT_OK) goto done;
+        /* the evaluation after the last step, or one now (a run resumed when it had already ended) */
+        vt_eval_result ev = final_ev;
+        if (!have_final && run_eval(r, &ev) != VT_OK) goto done;
         fprintf(out, "final %s accuracy: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%lld steps, %.1f s)\n",
                 r->test_ds ? "test" : "validation", ev.top1, ev.top5, ev.loss, (long long)r->st.step,
                 vt_now() - t_start);
