@@ -54,7 +54,7 @@ static void write_idx(const char *folder, const char *prefix, int n, int s, bool
     uint8_t *bufs[2] = {im, lb};
     size_t lens[2] = {isz, lsz};
     for (int k = 0; k < 2; k++) {
-        snprintf(path, sizeof path, "%s/%s-%s%s", folder, prefix, kinds[k], gz ? ".gz" : "");
+        ck_assert(snprintf(path, sizeof path, "%s/%s-%s%s", folder, prefix, kinds[k], gz ? ".gz" : "") < (int)sizeof path);
         if (gz) {
             gzFile g = gzopen(path, "wb");
             gzwrite(g, bufs[k], (unsigned)lens[k]);

@@ -16,7 +16,7 @@ void vt_train_request_stop(int signo) { stop_signal = signo ? signo : SIGINT; }
 static int mkdir_p(const char *dir)
 {
     char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return vt_err("%.64s...: path too long", dir);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
         *p = '\0';
@@ -271,14 +271,21 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     }
     if (c->threads > 0) vt_set_threads(c->threads);
     /* out dir */
-    if (a->out_dir) snprintf(r->out_dir, sizeof r->out_dir, "%s", a->out_dir);
-    else {
+    if (a->out_dir) {
+        if (snprintf(r->out_dir, sizeof r->out_dir, "%s", a->out_dir) >= (int)sizeof r->out_dir) {
+            vt_err("--out %.64s...: path too long (at most %zu bytes)", a->out_dir, sizeof r->out_dir - 1);
+            goto done;
+        }
+    } else {
         const char *base = strrchr(a->config_path, '/');
         base = base ? base + 1 : a->config_path;
         snprintf(r->out_dir, sizeof r->out_dir, "runs/%.*s", (int)(strcspn(base, ".")), base);
     }
     if (!a->dry_run && mkdir_p(r->out_dir) != VT_OK) goto done;
-    snprintf(r->metrics_path, sizeof r->metrics_path, "%s/metrics.csv", r->out_dir);
+    if (snprintf(r->metrics_path, sizeof r->metrics_path, "%s/metrics.csv", r->out_dir) >= (int)sizeof r->metrics_path) {
+        vt_err("%.64s...: output directory path too long", r->out_dir);
+        goto done;
+    }
 
     /* data, then the model the config describes (classes from the data when not given) */
     if (open_data(r, (uint64_t)c->seed) != VT_OK) goto done;
@@ -322,7 +329,10 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     }
     if (!a->dry_run) {
         char p[4200];
-        snprintf(p, sizeof p, "%s/config.ini", r->out_dir);
+        if (snprintf(p, sizeof p, "%s/config.ini", r->out_dir) >= (int)sizeof p) {
+            vt_err("%.64s...: output directory path too long", r->out_dir);
+            goto done;
+        }
         if (write_text_atomic(p, r->cfg_text) != VT_OK) goto done;
         if (metrics_truncate(r->metrics_path, r->st.step) != VT_OK) goto done;
     }
