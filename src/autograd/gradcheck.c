@@ -24,7 +24,9 @@ double vt_gradcheck(vt_gradcheck_fn f, void *ctx, vt_var **inputs, int nin, doub
     /* analytic gradients: inputs get heap gradient buffers for the duration of the check */
     float **analytic = calloc((size_t)nin, sizeof *analytic);
     float **saved_grad = calloc((size_t)nin, sizeof *saved_grad);
+    bool *saved_rg = calloc((size_t)nin, sizeof *saved_rg);
     for (int i = 0; i < nin; i++) {
+        saved_rg[i] = inputs[i]->requires_grad;
         int64_t n = vt_tensor_numel(&inputs[i]->val);
         analytic[i] = calloc((size_t)n, sizeof(float));
         saved_grad[i] = inputs[i]->grad;
@@ -68,10 +70,12 @@ double vt_gradcheck(vt_gradcheck_fn f, void *ctx, vt_var **inputs, int nin, doub
 done:
     for (int i = 0; i < nin; i++) {
         inputs[i]->grad = saved_grad[i];
+        inputs[i]->requires_grad = saved_rg[i];   /* the inputs leave the check as they came */
         free(analytic[i]);
     }
     free(analytic);
     free(saved_grad);
+    free(saved_rg);
     vt_graph_free(&g);
     return worst;
 }

@@ -151,11 +151,12 @@ static int build_optimizer(run_t *r)
     oc.nesterov = c->nesterov;
     if (vt_optim_init(&r->opt, &oc, r->model.params.numel) != VT_OK) return vt_err_prefix("[optim]: ");
     r->have_opt = true;
-    /* extra no-decay patterns, comma-separated */
-    char pats[VT_STR], *pv[32];
+    /* extra no-decay patterns, comma-separated (a VT_STR value holds at most VT_STR / 2 of them) */
+    char pats[VT_STR], *pv[VT_STR / 2 + 1];
     int np = 0;
     snprintf(pats, sizeof pats, "%s", c->no_weight_decay);
-    for (char *tok = strtok(pats, ", "); tok && np < 32; tok = strtok(NULL, ", ")) pv[np++] = tok;
+    for (char *tok = strtok(pats, ", "); tok && np < (int)(sizeof pv / sizeof pv[0]); tok = strtok(NULL, ", "))
+        pv[np++] = tok;
     for (int i = 0; i < r->model.params.count; i++) {
         const vt_param_info *pi = &r->model.params.info[i];
         bool d = vt_optim_decays(pi->name, pi->ndim, (const char *const *)pv, np);
