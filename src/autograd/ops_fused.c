@@ -128,11 +128,14 @@ vt_var *vt_attention(vt_graph *g, vt_var *qkv, int NH)
     float *att = NULL, *stats = NULL, *scratch = NULL;
     if (keep && !g->recompute_attention) {
         if (!(att = ag_alloc(g, B * NH * T * T, false))) return NULL;
-    } else {
-        if (!(scratch = ag_alloc(g, (int64_t)vt_attention_scratch_floats((int)T), false))) return NULL;
-        if (keep && !(stats = ag_alloc(g, B * NH * T * 2, false))) return NULL;
+    } else if (keep && !(stats = ag_alloc(g, B * NH * T * 2, false))) {
+        return NULL;
     }
+    /* per-thread T x T scratch, given back to the arena right after (the last allocation: a pointer move) */
+    vt_arena_mark mark = vt_arena_get_mark(&g->arena);
+    if (!att && !(scratch = ag_alloc(g, (int64_t)vt_attention_scratch_floats((int)T), false))) return NULL;
     vt_attention_forward_ex(o->val.data, att, stats, scratch, qkv->val.data, (int)B, (int)T, (int)C, NH);
+    vt_arena_release(&g->arena, mark);
     vt_node *n = ag_record(g, VT_OP_ATTENTION, o, ins, 1);
     if (n) {
         n->cache[0] = att;
@@ -151,10 +154,12 @@ int ag_backward_attention(vt_graph *g, vt_node *n)
     float *dqkv = ag_grad_dst(g, n->in[0], &acc);
     if (!dqkv) return n->in[0]->requires_grad ? VT_ERR : VT_OK;
     int T = (int)n->iarg[1];
+    vt_arena_mark mark = vt_arena_get_mark(&g->arena);   /* scratch lives for this call only */
     float *scratch = ag_alloc(g, (int64_t)vt_attention_scratch_floats(T), false);
     if (!scratch) return VT_ERR;
     vt_attention_backward_ex(dqkv, n->out->grad, n->in[0]->val.data, n->cache[0], n->cache[1], scratch,
                              (int)n->iarg[0], T, (int)n->iarg[2], (int)n->iarg[3], acc);
+    vt_arena_release(&g->arena, mark);
     return VT_OK;
 }
 
