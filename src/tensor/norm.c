@@ -37,7 +37,11 @@ void vt_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
                            const float *inp, const float *weight, const float *mean,
                            const float *rstd, int BT, int C, bool acc)
 {
-    if (dinp) {
+    if (dinp && C == 1) {
+        /* one channel: the output is the bias, nothing flows back to the input (computed, the
+         * difference dy w - mean(dy w) is a rounding error that rstd = 1/sqrt(eps) would magnify) */
+        if (!acc) memset(dinp, 0, sizeof(float) * (size_t)BT);
+    } else if (dinp) {
         #pragma omp parallel for schedule(static) if ((int64_t)BT * C > 16384)
         for (int r = 0; r < BT; r++) {
             const float *x = inp + (size_t)r * C, *dy = dout + (size_t)r * C;
