@@ -41,26 +41,27 @@ static double sgemm_peak(int n)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vit-bench [--model ti16|s16|b16|l16|h14|fmnist | --config FILE] [--batch B] [--steps N]\n"
-               "                 [--threads T] [--img N] [--recompute-attn]\n"
+               "                 [--threads T] [--img N] [--recompute-attn] [--replicas R]\n"
                "Times full training steps (forward, backward, clip, AdamW) on random data after 2 warm-up steps.\n"
                "fmnist: 28x28x1, patch 4, dim 192, depth 6, heads 3, MLP 4x, 10 classes.\n"
                "--recompute-attn: keep 2 floats per attention row instead of the T x T probabilities\n"
-               "(backward recomputes them): less activation memory for one more GEMM per head.\n");
+               "(backward recomputes them): less activation memory for one more GEMM per head.\n"
+               "--replicas R: split each batch over R data-parallel replicas, one thread each.\n");
 }
 
 int main(int argc, char **argv)
 {
     vt_blas_ensure_core(argc, argv);
     const char *model = "fmnist", *cfgpath = NULL;
-    int batch = 0, steps = 5, threads = 0, img = 0;
+    int batch = 0, steps = 5, threads = 0, img = 0, replicas = 1;
     bool recompute = false;
     static const struct option longs[] = {{"model", required_argument, 0, 'm'}, {"config", required_argument, 0, 'c'},
                                           {"batch", required_argument, 0, 'b'}, {"steps", required_argument, 0, 's'},
                                           {"threads", required_argument, 0, 't'}, {"img", required_argument, 0, 'i'},
-                                          {"recompute-attn", no_argument, 0, 'r'},
+                                          {"recompute-attn", no_argument, 0, 'r'}, {"replicas", required_argument, 0, 'R'},
                                           {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "m:c:b:s:t:i:rh", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "m:c:b:s:t:i:rR:h", longs, NULL)) != -1) {
         switch (ch) {
         case 'm': model = optarg; break;
         case 'c': cfgpath = optarg; break;
@@ -69,6 +70,7 @@ int main(int argc, char **argv)
         case 't': threads = atoi(optarg); break;
         case 'i': img = atoi(optarg); break;
         case 'r': recompute = true; break;
+        case 'R': replicas = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -137,24 +139,23 @@ int main(int argc, char **argv)
            vt_vit_num_params(&m) / 1e6);
     printf("batch %d, %d threads, OpenBLAS core %s, sgemm peak (2048^3) %.1f GFLOPS\n", batch, threads, vt_blas_core(), peak);
 
-    vt_graph g;
-    vt_graph_init(&g, 64 << 20);
-    g.recompute_attention = recompute;
-    int64_t shape[4] = {batch, mc.in_chans, mc.img_h, mc.img_w};
+    vt_vit_replicas rep;
+    if (vt_vit_replicas_init(&rep, &m, replicas, 64 << 20, recompute) != VT_OK) {
+        fprintf(stderr, "vit-bench: %s\n", vt_errmsg());
+        return 1;
+    }
     double t_total = 0, t_opt = 0;
     size_t act_bytes = 0;
     for (int s = 0; s < steps + 2; s++) {
-        if (s == 2) {
-            memset(g.op_seconds, 0, sizeof g.op_seconds);
-            g.profile = true;
-        }
+        if (s == 2)
+            for (int i = 0; i < rep.n; i++) {
+                memset(rep.graphs[i].op_seconds, 0, sizeof rep.graphs[i].op_seconds);
+                rep.graphs[i].profile = true;
+            }
         double t0 = vt_now();
-        vt_graph_reset(&g);
         vt_paramset_zero_grad(&m.params);
-        vt_var *in = vt_var_wrap(&g, x, 4, shape, "images");
-        vt_var *logits = vt_vit_forward(&m, &g, in, NULL);
-        vt_var *loss = logits ? vt_cross_entropy(&g, logits, labels, 0.1f) : NULL;
-        if (!loss || vt_backward(&g, loss) != VT_OK) {
+        double loss;
+        if (vt_vit_replicas_train(&rep, x, labels, batch, 0.1f, 1.0f, &loss) != VT_OK) {
             fprintf(stderr, "vit-bench: %s\n", vt_errmsg());
             return 1;
         }
@@ -166,7 +167,8 @@ int main(int argc, char **argv)
             t_total += t2 - t0;
             t_opt += t2 - t1;
         }
-        act_bytes = g.arena.peak;
+        act_bytes = 0;
+        for (int i = 0; i < rep.n; i++) act_bytes += rep.graphs[i].arena.peak;
     }
     double patch_part;
     double fwd = forward_flops(&mc, &patch_part);
@@ -179,17 +181,21 @@ int main(int argc, char **argv)
            1e3 * t_total / steps, train_flops / 1e9, gflops, 100 * gflops / peak);
     printf("activation memory %.2f MB per image (arena peak %.1f MB%s), peak RSS %.1f MB\n",
            act_bytes / 1e6 / batch, act_bytes / 1e6, recompute ? ", attention recomputed" : "", ru.ru_maxrss / 1024.0);
-    printf("per-op time (ms per step)      forward  backward\n");
+    printf("per-op time (ms per step%s)      forward  backward\n", rep.n > 1 ? ", mean of the replicas" : "");
     double accounted = 0;
     for (int op = 0; op < VT_OP_COUNT; op++) {
-        double f = g.op_seconds[op][0] / steps, b = g.op_seconds[op][1] / steps;
+        double f = 0, b = 0;
+        for (int i = 0; i < rep.n; i++) {
+            f += rep.graphs[i].op_seconds[op][0] / steps / rep.n;
+            b += rep.graphs[i].op_seconds[op][1] / steps / rep.n;
+        }
         accounted += f + b;
         if (f + b > 1e-5) printf("  %-26s %9.2f %9.2f\n", vt_op_name(op), 1e3 * f, 1e3 * b);
     }
     printf("  %-26s %9.2f\n", "clip + optimizer", 1e3 * t_opt / steps);
     printf("  %-26s %9.2f\n", "other", 1e3 * (t_total / steps - accounted - t_opt / steps));
     printf("images/s: %.2f\n", ips);
-    vt_graph_free(&g);
+    vt_vit_replicas_free(&rep);
     vt_optim_free(&opt);
     vt_vit_free(&m);
     free(x);

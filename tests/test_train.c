@@ -243,6 +243,44 @@ START_TEST(resume_is_exact)
 }
 END_TEST
 
+/* [train] replicas = 2 (each batch of 16 cut in two halves on two threads): a stopped and resumed run
+ * ends bitwise like a straight one, and the banner says so */
+START_TEST(replicas_resume_is_exact)
+{
+    char cfg[512], outA[512], outB[512], log[512];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(outA, sizeof outA, "%s/RA", dir);
+    snprintf(outB, sizeof outB, "%s/RB", dir);
+    snprintf(log, sizeof log, "%s/log-replicas.txt", dir);
+    const char *set[] = {"--set", "train.replicas=2", "--threads", "2"};
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outA, set[0], set[1], set[2], set[3], NULL}, log), 0);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, set[0], set[1], set[2], set[3], "--stop-after", "25", NULL}, log), 130);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, set[0], set[1], set[2], set[3], "--resume", "auto", NULL}, log), 0);
+    char *ma = metrics_without_speed(outA), *mb = metrics_without_speed(outB);
+    ck_assert_msg(strcmp(ma, mb) == 0, "metrics differ:\n%s\n---\n%s", ma, mb);
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/ckpt-000000060.h5", outA);
+    snprintf(b, sizeof b, "%s/ckpt-000000060.h5", outB);
+    assert_same_weights(a, b);
+    FILE *f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    ck_assert_msg(strstr(text, "(2 data-parallel replicas)"), "banner without the replicas:\n%s", text);
+    /* more replicas than images in a batch is refused */
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outA, "--set", "train.replicas=17", NULL}, log), 1);
+    f = fopen(log, "r");
+    n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    ck_assert_msg(strstr(text, "replicas = 17 is more than [data] batch_size = 16"), "%s", text);
+    free(ma);
+    free(mb);
+}
+END_TEST
+
 START_TEST(finetune_at_higher_resolution)
 {
     char cfg[512], ft[512], out[512], outF[512], log[512], ck[600];
@@ -488,6 +526,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, resume_is_exact);
+    tcase_add_test(tc, replicas_resume_is_exact);
     tcase_add_test(tc, finetune_at_higher_resolution);
     tcase_add_test(tc, accumulation_matches_a_big_batch);
     tcase_add_test(tc, bad_checkpoints_and_commands);

@@ -249,6 +249,71 @@ START_TEST(memory_savers_are_exact_and_smaller)
 }
 END_TEST
 
+/* Data-parallel replicas: the batch cut into 2 or 3 parts (5 images: uneven parts) gives the loss and
+ * gradients of the single-graph step up to float summation order, adds into the gradient buffer
+ * (accumulation), and is bitwise repeatable */
+START_TEST(replicas_match_the_single_graph_step)
+{
+    vt_vit_config c;
+    tiny_config(&c);
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, 5);
+    vt_vit_init_weights(&m, &r);
+    enum { B = 5 };
+    const int64_t per = (int64_t)c.in_chans * c.img_h * c.img_w;
+    float *img = malloc(sizeof(float) * (size_t)(B * per));
+    tu_fill_uniform(&r, img, B * per, -1, 1);
+    int labels[B] = {0, 4, 2, 1, 3};
+    const int64_t NP = m.params.numel;
+    float *ref = malloc(sizeof(float) * (size_t)NP), *got = malloc(sizeof(float) * (size_t)NP);
+    double ref_loss = 0;
+    for (int n = 1; n <= 3; n++) {
+        vt_vit_replicas rep;
+        ck_assert_msg(vt_vit_replicas_init(&rep, &m, n, 1 << 16, false) == VT_OK, "%s", vt_errmsg());
+        for (int rerun = 0; rerun < 2; rerun++) {
+            double loss = 0;
+            vt_paramset_zero_grad(&m.params);
+            ck_assert_msg(vt_vit_replicas_train(&rep, img, labels, B, 0.1f, 0.5f, &loss) == VT_OK, "%s", vt_errmsg());
+            if (n == 1 && rerun == 0) {
+                memcpy(ref, m.params.grad, sizeof(float) * (size_t)NP);
+                ref_loss = loss;
+            } else if (rerun == 1) {
+                ck_assert_msg(memcmp(got, m.params.grad, sizeof(float) * (size_t)NP) == 0, "%d replicas: not repeatable", n);
+            } else {
+                ck_assert_msg(fabs(loss - ref_loss) <= 1e-6 * fabs(ref_loss), "%d replicas: loss %.9g vs %.9g", n, loss, ref_loss);
+                float scale = 0;
+                for (int64_t k = 0; k < NP; k++) scale = fmaxf(scale, fabsf(ref[k]));
+                for (int64_t k = 0; k < NP; k++)
+                    ck_assert_msg(fabsf(m.params.grad[k] - ref[k]) <= 1e-5f * scale, "%d replicas: grad %lld: %.9g vs %.9g", n,
+                                  (long long)k, m.params.grad[k], ref[k]);
+            }
+            memcpy(got, m.params.grad, sizeof(float) * (size_t)NP);
+        }
+        /* a second call adds: twice the gradient */
+        double loss = 0;
+        ck_assert_int_eq(vt_vit_replicas_train(&rep, img, labels, B, 0.1f, 0.5f, &loss), VT_OK);
+        float gs = 0;
+        for (int64_t k = 0; k < NP; k++) gs = fmaxf(gs, fabsf(got[k]));
+        for (int64_t k = 0; k < NP; k++)
+            ck_assert_msg(fabsf(m.params.grad[k] - 2 * got[k]) <= 1e-5f * gs, "%d replicas: no accumulation at %lld: %.9g vs 2 x %.9g",
+                          n, (long long)k, m.params.grad[k], got[k]);
+        /* a bad label is reported with the replica's images */
+        int bad[B] = {0, 1, 2, 3, 99};
+        ck_assert_int_ne(vt_vit_replicas_train(&rep, img, bad, B, 0.f, 1.f, &loss), VT_OK);
+        ck_assert_msg(strstr(vt_errmsg(), "99"), "%s", vt_errmsg());
+        vt_vit_replicas_free(&rep);
+    }
+    vt_vit_replicas rep;
+    ck_assert_int_ne(vt_vit_replicas_init(&rep, &m, 0, 1 << 16, false), VT_OK);
+    free(img);
+    free(ref);
+    free(got);
+    vt_vit_free(&m);
+}
+END_TEST
+
 START_TEST(forward_refuses_wrong_input)
 {
     vt_vit_config c;
@@ -374,6 +439,7 @@ int main(void)
     tcase_add_test(tc, model_gradients_match_finite_differences);
     tcase_add_test(tc, nograd_matches_and_uses_less_memory);
     tcase_add_test(tc, memory_savers_are_exact_and_smaller);
+    tcase_add_test(tc, replicas_match_the_single_graph_step);
     tcase_add_test(tc, forward_refuses_wrong_input);
     tcase_add_test(tc, golden_file_passes);
     tcase_add_test(tc, golden_check_can_fail);

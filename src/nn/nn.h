@@ -78,6 +78,27 @@ int vt_vit_save_safetensors(const vt_vit *m, const char *path);
 int vt_vit_load_npz(vt_vit *m, const char *path);
 int vt_vit_save_npz(const vt_vit *m, const char *path);
 
+/* ---------------------------------------------------------------- training step, data-parallel replicas */
+/* The forward and backward of one training batch on n replicas of one model: the batch is cut into n
+ * contiguous parts that run side by side, one thread each with single-threaded kernels, on their own
+ * graphs; the replicas read the model's parameter values and write their own gradient buffers, added
+ * in replica order into the model's. For small models whose kernels are too short to share among
+ * threads. n = 1 is the plain step on one graph with all threads. */
+typedef struct {
+    int n;
+    vt_vit *model;
+    vt_vit *views;          /* n views of the model: its parameter values, own gradients (view 0: the model) */
+    vt_graph *graphs;       /* one per replica; graphs[0] also serves evaluation */
+    void *grad_base;        /* gradient buffers of views 1..n-1 */
+} vt_vit_replicas;
+
+int vt_vit_replicas_init(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_bytes, bool recompute_attention);
+void vt_vit_replicas_free(vt_vit_replicas *r);
+/* images x (B, C, H, W), labels y (B): adds scale * d(mean cross-entropy over B)/d(params) into the
+ * model's gradient buffer (which the caller zeroes once per optimizer step) and returns the mean loss */
+int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,
+                          double *loss);
+
 /* ---- BEGIN pos_resample (src/nn/pos_resample.c) ---- */
 typedef enum { VT_INTERP_BICUBIC = 0, VT_INTERP_BILINEAR = 1 } vt_interp;
 int vt_interp_parse(const char *name, vt_interp *out);

@@ -143,3 +143,5 @@ void vt_set_threads(int n)
 }
 
 int vt_get_threads(void) { return omp_get_max_threads(); }
+
+void vt_set_blas_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }

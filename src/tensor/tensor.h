@@ -98,6 +98,8 @@ float vt_tensor_get(const vt_tensor *t, const int64_t *idx);
 /* ---------------------------------------------------------------- threads */
 void vt_set_threads(int n);   /* OpenMP and OpenBLAS threads */
 int vt_get_threads(void);
+/* OpenBLAS only (the data-parallel step makes single-threaded BLAS calls side by side, then restores it) */
+void vt_set_blas_threads(int n);
 
 /* ---------------------------------------------------------------- BLAS core */
 /* the OpenBLAS kernel family in use ("SkylakeX", "Haswell", "Prescott", ...) */

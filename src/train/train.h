@@ -97,7 +97,7 @@ typedef struct {
     int warmup_steps;
     double warmup_epochs, warmup_lr_init, lr_min;
     /* [train] */
-    int epochs, max_steps, seed, threads, log_every_steps, eval_every_steps;
+    int epochs, max_steps, seed, threads, log_every_steps, eval_every_steps, replicas;
     /* [checkpoint] */
     int every_steps, keep_last, deflate;
     bool keep_best;

@@ -93,7 +93,7 @@ typedef struct {
     bool have_model;
     vt_optim opt;
     bool have_opt;
-    vt_graph g;
+    vt_vit_replicas rep;   /* the training step's graphs; rep.graphs[0] also evaluates */
     bool have_graph;
     vt_schedule sched;
     int64_t steps_per_epoch, total_steps;
@@ -219,7 +219,7 @@ static int append_metrics(run_t *r, const char *row)
 static int run_eval(run_t *r, vt_eval_result *ev)
 {
     if (!r->eval_l) return VT_ERR;
-    if (vt_evaluate(&r->model, r->eval_l, &r->g, ev) != VT_OK) return VT_ERR;
+    if (vt_evaluate(&r->model, r->eval_l, &r->rep.graphs[0], ev) != VT_OK) return VT_ERR;
     if (r->tty) fputc('\n', r->out);
     fprintf(r->out, "eval after step %lld: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (%lld images)\n",
             (long long)r->st.step, ev->loss, ev->top1, ev->top5, (long long)ev->count);
@@ -234,7 +234,7 @@ static void cleanup(run_t *r)
     vt_dataset_close(r->test_ds);
     if (r->have_model) vt_vit_free(&r->model);
     if (r->have_opt) vt_optim_free(&r->opt);
-    if (r->have_graph) vt_graph_free(&r->g);
+    if (r->have_graph) vt_vit_replicas_free(&r->rep);
     free(r->cfg_text);
 }
 
@@ -297,8 +297,11 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     vt_rng_seed(&init_rng, (uint64_t)c->seed);
     vt_vit_init_weights(&r->model, &init_rng);
     if (build_optimizer(r) != VT_OK) goto done;
-    if (vt_graph_init(&r->g, 64u << 20) != VT_OK) goto done;
-    r->g.recompute_attention = c->recompute_attention;
+    if (c->batch_size < c->replicas) {
+        vt_err("[train] replicas = %d is more than [data] batch_size = %d", c->replicas, c->batch_size);
+        goto done;
+    }
+    if (vt_vit_replicas_init(&r->rep, &r->model, c->replicas, 64u << 20, c->recompute_attention) != VT_OK) goto done;
     r->have_graph = true;
     r->cfg_text = config_text(c);
     r->st.seed = c->seed;
@@ -347,16 +350,16 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
             ds->path, ds->format, (long long)vt_loader_size(r->train_l), ds->h, ds->w, ds->c,
             r->test_ds ? "test" : "validation", (long long)(r->eval_l ? vt_loader_size(r->eval_l) : 0), c->batch_size,
             c->accum_steps, (long long)r->steps_per_epoch, (long long)r->total_steps);
-    fprintf(out, "compute: %d threads, OpenBLAS core %s | optimizer %s lr %g (%s schedule, warmup %lld) | out: %s\n",
-            vt_get_threads(), vt_blas_core(), c->optimizer, r->sched.base_lr, c->schedule,
+    char reps[48] = "";
+    if (r->rep.n > 1) snprintf(reps, sizeof reps, " (%d data-parallel replicas)", r->rep.n);
+    fprintf(out, "compute: %d threads%s, OpenBLAS core %s | optimizer %s lr %g (%s schedule, warmup %lld) | out: %s\n",
+            vt_get_threads(), reps, vt_blas_core(), c->optimizer, r->sched.base_lr, c->schedule,
             (long long)r->sched.warmup_steps, a->dry_run ? "(dry run)" : r->out_dir);
     vt_data_warn_skipped(out, "", r->train_ds, "training data");
     vt_data_warn_skipped(out, "", r->test_ds, "test data");
     fflush(out);
 
-    const vt_vit_config *M = &r->model.cfg;
     const int B = c->batch_size;
-    int64_t shape[4] = {B, M->in_chans, M->img_h, M->img_w};
     int64_t skipped0 = r->train_ds->skipped + (r->test_ds ? r->test_ds->skipped : 0);   /* before the workers run */
     if (vt_loader_start(r->train_l, r->st.epoch, r->st.batch_in_epoch) != VT_OK) goto done;
     double t_start = vt_now(), t_log = t_start;
@@ -378,19 +381,16 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
                        (long long)r->st.batch_in_epoch, (long long)r->st.epoch);
                 goto done;
             }
-            vt_graph_reset(&r->g);
-            vt_var *in = vt_var_wrap(&r->g, x, 4, shape, "images");
-            vt_var *logits = in ? vt_vit_forward(&r->model, &r->g, in, NULL) : NULL;
-            vt_var *loss = logits ? vt_cross_entropy(&r->g, logits, y, (float)c->label_smoothing) : NULL;
-            vt_var *scaled = loss ? vt_scale(&r->g, loss, 1.0f / (float)c->accum_steps) : NULL;
-            if (!scaled) goto done;
-            if (!isfinite(loss->val.data[0])) {
-                vt_err("loss is %g at step %lld (epoch %lld): stopping; the last checkpoint is kept", loss->val.data[0],
+            double loss;
+            if (vt_vit_replicas_train(&r->rep, x, y, B, (float)c->label_smoothing, 1.0f / (float)c->accum_steps,
+                                      &loss) != VT_OK)
+                goto done;
+            if (!isfinite(loss)) {
+                vt_err("loss is %g at step %lld (epoch %lld): stopping; the last checkpoint is kept", loss,
                        (long long)r->st.step + 1, (long long)r->st.epoch + 1);
                 goto done;
             }
-            step_loss += loss->val.data[0] / c->accum_steps;
-            if (vt_backward(&r->g, scaled) != VT_OK) goto done;
+            step_loss += loss / c->accum_steps;
         }
         if (!vt_all_finite(G, NP)) {
             vt_err("non-finite gradient at step %lld (epoch %lld): stopping; the last checkpoint is kept",

@@ -1,0 +1,140 @@
+/* replicas.c - the training forward/backward of one batch, optionally split over data-parallel
+ * replicas of the model.
+ *
+ * A small model's kernels are too short to share among threads: at dim 96 and 50 tokens the
+ * threads of every LayerNorm, GELU or 96-wide GEMM spend much of their time meeting each other.
+ * With n replicas the batch is cut into n contiguous parts and each part runs forward and backward
+ * on its own graph, in its own thread, with single-threaded kernels and BLAS calls; the replicas
+ * read the same parameter values and write their own gradient buffers, which are then added, in
+ * replica order, into the model's (so the result does not depend on thread timing). */
+#include "nn.h"
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int vt_vit_replicas_init(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_bytes, bool recompute_attention)
+{
+    memset(r, 0, sizeof *r);
+    const vt_paramset *ps = &m->params;
+    if (n < 1 || n > 256) return vt_err("replicas: %d outside [1, 256]", n);
+    r->model = m;
+    r->graphs = calloc((size_t)n, sizeof *r->graphs);
+    r->views = calloc((size_t)n, sizeof *r->views);
+    if (!r->graphs || !r->views) goto oom;
+    if (n > 1) {
+        size_t per = ((size_t)ps->numel + 15) / 16 * 16;   /* 64-byte multiples */
+        r->grad_base = calloc(1, per * sizeof(float) * (size_t)(n - 1) + 64);
+        if (!r->grad_base) goto oom;
+        float *gb = (float *)(((uintptr_t)r->grad_base + 63) & ~(uintptr_t)63);
+        for (int i = 1; i < n; i++) {
+            vt_vit *v = &r->views[i];
+            *v = *m;   /* same description, indices and parameter values */
+            v->params.grad = gb + per * (size_t)(i - 1);
+            v->params.vars = calloc((size_t)(ps->count ? ps->count : 1), sizeof *v->params.vars);
+            if (!v->params.vars) goto oom;
+            for (int k = 0; k < ps->count; k++) {
+                v->params.vars[k] = ps->vars[k];
+                v->params.vars[k].grad = v->params.grad + ps->info[k].offset;
+            }
+        }
+    }
+    r->views[0] = *m;
+    for (int i = 0; i < n; i++) {
+        if (vt_graph_init(&r->graphs[i], arena_bytes) != VT_OK) {
+            for (int k = 0; k < i; k++) vt_graph_free(&r->graphs[k]);
+            r->n = 0;
+            vt_vit_replicas_free(r);
+            return VT_ERR;
+        }
+        r->graphs[i].recompute_attention = recompute_attention;
+    }
+    r->n = n;
+    return VT_OK;
+oom:
+    vt_vit_replicas_free(r);
+    return vt_err("replicas: out of memory for %d replicas of %lld parameters", n, (long long)ps->numel);
+}
+
+void vt_vit_replicas_free(vt_vit_replicas *r)
+{
+    for (int i = 0; i < r->n; i++) vt_graph_free(&r->graphs[i]);
+    if (r->views)
+        for (int i = 1; i < (r->n > 0 ? r->n : 0); i++) free(r->views[i].params.vars);
+    free(r->views);
+    free(r->graphs);
+    free(r->grad_base);
+    memset(r, 0, sizeof *r);
+}
+
+/* forward + backward of images [b0, b0 + nb) of the batch on replica i */
+static int run_part(vt_vit_replicas *r, int i, float *x, const int *y, int b0, int nb, int B, float smoothing,
+                    float scale, double *loss)
+{
+    vt_vit *v = &r->views[i];
+    vt_graph *g = &r->graphs[i];
+    const vt_vit_config *c = &v->cfg;
+    int64_t per_img = (int64_t)c->in_chans * c->img_h * c->img_w;
+    int64_t shape[4] = {nb, c->in_chans, c->img_h, c->img_w};
+    vt_graph_reset(g);
+    vt_var *in = vt_var_wrap(g, x + per_img * b0, 4, shape, "images");
+    vt_var *logits = in ? vt_vit_forward(v, g, in, NULL) : NULL;
+    vt_var *l = logits ? vt_cross_entropy(g, logits, y + b0, smoothing) : NULL;
+    /* this part's share of the mean over the batch; with one part the factor is exactly scale */
+    float w = nb == B ? scale : (float)((double)scale * nb / B);
+    vt_var *scaled = l ? vt_scale(g, l, w) : NULL;
+    if (!scaled) return VT_ERR;
+    *loss = l->val.data[0];
+    return vt_backward(g, scaled);
+}
+
+int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,
+                          double *loss)
+{
+    if (r->n < 1) return vt_err("replicas: not initialised");
+    if (B < 1) return vt_err("replicas: empty batch");
+    int n = r->n < B ? r->n : B;   /* no empty parts */
+    if (n == 1) {
+        double l = 0;
+        int st = run_part(r, 0, x, y, 0, B, B, smoothing, scale, &l);
+        *loss = l;
+        return st;
+    }
+    double part_loss[256];
+    int status[256];
+    char msg[2048] = "";
+    int threads = vt_get_threads();
+    int nt = n < threads ? n : threads;
+    vt_set_blas_threads(1);
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int i = 0; i < n; i++) {
+        omp_set_num_threads(1);   /* this thread's kernels run alone */
+        int b0 = (int)((int64_t)B * i / n), b1 = (int)((int64_t)B * (i + 1) / n);
+        if (i > 0) memset(r->views[i].params.grad, 0, (size_t)r->model->params.numel * sizeof(float));
+        part_loss[i] = 0;
+        status[i] = run_part(r, i, x, y, b0, b1 - b0, B, smoothing, scale, &part_loss[i]);
+        if (status[i] != VT_OK) {
+#pragma omp critical(vt_replicas_msg)
+            if (!msg[0]) snprintf(msg, sizeof msg, "replica %d (images %d..%d of %d): %s", i, b0, b1 - 1, B, vt_errmsg());
+        }
+    }
+    vt_set_blas_threads(threads);
+    for (int i = 0; i < n; i++)
+        if (status[i] != VT_OK) return vt_err("%s", msg);
+    /* gradients added in replica order: the same sums whatever the thread timing */
+    float *G = r->model->params.grad;
+    const int64_t NP = r->model->params.numel;
+#pragma omp parallel for schedule(static) if (NP > 65536)
+    for (int64_t k = 0; k < NP; k++) {
+        float s = G[k];
+        for (int i = 1; i < n; i++) s += r->views[i].params.grad[k];
+        G[k] = s;
+    }
+    double l = 0;
+    for (int i = 0; i < n; i++) {
+        int b0 = (int)((int64_t)B * i / n), b1 = (int)((int64_t)B * (i + 1) / n);
+        l += part_loss[i] * (b1 - b0);
+    }
+    *loss = l / B;
+    return VT_OK;
+}
