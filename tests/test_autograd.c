@@ -48,6 +48,12 @@ static void init_labels(int B, int K)
 static vt_var *op_linear(vt_graph *g, vt_var **in, const oparg *a) { return vt_linear(g, in[0], in[1], a->i[0] ? in[2] : NULL); }
 static vt_var *op_layernorm(vt_graph *g, vt_var **in, const oparg *a) { return vt_layernorm(g, in[0], in[1], in[2], a->f); }
 static vt_var *op_gelu(vt_graph *g, vt_var **in, const oparg *a) { return vt_gelu(g, in[0], (vt_gelu_kind)a->i[0]); }
+/* the consuming GELU replaces its input's value, so it gets an intermediate (x * 1), not the leaf */
+static vt_var *op_gelu_consume(vt_graph *g, vt_var **in, const oparg *a)
+{
+    vt_var *x = vt_scale(g, in[0], 1.0f);
+    return x ? vt_gelu_consume(g, x, (vt_gelu_kind)a->i[0]) : NULL;
+}
 static vt_var *op_attention(vt_graph *g, vt_var **in, const oparg *a) { return vt_attention(g, in[0], a->i[0]); }
 static vt_var *op_softmax(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_softmax(g, in[0]); }
 static vt_var *op_ce(vt_graph *g, vt_var **in, const oparg *a)
@@ -118,6 +124,8 @@ static const op_spec fused_specs[] = {
     {"gelu erf 3-D", op_gelu, A(VT_GELU_ERF), 1, {S3(3, 2, 7)}, -2, 2, 0},
     {"gelu tanh", op_gelu, A(VT_GELU_TANH), 1, {S2(5, 9)}, -4, 4, 0},
     {"gelu tanh 3-D", op_gelu, A(VT_GELU_TANH), 1, {S3(3, 2, 7)}, -2, 2, 0},
+    {"gelu erf consuming its input", op_gelu_consume, A(VT_GELU_ERF), 1, {S2(5, 9)}, -4, 4, 0},
+    {"gelu tanh consuming its input", op_gelu_consume, A(VT_GELU_TANH), 1, {S3(3, 2, 7)}, -2, 2, 0},
     /* attention: qkv (B, T, 3C), NH heads */
     {"attention B1 T5 1 head", op_attention, A(1), 1, {S3(1, 5, 12)}, -1, 1, 0},
     {"attention B2 T7 3 heads", op_attention, A(3), 1, {S3(2, 7, 18)}, -1.5f, 1.5f, 0},

@@ -353,6 +353,20 @@ static void gelu_case(vt_rng *r, vt_gelu_kind k)
         ck_assert_msg(eb <= tb, "gelu %s backward at x = %.8g: %.9g vs %.9g", k ? "tanh" : "erf", x[i], dx[i], dref[i]);
     }
     ck_assert_float_eq(out[0], 0.0f);
+    /* the forward that also keeps GELU'(x), in place of its input, and the backward from it */
+    float *xd = fcopy(x, n), *out2 = frand(r, n, -1, 1), *dx2 = fcopy(dx0, n);
+    vt_gelu_forward_deriv(out2, xd, xd, n, k);
+    vt_gelu_backward_deriv(dx2, dout, xd, n, true);
+    for (int i = 0; i < n; i++) {
+        double e = fabs(out2[i] - ref[i]), t = 3e-7 * (1 + fabs(x[i])) + 1e-6 * fabs(ref[i]);
+        ck_assert_msg(e <= t, "gelu %s forward_deriv at x = %.8g: %.9g vs %.9g", k ? "tanh" : "erf", x[i], out2[i], ref[i]);
+        double eb = fabs(dx2[i] - dref[i]), tb = 1e-6 * (1 + fabs(x[i])) + 1e-6 * fabs(dref[i]);
+        ck_assert_msg(eb <= tb, "gelu %s backward_deriv at x = %.8g: %.9g vs %.9g", k ? "tanh" : "erf", x[i], dx2[i], dref[i]);
+    }
+    memcpy(dx2, dx0, sizeof(float) * (size_t)n);
+    vt_gelu_backward_deriv(dx2, dout, xd, n, false);   /* overwrite */
+    for (int i = 0; i < n; i++) ck_assert_float_eq(dx2[i], xd[i] * dout[i]);
+    free(xd), free(out2), free(dx2);
     free(x), free(out), free(ref), free(dref), free(dout), free(dx), free(dx0);
 }
 

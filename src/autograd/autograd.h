@@ -109,6 +109,9 @@ vt_var *vt_linear(vt_graph *g, vt_var *x, vt_var *w, vt_var *b);
 /* x (..., C), w (C), b (C) -> (..., C) */
 vt_var *vt_layernorm(vt_graph *g, vt_var *x, vt_var *w, vt_var *b, float eps);
 vt_var *vt_gelu(vt_graph *g, vt_var *x, vt_gelu_kind kind);
+/* the same, consuming x: when a gradient is recorded, x's value is replaced by GELU'(x) (so backward is
+ * one multiply and keeps no extra tensor); for an x that nothing else reads, e.g. the MLP's fc1 output */
+vt_var *vt_gelu_consume(vt_graph *g, vt_var *x, vt_gelu_kind kind);
 /* qkv (B, T, 3C) -> (B, T, C), NH heads */
 vt_var *vt_attention(vt_graph *g, vt_var *qkv, int num_heads);
 /* softmax over the last dim */

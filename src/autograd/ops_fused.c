@@ -89,17 +89,27 @@ int ag_backward_layernorm(vt_graph *g, vt_node *n)
     return VT_OK;
 }
 
-vt_var *vt_gelu(vt_graph *g, vt_var *x, vt_gelu_kind kind)
+static vt_var *gelu_op(vt_graph *g, vt_var *x, vt_gelu_kind kind, bool consume)
 {
     vt_var *ins[1] = {x};
     if (!ag_check_inputs("gelu", ins, 1)) return NULL;
     vt_var *o = ag_out(g, x->val.ndim, x->val.shape, "gelu", ins, 1);
     if (!o) return NULL;
-    vt_gelu_forward(o->val.data, x->val.data, NUMEL(x), kind);
+    /* consuming: x's storage receives GELU'(x), backward is one multiply */
+    bool deriv = consume && g->grad_enabled && x->requires_grad;
+    if (deriv) vt_gelu_forward_deriv(o->val.data, x->val.data, x->val.data, NUMEL(x), kind);
+    else vt_gelu_forward(o->val.data, x->val.data, NUMEL(x), kind);
     vt_node *n = ag_record(g, VT_OP_GELU, o, ins, 1);
-    if (n) n->iarg[0] = kind;
+    if (n) {
+        n->iarg[0] = kind;
+        n->iarg[1] = deriv;
+    }
     return o;
 }
+
+vt_var *vt_gelu(vt_graph *g, vt_var *x, vt_gelu_kind kind) { return gelu_op(g, x, kind, false); }
+
+vt_var *vt_gelu_consume(vt_graph *g, vt_var *x, vt_gelu_kind kind) { return gelu_op(g, x, kind, true); }
 
 int ag_backward_gelu(vt_graph *g, vt_node *n)
 {
@@ -107,7 +117,8 @@ int ag_backward_gelu(vt_graph *g, vt_node *n)
     bool acc;
     float *dx = ag_grad_dst(g, x, &acc);
     if (x->requires_grad && !dx) return VT_ERR;
-    if (dx) vt_gelu_backward(dx, n->out->grad, x->val.data, NUMEL(x), (vt_gelu_kind)n->iarg[0], acc);
+    if (dx && n->iarg[1]) vt_gelu_backward_deriv(dx, n->out->grad, x->val.data, NUMEL(x), acc);
+    else if (dx) vt_gelu_backward(dx, n->out->grad, x->val.data, NUMEL(x), (vt_gelu_kind)n->iarg[0], acc);
     return VT_OK;
 }
 

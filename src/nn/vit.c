@@ -109,7 +109,7 @@ static vt_var *block_forward(vt_vit *m, vt_graph *g, const vt_block_params *b, v
     x = a ? vt_add(g, x, a) : NULL;
     h = x ? vt_layernorm(g, x, PV(b->norm2_w), PV(b->norm2_b), c->ln_eps) : NULL;
     h = h ? vt_linear(g, h, PV(b->fc1_w), PV(b->fc1_b)) : NULL;
-    h = h ? vt_gelu(g, h, c->gelu) : NULL;
+    h = h ? vt_gelu_consume(g, h, c->gelu) : NULL;   /* nothing else reads fc1's output */
     h = h ? vt_linear(g, h, PV(b->fc2_w), PV(b->fc2_b)) : NULL;
     return h ? vt_add(g, x, h) : NULL;
 }

@@ -132,6 +132,47 @@ void vt_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t 
     }
 }
 
+/* GELU and its derivative in one pass (one erf, one exp); deriv may be inp itself */
+static void gelu_erf_fwd_deriv_chunk(float *restrict out, float *deriv, const float *inp, int n)
+{
+    for (int i = 0; i < n; i++) {
+        float x = inp[i];
+        float cdf = 0.5f * (1.0f + vt__erff(x * INV_SQRT2));
+        out[i] = x * cdf;
+        deriv[i] = cdf + x * INV_SQRT_2PI * vt__expf(-0.5f * x * x);
+    }
+}
+
+static void gelu_tanh_fwd_deriv_chunk(float *restrict out, float *deriv, const float *inp, int n)
+{
+    for (int i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_TANH_K * (x + 0.044715f * x * x * x);
+        float th = 1.0f - 2.0f / (vt__expf(2.0f * u) + 1.0f);
+        float du = GELU_TANH_K * (1.0f + 3.0f * 0.044715f * x * x);
+        out[i] = 0.5f * x * (1.0f + th);
+        deriv[i] = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+    }
+}
+
+void vt_gelu_forward_deriv(float *out, float *deriv, const float *inp, int64_t n, vt_gelu_kind kind)
+{
+    int64_t nc = (n + CHUNK - 1) / CHUNK;
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t lo = c * CHUNK;
+        int len = (int)(n - lo < CHUNK ? n - lo : CHUNK);
+        if (kind == VT_GELU_TANH) gelu_tanh_fwd_deriv_chunk(out + lo, deriv + lo, inp + lo, len);
+        else gelu_erf_fwd_deriv_chunk(out + lo, deriv + lo, inp + lo, len);
+    }
+}
+
+void vt_gelu_backward_deriv(float *dinp, const float *dout, const float *deriv, int64_t n, bool acc)
+{
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) dinp[i] = (acc ? dinp[i] : 0.0f) + deriv[i] * dout[i];
+}
+
 static inline void softmax_row(float *out, const float *in, int C)
 {
     float m = -INFINITY;

@@ -136,6 +136,10 @@ void vt_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
 typedef enum { VT_GELU_ERF = 0, VT_GELU_TANH = 1 } vt_gelu_kind;
 void vt_gelu_forward(float *out, const float *inp, int64_t n, vt_gelu_kind kind);
 void vt_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n, vt_gelu_kind kind, bool acc);
+/* the same forward also writing GELU'(x) into deriv (which may be inp itself: the input is then replaced),
+ * and the backward from it: dinp (+)= deriv * dout, one multiply instead of an erf and an exp */
+void vt_gelu_forward_deriv(float *out, float *deriv, const float *inp, int64_t n, vt_gelu_kind kind);
+void vt_gelu_backward_deriv(float *dinp, const float *dout, const float *deriv, int64_t n, bool acc);
 
 /* elementwise helpers on n values */
 void vt_add_forward(float *out, const float *a, const float *b, int64_t n);   /* residual add */
