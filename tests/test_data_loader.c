@@ -133,6 +133,47 @@ START_TEST(transforms)
     vt_transform_apply(&tf, pix, 16, 16, 3, out2, &b, scratch);
     ck_assert(memcmp(out, out2, sizeof out) != 0);
     for (int i = 0; i < 3 * 64; i++) ck_assert(out[i] >= 0.0f && out[i] <= 1.0f);
+    /* random erasing (const: zeros after normalisation): one rectangle of 2%..1/3 of a 16x16 image of
+     * ones, aspect within 0.3..3.3; never in evaluation; probability 0.5 erases some and not others */
+    for (int i = 0; i < 16 * 16; i++) pix[i] = 255;
+    tf = tf_plain(1, 16, 16);
+    tf.train = true;
+    tf.erase_prob = 1.0f;
+    tf.erase_mode = VT_ERASE_CONST;
+    float er[16 * 16];
+    for (int trial = 0; trial < 50; trial++) {
+        vt_transform_apply(&tf, pix, 16, 16, 1, er, &r, scratch);
+        int y0 = 16, y1 = -1, x0 = 16, x1 = -1, zeros = 0;
+        for (int y = 0; y < 16; y++)
+            for (int x = 0; x < 16; x++) {
+                ck_assert(er[y * 16 + x] == 0.0f || er[y * 16 + x] == 1.0f);
+                if (er[y * 16 + x] != 0.0f) continue;
+                zeros++;
+                y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1, x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+            }
+        int h = y1 - y0 + 1, w = x1 - x0 + 1;
+        ck_assert_msg(zeros == h * w, "not one rectangle");
+        ck_assert_msg(zeros >= 4 && zeros <= 16 * 16 / 3 + 16, "erased area %d", zeros);   /* rounding of the sides */
+        ck_assert_msg(h * 10 <= w * 34 && w * 10 <= h * 34, "aspect %d x %d", h, w);
+    }
+    tf.erase_mode = VT_ERASE_PIXEL;   /* normal noise: values other than 0 and 1 */
+    vt_transform_apply(&tf, pix, 16, 16, 1, er, &r, scratch);
+    int noisy = 0;
+    for (int i = 0; i < 256; i++) noisy += er[i] != 0.0f && er[i] != 1.0f;
+    ck_assert_int_gt(noisy, 4);
+    tf.train = false;
+    vt_transform_apply(&tf, pix, 16, 16, 1, er, &r, scratch);
+    for (int i = 0; i < 256; i++) ck_assert_float_eq(er[i], 1.0f);
+    tf.train = true;
+    tf.erase_prob = 0.5f;
+    int erased = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        vt_transform_apply(&tf, pix, 16, 16, 1, er, &r, scratch);
+        bool any = false;
+        for (int i = 0; i < 256; i++) any |= er[i] != 1.0f;
+        erased += any;
+    }
+    ck_assert_msg(erased > 5 && erased < 35, "%d of 40 erased at probability 0.5", erased);
     /* parse */
     float vals[3];
     ck_assert_int_eq(vt_parse_floats("0.1, 0.2,0.3", vals, 3, "mean"), VT_OK);

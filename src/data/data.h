@@ -70,6 +70,8 @@ void vt_dataset_close(vt_dataset *ds);
 int vt_dataset_pack_h5(vt_dataset *ds, vt_h5id file, const char *group);
 
 /* ---------------------------------------------------------------- transforms */
+/* what random erasing writes (timm's modes): a normal(0, 1) value per pixel, one per channel, or zero */
+typedef enum { VT_ERASE_PIXEL = 0, VT_ERASE_RAND = 1, VT_ERASE_CONST = 2 } vt_erase_mode;
 typedef struct {
     int out_c, out_h, out_w;      /* what the model takes */
     float mean[4], std[4];        /* per output channel, on [0, 1] pixel values */
@@ -80,6 +82,9 @@ typedef struct {
     double rrc_scale_min, rrc_ratio_min, rrc_ratio_max;
     float crop_pct;               /* evaluation (and training without rrc): resize the shorter side to
                                      out/crop_pct and center-crop; 0 = resize the whole image to (H, W) */
+    float erase_prob;             /* random erasing (train, after normalisation; timm's RandomErasing):
+                                     a rectangle of 2%..1/3 of the area, aspect 0.3..3.3, with this probability */
+    vt_erase_mode erase_mode;
 } vt_transform;
 
 /* parse "0.5" or "0.5, 0.4, 0.3" into n values (one value is repeated) */

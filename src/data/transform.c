@@ -1,5 +1,6 @@
 /* transform.c - per-sample transforms: channel conversion, resize (bilinear, antialiased when
- * shrinking), random-resized-crop, random crop with padding, horizontal flip, normalisation. */
+ * shrinking), random-resized-crop, random crop with padding, horizontal flip, normalisation,
+ * random erasing. */
 #include "data_internal.h"
 #include "nn/nn.h"
 #include <math.h>
@@ -96,6 +97,28 @@ static void rrc_region(const vt_transform *t, int h, int w, vt_rng *rng, int *y0
     *x0 = (w - *rw) / 2;
 }
 
+/* timm's RandomErasing (count 1) on a normalised (C, H, W) image: up to 10 attempts at a rectangle
+ * of area in [0.02, 1/3] of the image and log-uniform aspect in [0.3, 1/0.3] that fits */
+static void random_erase(const vt_transform *t, float *img, int C, int H, int W, vt_rng *rng)
+{
+    if (!(vt_rng_uniform(rng) < t->erase_prob)) return;
+    const double area = (double)H * W, lr0 = log(0.3), lr1 = log(1 / 0.3);
+    for (int attempt = 0; attempt < 10; attempt++) {
+        double target = (0.02 + (1.0 / 3 - 0.02) * vt_rng_uniform(rng)) * area;
+        double aspect = exp(lr0 + (lr1 - lr0) * vt_rng_uniform(rng));
+        int h = (int)round(sqrt(target * aspect)), w = (int)round(sqrt(target / aspect));
+        if (h < 1 || w < 1 || h >= H || w >= W) continue;
+        int top = (int)(vt_rng_u64(rng) % (uint64_t)(H - h + 1)), left = (int)(vt_rng_u64(rng) % (uint64_t)(W - w + 1));
+        for (int k = 0; k < C; k++) {
+            float v = t->erase_mode == VT_ERASE_RAND ? (float)vt_rng_normal(rng) : 0.0f;
+            for (int y = top; y < top + h; y++)
+                for (int x = left; x < left + w; x++)
+                    img[((size_t)k * H + y) * W + x] = t->erase_mode == VT_ERASE_PIXEL ? (float)vt_rng_normal(rng) : v;
+        }
+        return;
+    }
+}
+
 /* pix uint8 (h, w, c) -> out float (C, H, W) */
 void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w, int c, float *out, vt_rng *rng,
                         float *scratch)
@@ -155,4 +178,6 @@ void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w,
             for (int x = 0; x < W; x++) row[x] = (row[x] - m) * inv;
         }
     }
+    /* 4. random erasing */
+    if (t->train && t->erase_prob > 0) random_erase(t, out, C, H, W, rng);
 }

@@ -56,6 +56,10 @@ int vt_config_transform(const vt_config *c, const vt_vit_config *mc, bool train,
     tf->rrc_ratio_min = c->rrc_ratio_min;
     tf->rrc_ratio_max = c->rrc_ratio_max;
     tf->crop_pct = (float)c->crop_pct;
+    tf->erase_prob = (float)c->random_erasing;
+    tf->erase_mode = strcmp(c->random_erasing_mode, "rand") == 0    ? VT_ERASE_RAND
+                     : strcmp(c->random_erasing_mode, "const") == 0 ? VT_ERASE_CONST
+                                                                     : VT_ERASE_PIXEL;
     return VT_OK;
 }
 

@@ -84,6 +84,8 @@ typedef struct {
     char mean[VT_STR], std[VT_STR];
     bool hflip, random_resized_crop;
     int crop_padding;
+    double random_erasing;
+    char random_erasing_mode[16];
     double rrc_scale_min, rrc_ratio_min, rrc_ratio_max;
     /* [optim] */
     char optimizer[16];
