@@ -89,10 +89,12 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="vit's data-parallel replicas (one thread each; for small models)")
     ap.add_argument("--bench", default=os.path.join(os.path.dirname(__file__), "..", "build", "bench", "vit-bench"))
     a = ap.parse_args()
     out = subprocess.run([a.bench, "--model", a.model, "--batch", str(a.batch), "--steps", str(a.steps),
-                          "--threads", str(a.threads)], capture_output=True, text=True, check=True).stdout
+                          "--threads", str(a.threads), "--replicas", str(a.replicas)], capture_output=True, text=True, check=True).stdout
     ours = float(re.search(r"images/s: ([0-9.]+)", out).group(1))
     rss_ours = float(re.search(r"peak RSS ([0-9.]+) MB", out).group(1))
     try:
@@ -103,7 +105,8 @@ def main():
         return 0
     print(out, end="")
     print(f"PyTorch {__import__('torch').__version__}, {a.threads} threads: {theirs:.2f} images/s, peak RSS {rss_theirs:.0f} MB")
-    print(f"vit: {ours:.2f} images/s, peak RSS {rss_ours:.0f} MB")
+    reps = f", {a.replicas} replicas" if a.replicas > 1 else ""
+    print(f"vit ({a.threads} threads{reps}): {ours:.2f} images/s, peak RSS {rss_ours:.0f} MB")
     print(f"ratio vit / PyTorch: {ours / theirs:.2f}x")
     return 0
 
