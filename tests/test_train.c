@@ -156,6 +156,49 @@ static void assert_same_weights(const char *a, const char *b)
     vt_h5_close(fb);
 }
 
+static char *read_log(const char *log)
+{
+    FILE *f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* args + extra (NULL-terminated) into out (NULL-terminated) */
+static void join_args(const char **out, int cap, const char *const *args, const char *const *extra)
+{
+    int n = 0;
+    for (; args[n]; n++) out[n] = args[n];
+    for (int i = 0; extra && extra[i]; i++) out[n++] = extra[i];
+    ck_assert_int_lt(n, cap);
+    out[n] = NULL;
+}
+
+/* a straight run into outA, and a run into outB stopped after 25 of its 60 steps then resumed with
+ * --resume auto, both with the extra arguments: the same metrics.csv losses and bitwise the same weights */
+static void assert_stop_resume_exact(const char *cfg, const char *outA, const char *outB, const char *log,
+                                     const char *const *extra)
+{
+    const char *argv[32];
+    join_args(argv, 32, (const char *[]){"--config", cfg, "--out", outA, NULL}, extra);
+    ck_assert_int_eq(run(argv, log), 0);
+    join_args(argv, 32, (const char *[]){"--config", cfg, "--out", outB, "--stop-after", "25", NULL}, extra);
+    ck_assert_int_eq(run(argv, log), 130);
+    join_args(argv, 32, (const char *[]){"--config", cfg, "--out", outB, "--resume", "auto", NULL}, extra);
+    ck_assert_int_eq(run(argv, log), 0);
+    char *ma = metrics_without_speed(outA), *mb = metrics_without_speed(outB);
+    ck_assert_msg(strcmp(ma, mb) == 0, "metrics differ:\n%s\n---\n%s", ma, mb);
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/ckpt-000000060.h5", outA);
+    snprintf(b, sizeof b, "%s/ckpt-000000060.h5", outB);
+    assert_same_weights(a, b);
+    free(ma);
+    free(mb);
+}
+
 static void setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/vit_train_XXXXXX");
@@ -185,16 +228,11 @@ START_TEST(resume_is_exact)
     snprintf(outC, sizeof outC, "%s/C", dir);
     snprintf(log, sizeof log, "%s/log.txt", dir);
     /* 320 images / 16 = 20 steps per epoch, 3 epochs = 60 steps */
-    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outA, NULL}, log), 0);
-    /* B: stop after 25 steps (mid-epoch, between checkpoints), resume, finish */
-    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, "--stop-after", "25", NULL}, log), 130);
-    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, "--resume", "auto", NULL}, log), 0);
-    char *ma = metrics_without_speed(outA), *mb = metrics_without_speed(outB);
-    ck_assert_msg(strcmp(ma, mb) == 0, "metrics differ:\n%s\n---\n%s", ma, mb);
+    /* A straight; B: stop after 25 steps (mid-epoch, between checkpoints), resume, finish */
+    assert_stop_resume_exact(cfg, outA, outB, log, NULL);
+    char *ma = metrics_without_speed(outA);
     char a[600], b[600];
     snprintf(a, sizeof a, "%s/ckpt-000000060.h5", outA);
-    snprintf(b, sizeof b, "%s/ckpt-000000060.h5", outB);
-    assert_same_weights(a, b);
     /* C: kill -9 somewhere in the run, then resume auto until done */
     pid_t pid = fork();
     if (pid == 0) {
@@ -238,7 +276,6 @@ START_TEST(resume_is_exact)
     assert_same_weights(a, b);
     free(md);
     free(ma);
-    free(mb);
     free(mc);
 }
 END_TEST
@@ -252,32 +289,13 @@ START_TEST(replicas_resume_is_exact)
     snprintf(outA, sizeof outA, "%s/RA", dir);
     snprintf(outB, sizeof outB, "%s/RB", dir);
     snprintf(log, sizeof log, "%s/log-replicas.txt", dir);
-    const char *set[] = {"--set", "train.replicas=2", "--threads", "2"};
-    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outA, set[0], set[1], set[2], set[3], NULL}, log), 0);
-    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, set[0], set[1], set[2], set[3], "--stop-after", "25", NULL}, log), 130);
-    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, set[0], set[1], set[2], set[3], "--resume", "auto", NULL}, log), 0);
-    char *ma = metrics_without_speed(outA), *mb = metrics_without_speed(outB);
-    ck_assert_msg(strcmp(ma, mb) == 0, "metrics differ:\n%s\n---\n%s", ma, mb);
-    char a[600], b[600];
-    snprintf(a, sizeof a, "%s/ckpt-000000060.h5", outA);
-    snprintf(b, sizeof b, "%s/ckpt-000000060.h5", outB);
-    assert_same_weights(a, b);
-    FILE *f = fopen(log, "r");
-    ck_assert_ptr_nonnull(f);
-    static char text[1 << 16];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = 0;
-    fclose(f);
+    assert_stop_resume_exact(cfg, outA, outB, log, (const char *[]){"--set", "train.replicas=2", "--threads", "2", NULL});
+    const char *text = read_log(log);
     ck_assert_msg(strstr(text, "(2 data-parallel replicas)"), "banner without the replicas:\n%s", text);
     /* more replicas than images in a batch is refused */
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outA, "--set", "train.replicas=17", NULL}, log), 1);
-    f = fopen(log, "r");
-    n = fread(text, 1, sizeof text - 1, f);
-    text[n] = 0;
-    fclose(f);
+    text = read_log(log);
     ck_assert_msg(strstr(text, "replicas = 17 is more than [data] batch_size = 16"), "%s", text);
-    free(ma);
-    free(mb);
 }
 END_TEST
 
@@ -315,11 +333,7 @@ START_TEST(finetune_at_higher_resolution)
                                           "train.epochs=1", "--set", "model.num_classes=6", NULL},
                          log),
                      0);
-    FILE *f = fopen(log, "r");
-    static char text[1 << 16];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
+    const char *text = read_log(log);
     ck_assert_msg(strstr(text, "pos_embed: 2x2 -> 3x3 (bicubic)") != NULL, "%s", text);
     ck_assert_msg(strstr(text, "head: 4 -> 6 classes") != NULL, "%s", text);
     ck_assert(strstr(text, "final test accuracy") != NULL);
@@ -330,10 +344,7 @@ START_TEST(finetune_at_higher_resolution)
                                           "model.embed_dim=32", NULL},
                          log),
                      1);
-    f = fopen(log, "r");
-    n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
+    text = read_log(log);
     ck_assert_msg(strstr(text, "cls_token has shape (1, 1, 16), the model needs (1, 1, 32)") != NULL, "%s", text);
 }
 END_TEST
@@ -409,11 +420,7 @@ START_TEST(bad_checkpoints_and_commands)
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--threads", "zero", NULL}, log), 2);
     ck_assert_int_eq(run((const char *[]){"--config", "/nonexistent.ini", NULL}, log), 1);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--set", "model.dept=3", NULL}, log), 1);
-    FILE *f = fopen(log, "r");
-    static char text[1 << 16];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
+    const char *text = read_log(log);
     ck_assert(strstr(text, "/nonexistent.ini") != NULL);
     ck_assert(strstr(text, "did you mean depth") != NULL);
 }
@@ -436,17 +443,6 @@ static void write_class_png(const char *path, int h, int w, int cls, int seed)
     im.format = PNG_FORMAT_GRAY;
     ck_assert_msg(png_image_write_to_file(&im, path, 0, buf, 0, NULL), "%s: %s", path, im.message);
     free(buf);
-}
-
-static char *read_log(const char *log)
-{
-    FILE *f = fopen(log, "r");
-    ck_assert_ptr_nonnull(f);
-    static char text[1 << 16];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    return text;
 }
 
 /* an image folder with one undecodable file: [data] bad_images = refuse (the default) stops with the
