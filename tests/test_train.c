@@ -82,11 +82,12 @@ static void write_config(const char *path, int img, const char *extra)
     fclose(f);
 }
 
-/* run vit-train with arguments; returns the exit status (or -signal) */
-static int run(const char *const *args, const char *log)
+/* run the tool named by an environment variable (VIT_TRAIN_BIN, VIT_EVAL_BIN) with arguments, its
+ * output appended to log; returns the exit status (or -signal) */
+static int run_tool(const char *envvar, const char *const *args, const char *log)
 {
-    const char *bin = getenv("VIT_TRAIN_BIN");
-    ck_assert_msg(bin != NULL, "VIT_TRAIN_BIN not set");
+    const char *bin = getenv(envvar);
+    ck_assert_msg(bin != NULL, "%s not set", envvar);
     pid_t pid = fork();
     if (pid == 0) {
         freopen(log, "a", stdout);
@@ -102,6 +103,8 @@ static int run(const char *const *args, const char *log)
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }
+
+static int run(const char *const *args, const char *log) { return run_tool("VIT_TRAIN_BIN", args, log); }
 
 /* the metrics rows without the img/s column */
 static char *metrics_without_speed(const char *out)
@@ -292,6 +295,25 @@ START_TEST(replicas_resume_is_exact)
     assert_stop_resume_exact(cfg, outA, outB, log, (const char *[]){"--set", "train.replicas=2", "--threads", "2", NULL});
     const char *text = read_log(log);
     ck_assert_msg(strstr(text, "(2 data-parallel replicas)"), "banner without the replicas:\n%s", text);
+    /* evaluation splits each batch over the replicas too: the trainer's last eval line, vit-eval with
+     * the checkpoint's config (2 replicas) and with a.ini (1 replica) agree */
+    const char *last = text, *p;
+    while ((p = strstr(last + 1, "eval after step 60:"))) last = p;
+    ck_assert_msg(strstr(last, "eval after step 60:"), "no eval at step 60:\n%s", text);
+    double tl, t1, t5;
+    ck_assert_int_eq(sscanf(last, "eval after step 60: loss %lf top-1 %lf%% top-5 %lf%%", &tl, &t1, &t5), 3);
+    char ck[600], elog[600];
+    snprintf(ck, sizeof ck, "%s/ckpt-000000060.h5", outA);
+    for (int k = 0; k < 2; k++) {
+        snprintf(elog, sizeof elog, "%s/eval%d.txt", dir, k);
+        const char *a2[] = {"--checkpoint", ck, "--threads", "2", NULL}, *a1[] = {"--checkpoint", ck, "--config", cfg, NULL};
+        ck_assert_int_eq(run_tool("VIT_EVAL_BIN", k ? a1 : a2, elog), 0);
+        const char *e = read_log(elog), *q = strstr(e, "images): loss ");
+        double el, e1, e5;
+        ck_assert_msg(q && sscanf(q, "images): loss %lf top-1 %lf%% top-5 %lf%%", &el, &e1, &e5) == 3, "%s", e);
+        ck_assert_msg(fabs(el - tl) < 1e-3 && e1 == t1 && e5 == t5, "vit-eval (%s): %s\ntrainer: %.4f %.2f %.2f",
+                      k ? "1 replica" : "2 replicas", e, tl, t1, t5);
+    }
     /* more replicas than images in a batch is refused */
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outA, "--set", "train.replicas=17", NULL}, log), 1);
     text = read_log(log);

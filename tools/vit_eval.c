@@ -50,7 +50,7 @@ int main(int argc, char **argv)
     vt_config_defaults(&c);
     vt_dataset *ds = NULL;
     vt_loader *l = NULL;
-    vt_graph g;
+    vt_vit_replicas rep;
     int rc = 1;
     char *text = NULL;
     if (vt_ckpt_model_config(ckpt, &mc) != VT_OK || vt_vit_init(&m, &mc) != VT_OK) goto fail;
@@ -74,10 +74,10 @@ int main(int argc, char **argv)
         goto fail;
     }
     vt_eval_result ev;
-    if (vt_config_loader(&c, &mc, ds, NULL, 0, false, 0, &l) != VT_OK || vt_graph_init(&g, 16u << 20) != VT_OK)
+    if (vt_config_loader(&c, &mc, ds, NULL, 0, false, 0, &l) != VT_OK || vt_vit_replicas_init(&rep, &m, c.replicas, 16u << 20, false) != VT_OK)
         goto fail;
     have_graph = true;
-    if (vt_evaluate(&m, l, &g, &ev) != VT_OK) goto fail;
+    if (vt_evaluate(&rep, l, &ev) != VT_OK) goto fail;
     printf("%s on %s (%s, %lld images): loss %.4f  top-1 %.2f%%  top-5 %.2f%%\n", ckpt, c.data_path, split,
            (long long)ev.count, ev.loss, ev.top1, ev.top5);
     vt_loader_free(l);
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 fail:
     if (rc != 0) fprintf(stderr, "vit-eval: %s\n", vt_errmsg());
     vt_loader_free(l);
-    if (have_graph) vt_graph_free(&g);
+    if (have_graph) vt_vit_replicas_free(&rep);
     vt_dataset_close(ds);
     if (have_model) vt_vit_free(&m);
     return rc;

@@ -88,7 +88,7 @@ typedef struct {
     int n;
     vt_vit *model;
     vt_vit *views;          /* n views of the model: its parameter values, own gradients (view 0: the model) */
-    vt_graph *graphs;       /* one per replica; graphs[0] also serves evaluation */
+    vt_graph *graphs;       /* one per replica (also used by evaluation) */
     void *grad_base;        /* gradient buffers of views 1..n-1 */
 } vt_vit_replicas;
 
@@ -98,6 +98,11 @@ void vt_vit_replicas_free(vt_vit_replicas *r);
  * model's gradient buffer (which the caller zeroes once per optimizer step) and returns the mean loss */
 int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,
                           double *loss);
+/* fn(r, i, b0, nb, ctx) on the parts [b0, b0 + nb) of a batch of B images, part i on replica i (its view
+ * and graph); parts run side by side, one thread each with single-threaded kernels (one part: here, with
+ * all threads). Returns the number of parts (min(n, B)), or VT_ERR with the first failing part's message. */
+typedef int (*vt_replica_fn)(vt_vit_replicas *r, int i, int b0, int nb, void *ctx);
+int vt_vit_replicas_each(vt_vit_replicas *r, int B, vt_replica_fn fn, void *ctx);
 
 /* ---- BEGIN pos_resample (src/nn/pos_resample.c) ---- */
 typedef enum { VT_INTERP_BICUBIC = 0, VT_INTERP_BILINEAR = 1 } vt_interp;

@@ -67,40 +67,15 @@ void vt_vit_replicas_free(vt_vit_replicas *r)
     memset(r, 0, sizeof *r);
 }
 
-/* forward + backward of images [b0, b0 + nb) of the batch on replica i */
-static int run_part(vt_vit_replicas *r, int i, float *x, const int *y, int b0, int nb, int B, float smoothing,
-                    float scale, double *loss)
-{
-    vt_vit *v = &r->views[i];
-    vt_graph *g = &r->graphs[i];
-    const vt_vit_config *c = &v->cfg;
-    int64_t per_img = (int64_t)c->in_chans * c->img_h * c->img_w;
-    int64_t shape[4] = {nb, c->in_chans, c->img_h, c->img_w};
-    vt_graph_reset(g);
-    vt_var *in = vt_var_wrap(g, x + per_img * b0, 4, shape, "images");
-    vt_var *logits = in ? vt_vit_forward(v, g, in, NULL) : NULL;
-    vt_var *l = logits ? vt_cross_entropy(g, logits, y + b0, smoothing) : NULL;
-    /* this part's share of the mean over the batch; with one part the factor is exactly scale */
-    float w = nb == B ? scale : (float)((double)scale * nb / B);
-    vt_var *scaled = l ? vt_scale(g, l, w) : NULL;
-    if (!scaled) return VT_ERR;
-    *loss = l->val.data[0];
-    return vt_backward(g, scaled);
-}
-
-int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,
-                          double *loss)
+/* runs fn on the n contiguous parts of a batch of B images side by side (n = min(replicas, B)),
+ * one thread each with single-threaded kernels; with one part, fn runs here with all threads.
+ * The first failing part's message, naming the part, is returned. */
+int vt_vit_replicas_each(vt_vit_replicas *r, int B, vt_replica_fn fn, void *ctx)
 {
     if (r->n < 1) return vt_err("replicas: not initialised");
     if (B < 1) return vt_err("replicas: empty batch");
     int n = r->n < B ? r->n : B;   /* no empty parts */
-    if (n == 1) {
-        double l = 0;
-        int st = run_part(r, 0, x, y, 0, B, B, smoothing, scale, &l);
-        *loss = l;
-        return st;
-    }
-    double part_loss[256];
+    if (n == 1) return fn(r, 0, 0, B, ctx) == VT_OK ? 1 : VT_ERR;
     int status[256];
     char msg[2048] = "";
     int threads = vt_get_threads();
@@ -110,9 +85,7 @@ int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, flo
     for (int i = 0; i < n; i++) {
         omp_set_num_threads(1);   /* this thread's kernels run alone */
         int b0 = (int)((int64_t)B * i / n), b1 = (int)((int64_t)B * (i + 1) / n);
-        if (i > 0) memset(r->views[i].params.grad, 0, (size_t)r->model->params.numel * sizeof(float));
-        part_loss[i] = 0;
-        status[i] = run_part(r, i, x, y, b0, b1 - b0, B, smoothing, scale, &part_loss[i]);
+        status[i] = fn(r, i, b0, b1 - b0, ctx);
         if (status[i] != VT_OK) {
 #pragma omp critical(vt_replicas_msg)
             if (!msg[0]) snprintf(msg, sizeof msg, "replica %d (images %d..%d of %d): %s", i, b0, b1 - 1, B, vt_errmsg());
@@ -121,6 +94,50 @@ int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, flo
     vt_set_blas_threads(threads);
     for (int i = 0; i < n; i++)
         if (status[i] != VT_OK) return vt_err("%s", msg);
+    return n;
+}
+
+typedef struct {
+    float *x;
+    const int *y;
+    int B;
+    float smoothing, scale;
+    double part_loss[256];
+} train_ctx;
+
+/* forward + backward of images [b0, b0 + nb) of the batch on replica i */
+static int train_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
+{
+    train_ctx *t = ctx;
+    vt_vit *v = &r->views[i];
+    vt_graph *g = &r->graphs[i];
+    const vt_vit_config *c = &v->cfg;
+    if (i > 0) memset(v->params.grad, 0, (size_t)r->model->params.numel * sizeof(float));
+    t->part_loss[i] = 0;
+    int64_t per_img = (int64_t)c->in_chans * c->img_h * c->img_w;
+    int64_t shape[4] = {nb, c->in_chans, c->img_h, c->img_w};
+    vt_graph_reset(g);
+    vt_var *in = vt_var_wrap(g, t->x + per_img * b0, 4, shape, "images");
+    vt_var *logits = in ? vt_vit_forward(v, g, in, NULL) : NULL;
+    vt_var *l = logits ? vt_cross_entropy(g, logits, t->y + b0, t->smoothing) : NULL;
+    /* this part's share of the mean over the batch; with one part the factor is exactly scale */
+    float w = nb == t->B ? t->scale : (float)((double)t->scale * nb / t->B);
+    vt_var *scaled = l ? vt_scale(g, l, w) : NULL;
+    if (!scaled) return VT_ERR;
+    t->part_loss[i] = l->val.data[0];
+    return vt_backward(g, scaled);
+}
+
+int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,
+                          double *loss)
+{
+    train_ctx t = {.x = x, .y = y, .B = B, .smoothing = smoothing, .scale = scale};
+    int n = vt_vit_replicas_each(r, B, train_part, &t);
+    if (n < 1) return VT_ERR;
+    if (n == 1) {
+        *loss = t.part_loss[0];
+        return VT_OK;
+    }
     /* gradients added in replica order: the same sums whatever the thread timing */
     float *G = r->model->params.grad;
     const int64_t NP = r->model->params.numel;
@@ -133,7 +150,7 @@ int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, flo
     double l = 0;
     for (int i = 0; i < n; i++) {
         int b0 = (int)((int64_t)B * i / n), b1 = (int)((int64_t)B * (i + 1) / n);
-        l += part_loss[i] * (b1 - b0);
+        l += t.part_loss[i] * (b1 - b0);
     }
     *loss = l / B;
     return VT_OK;

@@ -1,50 +1,91 @@
-/* evaluate.c - loss, top-1 and top-5 accuracy of a model over a loader, without gradients. */
+/* evaluate.c - loss, top-1 and top-5 accuracy of a model over a loader, without gradients; each
+ * batch is split over the replicas' graphs as the training step is. */
 #include "train.h"
 #include <math.h>
+#include <stdlib.h>
 
-int vt_evaluate(vt_vit *m, vt_loader *l, vt_graph *g, vt_eval_result *r)
+typedef struct {
+    float *x;
+    int *y;
+    double loss_sum[256];   /* per part: sum over its images of the loss */
+    int64_t hit1[256], hit5[256];
+} eval_ctx;
+
+static int eval_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
 {
+    eval_ctx *e = ctx;
+    vt_vit *m = &r->views[i];
+    vt_graph *g = &r->graphs[i];
     const vt_vit_config *c = &m->cfg;
+    const float *x = e->x + (int64_t)b0 * c->in_chans * c->img_h * c->img_w;
+    const int *y = e->y + b0;
+    vt_graph_reset(g);
+    vt_var *in = vt_var_wrap(g, (float *)x, 4, (int64_t[]){nb, c->in_chans, c->img_h, c->img_w}, "images");
+    vt_var *logits = in ? vt_vit_forward(m, g, in, NULL) : NULL;
+    vt_var *loss = logits ? vt_cross_entropy(g, logits, y, 0.0f) : NULL;
+    if (!loss) return VT_ERR;
+    e->loss_sum[i] = (double)loss->val.data[0] * nb;
+    const int K = c->num_classes;
+    int64_t h1 = 0, h5 = 0;
+    for (int b = 0; b < nb; b++) {
+        const float *z = logits->val.data + (size_t)b * K;
+        /* rank of the true class: how many logits beat it (ties counted against) */
+        int above = 0;
+        for (int k = 0; k < K; k++)
+            if (k != y[b] && (z[k] > z[y[b]] || (z[k] == z[y[b]] && k < y[b]))) above++;
+        h1 += above < 1;
+        h5 += above < 5;
+    }
+    e->hit1[i] = h1;
+    e->hit5[i] = h5;
+    vt_graph_reset(g);
+    return VT_OK;
+}
+
+int vt_evaluate(vt_vit_replicas *rep, vt_loader *l, vt_eval_result *r)
+{
     r->loss = r->top1 = r->top5 = 0;
     r->count = 0;
     if (vt_loader_start(l, 0, 0) != VT_OK) return VT_ERR;
-    bool was = g->grad_enabled;
-    vt_graph_set_grad(g, false);
+    bool was[256];
+    for (int i = 0; i < rep->n; i++) {
+        was[i] = rep->graphs[i].grad_enabled;
+        vt_graph_set_grad(&rep->graphs[i], false);
+    }
     double loss_sum = 0;
     int64_t hit1 = 0, hit5 = 0;
-    for (;;) {
-        float *x;
-        int *y, bs;
-        if (vt_loader_next(l, &x, &y, NULL, &bs) != VT_OK) goto fail;
+    int st = VT_OK;
+    eval_ctx *e = malloc(sizeof *e);
+    if (!e) st = vt_err("out of memory");
+    while (st == VT_OK) {
+        int bs;
+        if (vt_loader_next(l, &e->x, &e->y, NULL, &bs) != VT_OK) {
+            st = VT_ERR;
+            break;
+        }
         if (bs == 0) break;
-        vt_graph_reset(g);
-        vt_var *in = vt_var_wrap(g, x, 4, (int64_t[]){bs, c->in_chans, c->img_h, c->img_w}, "images");
-        vt_var *logits = in ? vt_vit_forward(m, g, in, NULL) : NULL;
-        vt_var *loss = logits ? vt_cross_entropy(g, logits, y, 0.0f) : NULL;
-        if (!loss) goto fail;
-        loss_sum += (double)loss->val.data[0] * bs;
-        const int K = c->num_classes;
-        for (int b = 0; b < bs; b++) {
-            const float *z = logits->val.data + (size_t)b * K;
-            /* rank of the true class: how many logits beat it (ties counted against) */
-            int above = 0;
-            for (int k = 0; k < K; k++)
-                if (k != y[b] && (z[k] > z[y[b]] || (z[k] == z[y[b]] && k < y[b]))) above++;
-            hit1 += above < 1;
-            hit5 += above < 5;
+        int n = vt_vit_replicas_each(rep, bs, eval_part, e);
+        if (n < 1) {
+            st = VT_ERR;
+            break;
+        }
+        for (int i = 0; i < n; i++) {   /* in part order: the same sums whatever the thread timing */
+            loss_sum += e->loss_sum[i];
+            hit1 += e->hit1[i];
+            hit5 += e->hit5[i];
         }
         r->count += bs;
     }
-    vt_graph_reset(g);
-    vt_graph_set_grad(g, was);
+    free(e);
+    for (int i = 0; i < rep->n; i++) {
+        vt_graph_reset(&rep->graphs[i]);
+        vt_graph_set_grad(&rep->graphs[i], was[i]);
+    }
+    if (st != VT_OK) return vt_err_prefix("evaluation: ");
     if (r->count) {
         r->loss = loss_sum / (double)r->count;
         r->top1 = 100.0 * (double)hit1 / (double)r->count;
         r->top5 = 100.0 * (double)hit5 / (double)r->count;
     }
     return VT_OK;
-fail:
-    vt_graph_reset(g);
-    vt_graph_set_grad(g, was);
-    return vt_err_prefix("evaluation: ");
 }

@@ -190,8 +190,9 @@ typedef struct {
     int64_t count;
 } vt_eval_result;
 
-/* evaluate a model on a loader (no grad; uses its own graph) */
-int vt_evaluate(vt_vit *m, vt_loader *l, vt_graph *g, vt_eval_result *r);
+/* evaluate the replicas' model on a loader (no grad): each batch is cut over the replicas' graphs,
+ * which are left reset */
+int vt_evaluate(vt_vit_replicas *rep, vt_loader *l, vt_eval_result *r);
 
 #ifdef __cplusplus
 }

@@ -93,7 +93,7 @@ typedef struct {
     bool have_model;
     vt_optim opt;
     bool have_opt;
-    vt_vit_replicas rep;   /* the training step's graphs; rep.graphs[0] also evaluates */
+    vt_vit_replicas rep;   /* the training step's and evaluation's graphs */
     bool have_graph;
     vt_schedule sched;
     int64_t steps_per_epoch, total_steps;
@@ -219,7 +219,7 @@ static int append_metrics(run_t *r, const char *row)
 static int run_eval(run_t *r, vt_eval_result *ev)
 {
     if (!r->eval_l) return VT_ERR;
-    if (vt_evaluate(&r->model, r->eval_l, &r->rep.graphs[0], ev) != VT_OK) return VT_ERR;
+    if (vt_evaluate(&r->rep, r->eval_l, ev) != VT_OK) return VT_ERR;
     if (r->tty) fputc('\n', r->out);
     fprintf(r->out, "eval after step %lld: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (%lld images)\n",
             (long long)r->st.step, ev->loss, ev->top1, ev->top5, (long long)ev->count);
