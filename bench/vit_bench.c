@@ -160,8 +160,8 @@ int main(int argc, char **argv)
             return 1;
         }
         double t1 = vt_now();
-        vt_clip_grad_norm(m.params.grad, m.params.numel, 1.0);
-        vt_optim_step(&opt, m.params.data, m.params.grad, 1e-4);
+        double norm = vt_grad_norm(m.params.grad, m.params.numel);
+        vt_optim_step_scaled(&opt, m.params.data, m.params.grad, 1e-4, vt_clip_coef(norm, 1.0));
         double t2 = vt_now();
         if (s >= 2) {
             t_total += t2 - t0;

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <omp.h>
 
-double vt_clip_grad_norm(float *g, int64_t n, double max_norm)
+double vt_grad_norm(const float *g, int64_t n)
 {
     /* a fixed number of chunks, each summed in order, then the chunks in order: the same norm
      * whatever the thread count */
@@ -18,11 +18,21 @@ double vt_clip_grad_norm(float *g, int64_t n, double max_norm)
     }
     double total = 0.0;
     for (int c = 0; c < CHUNKS; c++) total += part[c];
-    double norm = sqrt(total);
-    if (max_norm > 0) {
-        double coef = max_norm / (norm + 1e-6);
-        if (coef < 1.0) vt_grad_scale(g, n, (float)coef);
-    }
+    return sqrt(total);
+}
+
+float vt_clip_coef(double norm, double max_norm)
+{
+    if (!(max_norm > 0)) return 1.0f;
+    double coef = max_norm / (norm + 1e-6);
+    return coef < 1.0 ? (float)coef : 1.0f;
+}
+
+double vt_clip_grad_norm(float *g, int64_t n, double max_norm)
+{
+    double norm = vt_grad_norm(g, n);
+    float coef = vt_clip_coef(norm, max_norm);
+    if (coef != 1.0f) vt_grad_scale(g, n, coef);
     return norm;
 }
 

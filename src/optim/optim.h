@@ -52,6 +52,9 @@ int vt_optim_add_segment(vt_optim *o, int64_t offset, int64_t len, bool decay);
 /* one update of params (n) from grads (n) with learning rate lr (the schedule's, passed per step);
  * increments o->step first, so bias correction and SGD's first-step buffer see steps 1, 2, ... */
 void vt_optim_step(vt_optim *o, float *params, const float *grads, double lr);
+/* the same with the gradients taken as grads * gscale (one float product per element, as after
+ * clip_grad_norm_'s in-place scaling; grads are left as they are) */
+void vt_optim_step_scaled(vt_optim *o, float *params, const float *grads, double lr, float gscale);
 /* timm's rule (param_groups_weight_decay + VisionTransformer.no_weight_decay): decay only tensors of
  * 2+ dims whose name does not end in ".bias", whose last component is not pos_embed, cls_token or
  * dist_token, and that match none of the extra patterns ('*' matches any run of characters) */
@@ -68,6 +71,10 @@ int vt_optim_load(vt_optim *o, vt_h5id file, const char *group);
  * max_norm / (norm + 1e-6) when that is below 1. Returns the norm before clipping. max_norm <= 0:
  * only measure. */
 double vt_clip_grad_norm(float *grads, int64_t n, double max_norm);
+/* the norm alone (the same value), and the factor clip_grad_norm_ would scale by (1 when none); the
+ * norm is non-finite exactly when some gradient is */
+double vt_grad_norm(const float *grads, int64_t n);
+float vt_clip_coef(double norm, double max_norm);
 void vt_grad_scale(float *grads, int64_t n, float s);
 bool vt_all_finite(const float *x, int64_t n);
 

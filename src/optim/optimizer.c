@@ -2,6 +2,7 @@
  * semantics over flat buffers; weight-decay segments and timm's decay rule; state to and from HDF5. */
 #include "optim.h"
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,67 +102,108 @@ static inline float lerpf(float a, float b, float w)
     return fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
 }
 
+/* the scalars of one step for one group (decayed or not), formed in double (Python floats) and
+ * rounded once to float, as torch does */
+typedef struct {
+    bool sgd, decoupled, nesterov, first;
+    float gscale;
+    /* Adam / AdamW */
+    float b2, eps, w1, w2, neg_step, bc2_sqrt, keep, fwd;
+    /* SGD */
+    float wd, mom, keep_g, neg_lr;
+} step_consts;
+
+static step_consts consts_for(const vt_optim *o, double lr, bool decay, float gscale)
+{
+    const vt_optim_config *c = &o->cfg;
+    step_consts k = {.sgd = c->kind == VT_OPTIM_SGD, .gscale = gscale};
+    if (k.sgd) {
+        k.wd = decay ? (float)c->weight_decay : 0.0f;
+        k.mom = (float)c->momentum;
+        k.keep_g = (float)(1.0 - c->dampening);
+        k.neg_lr = (float)(-lr);
+        k.first = o->step == 1;
+        k.nesterov = c->nesterov;
+    } else {
+        k.b2 = (float)c->beta2;
+        k.eps = (float)c->eps;
+        k.w1 = (float)(1.0 - c->beta1);
+        k.w2 = (float)(1.0 - c->beta2);
+        const double bc1 = 1.0 - pow(c->beta1, (double)o->step), bc2 = 1.0 - pow(c->beta2, (double)o->step);
+        k.neg_step = (float)(-(lr / bc1));
+        k.bc2_sqrt = (float)sqrt(bc2);
+        const double wd = decay ? c->weight_decay : 0.0;
+        k.decoupled = c->kind == VT_OPTIM_ADAMW;
+        k.keep = (float)(1.0 - lr * wd);
+        k.fwd = (float)wd;
+    }
+    return k;
+}
+
 /* Adam / AdamW on [lo, hi) of p, g, m, v (all float32), torch's _single_tensor_adam (foreach=False):
  *   AdamW: p *= 1 - lr*wd            Adam: g += wd*p
  *   m = lerp(m, g, 1-b1);  v = v*b2 + (1-b2)*g*g
  *   p += (-lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps),  bc_k = 1 - b_k^step
- * Scalars are formed in double (Python floats) and rounded once to float, as torch does. */
-static void adam_range(vt_optim *o, float *p, const float *g, int64_t lo, int64_t hi, double lr, bool decay)
+ * g is first multiplied by gscale (clip_grad_norm_'s in-place scaling, the same float product). */
+static void adam_range(const step_consts *k, float *p, const float *g, float *m, float *v, int64_t lo, int64_t hi)
 {
-    const vt_optim_config *c = &o->cfg;
-    const float b2 = (float)c->beta2, eps = (float)c->eps;
-    const float w1 = (float)(1.0 - c->beta1), w2 = (float)(1.0 - c->beta2);
-    const double bc1 = 1.0 - pow(c->beta1, (double)o->step), bc2 = 1.0 - pow(c->beta2, (double)o->step);
-    const float neg_step = (float)(-(lr / bc1)), bc2_sqrt = (float)sqrt(bc2);
-    const double wd = decay ? c->weight_decay : 0.0;
-    const bool decoupled = c->kind == VT_OPTIM_ADAMW;
-    const float keep = (float)(1.0 - lr * wd), fwd = (float)wd;
-    float *m = o->m, *v = o->v;
-    #pragma omp parallel for schedule(static) if (hi - lo > 16384)
     for (int64_t i = lo; i < hi; i++) {
-        float gi = g[i];
-        if (decoupled) p[i] *= keep;
-        else if (fwd != 0.0f) gi += fwd * p[i];
-        m[i] = lerpf(m[i], gi, w1);
-        v[i] = v[i] * b2 + w2 * gi * gi;
-        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        p[i] += neg_step * m[i] / denom;
+        float gi = g[i] * k->gscale;
+        if (k->decoupled) p[i] *= k->keep;
+        else if (k->fwd != 0.0f) gi += k->fwd * p[i];
+        m[i] = lerpf(m[i], gi, k->w1);
+        v[i] = v[i] * k->b2 + k->w2 * gi * gi;
+        float denom = sqrtf(v[i]) / k->bc2_sqrt + k->eps;
+        p[i] += k->neg_step * m[i] / denom;
     }
 }
 
 /* SGD on [lo, hi) of p, g, buf (float32), torch's _single_tensor_sgd:
  *   g += wd*p;  buf = g on the first step, else buf = buf*mom + (1-damp)*g;
  *   g = nesterov ? g + mom*buf : buf;  p += -lr*g      (no buffer when momentum is 0) */
-static void sgd_range(vt_optim *o, float *p, const float *g, int64_t lo, int64_t hi, double lr, bool decay)
+static void sgd_range(const step_consts *k, float *p, const float *g, float *buf, int64_t lo, int64_t hi)
 {
-    const vt_optim_config *c = &o->cfg;
-    const float wd = decay ? (float)c->weight_decay : 0.0f, mom = (float)c->momentum;
-    const float keep_g = (float)(1.0 - c->dampening), neg_lr = (float)(-lr);
-    const bool first = o->step == 1, nesterov = c->nesterov;
-    float *buf = o->m;
-    #pragma omp parallel for schedule(static) if (hi - lo > 16384)
     for (int64_t i = lo; i < hi; i++) {
-        float gi = g[i];
-        if (wd != 0.0f) gi += wd * p[i];
-        if (mom != 0.0f) {
-            buf[i] = first ? gi : buf[i] * mom + keep_g * gi;
-            gi = nesterov ? gi + mom * buf[i] : buf[i];
+        float gi = g[i] * k->gscale;
+        if (k->wd != 0.0f) gi += k->wd * p[i];
+        if (k->mom != 0.0f) {
+            buf[i] = k->first ? gi : buf[i] * k->mom + k->keep_g * gi;
+            gi = k->nesterov ? gi + k->mom * buf[i] : buf[i];
         }
-        p[i] += neg_lr * gi;
+        p[i] += k->neg_lr * gi;
+    }
+}
+
+void vt_optim_step_scaled(vt_optim *o, float *params, const float *grads, double lr, float gscale)
+{
+    o->step++;
+    vt_optim_segment all = {0, o->n, true};
+    const vt_optim_segment *segs = o->nseg ? o->seg : &all;
+    const int nseg = o->nseg ? o->nseg : 1;
+    const step_consts kd = consts_for(o, lr, true, gscale), kn = consts_for(o, lr, false, gscale);
+    int64_t total = 0;
+    for (int s = 0; s < nseg; s++) total += segs[s].len;
+    /* one parallel region: thread t takes the t-th equal share of the segments' elements, in order */
+    #pragma omp parallel if (total > 16384)
+    {
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int64_t from = total * t / nt, to = total * (t + 1) / nt;
+        int64_t before = 0;   /* elements of the segments before s */
+        for (int s = 0; s < nseg && before < to; before += segs[s].len, s++) {
+            int64_t lo = from > before ? from - before : 0, hi = to - before < segs[s].len ? to - before : segs[s].len;
+            if (lo >= hi) continue;
+            const step_consts *k = segs[s].decay ? &kd : &kn;
+            lo += segs[s].offset;
+            hi += segs[s].offset;
+            if (k->sgd) sgd_range(k, params, grads, o->m, lo, hi);
+            else adam_range(k, params, grads, o->m, o->v, lo, hi);
+        }
     }
 }
 
 void vt_optim_step(vt_optim *o, float *params, const float *grads, double lr)
 {
-    o->step++;
-    vt_optim_segment all = {0, o->n, true};
-    const vt_optim_segment *segs = o->nseg ? o->seg : &all;
-    int nseg = o->nseg ? o->nseg : 1;
-    for (int s = 0; s < nseg; s++) {
-        int64_t lo = segs[s].offset, hi = segs[s].offset + segs[s].len;
-        if (o->cfg.kind == VT_OPTIM_SGD) sgd_range(o, params, grads, lo, hi, lr, segs[s].decay);
-        else adam_range(o, params, grads, lo, hi, lr, segs[s].decay);
-    }
+    vt_optim_step_scaled(o, params, grads, lr, 1.0f);
 }
 
 bool vt_glob_match(const char *pat, const char *s)

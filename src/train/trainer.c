@@ -392,14 +392,15 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
             }
             step_loss += loss / c->accum_steps;
         }
-        if (!vt_all_finite(G, NP)) {
+        double gnorm = vt_grad_norm(G, NP);   /* non-finite exactly when a gradient is */
+        if (!isfinite(gnorm)) {
             vt_err("non-finite gradient at step %lld (epoch %lld): stopping; the last checkpoint is kept",
                    (long long)r->st.step + 1, (long long)r->st.epoch + 1);
             goto done;
         }
-        double gnorm = vt_clip_grad_norm(G, NP, c->clip_grad_norm);
         double lr = vt_lr_at(&r->sched, r->st.step);
-        vt_optim_step(&r->opt, P, G, lr);
+        /* clipping folded into the update: the same products as scaling the gradients first */
+        vt_optim_step_scaled(&r->opt, P, G, lr, vt_clip_coef(gnorm, c->clip_grad_norm));
         r->st.step++;
         r->st.batch_in_epoch += c->accum_steps;
         steps_done++;
