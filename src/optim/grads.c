@@ -1,4 +1,4 @@
-/* grads.c - whole-buffer gradient operations: global-norm clipping, scaling, finiteness. */
+/* grads.c - whole-buffer gradient operations: global norm, clipping, scaling. */
 #include "optim.h"
 #include <math.h>
 #include <omp.h>
@@ -40,12 +40,4 @@ void vt_grad_scale(float *g, int64_t n, float s)
 {
     #pragma omp parallel for schedule(static) if (n > 16384)
     for (int64_t i = 0; i < n; i++) g[i] *= s;
-}
-
-bool vt_all_finite(const float *x, int64_t n)
-{
-    int bad = 0;
-    #pragma omp parallel for schedule(static) reduction(| : bad) if (n > 16384)
-    for (int64_t i = 0; i < n; i++) bad |= !isfinite(x[i]);
-    return !bad;
 }

@@ -76,7 +76,6 @@ double vt_clip_grad_norm(float *grads, int64_t n, double max_norm);
 double vt_grad_norm(const float *grads, int64_t n);
 float vt_clip_coef(double norm, double max_norm);
 void vt_grad_scale(float *grads, int64_t n, float s);
-bool vt_all_finite(const float *x, int64_t n);
 
 /* ---- LR schedules, pure functions of the optimizer step */
 typedef enum { VT_SCHED_CONSTANT = 0, VT_SCHED_COSINE = 1, VT_SCHED_LINEAR = 2 } vt_sched_kind;
