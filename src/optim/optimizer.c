@@ -7,6 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* No fused multiply-adds in this file (the build turns them on elsewhere): every product and sum is
+ * rounded on its own, as torch's op-by-op update rounds it, and the clipping factor applied inside
+ * the update (vt_optim_step_scaled) gives exactly the gradients clip_grad_norm_ would have written. */
+#pragma GCC optimize("fp-contract=off")
+
 static const char *kind_names[] = {"sgd", "adam", "adamw"};
 
 const char *vt_optim_kind_name(vt_optim_kind k) { return (k >= 0 && k <= 2) ? kind_names[k] : "?"; }
@@ -145,32 +150,40 @@ static step_consts consts_for(const vt_optim *o, double lr, bool decay, float gs
  *   m = lerp(m, g, 1-b1);  v = v*b2 + (1-b2)*g*g
  *   p += (-lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps),  bc_k = 1 - b_k^step
  * g is first multiplied by gscale (clip_grad_norm_'s in-place scaling, the same float product). */
-static void adam_range(const step_consts *k, float *p, const float *g, float *m, float *v, int64_t lo, int64_t hi)
+static void adam_range(const step_consts *k, float *restrict p, const float *restrict g, float *restrict m,
+                       float *restrict v, int64_t lo, int64_t hi)
 {
+    /* constants in locals: the stores below could alias *k otherwise, and nothing would vectorise */
+    const float gscale = k->gscale, keep = k->keep, fwd = k->fwd, w1 = k->w1, w2 = k->w2, b2 = k->b2;
+    const float bc2_sqrt = k->bc2_sqrt, eps = k->eps, neg_step = k->neg_step;
+    const bool decoupled = k->decoupled;
     for (int64_t i = lo; i < hi; i++) {
-        float gi = g[i] * k->gscale;
-        if (k->decoupled) p[i] *= k->keep;
-        else if (k->fwd != 0.0f) gi += k->fwd * p[i];
-        m[i] = lerpf(m[i], gi, k->w1);
-        v[i] = v[i] * k->b2 + k->w2 * gi * gi;
-        float denom = sqrtf(v[i]) / k->bc2_sqrt + k->eps;
-        p[i] += k->neg_step * m[i] / denom;
+        float gi = g[i] * gscale;
+        if (decoupled) p[i] *= keep;
+        else if (fwd != 0.0f) gi += fwd * p[i];
+        m[i] = lerpf(m[i], gi, w1);
+        v[i] = v[i] * b2 + w2 * gi * gi;
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        p[i] += neg_step * m[i] / denom;
     }
 }
 
 /* SGD on [lo, hi) of p, g, buf (float32), torch's _single_tensor_sgd:
  *   g += wd*p;  buf = g on the first step, else buf = buf*mom + (1-damp)*g;
  *   g = nesterov ? g + mom*buf : buf;  p += -lr*g      (no buffer when momentum is 0) */
-static void sgd_range(const step_consts *k, float *p, const float *g, float *buf, int64_t lo, int64_t hi)
+static void sgd_range(const step_consts *k, float *restrict p, const float *restrict g, float *restrict buf,
+                      int64_t lo, int64_t hi)
 {
+    const float gscale = k->gscale, wd = k->wd, mom = k->mom, keep_g = k->keep_g, neg_lr = k->neg_lr;
+    const bool first = k->first, nesterov = k->nesterov;
     for (int64_t i = lo; i < hi; i++) {
-        float gi = g[i] * k->gscale;
-        if (k->wd != 0.0f) gi += k->wd * p[i];
-        if (k->mom != 0.0f) {
-            buf[i] = k->first ? gi : buf[i] * k->mom + k->keep_g * gi;
-            gi = k->nesterov ? gi + k->mom * buf[i] : buf[i];
+        float gi = g[i] * gscale;
+        if (wd != 0.0f) gi += wd * p[i];
+        if (mom != 0.0f) {
+            buf[i] = first ? gi : buf[i] * mom + keep_g * gi;
+            gi = nesterov ? gi + mom * buf[i] : buf[i];
         }
-        p[i] += k->neg_lr * gi;
+        p[i] += neg_lr * gi;
     }
 }
 
