@@ -283,6 +283,28 @@ START_TEST(resume_is_exact)
 }
 END_TEST
 
+/* keep_last 2 and the best: a resumed run still keeps the best checkpoint written before the stop */
+START_TEST(best_checkpoint_survives_resume)
+{
+    char cfg[512], out[512], log[512], best[600], path[600];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(out, sizeof out, "%s/K", dir);
+    snprintf(log, sizeof log, "%s/log-keep.txt", dir);
+    /* checkpoints every 3 steps, evaluations every 20: step 20 is the best; stop after 21 */
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--stop-after", "21", NULL}, log), 130);
+    snprintf(best, sizeof best, "%s/ckpt-000000020.h5", out);
+    struct stat st;
+    ck_assert_msg(stat(best, &st) == 0, "%s missing before the resume", best);
+    /* resume to step 24: its checkpoint pushes 20 out of the last two, but 20 is still the best */
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", "auto", "--stop-after", "3", NULL}, log), 130);
+    snprintf(path, sizeof path, "%s/ckpt-000000024.h5", out);
+    ck_assert_msg(stat(path, &st) == 0, "%s missing", path);
+    ck_assert_msg(stat(best, &st) == 0, "the best checkpoint %s was pruned after the resume", best);
+    snprintf(path, sizeof path, "%s/ckpt-000000018.h5", out);
+    ck_assert_msg(stat(path, &st) != 0, "%s kept (keep_last 2)", path);
+}
+END_TEST
+
 /* [train] replicas = 2 (each batch of 16 cut in two halves on two threads): a stopped and resumed run
  * ends bitwise like a straight one, and the banner says so */
 START_TEST(replicas_resume_is_exact)
@@ -545,6 +567,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, resume_is_exact);
     tcase_add_test(tc, replicas_resume_is_exact);
+    tcase_add_test(tc, best_checkpoint_survives_resume);
     tcase_add_test(tc, finetune_at_higher_resolution);
     tcase_add_test(tc, accumulation_matches_a_big_batch);
     tcase_add_test(tc, bad_checkpoints_and_commands);

@@ -52,11 +52,16 @@ static int write_state(vt_h5id f, const vt_train_state *s)
     return r ? VT_ERR : VT_OK;
 }
 
+void vt_ckpt_path(const char *dir, int64_t step, char *out, size_t n)
+{
+    snprintf(out, n, "%s/ckpt-%09lld.h5", dir, (long long)step);
+}
+
 int vt_ckpt_write(const char *dir, const vt_vit *m, const vt_optim *o, const vt_train_state *s,
                   const char *config_text, int deflate, char *path_out, size_t n)
 {
     char final[4096], tmp[4200];
-    snprintf(final, sizeof final, "%s/ckpt-%09lld.h5", dir, (long long)s->step);
+    vt_ckpt_path(dir, s->step, final, sizeof final);
     snprintf(tmp, sizeof tmp, "%s.tmp", final);
     vt_h5id f = vt_h5_create(tmp);
     if (f < 0) return VT_ERR;

@@ -47,6 +47,8 @@ typedef struct {
     int64_t best_step;
 } vt_train_state;
 
+/* <dir>/ckpt-<step>.h5, the name a checkpoint of that step gets */
+void vt_ckpt_path(const char *dir, int64_t step, char *out, size_t n);
 /* Write <dir>/ckpt-<step>.h5 atomically (write .tmp, flush, fsync, rename, fsync dir). The file holds
  * /model/<timm name> (+ the architecture as attributes), /optimizer (if o), /state, /config (text).
  * path_out (may be NULL) receives the final path. */

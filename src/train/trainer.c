@@ -183,10 +183,12 @@ static int build_optimizer(run_t *r)
     return vt_schedule_check(&r->sched) == VT_OK ? VT_OK : vt_err_prefix("[schedule]: ");
 }
 
-static int save_checkpoint(run_t *r, char *path, size_t n)
+/* write the checkpoint of this step (the new best when better), then prune the old ones */
+static int save_checkpoint(run_t *r, char *path, size_t n, bool better)
 {
     vt_h5_lock();
     int rc = vt_ckpt_write(r->out_dir, &r->model, &r->opt, &r->st, r->cfg_text, r->cfg.deflate, path, n);
+    if (rc == VT_OK && better) snprintf(r->best_path, sizeof r->best_path, "%s", path);
     if (rc == VT_OK) rc = vt_ckpt_prune(r->out_dir, r->cfg.keep_last, r->cfg.keep_best ? r->best_path : NULL);
     vt_h5_unlock();
     return rc;
@@ -325,6 +327,8 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
                        c->seed);
                 goto done;
             }
+            /* the best checkpoint so far stays protected from pruning after the resume */
+            if (r->st.best_top1 >= 0) vt_ckpt_path(r->out_dir, r->st.best_step, r->best_path, sizeof r->best_path);
             fprintf(out, "resumed from %s at step %lld (epoch %lld, batch %lld)\n", ckpt, (long long)r->st.step,
                     (long long)r->st.epoch + 1, (long long)r->st.batch_in_epoch);
         }
@@ -454,8 +458,7 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
                        (c->every_steps > 0 ? r->st.step % c->every_steps == 0 : epoch_end);
         if (do_ckpt) {
             char path[4200];
-            if (save_checkpoint(r, path, sizeof path) != VT_OK) goto done;
-            if (better) snprintf(r->best_path, sizeof r->best_path, "%s", path);
+            if (save_checkpoint(r, path, sizeof path, better) != VT_OK) goto done;
             if (r->tty) fputc('\n', out);
             fprintf(out, "checkpoint %s%s\n", path, better ? " (best so far)" : "");
         }
