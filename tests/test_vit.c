@@ -307,6 +307,13 @@ START_TEST(replicas_match_the_single_graph_step)
     }
     vt_vit_replicas rep;
     ck_assert_int_ne(vt_vit_replicas_init(&rep, &m, 0, 1 << 16, false), VT_OK);
+    /* evaluation-only replicas have no gradient buffers and refuse a training step */
+    ck_assert_int_eq(vt_vit_replicas_init_eval(&rep, &m, 2, 1 << 16), VT_OK);
+    ck_assert_ptr_null(rep.grad_base);
+    double l2 = 0;
+    ck_assert_int_eq(vt_vit_replicas_train(&rep, img, labels, B, 0.1f, 0.5f, &l2), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "evaluation only"), "%s", vt_errmsg());
+    vt_vit_replicas_free(&rep);
     free(img);
     free(ref);
     free(got);

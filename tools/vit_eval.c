@@ -74,7 +74,8 @@ int main(int argc, char **argv)
         goto fail;
     }
     vt_eval_result ev;
-    if (vt_config_loader(&c, &mc, ds, NULL, 0, false, 0, &l) != VT_OK || vt_vit_replicas_init(&rep, &m, c.replicas, 16u << 20, false) != VT_OK)
+    if (vt_config_loader(&c, &mc, ds, NULL, 0, false, 0, &l) != VT_OK ||
+        vt_vit_replicas_init_eval(&rep, &m, c.replicas, 16u << 20) != VT_OK)
         goto fail;
     have_graph = true;
     if (vt_evaluate(&rep, l, &ev) != VT_OK) goto fail;

@@ -90,9 +90,12 @@ typedef struct {
     vt_vit *views;          /* n views of the model: its parameter values, own gradients (view 0: the model) */
     vt_graph *graphs;       /* one per replica (also used by evaluation) */
     void *grad_base;        /* gradient buffers of views 1..n-1 */
+    bool eval_only;         /* made by vt_vit_replicas_init_eval: no gradient buffers, no training */
 } vt_vit_replicas;
 
 int vt_vit_replicas_init(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_bytes, bool recompute_attention);
+/* the same for evaluation only: the views share the model's buffers (no gradient memory) */
+int vt_vit_replicas_init_eval(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_bytes);
 void vt_vit_replicas_free(vt_vit_replicas *r);
 /* images x (B, C, H, W), labels y (B): adds scale * d(mean cross-entropy over B)/d(params) into the
  * model's gradient buffer (which the caller zeroes once per optimizer step) and returns the mean loss */

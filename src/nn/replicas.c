@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int vt_vit_replicas_init(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_bytes, bool recompute_attention)
+static int init_replicas(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_bytes, bool recompute_attention,
+                         bool grads)
 {
     memset(r, 0, sizeof *r);
     const vt_paramset *ps = &m->params;
@@ -22,7 +23,10 @@ int vt_vit_replicas_init(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_byte
     r->graphs = calloc((size_t)n, sizeof *r->graphs);
     r->views = calloc((size_t)n, sizeof *r->views);
     if (!r->graphs || !r->views) goto oom;
-    if (n > 1) {
+    r->eval_only = !grads;
+    if (n > 1 && !grads)
+        for (int i = 1; i < n; i++) r->views[i] = *m;   /* nothing is written: all share the model's buffers */
+    if (n > 1 && grads) {
         size_t per = ((size_t)ps->numel + 15) / 16 * 16;   /* 64-byte multiples */
         r->grad_base = calloc(1, per * sizeof(float) * (size_t)(n - 1) + 64);
         if (!r->grad_base) goto oom;
@@ -56,10 +60,20 @@ oom:
     return vt_err("replicas: out of memory for %d replicas of %lld parameters", n, (long long)ps->numel);
 }
 
+int vt_vit_replicas_init(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_bytes, bool recompute_attention)
+{
+    return init_replicas(r, m, n, arena_bytes, recompute_attention, true);
+}
+
+int vt_vit_replicas_init_eval(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_bytes)
+{
+    return init_replicas(r, m, n, arena_bytes, false, false);
+}
+
 void vt_vit_replicas_free(vt_vit_replicas *r)
 {
     for (int i = 0; i < r->n; i++) vt_graph_free(&r->graphs[i]);
-    if (r->views)
+    if (r->views && !r->eval_only)
         for (int i = 1; i < (r->n > 0 ? r->n : 0); i++) free(r->views[i].params.vars);
     free(r->views);
     free(r->graphs);
@@ -131,6 +145,7 @@ static int train_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
 int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,
                           double *loss)
 {
+    if (r->eval_only) return vt_err("replicas: made for evaluation only (no gradient buffers)");
     train_ctx t = {.x = x, .y = y, .B = B, .smoothing = smoothing, .scale = scale};
     int n = vt_vit_replicas_each(r, B, train_part, &t);
     if (n < 1) return VT_ERR;
