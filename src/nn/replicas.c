@@ -119,27 +119,34 @@ typedef struct {
     double part_loss[256];
 } train_ctx;
 
+vt_var *vt_vit_replicas_part_loss(vt_vit_replicas *r, int i, float *x, const int *y, int b0, int nb, float smoothing,
+                                  vt_var **logits_out)
+{
+    vt_vit *v = &r->views[i];
+    vt_graph *g = &r->graphs[i];
+    const vt_vit_config *c = &v->cfg;
+    int64_t per_img = (int64_t)c->in_chans * c->img_h * c->img_w;
+    int64_t shape[4] = {nb, c->in_chans, c->img_h, c->img_w};
+    vt_graph_reset(g);
+    vt_var *in = vt_var_wrap(g, x + per_img * b0, 4, shape, "images");
+    vt_var *logits = in ? vt_vit_forward(v, g, in, NULL) : NULL;
+    if (logits_out) *logits_out = logits;
+    return logits ? vt_cross_entropy(g, logits, y + b0, smoothing) : NULL;
+}
+
 /* forward + backward of images [b0, b0 + nb) of the batch on replica i */
 static int train_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
 {
     train_ctx *t = ctx;
-    vt_vit *v = &r->views[i];
-    vt_graph *g = &r->graphs[i];
-    const vt_vit_config *c = &v->cfg;
-    if (i > 0) memset(v->params.grad, 0, (size_t)r->model->params.numel * sizeof(float));
+    if (i > 0) memset(r->views[i].params.grad, 0, (size_t)r->model->params.numel * sizeof(float));
     t->part_loss[i] = 0;
-    int64_t per_img = (int64_t)c->in_chans * c->img_h * c->img_w;
-    int64_t shape[4] = {nb, c->in_chans, c->img_h, c->img_w};
-    vt_graph_reset(g);
-    vt_var *in = vt_var_wrap(g, t->x + per_img * b0, 4, shape, "images");
-    vt_var *logits = in ? vt_vit_forward(v, g, in, NULL) : NULL;
-    vt_var *l = logits ? vt_cross_entropy(g, logits, t->y + b0, t->smoothing) : NULL;
+    vt_var *l = vt_vit_replicas_part_loss(r, i, t->x, t->y, b0, nb, t->smoothing, NULL);
     /* this part's share of the mean over the batch; with one part the factor is exactly scale */
     float w = nb == t->B ? t->scale : (float)((double)t->scale * nb / t->B);
-    vt_var *scaled = l ? vt_scale(g, l, w) : NULL;
+    vt_var *scaled = l ? vt_scale(&r->graphs[i], l, w) : NULL;
     if (!scaled) return VT_ERR;
     t->part_loss[i] = l->val.data[0];
-    return vt_backward(g, scaled);
+    return vt_backward(&r->graphs[i], scaled);
 }
 
 int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,

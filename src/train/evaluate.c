@@ -2,7 +2,6 @@
  * batch is split over the replicas' graphs as the training step is. */
 #include "train.h"
 #include <math.h>
-#include <stdlib.h>
 
 typedef struct {
     float *x;
@@ -14,18 +13,12 @@ typedef struct {
 static int eval_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
 {
     eval_ctx *e = ctx;
-    vt_vit *m = &r->views[i];
-    vt_graph *g = &r->graphs[i];
-    const vt_vit_config *c = &m->cfg;
-    const float *x = e->x + (int64_t)b0 * c->in_chans * c->img_h * c->img_w;
     const int *y = e->y + b0;
-    vt_graph_reset(g);
-    vt_var *in = vt_var_wrap(g, (float *)x, 4, (int64_t[]){nb, c->in_chans, c->img_h, c->img_w}, "images");
-    vt_var *logits = in ? vt_vit_forward(m, g, in, NULL) : NULL;
-    vt_var *loss = logits ? vt_cross_entropy(g, logits, y, 0.0f) : NULL;
+    vt_var *logits = NULL;
+    vt_var *loss = vt_vit_replicas_part_loss(r, i, e->x, e->y, b0, nb, 0.0f, &logits);
     if (!loss) return VT_ERR;
     e->loss_sum[i] = (double)loss->val.data[0] * nb;
-    const int K = c->num_classes;
+    const int K = r->views[i].cfg.num_classes;
     int64_t h1 = 0, h5 = 0;
     for (int b = 0; b < nb; b++) {
         const float *z = logits->val.data + (size_t)b * K;
@@ -38,7 +31,7 @@ static int eval_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
     }
     e->hit1[i] = h1;
     e->hit5[i] = h5;
-    vt_graph_reset(g);
+    vt_graph_reset(&r->graphs[i]);
     return VT_OK;
 }
 
@@ -55,8 +48,7 @@ int vt_evaluate(vt_vit_replicas *rep, vt_loader *l, vt_eval_result *r)
     double loss_sum = 0;
     int64_t hit1 = 0, hit5 = 0;
     int st = VT_OK;
-    eval_ctx *e = malloc(sizeof *e);
-    if (!e) st = vt_err("out of memory");
+    eval_ctx ctx, *e = &ctx;
     while (st == VT_OK) {
         int bs;
         if (vt_loader_next(l, &e->x, &e->y, NULL, &bs) != VT_OK) {
@@ -76,7 +68,6 @@ int vt_evaluate(vt_vit_replicas *rep, vt_loader *l, vt_eval_result *r)
         }
         r->count += bs;
     }
-    free(e);
     for (int i = 0; i < rep->n; i++) {
         vt_graph_reset(&rep->graphs[i]);
         vt_graph_set_grad(&rep->graphs[i], was[i]);
