@@ -500,7 +500,13 @@ static void attention_case(vt_rng *r, int B, int T, int C, int NH, float range)
     char what[96];
     snprintf(what, sizeof what, "attention forward B %d T %d C %d NH %d", B, T, C, NH);
     check_close(what, out, ref, no, 2e-6 * range, 2e-6);
-    check_close("attention probabilities", att, ratt, na, 1e-6, 2e-6);
+    /* att keeps P transposed per head: att[bh, s, t] = P[bh, t, s] */
+    double *rattT = dalloc(na);
+    for (int64_t bh = 0; bh < (int64_t)B * NH; bh++)
+        for (int t = 0; t < T; t++)
+            for (int u = 0; u < T; u++) rattT[(bh * T + u) * T + t] = ratt[(bh * T + t) * T + u];
+    check_close("attention probabilities", att, rattT, na, 1e-6, 2e-6);
+    free(rattT);
     float *dout = frand(r, no, -1, 1), *g = frand(r, nq, -1, 1), *g0 = fcopy(g, nq);
     double *ddout = todouble(dout, no), *rg = dalloc(nq);
     att_ctx c = {B, T, C, NH};
@@ -535,6 +541,9 @@ START_TEST(attention_vs_naive_per_head)
     attention_case(&r, 2, 13, 16, 4, 1.5f);
     attention_case(&r, 1, 9, 10, 10, 2);    /* head size 1 */
     attention_case(&r, 2, 6, 12, 1, 1);     /* one head */
+    attention_case(&r, 1, 50, 32, 1, 2);    /* the Fashion-MNIST shape: T 50, head size 32 (small GEMMs) */
+    attention_case(&r, 1, 23, 40, 2, 2);    /* head size 20: padded small GEMMs */
+    attention_case(&r, 1, 80, 8, 2, 2);     /* T beyond the small path: BLAS */
 }
 END_TEST
 

@@ -1,10 +1,14 @@
 /* attention.c - multi-head scaled dot-product self-attention on a fused qkv tensor.
  * Parallel over (batch, head); q, k, v are read in place (row stride 3C), no copies.
  *
- * Two ways to give backward the softmax probabilities P (B, NH, T, T):
+ * Each head works on the transposed scores S^T = scale K Q^T (row s, column t), so that the
+ * softmax over s for every query t, and backward's sum over s, run down the columns with whole
+ * vectors across t instead of a horizontal reduction per row; P^T is what att keeps.
+ *
+ * Two ways to give backward the softmax probabilities:
  *  - keep them (att != NULL): fastest, T*T floats per head and image;
- *  - keep only two floats per row, the row max m and 1/sum (stats != NULL, att == NULL), and
- *    recompute P = exp(scale Q K^T - m) / sum in backward with the same GEMM and the same float
+ *  - keep only two floats per query, the max m and 1/sum (stats != NULL, att == NULL), and
+ *    recompute P^T = exp(S^T - m) / sum in backward with the same GEMM and the same float
  *    operations: bitwise the P that forward had, for one extra (T x T x hs) GEMM per head. */
 #include "tensor.h"
 #include "tensor_internal.h"
@@ -13,42 +17,181 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* e = exp(x - m) for a row, returning the sum (one loop body for forward and recompute) */
-static inline float exp_row(float *e, const float *x, int n, float m)
+/* row of P^T in place: e = exp(e - m) elementwise (m per column), and sum += e when sum is given (one loop
+ * body for forward and recompute) */
+static inline void exp_row(float *e, const float *restrict m, float *restrict sum, int n)
 {
-    float s = 0.0f;
-    #pragma omp simd reduction(+ : s)
-    for (int c = 0; c < n; c++) {
-        e[c] = vt__expf(x[c] - m);
-        s += e[c];
+    if (sum) {
+        #pragma omp simd
+        for (int t = 0; t < n; t++) {
+            e[t] = vt__expf(e[t] - m[t]);
+            sum[t] += e[t];
+        }
+    } else {
+        #pragma omp simd
+        for (int t = 0; t < n; t++) e[t] = vt__expf(e[t] - m[t]);
     }
-    return s;
 }
 
-static inline void scale_row(float *e, int n, float inv)
+static inline void scale_row(float *restrict e, const float *restrict inv, int n)
 {
     #pragma omp simd
-    for (int c = 0; c < n; c++) e[c] *= inv;
+    for (int t = 0; t < n; t++) e[t] *= inv[t];
 }
 
-/* in-place softmax of a row; stats[0] = max, stats[1] = 1/sum */
-static inline void softmax_row_stats(float *r, int n, float *stats)
+/* in-place softmax of every column of S^T (T, T): st[0..T) = column max, st[T..2T) = 1/sum */
+static void softmax_cols(float *S, int T, float *st)
 {
-    float m = -INFINITY;
-    for (int c = 0; c < n; c++) m = r[c] > m ? r[c] : m;
-    float inv = 1.0f / exp_row(r, r, n, m);
-    scale_row(r, n, inv);
-    stats[0] = m;
-    stats[1] = inv;
+    float *m = st, *inv = st + T;
+    for (int t = 0; t < T; t++) m[t] = -INFINITY, inv[t] = 0.0f;
+    for (int s = 0; s < T; s++) {
+        const float *r = S + (size_t)s * T;
+        #pragma omp simd
+        for (int t = 0; t < T; t++) m[t] = r[t] > m[t] ? r[t] : m[t];
+    }
+    for (int s = 0; s < T; s++) exp_row(S + (size_t)s * T, m, inv, T);
+    for (int t = 0; t < T; t++) inv[t] = 1.0f / inv[t];
+    for (int s = 0; s < T; s++) scale_row(S + (size_t)s * T, inv, T);
+}
+
+/* Short sequences (the Fashion-MNIST model: T 50, head size 32) make each per-head product a few
+ * hundred thousand flops, less than a BLAS call costs to set up; they go through small_gemm, plain
+ * loops the compiler vectorises over the output row. Longer sequences use BLAS. */
+enum { SMALL_T = 64, SMALL_HS = 128 };
+
+static inline bool small_path(int T, int hs) { return T <= SMALL_T && hs <= SMALL_HS; }
+
+/* C (M, N) = alpha A B + beta C, or alpha A^T B + beta C with transA (A of row stride lda), B row-major
+ * with at least N rounded up to 16 readable columns. Register tiles of up to MR rows x 32 columns (GCC
+ * vector extensions: 16-float vectors, split by the compiler where the machine's are narrower); the
+ * last vector of a row may be partial (nl < 16 lanes stored). */
+typedef float vf16 __attribute__((vector_size(64)));
+enum { MR = 8 };
+
+static inline vf16 ld16(const float *p)
+{
+    vf16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* rows [0, mr) and vectors [0, nv) of a tile, nl lanes of the last vector; mr <= MR, nv <= 2 and
+ * transA are constants after inlining */
+static inline __attribute__((always_inline)) void tile(int mr, int nv, bool transA, int nl, int K, float alpha,
+                                                       const float *A, int lda, const float *B, int ldb,
+                                                       float beta, float *C, int ldc)
+{
+    vf16 c[MR][2] = {{{0}}};
+    for (int k = 0; k < K; k++) {
+        const float *b = B + (size_t)k * ldb;
+        const vf16 b0 = ld16(b), b1 = nv > 1 ? ld16(b + 16) : b0;
+        const float *a = transA ? A + (size_t)k * lda : A + k;
+        for (int r = 0; r < mr; r++) {
+            const float ar = transA ? a[r] : a[(size_t)r * lda];
+            c[r][0] += ar * b0;
+            if (nv > 1) c[r][1] += ar * b1;
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++) {
+            float *o = C + (size_t)r * ldc + 16 * v;
+            const vf16 x = alpha * c[r][v];
+            if (v < nv - 1 || nl == 16) {
+                const vf16 y = beta == 0.0f ? x : x + beta * ld16(o);
+                memcpy(o, &y, sizeof y);
+            } else {
+                for (int l = 0; l < nl; l++) o[l] = beta == 0.0f ? x[l] : x[l] + beta * o[l];
+            }
+        }
+}
+
+static inline __attribute__((always_inline)) void small_gemm_t(bool transA, int M, int N, int K, float alpha,
+                                                               const float *A, int lda, const float *B, int ldb,
+                                                               float beta, float *C, int ldc)
+{
+    for (int j = 0; j < N;) {
+        const int left = N - j, nv = left > 16 ? 2 : 1, nl = left >= 32 ? 16 : (left - 1) % 16 + 1;
+        for (int i = 0; i < M; i += MR) {
+            const float *a = transA ? A + i : A + (size_t)i * lda;
+            float *c = C + (size_t)i * ldc + j;
+            const int mr = M - i < MR ? M - i : MR;
+#define TILE(R)                                                                                  \
+    case R:                                                                                      \
+        if (nv == 2) tile(R, 2, transA, nl, K, alpha, a, lda, B + j, ldb, beta, c, ldc);         \
+        else tile(R, 1, transA, nl, K, alpha, a, lda, B + j, ldb, beta, c, ldc);                 \
+        break;
+            switch (mr) { TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8) }
+#undef TILE
+        }
+        j += 16 * nv;
+    }
+}
+
+static void small_gemm(bool transA, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                       int ldb, float beta, float *C, int ldc)
+{
+    if (transA) small_gemm_t(true, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else small_gemm_t(false, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static inline int pad16(int n) { return (n + 15) & ~15; }
+
+/* Z (T, n) of row stride ld, as small_gemm's B: itself when n is a multiple of 16 (reading a row's
+ * 16-float vectors stays inside it), else copied into buf (T, pad16(n)) with zeros after column n */
+static const float *padded(const float *Z, int T, int n, int ld, float *buf, int *ldo)
+{
+    if (n % 16 == 0) {
+        *ldo = ld;
+        return Z;
+    }
+    const int np = pad16(n);
+    for (int t = 0; t < T; t++) {
+        memcpy(buf + (size_t)t * np, Z + (size_t)t * ld, sizeof(float) * (size_t)n);
+        memset(buf + (size_t)t * np + n, 0, sizeof(float) * (size_t)(np - n));
+    }
+    *ldo = np;
+    return buf;
+}
+
+/* C (T, T) = alpha X Y^T for X, Y (T, hs) of row strides ldx, ldy: the dot-product form, as
+ * small_gemm on Y transposed (zero-padded columns) when small, else BLAS */
+static void gemm_nt(int T, int hs, float alpha, const float *X, int ldx, const float *Y, int ldy, float *C)
+{
+    if (!small_path(T, hs)) {
+        vt_sgemm(false, true, T, T, hs, alpha, X, ldx, Y, ldy, 0.0f, C, T);
+        return;
+    }
+    const int tp = pad16(T);
+    float yt[SMALL_HS * SMALL_T];
+    for (int d = 0; d < hs; d++) {
+        float *row = yt + (size_t)d * tp;
+        for (int s = 0; s < T; s++) row[s] = Y[(size_t)s * ldy + d];
+        for (int s = T; s < tp; s++) row[s] = 0.0f;
+    }
+    small_gemm(false, T, T, hs, alpha, X, ldx, yt, tp, 0.0f, C, T);
+}
+
+/* C (T, hs) = P Z + beta C, or P^T Z with trans, for P (T, T) and Z (T, hs) of row stride ldz */
+static void gemm_pz(bool trans, int T, int hs, const float *P, const float *Z, int ldz, float beta, float *C,
+                    int ldc)
+{
+    if (small_path(T, hs)) {
+        float buf[SMALL_T * SMALL_HS];
+        int ld;
+        const float *z = padded(Z, T, hs, ldz, buf, &ld);
+        small_gemm(trans, T, hs, T, 1.0f, P, T, z, ld, beta, C, ldc);
+    } else {
+        vt_sgemm(trans, false, T, hs, T, 1.0f, P, T, Z, ldz, beta, C, ldc);
+    }
+}
+
+/* S^T = scale K Q^T of one (b, h) into A (T, T) */
+static inline void scores_t(float *A, const float *q, const float *k, int T, int hs, int C3, float scale)
+{
+    gemm_nt(T, hs, scale, k, C3, q, C3, A);
 }
 
 size_t vt_attention_scratch_floats(int T) { return (size_t)2 * omp_get_max_threads() * T * T; }
-
-/* S = scale Q K^T of one (b, h) into A (T, T) */
-static inline void scores(float *A, const float *q, const float *k, int T, int hs, int C3, float scale)
-{
-    vt_sgemm(false, true, T, T, hs, scale, q, C3, k, C3, 0.0f, A, T);
-}
 
 void vt_attention_forward_ex(float *out, float *att, float *stats, float *scratch, const float *qkv, int B, int T,
                              int C, int NH)
@@ -57,7 +200,7 @@ void vt_attention_forward_ex(float *out, float *att, float *stats, float *scratc
     const float scale = 1.0f / sqrtf((float)hs);
     #pragma omp parallel
     {
-        float *own = NULL, *buf = NULL;
+        float *own = NULL, *buf = NULL, st[2 * T];
         if (!att) buf = scratch ? scratch + (size_t)2 * omp_get_thread_num() * T * T
                                 : (own = malloc(sizeof(float) * (size_t)T * T));
         #pragma omp for collapse(2) schedule(static)
@@ -66,14 +209,10 @@ void vt_attention_forward_ex(float *out, float *att, float *stats, float *scratc
                 const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
                 const size_t bh = (size_t)b * NH + h;
                 float *A = att ? att + bh * T * T : buf;
-                scores(A, q, k, T, hs, C3, scale);
-                float st[2];
-                for (int t = 0; t < T; t++) {
-                    float *s = stats ? stats + (bh * T + t) * 2 : st;
-                    softmax_row_stats(A + (size_t)t * T, T, s);
-                }
-                /* O = P V (T, hs) into the head's columns of out */
-                vt_sgemm(false, false, T, hs, T, 1.0f, A, T, v, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
+                scores_t(A, q, k, T, hs, C3, scale);
+                softmax_cols(A, T, stats ? stats + bh * 2 * T : st);
+                /* O = P V = (P^T)^T V (T, hs) into the head's columns of out */
+                gemm_pz(true, T, hs, A, v, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
             }
         }
         free(own);
@@ -93,7 +232,7 @@ void vt_attention_backward_ex(float *dqkv, const float *dout, const float *qkv, 
     const float scale = 1.0f / sqrtf((float)hs);
     #pragma omp parallel
     {
-        float *own = NULL, *dp, *pbuf;
+        float *own = NULL, *dp, *pbuf, dot[T];
         if (scratch)
             dp = scratch + (size_t)2 * omp_get_thread_num() * T * T;
         else
@@ -105,37 +244,37 @@ void vt_attention_backward_ex(float *dqkv, const float *dout, const float *qkv, 
                 const size_t off = (size_t)b * T * C3 + h * hs, bh = (size_t)b * NH + h;
                 const float *q = qkv + off, *k = q + C, *v = q + 2 * C;
                 float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C;
-                const float *P;
+                const float *P;   /* P^T (s, t) */
                 if (att) {
                     P = att + bh * T * T;
                 } else {
                     /* recompute exactly what forward computed */
-                    scores(pbuf, q, k, T, hs, C3, scale);
-                    for (int t = 0; t < T; t++) {
-                        const float *s = stats + (bh * T + t) * 2;
-                        float *r = pbuf + (size_t)t * T;
-                        exp_row(r, r, T, s[0]);
-                        scale_row(r, T, s[1]);
-                    }
+                    const float *m = stats + bh * 2 * T, *inv = m + T;
+                    scores_t(pbuf, q, k, T, hs, C3, scale);
+                    for (int s = 0; s < T; s++) exp_row(pbuf + (size_t)s * T, m, NULL, T);
+                    for (int s = 0; s < T; s++) scale_row(pbuf + (size_t)s * T, inv, T);
                     P = pbuf;
                 }
                 const float *dO = dout + (size_t)b * T * C + h * hs;
-                /* dP = dO V^T; dV += P^T dO */
-                vt_sgemm(false, true, T, T, hs, 1.0f, dO, C, v, C3, 0.0f, dp, T);
-                vt_sgemm(true, false, T, hs, T, 1.0f, P, T, dO, C, beta, dv, C3);
-                /* dS = P (dP - rowsum(P dP)) * scale */
-                for (int t = 0; t < T; t++) {
-                    const float *pr = P + (size_t)t * T;
-                    float *r = dp + (size_t)t * T;
-                    float dot = 0.0f;
-                    #pragma omp simd reduction(+ : dot)
-                    for (int s = 0; s < T; s++) dot += pr[s] * r[s];
+                /* dP^T = V dO^T; dV += P^T dO */
+                gemm_nt(T, hs, 1.0f, v, C3, dO, C, dp);
+                gemm_pz(false, T, hs, P, dO, C, beta, dv, C3);
+                /* dS^T = P^T (dP^T - colsum(P^T dP^T)) * scale */
+                for (int t = 0; t < T; t++) dot[t] = 0.0f;
+                for (int s = 0; s < T; s++) {
+                    const float *pr = P + (size_t)s * T, *r = dp + (size_t)s * T;
                     #pragma omp simd
-                    for (int s = 0; s < T; s++) r[s] = pr[s] * (r[s] - dot) * scale;
+                    for (int t = 0; t < T; t++) dot[t] += pr[t] * r[t];
                 }
-                /* dQ += dS K; dK += dS^T Q */
-                vt_sgemm(false, false, T, hs, T, 1.0f, dp, T, k, C3, beta, dq, C3);
-                vt_sgemm(true, false, T, hs, T, 1.0f, dp, T, q, C3, beta, dk, C3);
+                for (int s = 0; s < T; s++) {
+                    const float *pr = P + (size_t)s * T;
+                    float *r = dp + (size_t)s * T;
+                    #pragma omp simd
+                    for (int t = 0; t < T; t++) r[t] = pr[t] * (r[t] - dot[t]) * scale;
+                }
+                /* dQ += dS K = (dS^T)^T K; dK += dS^T Q */
+                gemm_pz(true, T, hs, dp, k, C3, beta, dq, C3);
+                gemm_pz(false, T, hs, dp, q, C3, beta, dk, C3);
             }
         }
         free(own);

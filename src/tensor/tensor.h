@@ -155,14 +155,16 @@ void vt_softmax_backward(float *dinp, const float *dout, const float *out, int R
 
 /* Multi-head scaled dot-product self-attention from a fused qkv projection.
  * qkv (B, T, 3C): per token q | k | v, each head-major (NH heads of hs = C/NH).
- * out (B, T, C) head-major; att (B, NH, T, T) keeps the softmax probabilities for backward.
+ * out (B, T, C) head-major; att (B, NH, T, T) keeps the softmax probabilities for backward,
+ * transposed: att[b, h, s, t] = P[t, s] = softmax over keys s of query t.
  * scale = 1/sqrt(hs). No copies: the GEMMs read q, k, v in place with row stride 3C. */
 void vt_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
 /* dqkv (B, T, 3C) += d(out)/d(qkv) dout, using the cached probabilities att */
 void vt_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                            int B, int T, int C, int NH);
 /* The same with the choice of what backward keeps: att (B, NH, T, T) probabilities, or att NULL and
- * stats (B, NH, T, 2) (row max and 1/sum) from which backward recomputes the probabilities bitwise.
+ * stats (B, NH, 2, T) (each query's score max, then each query's 1/sum) from which backward recomputes
+ * the probabilities bitwise.
  * scratch: vt_attention_scratch_floats(T) floats (per-thread T x T buffers), or NULL to allocate. */
 size_t vt_attention_scratch_floats(int T);
 void vt_attention_forward_ex(float *out, float *att, float *stats, float *scratch, const float *qkv, int B, int T,
