@@ -9,10 +9,12 @@
 #include <string.h>
 #include <sys/resource.h>
 
-/* FLOPs of one forward pass for one image (multiply-add = 2) */
+/* FLOPs of one training forward pass for one image (multiply-add = 2); the blocks see the tokens
+ * patch dropout keeps */
 static double forward_flops(const vt_vit_config *c, double *patch_part)
 {
-    double P = c->patch, D = c->embed_dim, N = (double)(c->img_h / c->patch) * (c->img_w / c->patch), T = N + 1;
+    const int n = (c->img_h / c->patch) * (c->img_w / c->patch);
+    double P = c->patch, D = c->embed_dim, N = n, T = vt_vit_patch_keep_count(c, n) + 1;
     double H = (int)(c->embed_dim * c->mlp_ratio), K = c->num_classes;
     double patch = 2 * N * c->in_chans * P * P * D;
     double block = 2 * T * D * 3 * D + 2 * 2 * T * T * D + 2 * T * D * D + 2 * 2 * T * D * H;
@@ -41,12 +43,13 @@ static double sgemm_peak(int n)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vit-bench [--model ti16|s16|b16|l16|h14|fmnist | --config FILE] [--batch B] [--steps N]\n"
-               "                 [--threads T] [--img N] [--recompute-attn] [--replicas R]\n"
+               "                 [--threads T] [--img N] [--recompute-attn] [--replicas R] [--patch-drop P]\n"
                "Times full training steps (forward, backward, clip, AdamW) on random data after 2 warm-up steps.\n"
                "fmnist: 28x28x1, patch 4, dim 192, depth 6, heads 3, MLP 4x, 10 classes.\n"
                "--recompute-attn: keep 2 floats per attention row instead of the T x T probabilities\n"
                "(backward recomputes them): less activation memory for one more GEMM per head.\n"
-               "--replicas R: split each batch over R data-parallel replicas, one thread each.\n");
+               "--replicas R: split each batch over R data-parallel replicas, one thread each.\n"
+               "--patch-drop P: patch dropout rate of the training passes (default: the config's, else 0).\n");
 }
 
 int main(int argc, char **argv)
@@ -54,14 +57,16 @@ int main(int argc, char **argv)
     vt_blas_ensure_core(argc, argv);
     const char *model = "fmnist", *cfgpath = NULL;
     int batch = 0, steps = 5, threads = 0, img = 0, replicas = 1;
+    double patch_drop = -1;
     bool recompute = false;
     static const struct option longs[] = {{"model", required_argument, 0, 'm'}, {"config", required_argument, 0, 'c'},
                                           {"batch", required_argument, 0, 'b'}, {"steps", required_argument, 0, 's'},
                                           {"threads", required_argument, 0, 't'}, {"img", required_argument, 0, 'i'},
                                           {"recompute-attn", no_argument, 0, 'r'}, {"replicas", required_argument, 0, 'R'},
+                                          {"patch-drop", required_argument, 0, 'p'},
                                           {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "m:c:b:s:t:i:rR:h", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "m:c:b:s:t:i:rR:p:h", longs, NULL)) != -1) {
         switch (ch) {
         case 'm': model = optarg; break;
         case 'c': cfgpath = optarg; break;
@@ -71,6 +76,7 @@ int main(int argc, char **argv)
         case 'i': img = atoi(optarg); break;
         case 'r': recompute = true; break;
         case 'R': replicas = atoi(optarg); break;
+        case 'p': patch_drop = atof(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -101,6 +107,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (img) mc.img_h = mc.img_w = img;
+    if (patch_drop >= 0) mc.patch_drop_rate = patch_drop;
     if (!batch) batch = 8;
     if (threads > 0) vt_set_threads(threads);
     threads = vt_get_threads();
@@ -155,7 +162,7 @@ int main(int argc, char **argv)
         double t0 = vt_now();
         vt_paramset_zero_grad(&m.params);
         double loss;
-        if (vt_vit_replicas_train(&rep, x, labels, batch, 0.1f, 1.0f, &loss) != VT_OK) {
+        if (vt_vit_replicas_train(&rep, x, labels, batch, 0.1f, 1.0f, (uint64_t)s, &loss) != VT_OK) {
             fprintf(stderr, "vit-bench: %s\n", vt_errmsg());
             return 1;
         }

@@ -64,6 +64,15 @@ static vt_var *op_ce(vt_graph *g, vt_var **in, const oparg *a)
 static vt_var *op_patchify(vt_graph *g, vt_var **in, const oparg *a) { return vt_patchify(g, in[0], a->i[0]); }
 static vt_var *op_embed(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_embed(g, in[0], in[1], in[2]); }
 static vt_var *op_pool(vt_graph *g, vt_var **in, const oparg *a) { return vt_pool(g, in[0], (vt_pool_kind)a->i[0], a->i[1]); }
+/* x (B, T, D) with B <= 3: keeps K = a->i[1] tokens after a->i[0] prefix ones, in an order that is not sorted */
+static vt_var *op_token_keep(vt_graph *g, vt_var **in, const oparg *a)
+{
+    const int prefix = (int)a->i[0], K = (int)a->i[1], T = (int)in[0]->val.shape[1];
+    int32_t keep[3 * 8];
+    for (int b = 0; b < in[0]->val.shape[0]; b++)
+        for (int j = 0; j < K; j++) keep[b * K + j] = prefix + (int32_t)((j * 3 + b + 1) % (T - prefix));
+    return vt_token_keep(g, in[0], prefix, keep, K);
+}
 static vt_var *op_add(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_add(g, in[0], in[1]); }
 static vt_var *op_sub(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_sub(g, in[0], in[1]); }
 static vt_var *op_mul(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_mul(g, in[0], in[1]); }
@@ -156,6 +165,11 @@ static const op_spec fused_specs[] = {
     {"pool mean prefix 1", op_pool, A(VT_POOL_MEAN, 1), 1, {S3(2, 5, 4)}, -1, 1, 0},
     {"pool mean prefix 0", op_pool, A(VT_POOL_MEAN, 0), 1, {S3(3, 7, 3)}, -1, 1, 0},
     {"pool mean prefix 2", op_pool, A(VT_POOL_MEAN, 2), 1, {S3(2, 3, 5)}, -1, 1, 0},
+    /* token_keep (patch dropout): x (B, T, D), prefix, K; the T - prefix = 5 or 4 patch tokens, 3 * j + b + 1 mod that
+     * is distinct for j < K */
+    {"token_keep prefix 1 keep 3 of 5", op_token_keep, A(1, 3), 1, {S3(2, 6, 4)}, -1, 1, 0},
+    {"token_keep prefix 0 keep 4 of 4", op_token_keep, A(0, 4), 1, {S3(3, 4, 3)}, -1, 1, 0},
+    {"token_keep prefix 2 keep 1", op_token_keep, A(2, 1), 1, {S3(1, 5, 2)}, -1, 1, 0},
     /* several ops chained, with a residual */
     {"chain ln-linear-attention-linear-add-pool", op_chain, A(2), 4, {S3(2, 5, 4), S1(4), S2(12, 4), S2(4, 4)}, -1, 1, 0},
 };
@@ -755,6 +769,8 @@ START_TEST(errors_name_the_op_and_shapes)
     ASSERT_MSG_HAS("gelu: input 0 is NULL");
     ck_assert_ptr_null(vt_attention(&g, NULL, 1));
     ASSERT_MSG_HAS("attention: input 0 is NULL");
+    ck_assert_ptr_null(vt_token_keep(&g, NULL, 1, (int32_t[]){1}, 1));
+    ASSERT_MSG_HAS("token_keep: input 0 is NULL");
     ck_assert_ptr_null(vt_softmax(&g, NULL));
     ASSERT_MSG_HAS("softmax: input 0 is NULL");
     ck_assert_ptr_null(vt_cross_entropy(&g, NULL, (int[]){0}, 0.0f));

@@ -314,7 +314,11 @@ START_TEST(replicas_resume_is_exact)
     snprintf(outA, sizeof outA, "%s/RA", dir);
     snprintf(outB, sizeof outB, "%s/RB", dir);
     snprintf(log, sizeof log, "%s/log-replicas.txt", dir);
-    assert_stop_resume_exact(cfg, outA, outB, log, (const char *[]){"--set", "train.replicas=2", "--threads", "2", NULL});
+    /* with patch dropout: its kept tokens are a function of (seed, step, image), so resuming is exact too; and
+     * evaluation keeps every token (vit-eval below runs a.ini, without dropout) */
+    assert_stop_resume_exact(cfg, outA, outB, log,
+                             (const char *[]){"--set", "train.replicas=2", "--set", "model.patch_drop_rate=0.25",
+                                              "--threads", "2", NULL});
     const char *text = read_log(log);
     ck_assert_msg(strstr(text, "(2 data-parallel replicas)"), "banner without the replicas:\n%s", text);
     /* evaluation splits each batch over the replicas too: the trainer's last eval line, vit-eval with

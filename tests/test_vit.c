@@ -268,55 +268,152 @@ START_TEST(replicas_match_the_single_graph_step)
     int labels[B] = {0, 4, 2, 1, 3};
     const int64_t NP = m.params.numel;
     float *ref = malloc(sizeof(float) * (size_t)NP), *got = malloc(sizeof(float) * (size_t)NP);
-    double ref_loss = 0;
-    for (int n = 1; n <= 3; n++) {
-        vt_vit_replicas rep;
-        ck_assert_msg(vt_vit_replicas_init(&rep, &m, n, 1 << 16, false) == VT_OK, "%s", vt_errmsg());
-        for (int rerun = 0; rerun < 2; rerun++) {
-            double loss = 0;
-            vt_paramset_zero_grad(&m.params);
-            ck_assert_msg(vt_vit_replicas_train(&rep, img, labels, B, 0.1f, 0.5f, &loss) == VT_OK, "%s", vt_errmsg());
-            if (n == 1 && rerun == 0) {
-                memcpy(ref, m.params.grad, sizeof(float) * (size_t)NP);
-                ref_loss = loss;
-            } else if (rerun == 1) {
-                ck_assert_msg(memcmp(got, m.params.grad, sizeof(float) * (size_t)NP) == 0, "%d replicas: not repeatable", n);
-            } else {
-                ck_assert_msg(fabs(loss - ref_loss) <= 1e-6 * fabs(ref_loss), "%d replicas: loss %.9g vs %.9g", n, loss, ref_loss);
-                float scale = 0;
-                for (int64_t k = 0; k < NP; k++) scale = fmaxf(scale, fabsf(ref[k]));
-                for (int64_t k = 0; k < NP; k++)
-                    ck_assert_msg(fabsf(m.params.grad[k] - ref[k]) <= 1e-5f * scale, "%d replicas: grad %lld: %.9g vs %.9g", n,
-                                  (long long)k, m.params.grad[k], ref[k]);
+    /* without and with patch dropout: the kept tokens follow the image's place in the batch, not the split */
+    for (int pd = 0; pd < 2; pd++) {
+        m.cfg.patch_drop_rate = 0.5 * pd;
+        double ref_loss = 0;
+        for (int n = 1; n <= 3; n++) {
+            vt_vit_replicas rep;
+            ck_assert_msg(vt_vit_replicas_init(&rep, &m, n, 1 << 16, false) == VT_OK, "%s", vt_errmsg());
+            for (int rerun = 0; rerun < 2; rerun++) {
+                double loss = 0;
+                vt_paramset_zero_grad(&m.params);
+                ck_assert_msg(vt_vit_replicas_train(&rep, img, labels, B, 0.1f, 0.5f, 77, &loss) == VT_OK, "%s", vt_errmsg());
+                if (n == 1 && rerun == 0) {
+                    memcpy(ref, m.params.grad, sizeof(float) * (size_t)NP);
+                    ref_loss = loss;
+                } else if (rerun == 1) {
+                    ck_assert_msg(memcmp(got, m.params.grad, sizeof(float) * (size_t)NP) == 0, "drop %g, %d replicas: not repeatable",
+                                  m.cfg.patch_drop_rate, n);
+                } else {
+                    ck_assert_msg(fabs(loss - ref_loss) <= 1e-6 * fabs(ref_loss), "drop %g, %d replicas: loss %.9g vs %.9g", m.cfg.patch_drop_rate, n, loss, ref_loss);
+                    float scale = 0;
+                    for (int64_t k = 0; k < NP; k++) scale = fmaxf(scale, fabsf(ref[k]));
+                    for (int64_t k = 0; k < NP; k++)
+                        ck_assert_msg(fabsf(m.params.grad[k] - ref[k]) <= 1e-5f * scale, "drop %g, %d replicas: grad %lld: %.9g vs %.9g", m.cfg.patch_drop_rate, n,
+                                      (long long)k, m.params.grad[k], ref[k]);
+                }
+                memcpy(got, m.params.grad, sizeof(float) * (size_t)NP);
             }
-            memcpy(got, m.params.grad, sizeof(float) * (size_t)NP);
+            /* a second call adds: twice the gradient */
+            double loss = 0;
+            ck_assert_int_eq(vt_vit_replicas_train(&rep, img, labels, B, 0.1f, 0.5f, 77, &loss), VT_OK);
+            float gs = 0;
+            for (int64_t k = 0; k < NP; k++) gs = fmaxf(gs, fabsf(got[k]));
+            for (int64_t k = 0; k < NP; k++)
+                ck_assert_msg(fabsf(m.params.grad[k] - 2 * got[k]) <= 1e-5f * gs, "drop %g, %d replicas: no accumulation at %lld: %.9g vs 2 x %.9g",
+                              m.cfg.patch_drop_rate, n, (long long)k, m.params.grad[k], got[k]);
+            /* a bad label is reported with the replica's images */
+            int bad[B] = {0, 1, 2, 3, 99};
+            ck_assert_int_ne(vt_vit_replicas_train(&rep, img, bad, B, 0.f, 1.f, 77, &loss), VT_OK);
+            ck_assert_msg(strstr(vt_errmsg(), "99"), "%s", vt_errmsg());
+            vt_vit_replicas_free(&rep);
         }
-        /* a second call adds: twice the gradient */
-        double loss = 0;
-        ck_assert_int_eq(vt_vit_replicas_train(&rep, img, labels, B, 0.1f, 0.5f, &loss), VT_OK);
-        float gs = 0;
-        for (int64_t k = 0; k < NP; k++) gs = fmaxf(gs, fabsf(got[k]));
-        for (int64_t k = 0; k < NP; k++)
-            ck_assert_msg(fabsf(m.params.grad[k] - 2 * got[k]) <= 1e-5f * gs, "%d replicas: no accumulation at %lld: %.9g vs 2 x %.9g",
-                          n, (long long)k, m.params.grad[k], got[k]);
-        /* a bad label is reported with the replica's images */
-        int bad[B] = {0, 1, 2, 3, 99};
-        ck_assert_int_ne(vt_vit_replicas_train(&rep, img, bad, B, 0.f, 1.f, &loss), VT_OK);
-        ck_assert_msg(strstr(vt_errmsg(), "99"), "%s", vt_errmsg());
-        vt_vit_replicas_free(&rep);
     }
+    m.cfg.patch_drop_rate = 0;
     vt_vit_replicas rep;
     ck_assert_int_ne(vt_vit_replicas_init(&rep, &m, 0, 1 << 16, false), VT_OK);
     /* evaluation-only replicas have no gradient buffers and refuse a training step */
     ck_assert_int_eq(vt_vit_replicas_init_eval(&rep, &m, 2, 1 << 16), VT_OK);
     ck_assert_ptr_null(rep.grad_base);
     double l2 = 0;
-    ck_assert_int_eq(vt_vit_replicas_train(&rep, img, labels, B, 0.1f, 0.5f, &l2), VT_ERR);
+    ck_assert_int_eq(vt_vit_replicas_train(&rep, img, labels, B, 0.1f, 0.5f, 0, &l2), VT_ERR);
     ck_assert_msg(strstr(vt_errmsg(), "evaluation only"), "%s", vt_errmsg());
     vt_vit_replicas_free(&rep);
     free(img);
     free(ref);
     free(got);
+    vt_vit_free(&m);
+}
+END_TEST
+
+/* Patch dropout (timm's PatchDropout): timm's kept count, uniformly random ascending subsets that
+ * depend on (key, image) only, evaluation untouched, and a training pass that really drops tokens */
+START_TEST(patch_dropout)
+{
+    vt_vit_config c;
+    tiny_config(&c);
+    /* timm: num_keep = max(1, int(L * (1 - prob))) */
+    ck_assert_int_eq(vt_vit_patch_keep_count(&c, 49), 49);
+    c.patch_drop_rate = 0.25;
+    ck_assert_int_eq(vt_vit_patch_keep_count(&c, 49), 36);
+    c.patch_drop_rate = 0.5;
+    ck_assert_int_eq(vt_vit_patch_keep_count(&c, 196), 98);
+    c.patch_drop_rate = 0.9;
+    ck_assert_int_eq(vt_vit_patch_keep_count(&c, 6), 1);
+    c.patch_drop_rate = 1.0;
+    ck_assert_int_ne(vt_vit_config_check(&c), VT_OK);
+    ck_assert_msg(strstr(vt_errmsg(), "patch_drop_rate"), "%s", vt_errmsg());
+
+    enum { N = 49, K = 36, DRAWS = 20000 };
+    int count[N + 1] = {0};
+    int32_t keep[K], again[K];
+    int differ = 0;
+    for (int d = 0; d < DRAWS; d++) {
+        vt_vit_patch_keep(keep, N, K, 1, 12345, d);
+        for (int j = 0; j < K; j++) {
+            ck_assert_msg(keep[j] >= 1 && keep[j] <= N && (j == 0 || keep[j] > keep[j - 1]), "draw %d: index %d = %d", d, j,
+                          keep[j]);
+            count[keep[j]]++;
+        }
+        if (d < 100) {
+            vt_vit_patch_keep(again, N, K, 1, 12345, d);
+            ck_assert_msg(memcmp(keep, again, sizeof keep) == 0, "draw %d is not a function of (key, image)", d);
+            vt_vit_patch_keep(again, N, K, 1, 12346, d);
+            differ += memcmp(keep, again, sizeof keep) != 0;
+        }
+    }
+    ck_assert_msg(differ >= 95, "another key changed only %d of 100 subsets", differ);
+    /* each token kept with probability K/N: binomial counts within 5 standard deviations */
+    const double p = (double)K / N, mean = DRAWS * p, sd = sqrt(DRAWS * p * (1 - p));
+    for (int i = 1; i <= N; i++)
+        ck_assert_msg(fabs(count[i] - mean) < 5 * sd, "token %d kept %d times, expected %.0f +- %.0f", i, count[i], mean,
+                      sd);
+
+    /* forward: evaluation ignores the rate; a training pass with rate 0 is the evaluation pass; with a
+     * rate it depends on the key and differs */
+    tiny_config(&c);
+    c.pool = VT_POOL_MEAN;
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, 9);
+    vt_vit_init_weights(&m, &r);
+    enum { B = 3 };
+    const int64_t per = (int64_t)c.in_chans * c.img_h * c.img_w, NL = (int64_t)B * c.num_classes;
+    float *img = malloc(sizeof(float) * (size_t)(B * per)), out[5][B * 5];
+    tu_fill_uniform(&r, img, B * per, -1, 1);
+    int64_t shape[4] = {B, c.in_chans, c.img_h, c.img_w};
+    vt_graph g;
+    vt_graph_init(&g, 1 << 16);
+    for (int k = 0; k < 5; k++) {
+        /* 0: eval, rate 0; 1: eval, rate 0.5; 2: train, rate 0; 3, 4: train, rate 0.5, keys 1 and 2 */
+        m.cfg.patch_drop_rate = (k == 1 || k >= 3) ? 0.5 : 0;
+        vt_vit_train_pass tp = {.key = k == 4 ? 2 : 1, .first = 0};
+        vt_graph_reset(&g);
+        vt_var *x = vt_var_wrap(&g, img, 4, shape, "x");
+        vt_var *l = vt_vit_forward_train(&m, &g, x, NULL, k >= 2 ? &tp : NULL);
+        ck_assert_msg(l != NULL, "%s", vt_errmsg());
+        memcpy(out[k], l->val.data, sizeof(float) * (size_t)NL);
+        if (k >= 3) {
+            bool found = false;
+            for (int i = 0; i < g.nnodes; i++) found |= g.nodes[i].op == VT_OP_TOKEN_KEEP;
+            ck_assert_msg(found, "no token_keep in a training pass with patch dropout");
+        }
+    }
+    ck_assert_msg(memcmp(out[0], out[1], sizeof out[0]) == 0, "evaluation changed with the rate");
+    ck_assert_msg(memcmp(out[0], out[2], sizeof out[0]) == 0, "training pass at rate 0 differs from evaluation");
+    ck_assert_msg(memcmp(out[0], out[3], sizeof out[0]) != 0, "patch dropout changed nothing");
+    ck_assert_msg(memcmp(out[3], out[4], sizeof out[0]) != 0, "the key changed nothing");
+    /* the op refuses indices outside the patch tokens */
+    vt_graph_reset(&g);
+    float t[2 * 4 * 3] = {0};
+    vt_var *tv = vt_var_wrap(&g, t, 3, (int64_t[]){2, 4, 3}, "t");
+    ck_assert_ptr_null(vt_token_keep(&g, tv, 1, (int32_t[]){1, 3, 2, 0}, 2));
+    ck_assert_msg(strstr(vt_errmsg(), "index 0 of image 1"), "%s", vt_errmsg());
+    ck_assert_ptr_null(vt_token_keep(&g, tv, 1, (int32_t[]){1, 2, 3, 4, 1, 2, 3, 4}, 4));
+    vt_graph_free(&g);
+    free(img);
     vt_vit_free(&m);
 }
 END_TEST
@@ -448,6 +545,7 @@ int main(void)
     tcase_add_test(tc, memory_savers_are_exact_and_smaller);
     tcase_add_test(tc, replicas_match_the_single_graph_step);
     tcase_add_test(tc, forward_refuses_wrong_input);
+    tcase_add_test(tc, patch_dropout);
     tcase_add_test(tc, golden_file_passes);
     tcase_add_test(tc, golden_check_can_fail);
     suite_add_tcase(s, tc);

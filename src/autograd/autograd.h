@@ -35,6 +35,7 @@ typedef enum {
     VT_OP_PATCHIFY,
     VT_OP_EMBED,
     VT_OP_POOL,
+    VT_OP_TOKEN_KEEP,
     VT_OP_ADD,
     VT_OP_SUB,
     VT_OP_MUL,
@@ -123,6 +124,9 @@ vt_var *vt_cross_entropy(vt_graph *g, vt_var *logits, const int *labels, float s
 vt_var *vt_patchify(vt_graph *g, vt_var *img, int patch);
 /* tok (B, N, D), cls (1, 1, D), pos (1, N+1, D) -> (B, N+1, D) */
 vt_var *vt_embed(vt_graph *g, vt_var *tok, vt_var *cls, vt_var *pos);
+/* x (B, T, D) -> (B, prefix + K, D): the prefix tokens and, per image b, tokens keep[b K + j] (distinct,
+ * in [prefix, T)); keep is copied, the caller may reuse it */
+vt_var *vt_token_keep(vt_graph *g, vt_var *x, int prefix, const int32_t *keep, int K);
 /* x (B, T, D) -> (B, D) */
 vt_var *vt_pool(vt_graph *g, vt_var *x, vt_pool_kind kind, int prefix);
 

@@ -36,6 +36,7 @@ int ag_backward_crossentropy(vt_graph *g, vt_node *n);
 int ag_backward_patchify(vt_graph *g, vt_node *n);
 int ag_backward_embed(vt_graph *g, vt_node *n);
 int ag_backward_pool(vt_graph *g, vt_node *n);
+int ag_backward_token_keep(vt_graph *g, vt_node *n);
 int ag_backward_add(vt_graph *g, vt_node *n);
 int ag_backward_sub(vt_graph *g, vt_node *n);
 int ag_backward_mul(vt_graph *g, vt_node *n);

@@ -307,6 +307,50 @@ int ag_backward_embed(vt_graph *g, vt_node *n)
     return VT_OK;
 }
 
+vt_var *vt_token_keep(vt_graph *g, vt_var *x, int prefix, const int32_t *keep, int K)
+{
+    vt_var *ins[1] = {x};
+    if (!ag_check_inputs("token_keep", ins, 1)) return NULL;
+    if (x->val.ndim != 3 || prefix < 0 || K < 1 || !keep || prefix + K > x->val.shape[1]) {
+        vt_err("token_keep: input %s must be (B, T, D) with %d prefix + %d kept tokens at most T", ag_shape(x), prefix,
+               K);
+        return NULL;
+    }
+    const int64_t B = x->val.shape[0], T = x->val.shape[1], D = x->val.shape[2];
+    for (int64_t i = 0; i < B * K; i++)
+        if (keep[i] < prefix || keep[i] >= T) {
+            vt_err("token_keep: index %d of image %lld outside [%d, %lld)", (int)keep[i], (long long)(i / K), prefix,
+                   (long long)T);
+            return NULL;
+        }
+    vt_var *o = ag_out(g, 3, (int64_t[]){B, prefix + K, D}, "token_keep", ins, 1);
+    if (!o) return NULL;
+    vt_token_keep_forward(o->val.data, x->val.data, keep, (int)B, (int)T, K, (int)D, prefix);
+    if (!(g->grad_enabled && o->requires_grad)) return o;
+    /* the indices ride in an arena float buffer of the same size (int32 and float are both 4 bytes) */
+    _Static_assert(sizeof(int32_t) == sizeof(float), "indices stored in a float buffer");
+    float *idx = ag_alloc(g, B * K, false);
+    if (!idx) return NULL;
+    memcpy(idx, keep, sizeof(int32_t) * (size_t)(B * K));
+    vt_node *n = ag_record(g, VT_OP_TOKEN_KEEP, o, ins, 1);
+    if (n) {
+        n->cache[0] = idx;
+        n->iarg[0] = B;
+        n->iarg[1] = T;
+        n->iarg[2] = K;
+        n->iarg[3] = D;
+        n->iarg[4] = prefix;
+    }
+    return o;
+}
+
+int ag_backward_token_keep(vt_graph *g, vt_node *n)
+{
+    vt_token_keep_backward(ag_grad_of(g, n->in[0]), n->out->grad, (const int32_t *)(const void *)n->cache[0],
+                           (int)n->iarg[0], (int)n->iarg[1], (int)n->iarg[2], (int)n->iarg[3], (int)n->iarg[4]);
+    return VT_OK;
+}
+
 /* x (B, T, D) -> (B, D) */
 vt_var *vt_pool(vt_graph *g, vt_var *x, vt_pool_kind kind, int prefix)
 {

@@ -24,6 +24,8 @@ typedef struct {
     float ln_eps;           /* 1e-6 */
     vt_pool_kind pool;      /* class token (timm 'token') or mean of patch tokens ('avg') */
     vt_gelu_kind gelu;      /* exact erf (timm default) or tanh */
+    double patch_drop_rate; /* training passes only: each image keeps max(1, (int)(N (1 - rate))) of its
+                               N patch tokens, a random subset (timm's patch_drop_rate / PatchDropout) */
 } vt_vit_config;
 
 /* indices into the model's vt_paramset */
@@ -66,6 +68,19 @@ vt_var *vt_vit_param(vt_vit *m, const char *name);
 /* images (B, C, H, W) -> logits (B, num_classes). acts may be NULL. With the graph's grad disabled,
  * nothing is recorded and the activations of each block are released as soon as the next exists. */
 vt_var *vt_vit_forward(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts);
+/* A training pass (timm's model.train()): as vt_vit_forward, with patch dropout when the config asks for
+ * it. Image i of the pass keeps the tokens drawn from (key, first + i): they depend on the key (one per
+ * optimizer step) and the image's place in the whole batch, not on how the batch is split. */
+typedef struct {
+    uint64_t key;
+    int64_t first;
+} vt_vit_train_pass;
+vt_var *vt_vit_forward_train(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp);
+/* the kept patch tokens of one image: K of the indices [prefix, prefix + N), ascending, a uniformly
+ * random subset drawn from (key, image) */
+void vt_vit_patch_keep(int32_t *keep, int N, int K, int prefix, uint64_t key, int64_t image);
+/* the number of patch tokens a training pass keeps of N (N when the rate is 0) */
+int vt_vit_patch_keep_count(const vt_vit_config *c, int N);
 /* read every parameter from group/<timm name> of an HDF5 file; shapes must match exactly */
 int vt_vit_load_h5(vt_vit *m, vt_h5id file, const char *group);
 int vt_vit_save_h5(const vt_vit *m, vt_h5id file, const char *group, int deflate);
@@ -100,15 +115,15 @@ void vt_vit_replicas_free(vt_vit_replicas *r);
 /* images x (B, C, H, W), labels y (B): adds scale * d(mean cross-entropy over B)/d(params) into the
  * model's gradient buffer (which the caller zeroes once per optimizer step) and returns the mean loss */
 int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,
-                          double *loss);
+                          uint64_t key, double *loss);
 /* fn(r, i, b0, nb, ctx) on the parts [b0, b0 + nb) of a batch of B images, part i on replica i (its view
  * and graph); parts run side by side, one thread each with single-threaded kernels (one part: here, with
  * all threads). Returns the number of parts (min(n, B)), or VT_ERR with the first failing part's message. */
 /* inside fn: the graph of replica i reset, then the forward of images [b0, b0 + nb) of x (B, C, H, W) and
  * their mean cross-entropy against y[b0..] (label smoothing as given); *logits_out (may be NULL) gets the
- * logits. NULL on error. */
+ * logits. A training pass with train_key (the step's key), evaluation with NULL. NULL on error. */
 vt_var *vt_vit_replicas_part_loss(vt_vit_replicas *r, int i, float *x, const int *y, int b0, int nb, float smoothing,
-                                  vt_var **logits_out);
+                                  const uint64_t *train_key, vt_var **logits_out);
 typedef int (*vt_replica_fn)(vt_vit_replicas *r, int i, int b0, int nb, void *ctx);
 int vt_vit_replicas_each(vt_vit_replicas *r, int B, vt_replica_fn fn, void *ctx);
 

@@ -117,10 +117,11 @@ typedef struct {
     int B;
     float smoothing, scale;
     double part_loss[256];
+    uint64_t key;
 } train_ctx;
 
 vt_var *vt_vit_replicas_part_loss(vt_vit_replicas *r, int i, float *x, const int *y, int b0, int nb, float smoothing,
-                                  vt_var **logits_out)
+                                  const uint64_t *train_key, vt_var **logits_out)
 {
     vt_vit *v = &r->views[i];
     vt_graph *g = &r->graphs[i];
@@ -129,7 +130,8 @@ vt_var *vt_vit_replicas_part_loss(vt_vit_replicas *r, int i, float *x, const int
     int64_t shape[4] = {nb, c->in_chans, c->img_h, c->img_w};
     vt_graph_reset(g);
     vt_var *in = vt_var_wrap(g, x + per_img * b0, 4, shape, "images");
-    vt_var *logits = in ? vt_vit_forward(v, g, in, NULL) : NULL;
+    vt_vit_train_pass tp = {.key = train_key ? *train_key : 0, .first = b0};
+    vt_var *logits = in ? vt_vit_forward_train(v, g, in, NULL, train_key ? &tp : NULL) : NULL;
     if (logits_out) *logits_out = logits;
     return logits ? vt_cross_entropy(g, logits, y + b0, smoothing) : NULL;
 }
@@ -140,7 +142,7 @@ static int train_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
     train_ctx *t = ctx;
     if (i > 0) memset(r->views[i].params.grad, 0, (size_t)r->model->params.numel * sizeof(float));
     t->part_loss[i] = 0;
-    vt_var *l = vt_vit_replicas_part_loss(r, i, t->x, t->y, b0, nb, t->smoothing, NULL);
+    vt_var *l = vt_vit_replicas_part_loss(r, i, t->x, t->y, b0, nb, t->smoothing, &t->key, NULL);
     /* this part's share of the mean over the batch; with one part the factor is exactly scale */
     float w = nb == t->B ? t->scale : (float)((double)t->scale * nb / t->B);
     vt_var *scaled = l ? vt_scale(&r->graphs[i], l, w) : NULL;
@@ -150,10 +152,10 @@ static int train_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
 }
 
 int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,
-                          double *loss)
+                          uint64_t key, double *loss)
 {
     if (r->eval_only) return vt_err("replicas: made for evaluation only (no gradient buffers)");
-    train_ctx t = {.x = x, .y = y, .B = B, .smoothing = smoothing, .scale = scale};
+    train_ctx t = {.x = x, .y = y, .B = B, .smoothing = smoothing, .scale = scale, .key = key};
     int n = vt_vit_replicas_each(r, B, train_part, &t);
     if (n < 1) return VT_ERR;
     if (n == 1) {

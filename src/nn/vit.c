@@ -114,7 +114,30 @@ static vt_var *block_forward(vt_vit *m, vt_graph *g, const vt_block_params *b, v
     return h ? vt_add(g, x, h) : NULL;
 }
 
+int vt_vit_patch_keep_count(const vt_vit_config *c, int N)
+{
+    if (!(c->patch_drop_rate > 0)) return N;
+    int K = (int)(N * (1.0 - c->patch_drop_rate));
+    return K < 1 ? 1 : (K > N ? N : K);
+}
+
+void vt_vit_patch_keep(int32_t *keep, int N, int K, int prefix, uint64_t key, int64_t image)
+{
+    /* selection sampling (Knuth's algorithm S): token i is taken with probability (K - taken) / (N - i),
+     * which gives every K-subset the same chance, already in ascending order */
+    vt_rng r;
+    vt_rng_seed(&r, key ^ ((uint64_t)image * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull));
+    int taken = 0;
+    for (int i = 0; i < N && taken < K; i++)
+        if ((N - i) * vt_rng_uniform(&r) < K - taken) keep[taken++] = prefix + i;
+}
+
 vt_var *vt_vit_forward(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts)
+{
+    return vt_vit_forward_train(m, g, images, acts, NULL);
+}
+
+vt_var *vt_vit_forward_train(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp)
 {
     const vt_vit_config *c = &m->cfg;
     if (!images) {
@@ -128,7 +151,7 @@ vt_var *vt_vit_forward(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts
                c->img_w);
         return NULL;
     }
-    const int64_t B = im->shape[0], D = c->embed_dim, T = (int64_t)m->grid_h * m->grid_w + 1;
+    const int64_t B = im->shape[0], D = c->embed_dim, N = (int64_t)m->grid_h * m->grid_w;
     /* the conv weight (D, C, P, P) seen as a Linear weight (D, C*P*P): same memory, same gradient */
     vt_var *pw = vt_var_wrap(g, PV(m->patch_w)->val.data, 2, (int64_t[]){D, (int64_t)c->in_chans * c->patch * c->patch},
                              "patch_embed.proj.weight");
@@ -140,7 +163,16 @@ vt_var *vt_vit_forward(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts
     x = x ? vt_linear(g, x, pw, PV(m->patch_b)) : NULL;
     if (acts && x) acts->patch_embed = x;
     x = x ? vt_embed(g, x, PV(m->cls_token), PV(m->pos_embed)) : NULL;
+    const int K = tp ? vt_vit_patch_keep_count(c, (int)N) : (int)N;
+    if (x && K < N) {
+        /* patch dropout after the position embedding, as timm: the class token and K patch tokens go on */
+        int32_t *keep = vt_arena_alloc(&g->arena, sizeof(int32_t) * (size_t)(B * K));
+        if (!keep) return NULL;
+        for (int64_t b = 0; b < B; b++) vt_vit_patch_keep(keep + b * K, (int)N, K, 1, tp->key, tp->first + b);
+        x = vt_token_keep(g, x, 1, keep, K);
+    }
     if (!x) return NULL;
+    const int64_t T = x->val.shape[1];
 
     const bool nograd = !g->grad_enabled;
     /* evaluation (no grad, no activations wanted): x's buffer carries the tokens from block to block

@@ -49,6 +49,8 @@ int vt_vit_config_check(const vt_vit_config *c)
     if (c->img_h < c->patch || c->img_w < c->patch || c->img_h % c->patch || c->img_w % c->patch)
         return vt_err("model: image %dx%d is not a multiple of the patch size %d", c->img_h, c->img_w, c->patch);
     if (c->in_chans < 1) return vt_err("model: in_chans %d must be positive", c->in_chans);
+    if (!(c->patch_drop_rate >= 0 && c->patch_drop_rate < 1))
+        return vt_err("model: patch_drop_rate %g must be in [0, 1)", c->patch_drop_rate);
     if (c->num_classes < 1) return vt_err("model: num_classes %d must be positive", c->num_classes);
     if (c->embed_dim < 1) return vt_err("model: embed_dim %d must be positive", c->embed_dim);
     if (c->depth < 0) return vt_err("model: depth %d must not be negative", c->depth);

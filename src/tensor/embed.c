@@ -115,3 +115,29 @@ void vt_pool_backward(float *dx, const float *dout, int B, int T, int D, vt_pool
         }
     }
 }
+
+/* row r of out (the prefix tokens, then the kept ones) comes from row src_row(r) of x */
+static inline int keep_src(const int32_t *keep_b, int r, int prefix) { return r < prefix ? r : keep_b[r - prefix]; }
+
+void vt_token_keep_forward(float *out, const float *x, const int32_t *keep, int B, int T, int K, int D, int prefix)
+{
+    const int TO = prefix + K;
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int r = 0; r < TO; r++)
+            memcpy(out + ((size_t)b * TO + r) * D, x + ((size_t)b * T + keep_src(keep + (size_t)b * K, r, prefix)) * D,
+                   sizeof(float) * (size_t)D);
+}
+
+void vt_token_keep_backward(float *dx, const float *dout, const int32_t *keep, int B, int T, int K, int D, int prefix)
+{
+    const int TO = prefix + K;
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int r = 0; r < TO; r++) {
+            const float *src = dout + ((size_t)b * TO + r) * D;
+            float *dst = dx + ((size_t)b * T + keep_src(keep + (size_t)b * K, r, prefix)) * D;
+            #pragma omp simd
+            for (int d = 0; d < D; d++) dst[d] += src[d];
+        }
+}

@@ -183,6 +183,13 @@ void vt_patchify_backward(float *dimg, const float *dpatches, int B, int Cin, in
 void vt_embed_forward(float *x, const float *tok, const float *cls, const float *pos, int B, int N, int D);
 void vt_embed_backward(float *dtok, float *dcls, float *dpos, const float *dx, int B, int N, int D);
 
+/* Token selection (timm's PatchDropout): x (B, T, D) -> out (B, prefix + K, D), the prefix tokens,
+ * then for each image b the K tokens keep[b * K + j] (indices into [prefix, T), distinct per image).
+ * Backward adds each kept row's gradient to its source row of dx; dropped rows get nothing. */
+void vt_token_keep_forward(float *out, const float *x, const int32_t *keep, int B, int T, int K, int D, int prefix);
+void vt_token_keep_backward(float *dx, const float *dout, const int32_t *keep, int B, int T, int K, int D,
+                            int prefix);
+
 /* Token pooling: x (B, T, D) -> out (B, D). CLS: out = x[:, 0]; MEAN: mean of x[:, prefix:] */
 typedef enum { VT_POOL_TOKEN = 0, VT_POOL_MEAN = 1 } vt_pool_kind;
 void vt_pool_forward(float *out, const float *x, int B, int T, int D, vt_pool_kind kind, int prefix);

@@ -28,6 +28,8 @@ static const vt_cfg_key keys[] = {
     {"model", "layer_norm_eps", VT_CFG_FLOAT, F(layer_norm_eps), "1e-6", 1e-12, 1, NULL, false, "LayerNorm epsilon (timm: 1e-6)"},
     {"model", "pool", VT_CFG_ENUM, F(pool), "token", 0, 0, "token|avg", false, "class token or mean of the patch tokens"},
     {"model", "gelu", VT_CFG_ENUM, F(gelu), "erf", 0, 0, "erf|tanh", false, "exact GELU or the tanh approximation"},
+    {"model", "patch_drop_rate", VT_CFG_FLOAT, F(patch_drop_rate), "0", 0, 0.99, NULL, false,
+     "training only: fraction of patch tokens each image drops, a random subset per image and step (timm PatchDropout; evaluation keeps all)"},
     /* [data] */
     {"data", "path", VT_CFG_STRING, F(data_path), "", 0, 0, NULL, true,
      "dataset: a folder of IDX files, a CIFAR folder, an HDF5 file or an image-folder root"},
@@ -405,6 +407,7 @@ int vt_config_model(const vt_config *c, vt_vit_config *mc)
     mc->ln_eps = (float)c->layer_norm_eps;
     mc->pool = strcmp(c->pool, "avg") == 0 ? VT_POOL_MEAN : VT_POOL_TOKEN;
     mc->gelu = strcmp(c->gelu, "tanh") == 0 ? VT_GELU_TANH : VT_GELU_ERF;
+    mc->patch_drop_rate = c->patch_drop_rate;
     if (vt_vit_config_check(mc) != VT_OK) return vt_err_prefix("[model]: ");
     return VT_OK;
 }

@@ -15,7 +15,7 @@ static int eval_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
     eval_ctx *e = ctx;
     const int *y = e->y + b0;
     vt_var *logits = NULL;
-    vt_var *loss = vt_vit_replicas_part_loss(r, i, e->x, e->y, b0, nb, 0.0f, &logits);
+    vt_var *loss = vt_vit_replicas_part_loss(r, i, e->x, e->y, b0, nb, 0.0f, NULL, &logits);
     if (!loss) return VT_ERR;
     e->loss_sum[i] = (double)loss->val.data[0] * nb;
     const int K = r->views[i].cfg.num_classes;

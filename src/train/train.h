@@ -74,7 +74,7 @@ typedef struct {
     /* [model] */
     char model_preset[32];      /* "" or ti16 s16 b16 l16 h14 ... (fills dim/depth/heads/patch) */
     int img_size, img_h, img_w, patch_size, in_chans, num_classes, embed_dim, depth, num_heads;
-    double mlp_ratio, layer_norm_eps;
+    double mlp_ratio, layer_norm_eps, patch_drop_rate;
     char pool[16], gelu[16];
     /* [data] */
     char data_path[VT_STR], data_format[16], images_key[64], labels_key[64], bad_images[16];

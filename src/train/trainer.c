@@ -347,9 +347,14 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
 
     /* banner */
     vt_dataset *ds = r->train_ds;
-    fprintf(out, "vit %s | model: ViT %dx%d patch %d, dim %d, depth %d, heads %d, mlp %g, %d classes, %.3fM params\n",
+    char drop[64] = "";
+    const int npatch = r->model.grid_h * r->model.grid_w;
+    if (mc.patch_drop_rate > 0)
+        snprintf(drop, sizeof drop, ", patch dropout %g (trains on %d of %d tokens)", mc.patch_drop_rate,
+                 vt_vit_patch_keep_count(&mc, npatch), npatch);
+    fprintf(out, "vit %s | model: ViT %dx%d patch %d, dim %d, depth %d, heads %d, mlp %g, %d classes, %.3fM params%s\n",
             VIT_VERSION, mc.img_h, mc.img_w, mc.patch, mc.embed_dim, mc.depth, mc.num_heads, mc.mlp_ratio,
-            mc.num_classes, vt_vit_num_params(&r->model) / 1e6);
+            mc.num_classes, vt_vit_num_params(&r->model) / 1e6, drop);
     fprintf(out, "data: %s (%s) %lld training images %dx%dx%d, %s %lld | batch %d x %d accumulated | %lld steps/epoch, %lld steps\n",
             ds->path, ds->format, (long long)vt_loader_size(r->train_l), ds->h, ds->w, ds->c,
             r->test_ds ? "test" : "validation", (long long)(r->eval_l ? vt_loader_size(r->eval_l) : 0), c->batch_size,
@@ -386,7 +391,10 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
                 goto done;
             }
             double loss;
-            if (vt_vit_replicas_train(&r->rep, x, y, B, (float)c->label_smoothing, 1.0f / (float)c->accum_steps,
+            /* the step's key for patch dropout: a function of the seed and the micro-batch's number */
+            const uint64_t key = (uint64_t)r->st.seed * 0xD1B54A32D192ED03ull ^
+                                 ((uint64_t)r->st.step * (uint64_t)c->accum_steps + (uint64_t)k);
+            if (vt_vit_replicas_train(&r->rep, x, y, B, (float)c->label_smoothing, 1.0f / (float)c->accum_steps, key,
                                       &loss) != VT_OK)
                 goto done;
             if (!isfinite(loss)) {
