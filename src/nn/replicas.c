@@ -165,11 +165,11 @@ int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, flo
     /* gradients added in replica order: the same sums whatever the thread timing */
     float *G = r->model->params.grad;
     const int64_t NP = r->model->params.numel;
-#pragma omp parallel for schedule(static) if (NP > 65536)
-    for (int64_t k = 0; k < NP; k++) {
-        float s = G[k];
-        for (int i = 1; i < n; i++) s += r->views[i].params.grad[k];
-        G[k] = s;
+    for (int i = 1; i < n; i++) {
+        const float *restrict gi = r->views[i].params.grad;
+        float *restrict g0 = G;
+#pragma omp parallel for simd schedule(static) if (NP > 65536)
+        for (int64_t k = 0; k < NP; k++) g0[k] += gi[k];
     }
     double l = 0;
     for (int i = 0; i < n; i++) {
