@@ -119,13 +119,13 @@ int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, flo
 /* fn(r, i, b0, nb, ctx) on the parts [b0, b0 + nb) of a batch of B images, part i on replica i (its view
  * and graph); parts run side by side, one thread each with single-threaded kernels (one part: here, with
  * all threads). Returns the number of parts (min(n, B)), or VT_ERR with the first failing part's message. */
+typedef int (*vt_replica_fn)(vt_vit_replicas *r, int i, int b0, int nb, void *ctx);
+int vt_vit_replicas_each(vt_vit_replicas *r, int B, vt_replica_fn fn, void *ctx);
 /* inside fn: the graph of replica i reset, then the forward of images [b0, b0 + nb) of x (B, C, H, W) and
  * their mean cross-entropy against y[b0..] (label smoothing as given); *logits_out (may be NULL) gets the
  * logits. A training pass with train_key (the step's key), evaluation with NULL. NULL on error. */
 vt_var *vt_vit_replicas_part_loss(vt_vit_replicas *r, int i, float *x, const int *y, int b0, int nb, float smoothing,
                                   const uint64_t *train_key, vt_var **logits_out);
-typedef int (*vt_replica_fn)(vt_vit_replicas *r, int i, int b0, int nb, void *ctx);
-int vt_vit_replicas_each(vt_vit_replicas *r, int B, vt_replica_fn fn, void *ctx);
 
 /* ---- BEGIN pos_resample (src/nn/pos_resample.c) ---- */
 typedef enum { VT_INTERP_BICUBIC = 0, VT_INTERP_BILINEAR = 1 } vt_interp;

@@ -116,7 +116,7 @@ void vt_pool_backward(float *dx, const float *dout, int B, int T, int D, vt_pool
     }
 }
 
-/* row r of out (the prefix tokens, then the kept ones) comes from row src_row(r) of x */
+/* row r of out (the prefix tokens, then the kept ones) comes from row keep_src(keep_b, r, prefix) of x */
 static inline int keep_src(const int32_t *keep_b, int r, int prefix) { return r < prefix ? r : keep_b[r - prefix]; }
 
 void vt_token_keep_forward(float *out, const float *x, const int32_t *keep, int B, int T, int K, int D, int prefix)
