@@ -38,7 +38,8 @@ static vt_transform tf_plain(int c, int h, int w)
 
 START_TEST(transforms)
 {
-    float out[3 * 8 * 8], scratch[4096];
+    float out[3 * 8 * 8];
+    _Alignas(double) float scratch[4096];   /* vt_transform_apply wants 8-byte-aligned scratch */
     vt_rng r;
     vt_rng_seed(&r, 1);
     /* eval: resize 4x4 -> 2x2 averages (antialiased); gray -> 3 channels; normalisation */
@@ -126,9 +127,12 @@ START_TEST(transforms)
     vt_sample_rng(&a, 5, 1, 2);
     vt_sample_rng(&b, 5, 1, 2);
     ck_assert_uint_le(vt_transform_scratch(&tf, 16, 16), sizeof scratch / sizeof *scratch);
-    vt_transform_apply(&tf, pix, 16, 16, 3, out, &a, scratch);
-    vt_transform_apply(&tf, pix, 16, 16, 3, out2, &b, scratch);
+    ck_assert_int_eq(vt_transform_apply(&tf, pix, 16, 16, 3, out, &a, scratch), VT_OK);
+    ck_assert_int_eq(vt_transform_apply(&tf, pix, 16, 16, 3, out2, &b, scratch), VT_OK);
     ck_assert_mem_eq(out, out2, sizeof out);
+    vt_sample_rng(&b, 5, 1, 2);   /* a misaligned scratch is refused, not a wrong or black image */
+    ck_assert_int_eq(vt_transform_apply(&tf, pix, 16, 16, 3, out2, &b, scratch + 1), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "aligned") != NULL);
     vt_sample_rng(&b, 5, 1, 3);
     vt_transform_apply(&tf, pix, 16, 16, 3, out2, &b, scratch);
     ck_assert(memcmp(out, out2, sizeof out) != 0);
@@ -253,7 +257,8 @@ START_TEST(loader_epochs)
     lc.seed = 8;
     ck_assert_int_eq(vt_loader_create(&l2, &lc), VT_OK);
     int64_t order[3][50], other[50];
-    float scratch[1024], want[36];
+    _Alignas(double) float scratch[1024];
+    float want[36];
     for (int e = 0; e < 3; e++) {
         ck_assert_int_eq(vt_loader_start(l, e, 0), VT_OK);
         bool seen[50] = {false};

@@ -163,6 +163,36 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+/* the allocation-free form: the same numbers, a workspace size that bounds every smaller input (the
+ * loader sizes it once for the stored image and resizes crops of it), a misaligned workspace refused */
+START_TEST(workspace_form)
+{
+    enum { MAXS = 24 };
+    static float in[3 * MAXS * MAXS], a[3 * MAXS * MAXS], b[3 * MAXS * MAXS];
+    for (int i = 0; i < 3 * MAXS * MAXS; i++) in[i] = (float)((i * 37) % 101) / 7.0f;
+    const size_t big = vt_resize_work_bytes(MAXS, MAXS, 9, 13);
+    double *work = malloc(big + sizeof(double));
+    ck_assert_ptr_nonnull(work);
+    for (int ih = 1; ih <= MAXS; ih++)
+        for (int iw = 1; iw <= MAXS; iw++) {
+            const size_t n = vt_resize_work_bytes(ih, iw, 9, 13);
+            ck_assert_uint_le(n, big);
+            if (ih > 1) ck_assert_uint_le(vt_resize_work_bytes(ih - 1, iw, 9, 13), n);
+            if (iw > 1) ck_assert_uint_le(vt_resize_work_bytes(ih, iw - 1, 9, 13), n);
+            for (int mode = 0; mode < 2; mode++) {
+                const bool aa = (ih + iw) % 2 == 0;
+                ck_assert_int_eq(vt_resize_image_f32(a, in, 3, ih, iw, 9, 13, (vt_interp)mode, aa), VT_OK);
+                ck_assert_int_eq(vt_resize_image_f32_work(b, in, 3, ih, iw, 9, 13, (vt_interp)mode, aa, work), VT_OK);
+                ck_assert_mem_eq(a, b, sizeof(float) * 3 * 9 * 13);
+            }
+        }
+    ck_assert_uint_eq(vt_resize_work_bytes(0, 4, 9, 13), 0);
+    ck_assert_int_eq(vt_resize_image_f32_work(b, in, 1, 4, 4, 2, 2, VT_INTERP_BILINEAR, true, (char *)work + 4), VT_ERR);
+    ck_assert(strstr(vt_errmsg(), "aligned") != NULL);
+    free(work);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pos_resample");
@@ -174,6 +204,7 @@ int main(void)
     tcase_add_test(tc, antialias_shrink_by_hand);
     tcase_add_test(tc, transpose_symmetry);
     tcase_add_test(tc, bad_arguments);
+    tcase_add_test(tc, workspace_form);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

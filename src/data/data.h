@@ -89,12 +89,14 @@ typedef struct {
 
 /* parse "0.5" or "0.5, 0.4, 0.3" into n values (one value is repeated) */
 int vt_parse_floats(const char *text, float *out, int n, const char *what);
-/* floats of scratch memory vt_transform_apply needs for a stored (h, w) image */
+/* floats of scratch memory vt_transform_apply needs for a stored (h, w) image (from an allocation's
+ * start, or any 8-byte-aligned address) */
 size_t vt_transform_scratch(const vt_transform *t, int h, int w);
 /* pix uint8 (h, w, c) -> out float (out_c, out_h, out_w); rng drives the augmentation.
- * Channels: gray is replicated to RGB, RGB becomes gray by ITU-R 601 luma, extra channels dropped. */
-void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w, int c, float *out, vt_rng *rng,
-                        float *scratch);
+ * Channels: gray is replicated to RGB, RGB becomes gray by ITU-R 601 luma, extra channels dropped.
+ * Allocates nothing; VT_ERR (vt_errmsg says why) only when scratch is misaligned. */
+int vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w, int c, float *out, vt_rng *rng,
+                       float *scratch);
 /* the RNG of sample i in epoch e of a run with this seed (a hash of the three) */
 void vt_sample_rng(vt_rng *r, uint64_t seed, int64_t epoch, int64_t index);
 

@@ -72,8 +72,12 @@ static void fill(vt_loader *l, slot_t *s, int64_t k, int worker)
         }
         vt_rng r;
         vt_sample_rng(&r, c->seed, l->epoch, id);
-        vt_transform_apply(&c->tf, l->pix[worker], c->ds->h, c->ds->w, c->ds->c, s->images + (size_t)(j - lo) * per, &r,
-                           l->scratch[worker]);
+        if (vt_transform_apply(&c->tf, l->pix[worker], c->ds->h, c->ds->w, c->ds->c, s->images + (size_t)(j - lo) * per,
+                               &r, l->scratch[worker]) != VT_OK) {
+            s->status = VT_ERR;
+            snprintf(s->err, sizeof s->err, "sample %lld: %s", (long long)id, vt_errmsg());
+            return;
+        }
         s->labels[j - lo] = label;
         s->ids[j - lo] = id;
     }

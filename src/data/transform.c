@@ -48,23 +48,29 @@ void vt_sample_rng(vt_rng *r, uint64_t seed, int64_t epoch, int64_t index)
 }
 
 /* src (C, sh, sw) region [y0, y0+rh) x [x0, x0+rw) (whole pixels) -> dst (C, dh, dw): the crop is
- * copied to tmp, then resized like torch's bilinear interpolate with antialias (nn/pos_resample.c) */
-static void resize_region(const float *src, int C, int sh, int sw, int y0, int x0, int rh, int rw, float *dst, int dh,
-                          int dw, float *tmp)
+ * copied to tmp, then resized like torch's bilinear interpolate with antialias (nn/pos_resample.c) in
+ * the workspace work */
+static int resize_region(const float *src, int C, int sh, int sw, int y0, int x0, int rh, int rw, float *dst, int dh,
+                         int dw, float *tmp, void *work)
 {
     (void)sh;
     for (int c = 0; c < C; c++)
         for (int y = 0; y < rh; y++)
             memcpy(tmp + ((size_t)c * rh + y) * rw, src + ((size_t)c * sh + y0 + y) * sw + x0, sizeof(float) * (size_t)rw);
-    if (vt_resize_image_f32(dst, tmp, C, rh, rw, dh, dw, VT_INTERP_BILINEAR, true) != VT_OK)
-        memset(dst, 0, sizeof(float) * (size_t)C * dh * dw);   /* out of memory: a black image, never garbage */
+    return vt_resize_image_f32_work(dst, tmp, C, rh, rw, dh, dw, VT_INTERP_BILINEAR, true, work);
 }
 
-size_t vt_transform_scratch(const vt_transform *t, int h, int w)
+/* the scratch's parts: planar input, a copy of the crop for the resize, the padded-crop source, then the
+ * resize's workspace (its size for the whole image bounds every crop's) from the next 8-byte boundary */
+static size_t scratch_parts(const vt_transform *t, int h, int w, size_t *work_at)
 {
-    /* planar input, a copy of the crop for the resize, the padded-crop source */
-    return 2 * (size_t)t->out_c * h * w + (size_t)t->out_c * t->out_h * t->out_w;
+    const size_t head = 2 * (size_t)t->out_c * h * w + (size_t)t->out_c * t->out_h * t->out_w;
+    const size_t at = (head + 1) & ~(size_t)1;   /* floats from an allocation's start: even = 8-byte aligned */
+    if (work_at) *work_at = at;
+    return at + (vt_resize_work_bytes(h, w, t->out_h, t->out_w) + sizeof(float) - 1) / sizeof(float);
 }
+
+size_t vt_transform_scratch(const vt_transform *t, int h, int w) { return scratch_parts(t, h, w, NULL); }
 
 /* the source region of a random-resized-crop (torchvision's RandomResizedCrop.get_params) */
 static void rrc_region(const vt_transform *t, int h, int w, vt_rng *rng, int *y0, int *x0, int *rh, int *rw)
@@ -120,9 +126,11 @@ static void random_erase(const vt_transform *t, float *img, int C, int H, int W,
 }
 
 /* pix uint8 (h, w, c) -> out float (C, H, W) */
-void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w, int c, float *out, vt_rng *rng,
-                        float *scratch)
+int vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w, int c, float *out, vt_rng *rng,
+                       float *scratch)
 {
+    size_t work_at;
+    scratch_parts(t, h, w, &work_at);
     const int C = t->out_c, H = t->out_h, W = t->out_w;
     /* 1. channels: uint8 (h, w, c) -> float [0,1] planar (C, h, w) */
     float *img = scratch;
@@ -149,8 +157,8 @@ void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w,
     float *dst = pad > 0 ? padsrc : out;
     if (y0 == 0 && x0 == 0 && rh == h && rw == w && h == H && w == W)
         memcpy(dst, img, sizeof(float) * (size_t)C * H * W);
-    else
-        resize_region(img, C, h, w, y0, x0, rh, rw, dst, H, W, tmp);
+    else if (resize_region(img, C, h, w, y0, x0, rh, rw, dst, H, W, tmp, scratch + work_at) != VT_OK)
+        return VT_ERR;
     if (pad > 0) {
         /* random crop of the zero-padded (H, W) image: an offset in [-pad, pad] per axis */
         int dy = (int)(vt_rng_u64(rng) % (uint64_t)(2 * pad + 1)) - pad;
@@ -180,4 +188,5 @@ void vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w,
     }
     /* 4. random erasing */
     if (t->train && t->erase_prob > 0) random_erase(t, out, C, H, W, rng);
+    return VT_OK;
 }

@@ -3,6 +3,7 @@
  * like torch.nn.functional.interpolate(mode, align_corners=False, antialias). Computed in double. */
 #include "nn.h"
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,44 +94,81 @@ static int axis_weights(int in, int out, vt_interp mode, bool aa, int *first, in
     return VT_OK;
 }
 
-/* in (C, ih, iw) -> out (C, oh, ow), planar float images */
-int vt_resize_image_f32(float *out, const float *in, int C, int ih, int iw, int oh, int ow, vt_interp mode, bool aa)
+/* taps per output sample an axis of in -> out samples may need: 4 source samples per output sample
+ * widened by the downscale factor (antialias), and room for the border cases */
+static int max_taps(int in, int out) { return (int)(4.0 * ((double)in / out > 1.0 ? (double)in / out : 1.0)) + 8; }
+
+/* the workspace's parts, doubles first so that one 8-byte-aligned block serves */
+typedef struct {
+    double *wx, *wy, *tmp;
+    int *fx, *fy;
+    int maxkx, maxky;
+} resize_work;
+
+static size_t resize_layout(int ih, int iw, int oh, int ow, void *base, resize_work *w)
+{
+    const int kx = max_taps(iw, ow), ky = max_taps(ih, oh);
+    const size_t nwx = (size_t)ow * kx, nwy = (size_t)oh * ky, ntmp = (size_t)ih * ow;
+    if (w) {
+        w->wx = base;
+        w->wy = w->wx + nwx;
+        w->tmp = w->wy + nwy;
+        w->fx = (int *)(w->tmp + ntmp);
+        w->fy = w->fx + 2 * (size_t)ow;
+        w->maxkx = kx;
+        w->maxky = ky;
+    }
+    return sizeof(double) * (nwx + nwy + ntmp) + sizeof(int) * 2 * ((size_t)ow + oh);
+}
+
+size_t vt_resize_work_bytes(int ih, int iw, int oh, int ow)
+{
+    return ih < 1 || iw < 1 || oh < 1 || ow < 1 ? 0 : resize_layout(ih, iw, oh, ow, NULL, NULL);
+}
+
+int vt_resize_image_f32_work(float *out, const float *in, int C, int ih, int iw, int oh, int ow, vt_interp mode,
+                             bool aa, void *work)
 {
     if (C < 1 || ih < 1 || iw < 1 || oh < 1 || ow < 1)
         return vt_err("resize: bad sizes %d channels %dx%d -> %dx%d", C, ih, iw, oh, ow);
     if (mode != VT_INTERP_BICUBIC && mode != VT_INTERP_BILINEAR)
         return vt_err("resize: unknown interpolation mode %d (bicubic %d, bilinear %d)", (int)mode, VT_INTERP_BICUBIC,
                       VT_INTERP_BILINEAR);
-    int maxkx = (int)(4.0 * ((double)iw / ow > 1.0 ? (double)iw / ow : 1.0)) + 8;
-    int maxky = (int)(4.0 * ((double)ih / oh > 1.0 ? (double)ih / oh : 1.0)) + 8;
-    int *fx = malloc(sizeof(int) * (size_t)ow * 2), *fy = malloc(sizeof(int) * (size_t)oh * 2);
-    double *wx = malloc(sizeof(double) * (size_t)ow * maxkx), *wy = malloc(sizeof(double) * (size_t)oh * maxky);
-    double *tmp = malloc(sizeof(double) * (size_t)ih * ow);
-    int r = (fx && fy && wx && wy && tmp) ? VT_OK : vt_err("resize: out of memory");
-    if (r == VT_OK) r = axis_weights(iw, ow, mode, aa, fx, fx + ow, wx, maxkx);
-    if (r == VT_OK) r = axis_weights(ih, oh, mode, aa, fy, fy + oh, wy, maxky);
+    if (!work || (uintptr_t)work % sizeof(double) != 0)
+        return vt_err("resize: the workspace must be %zu-byte aligned", sizeof(double));
+    resize_work wk;
+    resize_layout(ih, iw, oh, ow, work, &wk);
+    const int *fx = wk.fx, *fy = wk.fy;
+    int r = axis_weights(iw, ow, mode, aa, wk.fx, wk.fx + ow, wk.wx, wk.maxkx);
+    if (r == VT_OK) r = axis_weights(ih, oh, mode, aa, wk.fy, wk.fy + oh, wk.wy, wk.maxky);
     for (int c = 0; r == VT_OK && c < C; c++) {
         const float *src = in + (size_t)c * ih * iw;
         for (int y = 0; y < ih; y++)   /* horizontal pass */
             for (int x = 0; x < ow; x++) {
                 double s = 0;
-                const double *w = wx + (size_t)x * maxkx;
+                const double *w = wk.wx + (size_t)x * wk.maxkx;
                 for (int j = 0; j < fx[ow + x]; j++) s += w[j] * src[(size_t)y * iw + fx[x] + j];
-                tmp[(size_t)y * ow + x] = s;
+                wk.tmp[(size_t)y * ow + x] = s;
             }
         for (int y = 0; y < oh; y++)   /* vertical pass */
             for (int x = 0; x < ow; x++) {
                 double s = 0;
-                const double *w = wy + (size_t)y * maxky;
-                for (int j = 0; j < fy[oh + y]; j++) s += w[j] * tmp[(size_t)(fy[y] + j) * ow + x];
+                const double *w = wk.wy + (size_t)y * wk.maxky;
+                for (int j = 0; j < fy[oh + y]; j++) s += w[j] * wk.tmp[(size_t)(fy[y] + j) * ow + x];
                 out[((size_t)c * oh + y) * ow + x] = (float)s;
             }
     }
-    free(fx);
-    free(fy);
-    free(wx);
-    free(wy);
-    free(tmp);
+    return r;
+}
+
+/* in (C, ih, iw) -> out (C, oh, ow), planar float images */
+int vt_resize_image_f32(float *out, const float *in, int C, int ih, int iw, int oh, int ow, vt_interp mode, bool aa)
+{
+    const size_t bytes = vt_resize_work_bytes(ih, iw, oh, ow);
+    void *work = bytes ? malloc(bytes) : NULL;
+    if (bytes && !work) return vt_err("resize: out of memory (%zu bytes for %dx%d -> %dx%d)", bytes, iw, ih, ow, oh);
+    int r = vt_resize_image_f32_work(out, in, C, ih, iw, oh, ow, mode, aa, work);   /* bad sizes: refused first */
+    free(work);
     return r;
 }
 
