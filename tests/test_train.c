@@ -3,11 +3,13 @@
  * resolution from a checkpoint, refusal of bad checkpoints and bad command lines. */
 #include "testutil.h"
 #include "train/train.h"
+#include <dirent.h>
 #include <png.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,6 +84,9 @@ static void write_config(const char *path, int img, const char *extra)
     fclose(f);
 }
 
+/* when not 0: the largest file the next tools run may write, in bytes */
+static rlim_t child_fsize_limit;
+
 /* run the tool named by an environment variable (VIT_TRAIN_BIN, VIT_EVAL_BIN) with arguments, its
  * output appended to log; returns the exit status (or -signal) */
 static int run_tool(const char *envvar, const char *const *args, const char *log)
@@ -90,6 +95,10 @@ static int run_tool(const char *envvar, const char *const *args, const char *log
     ck_assert_msg(bin != NULL, "%s not set", envvar);
     pid_t pid = fork();
     if (pid == 0) {
+        if (child_fsize_limit) {   /* a disk that fills up: writes past the limit fail with EFBIG */
+            signal(SIGXFSZ, SIG_IGN);
+            setrlimit(RLIMIT_FSIZE, &(struct rlimit){child_fsize_limit, child_fsize_limit});
+        }
         freopen(log, "a", stdout);
         freopen(log, "a", stderr);
         const char *argv[32] = {bin};
@@ -341,7 +350,8 @@ START_TEST(replicas_resume_is_exact)
                       k ? "1 replica" : "2 replicas", e, tl, t1, t5);
     }
     /* more replicas than images in a batch is refused */
-    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outA, "--set", "train.replicas=17", NULL}, log), 1);
+    snprintf(outB, sizeof outB, "%s/R17", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, "--set", "train.replicas=17", NULL}, log), 1);
     text = read_log(log);
     ck_assert_msg(strstr(text, "replicas = 17 is more than [data] batch_size = 16"), "%s", text);
 }
@@ -387,13 +397,40 @@ START_TEST(finetune_at_higher_resolution)
     ck_assert(strstr(text, "final test accuracy") != NULL);
     /* --init and --resume together are refused */
     ck_assert_int_eq(run((const char *[]){"--config", ft, "--out", outF, "--init", ck, "--resume", "auto", NULL}, log), 1);
-    /* another architecture is refused with the tensor's name */
+    /* a new run never writes into a folder that holds one: nothing there changes */
+    char before[600], after[600];
+    snprintf(before, sizeof before, "%s/ckpt-000000010.h5", outF);
+    struct stat sb, sa;
+    ck_assert_int_eq(stat(before, &sb), 0);
+    char *metrics_before = metrics_without_speed(outF);
     ck_assert_int_eq(run((const char *[]){"--config", ft, "--out", outF, "--init", ck, "--set", setpath, "--set",
-                                          "model.embed_dim=32", NULL},
+                                          "train.epochs=1", "--set", "model.num_classes=6", NULL},
                          log),
                      1);
     text = read_log(log);
-    ck_assert_msg(strstr(text, "cls_token has shape (1, 1, 16), the model needs (1, 1, 32)") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "already holds a run (config.ini, metrics.csv, ") && strstr(text, "--resume auto"), "%s",
+                  text);
+    ck_assert_int_eq(stat(before, &sa), 0);
+    ck_assert(sa.st_mtime == sb.st_mtime && sa.st_size == sb.st_size);
+    char *metrics_after = metrics_without_speed(outF);
+    ck_assert_str_eq(metrics_before, metrics_after);
+    free(metrics_before);
+    free(metrics_after);
+    /* another architecture is refused naming the setting, also where every shape would fit */
+    snprintf(outF, sizeof outF, "%s/F2", dir);
+    const char *other[][2] = {{"model.embed_dim=32", "[model] embed_dim = 16, the config 32"},
+                              {"model.num_heads=4", "[model] num_heads = 2, the config 4"},
+                              {"model.gelu=tanh", "[model] gelu = erf, the config tanh"},
+                              {"model.layer_norm_eps=1e-5", "[model] layer_norm_eps = 1e-06, the config 1e-05"}};
+    for (int k = 0; k < 4; k++) {
+        ck_assert_int_eq(run((const char *[]){"--config", ft, "--out", outF, "--init", ck, "--set", setpath, "--set",
+                                              other[k][0], NULL},
+                             log),
+                         1);
+        text = read_log(log);
+        ck_assert_msg(strstr(text, other[k][1]) && strstr(text, "to start from its weights"), "%s", text);
+    }
+    (void)after;
 }
 END_TEST
 
@@ -461,8 +498,56 @@ START_TEST(bad_checkpoints_and_commands)
     rename(bad, newest);
     bool found;
     char p[600];
-    ck_assert_int_eq(vt_ckpt_find_latest(out, p, sizeof p, &found), VT_OK);
+    char skipped[512];
+    ck_assert_int_eq(vt_ckpt_find_latest(out, p, sizeof p, &found, skipped, sizeof skipped), VT_OK);
     ck_assert(found && strcmp(p, ck) == 0);
+    ck_assert_msg(strstr(skipped, "ckpt-000000999.h5") != NULL, "%s", skipped);
+    unlink(newest);
+    /* resuming with another architecture is refused naming the setting, also where the shapes fit */
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", "auto", "--set", "model.pool=avg",
+                                          "--set", "train.max_steps=9", NULL},
+                         log),
+                     1);
+    ck_assert_msg(strstr(read_log(log), "[model] pool = token, the config avg (set pool = token to continue that run)"),
+                  "%s", read_log(log));
+    /* a full disk while writing a checkpoint: refused with the reason, no partial file, the older ones kept */
+    struct stat st0;
+    ck_assert_int_eq(stat(ck, &st0), 0);
+    child_fsize_limit = (rlim_t)st0.st_size / 2;
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", "auto", "--set",
+                                          "train.max_steps=9", NULL},
+                         log),
+                     1);
+    child_fsize_limit = 0;
+    ck_assert_msg(strstr(read_log(log), "writing checkpoint") && strstr(read_log(log), "(File too large)"), "%s",
+                  read_log(log));
+    char ck9[600];
+    snprintf(ck9, sizeof ck9, "%s/ckpt-000000009.h5", out);
+    ck_assert_int_ne(access(ck9, F_OK), 0);
+    snprintf(ck9, sizeof ck9, "%s/ckpt-000000009.h5.tmp", out);
+    ck_assert_int_ne(access(ck9, F_OK), 0);
+    ck_assert_int_eq(vt_ckpt_find_latest(out, p, sizeof p, &found, skipped, sizeof skipped), VT_OK);
+    ck_assert(found && strcmp(p, ck) == 0 && skipped[0] == '\0');
+    /* when no checkpoint is readable, --resume auto stops instead of starting afresh over the run */
+    char *metrics_before = metrics_without_speed(out);
+    int nck = 0;
+    ck_assert_int_eq(vt_ckpt_count(out, &nck), VT_OK);
+    ck_assert_int_ge(nck, 1);
+    DIR *dd = opendir(out);
+    struct dirent *de;
+    while ((de = readdir(dd)))
+        if (strncmp(de->d_name, "ckpt-", 5) == 0) {
+            char cp[800];
+            snprintf(cp, sizeof cp, "%s/%s", out, de->d_name);
+            ck_assert_int_eq(truncate(cp, 100), 0);
+        }
+    closedir(dd);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", "auto", NULL}, log), 1);
+    ck_assert_msg(strstr(read_log(log), "resume auto: no readable checkpoint in"), "%s", read_log(log));
+    char *metrics_after = metrics_without_speed(out);
+    ck_assert_str_eq(metrics_before, metrics_after);
+    free(metrics_before);
+    free(metrics_after);
     /* command line */
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--bogus", NULL}, log), 2);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--threads", "zero", NULL}, log), 2);

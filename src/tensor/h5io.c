@@ -33,9 +33,24 @@ const char *vt_h5_filename(vt_h5id loc, char *buf, size_t n)
 
 #define FNAME(loc) vt_h5_filename(loc, fbuf, sizeof fbuf)
 
+/* Before the library's first use: no automatic error printing (the wrappers' messages say what failed),
+ * and no clean-up at exit: a file whose writing failed (a full disk) stays open inside HDF5, and its
+ * exit handler then loops on flushing it and crashes; the operating system closes the file instead. */
+static pthread_once_t h5_init_once = PTHREAD_ONCE_INIT;
+static void h5_init_quiet(void)
+{
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+static void h5_init(void)
+{
+    pthread_once(&h5_init_once, h5_init_quiet);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);   /* per thread in thread-safe builds of HDF5 */
+}
+
 vt_h5id vt_h5_open(const char *path, bool write)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_init();
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         vt_err("%s: cannot open (no such file or not readable)", path);
@@ -51,17 +66,51 @@ vt_h5id vt_h5_open(const char *path, bool write)
     return f;
 }
 
+/* the operating system's reason for the newest HDF5 failure when its error stack carries one (the file
+ * drivers record "..., error message = 'No space left on device'"): " (reason)", else "" */
+static herr_t find_reason(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)n;
+    const char *key = "error message = '", *p = e->desc ? strstr(e->desc, key) : NULL;
+    if (p) {
+        p += strlen(key);
+        const char *q = strchr(p, '\'');
+        snprintf(data, 128, " (%.*s)", (int)(q ? q - p : (ptrdiff_t)strlen(p)), p);
+    }
+    return 0;
+}
+
+static const char *h5_reason(char buf[128])
+{
+    buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, find_reason, buf);
+    return buf;
+}
+
 vt_h5id vt_h5_create(const char *path)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_init();
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) vt_err("%s: cannot create the file (folder missing or not writable?)", path);
+    char why[128];
+    if (f < 0) {
+        h5_reason(why);
+        vt_err("%s: cannot create the file%s", path, why[0] ? why : " (folder missing or not writable?)");
+    }
     return f;
 }
 
-void vt_h5_close(vt_h5id f)
+int vt_h5_close(vt_h5id f)
 {
-    if (f >= 0) H5Fclose((hid_t)f);
+    if (f < 0) return VT_OK;
+    char fbuf[512], why[128];
+    FNAME(f);
+    /* flush first: a failure to write (a full disk) shows here and the close below still releases the file */
+    herr_t fl = H5Fflush((hid_t)f, H5F_SCOPE_LOCAL);
+    if (fl < 0) h5_reason(why);
+    herr_t c = H5Fclose((hid_t)f);
+    if (fl < 0) return vt_err("%s: cannot finish writing the file%s", fbuf, why);
+    if (c < 0) return vt_err("%s: cannot close the file%s", fbuf, h5_reason(why));
+    return VT_OK;
 }
 
 bool vt_h5_exists(vt_h5id loc, const char *path)
@@ -389,13 +438,16 @@ static int write_any(vt_h5id loc, const char *path, const void *data, hid_t file
     }
     hid_t d = H5Dcreate2((hid_t)loc, path, filetype, s, H5P_DEFAULT, plist, H5P_DEFAULT);
     herr_t r = -1;
+    char why[128] = "";
     if (d >= 0) {
         r = n ? H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
-        H5Dclose(d);
+        if (r < 0) h5_reason(why);
+        /* chunked data may be written only now */
+        if (H5Dclose(d) < 0 && r >= 0) r = -1, h5_reason(why);
     }
     H5Pclose(plist);
     H5Sclose(s);
-    if (r < 0) return vt_err("%s: cannot write dataset %s", FNAME(loc), path);
+    if (r < 0) return vt_err("%s: cannot write dataset %s%s", FNAME(loc), path, why);
     return VT_OK;
 }
 
@@ -427,12 +479,14 @@ static int write_attr(vt_h5id loc, const char *obj, const char *name, hid_t file
     hid_t s = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate_by_name((hid_t)loc, obj, name, filetype, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     herr_t r = -1;
+    char why[128] = "";
     if (a >= 0) {
         r = H5Awrite(a, memtype, v);
-        H5Aclose(a);
+        if (H5Aclose(a) < 0 && r >= 0) r = -1;
     }
+    if (r < 0) h5_reason(why);
     H5Sclose(s);
-    if (r < 0) return vt_err("%s: cannot write attribute %s of %s", FNAME(loc), name, obj);
+    if (r < 0) return vt_err("%s: cannot write attribute %s of %s%s", FNAME(loc), name, obj, why);
     return VT_OK;
 }
 

@@ -211,7 +211,9 @@ typedef int64_t vt_h5id;
 vt_h5id vt_h5_open(const char *path, bool write);          /* <0 + vt_err on failure */
 /* create (truncate) a new file */
 vt_h5id vt_h5_create(const char *path);
-void vt_h5_close(vt_h5id f);
+/* VT_ERR when the file could not be written out (a full disk: the reason is in the message); the file is
+ * released either way */
+int vt_h5_close(vt_h5id f);
 bool vt_h5_exists(vt_h5id loc, const char *path);          /* every link on the path exists */
 bool vt_h5_is_group(vt_h5id loc, const char *path);
 /* names of the direct children of a group, sorted; *names is malloc'd (free with vt_h5_free_names) */

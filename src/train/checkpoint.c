@@ -78,7 +78,14 @@ int vt_ckpt_write(const char *dir, const vt_vit *m, const vt_optim *o, const vt_
     if (r == VT_OK) r = vt_h5_write_attr_str(f, "/config", "ini", config_text ? config_text : "");
     /* the last attribute written marks the file complete */
     if (r == VT_OK) r = vt_h5_write_attr_i64(f, "/", "complete", 1);
-    vt_h5_close(f);
+    if (r != VT_OK) {
+        char first[512];   /* the first failure says most; closing may fail too */
+        snprintf(first, sizeof first, "%s", vt_errmsg());
+        vt_h5_close(f);
+        vt_err("%s", first);
+    } else {
+        r = vt_h5_close(f);   /* a full disk may show only when the file is written out */
+    }
     if (r != VT_OK) {
         unlink(tmp);
         return vt_err_prefix("writing checkpoint %s: ", final);
@@ -142,6 +149,41 @@ int vt_ckpt_model_config(const char *path, vt_vit_config *mc)
     mc->pool = strcmp(pool, "avg") == 0 ? VT_POOL_MEAN : VT_POOL_TOKEN;
     mc->gelu = strcmp(gelu, "tanh") == 0 ? VT_GELU_TANH : VT_GELU_ERF;
     if (vt_vit_config_check(mc) != VT_OK) return vt_err_prefix("%s: bad model description: ", path);
+    return VT_OK;
+}
+
+static int arch_diff(const char *path, const char *key, const char *ck, const char *cfg, bool whole)
+{
+    return vt_err("%s: the checkpoint's model has [model] %s = %s, the config %s (set %s = %s %s)", path, key, ck, cfg,
+                  key, ck, whole ? "to continue that run" : "to start from its weights");
+}
+
+int vt_ckpt_check_arch(const char *path, const vt_vit_config *ck, const vt_vit_config *mc, bool whole)
+{
+    const struct { const char *key; double a, b; bool need; } num[] = {
+        {"depth", ck->depth, mc->depth, true},
+        {"embed_dim", ck->embed_dim, mc->embed_dim, true},
+        {"num_heads", ck->num_heads, mc->num_heads, true},
+        {"patch_size", ck->patch, mc->patch, true},
+        {"in_chans", ck->in_chans, mc->in_chans, true},
+        {"mlp_ratio", ck->mlp_ratio, mc->mlp_ratio, true},
+        {"layer_norm_eps", ck->ln_eps, mc->ln_eps, true},
+        {"img_h", ck->img_h, mc->img_h, whole},
+        {"img_w", ck->img_w, mc->img_w, whole},
+        {"num_classes", ck->num_classes, mc->num_classes, whole},
+    };
+    char a[64], b[64];
+    for (size_t i = 0; i < sizeof num / sizeof *num; i++)
+        if (num[i].need && num[i].a != num[i].b) {
+            const bool close = (snprintf(a, sizeof a, "%g", num[i].a), snprintf(b, sizeof b, "%g", num[i].b),
+                                strcmp(a, b) == 0);   /* short unless that hides the difference */
+            if (close) snprintf(a, sizeof a, "%.17g", num[i].a), snprintf(b, sizeof b, "%.17g", num[i].b);
+            return arch_diff(path, num[i].key, a, b, whole);
+        }
+    const char *pool[] = {[VT_POOL_TOKEN] = "token", [VT_POOL_MEAN] = "avg"};
+    const char *gelu[] = {[VT_GELU_ERF] = "erf", [VT_GELU_TANH] = "tanh"};
+    if (ck->pool != mc->pool) return arch_diff(path, "pool", pool[ck->pool], pool[mc->pool], whole);
+    if (ck->gelu != mc->gelu) return arch_diff(path, "gelu", gelu[ck->gelu], gelu[mc->gelu], whole);
     return VT_OK;
 }
 
@@ -233,21 +275,36 @@ static int list_ckpts(const char *dir, entry **out, int *count)
     return VT_OK;
 }
 
-int vt_ckpt_find_latest(const char *dir, char *path, size_t n, bool *found)
+int vt_ckpt_find_latest(const char *dir, char *path, size_t n, bool *found, char *skipped, size_t skipped_n)
 {
     entry *list;
     int count;
     *found = false;
+    if (skipped_n) skipped[0] = '\0';
     if (list_ckpts(dir, &list, &count) != VT_OK) return VT_ERR;
+    size_t used = 0;
     for (int i = 0; i < count && !*found; i++) {
         snprintf(path, n, "%s/%s", dir, list[i].name);
         vt_h5id f = vt_h5_open(path, false);
-        if (f < 0) continue;   /* truncated or corrupted: try an older one */
-        if (check_header(f, path) == VT_OK) *found = true;
-        vt_h5_close(f);
+        if (f >= 0) {
+            if (check_header(f, path) == VT_OK) *found = true;
+            vt_h5_close(f);
+        }
+        if (!*found && used < skipped_n) {   /* truncated or corrupted: say why, try an older one */
+            int k = snprintf(skipped + used, skipped_n - used, "%s%s", used ? "; " : "", vt_errmsg());
+            used = k < 0 ? skipped_n : used + (size_t)k;
+        }
     }
     free(list);
     if (!*found) path[0] = '\0';
+    return VT_OK;
+}
+
+int vt_ckpt_count(const char *dir, int *count)
+{
+    entry *list;
+    if (list_ckpts(dir, &list, count) != VT_OK) return VT_ERR;
+    free(list);
     return VT_OK;
 }
 

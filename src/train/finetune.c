@@ -24,6 +24,7 @@ int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
     vt_h5_lock();
     int r = vt_ckpt_model_config(path, &src);
     vt_h5_unlock();
+    if (r == VT_OK) r = vt_ckpt_check_arch(path, &src, &m->cfg, false);
     if (r != VT_OK) return VT_ERR;
     vt_vit pre;
     if (vt_vit_init(&pre, &src) != VT_OK) return vt_err_prefix("%s: ", path);

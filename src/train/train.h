@@ -56,12 +56,19 @@ int vt_ckpt_write(const char *dir, const vt_vit *m, const vt_optim *o, const vt_
                   const char *config_text, int deflate, char *path_out, size_t n);
 /* read the model description stored in a checkpoint (/model attributes) */
 int vt_ckpt_model_config(const char *path, vt_vit_config *mc);
+/* VT_OK when a checkpoint's model description ck can serve the config's model mc: the same architecture
+ * (depth, width, heads, patch, channels, MLP ratio, LayerNorm eps, pooling, GELU), and with whole (resume)
+ * also the same input size and classes; else VT_ERR naming path, the [model] key and both values */
+int vt_ckpt_check_arch(const char *path, const vt_vit_config *ck, const vt_vit_config *mc, bool whole);
 /* Load a checkpoint: format version and every tensor's shape are checked against m (and o);
  * o and s may be NULL (weights only). config_text (may be NULL) gets a malloc'd copy of /config. */
 int vt_ckpt_load(const char *path, vt_vit *m, vt_optim *o, vt_train_state *s, char **config_text);
-/* the newest complete checkpoint in dir (by step); VT_ERR without message-worthy failure when none:
- * *found is false then */
-int vt_ckpt_find_latest(const char *dir, char *path, size_t n, bool *found);
+/* the newest complete checkpoint in dir (by the step in its name): *found false when there is none (VT_ERR
+ * only when dir cannot be listed); the newer ones passed over as unreadable or incomplete are listed in
+ * skipped, each with its reason ("" when none) */
+int vt_ckpt_find_latest(const char *dir, char *path, size_t n, bool *found, char *skipped, size_t skipped_n);
+/* how many files named like checkpoints dir holds (0 when dir does not exist) */
+int vt_ckpt_count(const char *dir, int *count);
 /* delete all but the newest keep_last checkpoints, never the one named keep (best) nor the newest */
 int vt_ckpt_prune(const char *dir, int keep_last, const char *keep);
 

@@ -34,12 +34,13 @@ static int write_text_atomic(const char *path, const char *text)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) return vt_err("%s: cannot write: %s", tmp, strerror(errno));
-    fputs(text, f);
-    bool bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
+    int e = 0;
+    if (fputs(text, f) == EOF || fflush(f) != 0 || fsync(fileno(f)) != 0) e = errno;
+    if (fclose(f) != 0 && !e) e = errno;
+    if (!e && rename(tmp, path) != 0) e = errno;
+    if (e) {
         unlink(tmp);
-        return vt_err("%s: cannot write", path);
+        return vt_err("%s: cannot write: %s", path, strerror(e));
     }
     return VT_OK;
 }
@@ -82,6 +83,26 @@ static int metrics_truncate(const char *path, int64_t step)
     int r = write_text_atomic(path, out);
     free(out);
     return r;
+}
+
+/* a new run (no --resume) never writes over another run's files: its config.ini, metrics.csv and
+ * checkpoints would be mixed with the new ones (and pruned) */
+static int refuse_used_dir(const char *dir)
+{
+    int nckpt = 0;
+    if (vt_ckpt_count(dir, &nckpt) != VT_OK) return VT_ERR;
+    const char *names[] = {"config.ini", "metrics.csv"};
+    char found[64] = "";
+    for (int i = 0; i < 2; i++) {
+        char p[4200];
+        if (snprintf(p, sizeof p, "%s/%s", dir, names[i]) >= (int)sizeof p) continue;
+        if (access(p, F_OK) == 0) snprintf(found + strlen(found), sizeof found - strlen(found), "%s%s",
+                                           found[0] ? ", " : "", names[i]);
+    }
+    if (!nckpt && !found[0]) return VT_OK;
+    return vt_err("%s already holds a run (%s%s%d checkpoint%s): continue it with --resume auto, or train "
+                  "into another folder with --out DIR (or remove this one)", dir, found, found[0] ? ", " : "", nckpt,
+                  nckpt == 1 ? "" : "s");
 }
 
 typedef struct {
@@ -284,6 +305,7 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
         base = base ? base + 1 : a->config_path;
         snprintf(r->out_dir, sizeof r->out_dir, "runs/%.*s", (int)(strcspn(base, ".")), base);
     }
+    if (!a->resume && !a->dry_run && refuse_used_dir(r->out_dir) != VT_OK) goto done;
     if (!a->dry_run && mkdir_p(r->out_dir) != VT_OK) goto done;
     if (snprintf(r->metrics_path, sizeof r->metrics_path, "%s/metrics.csv", r->out_dir) >= (int)sizeof r->metrics_path) {
         vt_err("%.64s...: output directory path too long", r->out_dir);
@@ -315,13 +337,29 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     if (a->resume) {
         bool found = true;
         if (strcmp(a->resume, "auto") == 0) {
-            if (vt_ckpt_find_latest(r->out_dir, ckpt, sizeof ckpt, &found) != VT_OK) goto done;
+            char skipped[2048];
+            vt_h5_lock();
+            int rc = vt_ckpt_find_latest(r->out_dir, ckpt, sizeof ckpt, &found, skipped, sizeof skipped);
+            vt_h5_unlock();
+            if (rc != VT_OK) goto done;
+            if (!found && skipped[0]) {
+                vt_err("resume auto: no readable checkpoint in %s: %s (move them away to start afresh, or give "
+                       "--resume PATH)", r->out_dir, skipped);
+                goto done;
+            }
+            if (skipped[0]) fprintf(out, "resume auto: passed over newer checkpoints: %s\n", skipped);
             if (!found) fprintf(out, "resume auto: no checkpoint in %s, starting fresh\n", r->out_dir);
         } else {
             snprintf(ckpt, sizeof ckpt, "%s", a->resume);
         }
         if (found) {
-            if (vt_ckpt_load(ckpt, &r->model, &r->opt, &r->st, NULL) != VT_OK) goto done;
+            vt_vit_config ck;
+            vt_h5_lock();
+            int rc = vt_ckpt_model_config(ckpt, &ck);
+            if (rc == VT_OK) rc = vt_ckpt_check_arch(ckpt, &ck, &r->model.cfg, true);
+            if (rc == VT_OK) rc = vt_ckpt_load(ckpt, &r->model, &r->opt, &r->st, NULL);
+            vt_h5_unlock();
+            if (rc != VT_OK) goto done;
             if (r->st.seed != c->seed) {
                 vt_err("%s: the checkpoint was trained with seed %lld, the config says %d", ckpt, (long long)r->st.seed,
                        c->seed);
