@@ -489,6 +489,8 @@ START_TEST(bad_checkpoints_and_commands)
     ck_assert_int_eq(vt_ckpt_model_config(bad, &mc), VT_ERR);
     ck_assert_msg(strstr(vt_errmsg(), "trunc.h5") != NULL, "%s", vt_errmsg());
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", bad, NULL}, log), 1);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", dir, NULL}, log), 1);
+    ck_assert_msg(strstr(read_log(log), "is a folder, expected an HDF5 file"), "%s", read_log(log));
     /* not a checkpoint at all */
     ck_assert_int_eq(vt_ckpt_model_config(tu_golden("vit_reference.h5"), &mc), VT_ERR);
     ck_assert(strstr(vt_errmsg(), "not a vit checkpoint") != NULL);

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static pthread_mutex_t h5_mutex;
 static pthread_once_t h5_once = PTHREAD_ONCE_INIT;
@@ -51,6 +52,11 @@ static void h5_init(void)
 vt_h5id vt_h5_open(const char *path, bool write)
 {
     h5_init();
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        vt_err("%s: is a folder, expected an HDF5 file", path);
+        return -1;
+    }
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         vt_err("%s: cannot open (no such file or not readable)", path);
