@@ -8,14 +8,16 @@
 
 static char path[64];
 
-static void write_cfg(const char *text)
+static void write_cfg_n(const char *text, size_t n)
 {
     snprintf(path, sizeof path, "/tmp/vit_cfg_XXXXXX");
     int fd = mkstemp(path);
     ck_assert(fd >= 0);
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    ck_assert_int_eq(write(fd, text, n), (ssize_t)n);
     close(fd);
 }
+
+static void write_cfg(const char *text) { write_cfg_n(text, strlen(text)); }
 
 static int load(vt_config *c, const char *text)
 {
@@ -76,7 +78,9 @@ START_TEST(wrong_type_and_range)
     ck_assert_int_eq(load(&c, "[model]\ndepth = 4\ndepth = 5\n"), VT_ERR);
     ck_assert(strstr(vt_errmsg(), "twice") != NULL);
     ck_assert_int_eq(load(&c, "[model\ndepth = 4\n"), VT_ERR);
-    ck_assert_msg(strstr(vt_errmsg(), "outside any [section]") != NULL, "%s", vt_errmsg());
+    ck_assert_msg(strstr(vt_errmsg(), ":1:") && strstr(vt_errmsg(), "no closing ']'"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "depth = 4\n[model]\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), ":1:") && strstr(vt_errmsg(), "outside any [section]"), "%s", vt_errmsg());
     ck_assert_int_eq(load(&c, "[model]\ndepth 4\n"), VT_ERR);
     ck_assert_msg(strstr(vt_errmsg(), ":2: syntax error") != NULL, "%s", vt_errmsg());
 }
@@ -122,7 +126,195 @@ START_TEST(resolved_config_round_trips)
     vt_config_defaults(&b);
     ck_assert_msg(vt_config_load(&b, path) == VT_OK, "%s", vt_errmsg());
     remove(path);
+    memcpy(b.source, a.source, sizeof a.source);   /* where they came from, not a key */
     ck_assert_int_eq(memcmp(&a, &b, sizeof a), 0);
+}
+END_TEST
+
+/* the writer quotes what needs it: every string, however odd, reads back as written (a value with " ;"
+ * once lost its tail to a comment) */
+START_TEST(odd_strings_round_trip)
+{
+    static char longq[256];
+    memset(longq, '"', 255);
+    const char *vals[] = {"/tmp/sp ;x", "/tmp/sp #x", "a;b", "a#b", ";lead", "#lead", "\"quoted\"", "say \"hi\" ;x",
+                          "back\\slash\\", "\\\"", "  lead", "trail  ", "\tlead tab", "", "x = y", "[model]", "\"", "\\",
+                          " ; ", "a\t#b", longq};
+    int n = (int)(sizeof vals / sizeof vals[0]);
+    for (int i = 0; i < n; i++) {
+        vt_config a, b;
+        vt_config_defaults(&a);
+        snprintf(a.data_path, sizeof a.data_path, "%s", vals[i]);
+        snprintf(a.no_weight_decay, sizeof a.no_weight_decay, "%s", vals[(i + 1) % n]);
+        snprintf(a.init, sizeof a.init, "%s", vals[(i + 2) % n]);
+        if (strlen(vals[(i + 3) % n]) < sizeof a.images_key)
+            snprintf(a.images_key, sizeof a.images_key, "%s", vals[(i + 3) % n]);
+        write_cfg("");
+        FILE *f = fopen(path, "w");
+        ck_assert_int_eq(vt_config_write(&a, f), VT_OK);
+        fclose(f);
+        vt_config_defaults(&b);
+        int r = vt_config_load(&b, path);
+        remove(path);
+        ck_assert_msg(r == VT_OK, "value %d: %s", i, vt_errmsg());
+        ck_assert_msg(strcmp(a.data_path, b.data_path) == 0, "'%s' read back as '%s'", a.data_path, b.data_path);
+        ck_assert_msg(strcmp(a.no_weight_decay, b.no_weight_decay) == 0, "'%s' read back as '%s'", a.no_weight_decay,
+                      b.no_weight_decay);
+        memcpy(b.source, a.source, sizeof a.source);
+        ck_assert_msg(memcmp(&a, &b, sizeof a) == 0, "value %d changed in the round trip", i);
+    }
+    /* as the audit found it: --set, config.ini, read back */
+    vt_config c, d;
+    vt_config_defaults(&c);
+    ck_assert_int_eq(vt_config_set(&c, "data.path=/tmp/sp ;x"), VT_OK);
+    ck_assert_str_eq(c.data_path, "/tmp/sp ;x");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    ck_assert_int_eq(vt_config_write(&c, m), VT_OK);
+    fclose(m);
+    ck_assert_msg(strstr(buf, "path = \"/tmp/sp ;x\"\n") && strstr(buf, "images_key = images\n"), "%s", buf);
+    vt_config_defaults(&d);
+    ck_assert_int_eq(vt_config_load_text(&d, buf, "config.ini"), VT_OK);
+    ck_assert_str_eq(d.data_path, "/tmp/sp ;x");
+    free(buf);
+    /* --set takes quotes too, and refuses what no file line can hold */
+    ck_assert_int_eq(vt_config_set(&c, "data.path= \"  a\\\"b \" "), VT_OK);
+    ck_assert_str_eq(c.data_path, "  a\"b ");
+    ck_assert_int_eq(vt_config_set(&c, "data.path=\"open"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "unterminated"), "%s", vt_errmsg());
+    ck_assert_int_eq(vt_config_set(&c, "data.path=a\nb"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "[data] path") && strstr(vt_errmsg(), "control character"), "%s", vt_errmsg());
+}
+END_TEST
+
+/* one comment rule for every key: ';' or '#' after a space or tab; double quotes keep anything */
+START_TEST(comments_and_quotes_one_rule)
+{
+    vt_config c;
+    ck_assert_msg(load(&c, "[data]\npath = x # c\n[train]\nepochs = 3 # c\nseed = 4 ; c\n") == VT_OK, "%s", vt_errmsg());
+    ck_assert_str_eq(c.data_path, "x");
+    ck_assert_int_eq(c.epochs, 3);
+    ck_assert_int_eq(c.seed, 4);
+    ck_assert_msg(load(&c, "[data]\npath = a#b\nimages_key = a;b\nlabels_key=;c\n") == VT_OK, "%s", vt_errmsg());
+    ck_assert_str_eq(c.data_path, "a#b");
+    ck_assert_str_eq(c.images_key, "a;b");
+    ck_assert_str_eq(c.labels_key, ";c");
+    ck_assert_msg(load(&c, "[data] ; a comment\npath = \" a ; b \" # c\nimages_key = \"\"\nlabels_key = \"x\\\\y\\\"z\"\n"
+                           "mean = ;nothing\n") == VT_OK, "%s", vt_errmsg());
+    ck_assert_str_eq(c.data_path, " a ; b ");
+    ck_assert_str_eq(c.images_key, "");
+    ck_assert_str_eq(c.labels_key, "x\\y\"z");
+    ck_assert_str_eq(c.mean, "");
+    /* indented lines are plain lines; CRLF endings; a line longer than inih's 200 bytes is whole */
+    char text[600], longp[300];
+    memset(longp, 'p', 250);
+    longp[0] = '/';
+    longp[250] = '\0';
+    snprintf(text, sizeof text, "[data]\r\nimages_key = k\r\n   path = %s ; c\r\n", longp);
+    ck_assert_msg(load(&c, text) == VT_OK, "%s", vt_errmsg());
+    ck_assert_str_eq(c.data_path, longp);
+    ck_assert_str_eq(c.images_key, "k");
+    /* bad quoted values name file:line and the key */
+    ck_assert_int_eq(load(&c, "[data]\npath = \"abc\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), ":2:") && strstr(vt_errmsg(), "[data] path") &&
+                  strstr(vt_errmsg(), "unterminated"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[data]\npath = \"a\\nb\"\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), ":2:") && strstr(vt_errmsg(), "escape"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[data]\npath = \"a\" b\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), ":2:") && strstr(vt_errmsg(), "after the closing quote"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[data]\npath = \"a\";b\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "after the closing quote"), "%s", vt_errmsg());
+}
+END_TEST
+
+/* junk the old reader dropped silently: "[]", text after "]", a NUL byte, a line without a key */
+START_TEST(junk_lines_refused)
+{
+    vt_config c;
+    ck_assert_int_eq(load(&c, "[]\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), ":1:") && strstr(vt_errmsg(), "empty section"), "%s",
+                  vt_errmsg());
+    ck_assert_int_eq(load(&c, "[data]\npath = /x\n[train]junk\nepochs = 2\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), ":3:") && strstr(vt_errmsg(), "'junk'"), "%s",
+                  vt_errmsg());
+    ck_assert_int_eq(load(&c, "[train];x\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), ":1:") && strstr(vt_errmsg(), "after the section header"), "%s", vt_errmsg());
+    ck_assert_msg(load(&c, "[train]   # fine\nepochs = 2\n") == VT_OK, "%s", vt_errmsg());
+    vt_config_defaults(&c);
+    static const char nul[] = "[data]\npath = /a\0/b\n";
+    write_cfg_n(nul, sizeof nul - 1);
+    ck_assert_int_eq(vt_config_load(&c, path), VT_ERR);
+    remove(path);
+    ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), ":2:") && strstr(vt_errmsg(), "NUL byte"), "%s",
+                  vt_errmsg());
+    ck_assert_int_eq(load(&c, "[model]\n= 5\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), ":2:") && strstr(vt_errmsg(), "without a key"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[model]\ndepth: 4\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), ":2: syntax error"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[model]\ndepth ; = 4\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), ":2: syntax error"), "%s", vt_errmsg());
+}
+END_TEST
+
+/* a folder is not a config; errors found after loading (validate, model) name the file */
+START_TEST(errors_name_the_file)
+{
+    vt_config c;
+    vt_config_defaults(&c);
+    ck_assert_int_eq(vt_config_load(&c, "/tmp"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "/tmp: is a folder, expected an INI file"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, ""), VT_OK);
+    ck_assert_int_eq(vt_config_validate(&c), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), "missing required key [data] path"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[data]\npath=/x\n[model]\nembed_dim = 10\nnum_heads = 3\n"), VT_OK);
+    ck_assert_int_eq(vt_config_validate(&c), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), "[model] embed_dim 10 is not divisible by num_heads 3") &&
+                  !strstr(vt_errmsg(), "model: "), "%s", vt_errmsg());
+    ck_assert_int_eq(vt_config_set(&c, "model.num_heads=4"), VT_OK);
+    ck_assert_int_eq(vt_config_validate(&c), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), "--set"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[data]\npath=/x\n[model]\npreset = zz\n"), VT_OK);
+    vt_vit_config mc;
+    ck_assert_int_eq(vt_config_model(&c, &mc), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), "[model] preset: unknown model preset 'zz'"), "%s",
+                  vt_errmsg());
+    ck_assert_int_eq(load(&c, "[data]\npath=/x\n[schedule]\nlr_min = 0.0010000000001\n"), VT_OK);
+    ck_assert_int_eq(vt_config_validate(&c), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), "lr_min = 0.0010000000001 is above [optim] lr = 0.001"),
+                  "%s", vt_errmsg());
+    vt_config_defaults(&c);
+    ck_assert_int_eq(vt_config_load_text(&c, "[data]\npath = /x\n[model]\ndepth = -1\n", "ckpt.h5"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "ckpt.h5:4:"), "%s", vt_errmsg());
+}
+END_TEST
+
+/* ranges print as they are checked: integers whole, floats in full, no upper bound as ">= min" */
+START_TEST(ranges_print_exactly)
+{
+    vt_config c;
+    ck_assert_int_eq(load(&c, "[train]\nepochs = 1048577\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "epochs = 1048577 is out of range [1, 1048576]"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[train]\nseed = 2147483648\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "seed = 2147483648 is out of range [0, 2147483647]"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[optim]\nbeta1 = 1\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "beta1 = 1 is out of range [0, 0.999999999]"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[optim]\nclip_grad_norm = -0.5\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "clip_grad_norm = -0.5 is out of range (expected >= 0)"), "%s", vt_errmsg());
+    /* documented as ">= 0": any finite value is taken */
+    ck_assert_msg(load(&c, "[optim]\nclip_grad_norm = 1e301\n") == VT_OK, "%s", vt_errmsg());
+    ck_assert(c.clip_grad_norm == 1e301);
+    ck_assert_int_eq(load(&c, "[optim]\nclip_grad_norm = inf\n"), VT_ERR);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    vt_config_markdown(m);
+    fclose(m);
+    ck_assert_msg(strstr(buf, "| train | epochs | int | 10 | 1 .. 1048576 |") &&
+                  strstr(buf, "| train | seed | int | 0 | 0 .. 2147483647 |") &&
+                  strstr(buf, "| optim | beta1 | float | 0.9 | 0 .. 0.999999999 |") &&
+                  strstr(buf, "| optim | clip_grad_norm | float | 0 | >= 0 |"), "%s", buf);
+    free(buf);
 }
 END_TEST
 
@@ -244,6 +436,11 @@ int main(void)
     tcase_add_test(tc, missing_required_and_unreadable);
     tcase_add_test(tc, set_overrides_use_the_same_checks);
     tcase_add_test(tc, resolved_config_round_trips);
+    tcase_add_test(tc, odd_strings_round_trip);
+    tcase_add_test(tc, comments_and_quotes_one_rule);
+    tcase_add_test(tc, junk_lines_refused);
+    tcase_add_test(tc, errors_name_the_file);
+    tcase_add_test(tc, ranges_print_exactly);
     tcase_add_test(tc, data_keys_reach_the_data_layer);
     tcase_add_test(tc, readme_table_matches_parser);
     tcase_add_test(tc, shipped_configs_are_valid);

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <unistd.h>
+#include <zip.h>
 
 static void tiny(vt_vit_config *c)
 {
@@ -181,6 +183,199 @@ START_TEST(round_trip_and_format)
 }
 END_TEST
 
+/* a safetensors file of m's parameters as F32, except f64 (if not NULL) as F64 with its element 0 set to
+ * poke; extra is appended to the header's entries (e.g. a second entry of a name) */
+static void write_st(const vt_vit *m, const char *f64, double poke, const char *extra)
+{
+    static char h[1 << 16];
+    size_t len = (size_t)snprintf(h, sizeof h, "{\"__metadata__\":{\"format\":\"pt\"}");
+    uint64_t off = 0;
+    for (int i = 0; i < m->params.count; i++) {
+        const vt_param_info *pi = &m->params.info[i];
+        bool d = f64 && strcmp(pi->name, f64) == 0;
+        len += (size_t)snprintf(h + len, sizeof h - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", pi->name, d ? "F64" : "F32");
+        for (int k = 0; k < pi->ndim; k++) len += (size_t)snprintf(h + len, sizeof h - len, k ? ",%lld" : "%lld", (long long)pi->shape[k]);
+        uint64_t end = off + (uint64_t)pi->numel * (d ? 8 : 4);
+        len += (size_t)snprintf(h + len, sizeof h - len, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                                (unsigned long long)end);
+        off = end;
+    }
+    len += (size_t)snprintf(h + len, sizeof h - len, "%s}", extra ? extra : "");
+    FILE *f = fopen(path, "wb");
+    uint64_t n = len;
+    fwrite(&n, 8, 1, f);   /* little-endian host */
+    fwrite(h, 1, len, f);
+    for (int i = 0; i < m->params.count; i++) {
+        const vt_param_info *pi = &m->params.info[i];
+        const float *v = m->params.data + pi->offset;
+        if (f64 && strcmp(pi->name, f64) == 0)
+            for (int64_t k = 0; k < pi->numel; k++) {
+                double x = k ? v[k] : poke;
+                fwrite(&x, 8, 1, f);
+            }
+        else
+            fwrite(v, 4, (size_t)pi->numel, f);
+    }
+    fclose(f);
+}
+
+/* values must be finite, names unique; only a shape mismatch carries the note about the missing model
+ * description */
+START_TEST(safetensors_refuses_nan_and_duplicates)
+{
+    vt_vit_config c;
+    tiny(&c);
+    vt_vit a, b;
+    ck_assert_int_eq(vt_vit_init(&a, &c), VT_OK);
+    ck_assert_int_eq(vt_vit_init(&b, &c), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, 5);
+    vt_vit_init_weights(&a, &r);
+    snprintf(path, sizeof path, "/tmp/vit_stbad_XXXXXX");
+    close(mkstemp(path));
+    /* the helper's file is a good one */
+    write_st(&a, "head.bias", a.params.data[a.params.info[a.head_b].offset], NULL);
+    ck_assert_msg(vt_vit_load_safetensors(&b, path) == VT_OK, "%s", vt_errmsg());
+    ck_assert_int_eq(memcmp(a.params.data, b.params.data, sizeof(float) * (size_t)a.params.numel), 0);
+    /* NaN (written by our own exporter, which takes anything) */
+    const vt_param_info *qkv = &a.params.info[a.blocks[1].qkv_w];
+    a.params.data[qkv->offset + 7] = NAN;
+    ck_assert_int_eq(vt_vit_save_safetensors(&a, path), VT_OK);
+    ck_assert_int_eq(vt_vit_load_safetensors(&b, path), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), "blocks.1.attn.qkv.weight holds nan at element 7") &&
+                  !strstr(vt_errmsg(), "model description"), "%s", vt_errmsg());
+    a.params.data[qkv->offset + 7] = 0.5f;
+    /* an F64 value beyond float32 */
+    write_st(&a, "head.bias", 1e300, NULL);
+    ck_assert_int_eq(vt_vit_load_safetensors(&b, path), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "head.bias holds 1e+300 (beyond float32's range) at element 0"), "%s", vt_errmsg());
+    /* a name twice (the second entry pointing at other data): which one counts is not ours to guess */
+    write_st(&a, NULL, 0, ",\"cls_token\":{\"dtype\":\"F32\",\"shape\":[1,1,48],\"data_offsets\":[0,192]}");
+    ck_assert_int_eq(vt_vit_load_safetensors(&b, path), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), "tensor cls_token appears twice") &&
+                  !strstr(vt_errmsg(), "model description"), "%s", vt_errmsg());
+    write_st(&a, NULL, 0, ",\"__metadata__\":{}");
+    ck_assert_int_eq(vt_vit_load_safetensors(&b, path), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "__metadata__ appears twice"), "%s", vt_errmsg());
+    write_st(&a, NULL, 0, ",\"extra\":{\"dtype\":\"F32\",\"shape\":[1],\"shape\":[2],\"data_offsets\":[0,4]}");
+    ck_assert_int_eq(vt_vit_load_safetensors(&b, path), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "tensor extra gives \"shape\" twice"), "%s", vt_errmsg());
+    /* the shape mismatch says why shapes must match */
+    write_st(&a, NULL, 0, NULL);
+    vt_vit d;
+    c.embed_dim = 96;
+    ck_assert_int_eq(vt_vit_init(&d, &c), VT_OK);
+    ck_assert_int_eq(vt_vit_load_safetensors(&d, path), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "cls_token has shape (1, 1, 48)") && strstr(vt_errmsg(), "holds no model description"),
+                  "%s", vt_errmsg());
+    remove(path);
+    vt_vit_free(&a);
+    vt_vit_free(&b);
+    vt_vit_free(&d);
+}
+END_TEST
+
+/* replace (or add) member name.npy of the zip at p with an f4 array of the given shape */
+static void put_npy(const char *p, const char *name, const float *data, int ndim, const int64_t *shape)
+{
+    char dict[256], sh[128] = "";
+    size_t o = 0;
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        o += (size_t)snprintf(sh + o, sizeof sh - o, "%lld,", (long long)shape[i]);
+        numel *= shape[i];
+    }
+    int dl = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", sh);
+    size_t hl = (size_t)dl + 1;
+    hl += (64 - (10 + hl) % 64) % 64;
+    size_t n = 10 + hl + 4 * (size_t)numel;
+    uint8_t *buf = malloc(n);
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (uint8_t)(hl & 255);
+    buf[9] = (uint8_t)(hl >> 8);
+    memset(buf + 10, ' ', hl);
+    memcpy(buf + 10, dict, (size_t)dl);
+    buf[10 + hl - 1] = '\n';
+    memcpy(buf + 10 + hl, data, 4 * (size_t)numel);
+    int err = 0;
+    zip_t *z = zip_open(p, 0, &err);
+    ck_assert_ptr_nonnull(z);
+    char member[512];
+    snprintf(member, sizeof member, "%s.npy", name);
+    zip_source_t *src = zip_source_buffer(z, buf, n, 1);
+    ck_assert(zip_file_add(z, member, src, ZIP_FL_OVERWRITE) >= 0);
+    ck_assert_int_eq(zip_close(z), 0);
+}
+
+/* npz arrays must have their Flax layout (or the heads-merged one timm also takes), not merely as many
+ * values; and finite values */
+START_TEST(npz_checks_layouts_and_values)
+{
+    vt_vit_config c;
+    tiny(&c);
+    vt_vit a, b;
+    ck_assert_int_eq(vt_vit_init(&a, &c), VT_OK);
+    ck_assert_int_eq(vt_vit_init(&b, &c), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, 6);
+    tu_fill_uniform(&r, a.params.data, a.params.numel, -1, 1);
+    char p[64] = "/tmp/vit_npzbad_XXXXXX", q[80];
+    close(mkstemp(p));
+    snprintf(q, sizeof q, "%s.npz", p);
+    const int64_t D = 48, Hd = 192, NH = 3;
+    const vt_param_info *fc1 = &a.params.info[a.blocks[0].fc1_w];
+    const char *dense0 = "Transformer/encoderblock_0/MlpBlock_3/Dense_0/kernel";
+    float *kern = malloc(sizeof(float) * (size_t)(D * Hd));
+    for (int64_t i = 0; i < D; i++)   /* Flax (in, out) of timm's (out, in) */
+        for (int64_t o = 0; o < Hd; o++) kern[i * Hd + o] = a.params.data[fc1->offset + o * D + i];
+    /* the same values as one flat vector: refused (it used to load, by count) */
+    ck_assert_int_eq(vt_vit_save_npz(&a, q), VT_OK);
+    put_npy(q, dense0, kern, 1, (int64_t[]){D * Hd});
+    ck_assert_int_eq(vt_vit_load_npz(&b, q), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), q) && strstr(vt_errmsg(), "Dense_0/kernel has shape (9216), the model needs (48, 192)") &&
+                  strstr(vt_errmsg(), "holds no model description"), "%s", vt_errmsg());
+    /* transposed (out, in): refused */
+    put_npy(q, dense0, kern, 2, (int64_t[]){Hd, D});
+    ck_assert_int_eq(vt_vit_load_npz(&b, q), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "has shape (192, 48), the model needs (48, 192)"), "%s", vt_errmsg());
+    /* what timm's loader also takes: heads merged, leading 1s dropped or added; loads the same values */
+    put_npy(q, dense0, kern, 4, (int64_t[]){1, 1, D, Hd});
+    const vt_param_info *qkvb = &a.params.info[a.blocks[1].qkv_b], *cls = &a.params.info[a.cls_token];
+    put_npy(q, "Transformer/encoderblock_1/MultiHeadDotProductAttention_1/key/bias", a.params.data + qkvb->offset + D, 1,
+            (int64_t[]){D});
+    put_npy(q, "cls", a.params.data + cls->offset, 1, (int64_t[]){D});
+    float *k2 = malloc(sizeof(float) * (size_t)(D * D));
+    const vt_param_info *qkvw = &a.params.info[a.blocks[1].qkv_w];
+    for (int64_t i = 0; i < D; i++)
+        for (int64_t o = 0; o < D; o++) k2[i * D + o] = a.params.data[qkvw->offset + (2 * D + o) * D + i];
+    put_npy(q, "Transformer/encoderblock_1/MultiHeadDotProductAttention_1/value/kernel", k2, 2, (int64_t[]){D, D});
+    ck_assert_msg(vt_vit_load_npz(&b, q) == VT_OK, "%s", vt_errmsg());
+    for (int i = 0; i < a.params.count; i++) {
+        const vt_param_info *pi = &a.params.info[i];
+        ck_assert_msg(memcmp(a.params.data + pi->offset, b.params.data + pi->offset, sizeof(float) * (size_t)pi->numel) == 0,
+                      "%s differs", pi->name);
+    }
+    /* heads of another split (same D): refused */
+    put_npy(q, "Transformer/encoderblock_1/MultiHeadDotProductAttention_1/value/kernel", k2, 3, (int64_t[]){D, 4, 12});
+    ck_assert_int_eq(vt_vit_load_npz(&b, q), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "value/kernel has shape (48, 4, 12), the model needs (48, 3, 16) or (48, 48)"), "%s",
+                  vt_errmsg());
+    (void)NH;
+    /* a NaN: refused naming the member, without the shape note */
+    a.params.data[a.params.info[a.norm_w].offset + 3] = NAN;
+    ck_assert_int_eq(vt_vit_save_npz(&a, q), VT_OK);
+    ck_assert_int_eq(vt_vit_load_npz(&b, q), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), q) && strstr(vt_errmsg(), "encoder_norm/scale.npy holds nan at element 3") &&
+                  !strstr(vt_errmsg(), "model description"), "%s", vt_errmsg());
+    free(kern);
+    free(k2);
+    remove(q);
+    remove(p);
+    vt_vit_free(&a);
+    vt_vit_free(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("safetensors");
@@ -190,6 +385,8 @@ int main(void)
     tcase_add_test(tc, google_npz_matches_goldens);
     tcase_add_test(tc, npz_round_trip);
     tcase_add_test(tc, bad_npz_refused);
+    tcase_add_test(tc, safetensors_refuses_nan_and_duplicates);
+    tcase_add_test(tc, npz_checks_layouts_and_values);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -57,8 +57,9 @@ int vt_paramset_alloc(vt_paramset *ps)
     ps->grad_base = calloc(1, bytes + 64);
     ps->vars = calloc((size_t)(ps->count ? ps->count : 1), sizeof *ps->vars);
     if (!ps->data_base || !ps->grad_base || !ps->vars) {
+        const long long n = (long long)ps->numel;   /* freeing forgets the count */
         vt_paramset_free(ps);
-        return vt_err("out of memory allocating %lld parameters", (long long)ps->numel);
+        return vt_err("out of memory allocating %lld parameters (%.1f GB with their gradients)", n, 8.0 * n / 1e9);
     }
     ps->data = (float *)(((uintptr_t)ps->data_base + 63) & ~(uintptr_t)63);
     ps->grad = (float *)(((uintptr_t)ps->grad_base + 63) & ~(uintptr_t)63);

@@ -26,7 +26,8 @@ int vt_parse_floats(const char *text, float *out, int n, const char *what)
     else if (k == n)
         for (int i = 0; i < n; i++) out[i] = v[i];
     else
-        return vt_err("%s: %d values given, expected 1 or %d (one per channel)", what, k, n);
+        return n == 1 ? vt_err("%s: %d values given, expected 1", what, k)
+                      : vt_err("%s: %d values given, expected 1 or %d (one per channel)", what, k, n);
     return VT_OK;
 }
 

@@ -2,9 +2,17 @@
  * deflated, read with libzip, CRCs checked) of .npy arrays under Flax names, mapped onto timm's
  * layout as timm's _load_weights does: conv kernel (P, P, C, D) -> (D, C, P, P); q/k/v kernels
  * (D, heads, head_dim) -> rows of the fused qkv; out kernel (heads, head_dim, D) -> proj (D, D);
- * Dense kernels (in, out) transposed. */
+ * Dense kernels (in, out) transposed.
+ *
+ * Shapes: each array must have its Flax layout, not just the right number of values (a transposed or
+ * re-ranked array of the same size would load as garbage). Two leniencies follow what timm's loader
+ * takes: leading dimensions of size 1 are ignored on both sides (timm's _n2p squeezes (1, 1, 1, C)
+ * arrays and copy_ broadcasts (D,) into cls_token's (1, 1, D)), and the attention arrays may have their
+ * heads merged, q/k/v kernels (D, D), biases (D,), out kernel (D, D), since timm flattens the head axes
+ * anyway. Every value must be finite in float32. */
 #include "nn.h"
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +23,11 @@ typedef struct {
     int64_t shape[8];
     float *data;   /* malloc'd, C order */
 } npy_t;
+
+/* added to a shape mismatch, the one error where the missing model description is the point */
+#define NPZ_NOTE                                                                                             \
+    " (an npz file holds no model description, so its shapes must match the config; resizing pos_embed " \
+    "or a new head need an HDF5 checkpoint of this project)"
 
 /* read one .npy member: little-endian f4 or f8, C order */
 static int read_npy(zip_t *z, const char *path, const char *name, npy_t *out)
@@ -61,17 +74,21 @@ static int read_npy(zip_t *z, const char *path, const char *name, npy_t *out)
     sh = strchr(sh, '(');
     out->ndim = 0;
     int64_t count = 1;
+    size_t data = hoff + hl;
     for (const char *p = sh ? sh + 1 : ""; *p && *p != ')';) {
         if (isdigit((unsigned char)*p)) {
-            if (out->ndim == 8) break;
             int64_t v = strtoll(p, (char **)&p, 10);
+            if (out->ndim == 8 || v > (int64_t)(n / (size_t)esize) || (v && count > (int64_t)(n / (size_t)esize) / v)) {
+                free(buf);
+                return vt_err("%s: %s: shape %s does not fit the %zu data bytes (or has more than 8 dimensions)", path,
+                              member, hdr, n - data);
+            }
             out->shape[out->ndim++] = v;
             count *= v;
         } else {
             p++;
         }
     }
-    size_t data = hoff + hl;
     if (data + (size_t)count * (size_t)esize != n) {
         free(buf);
         return vt_err("%s: %s: %zu data bytes for %lld values", path, member, n - data, (long long)count);
@@ -82,28 +99,56 @@ static int read_npy(zip_t *z, const char *path, const char *name, npy_t *out)
         return vt_err("out of memory");
     }
     for (int64_t i = 0; i < count; i++) {
-        if (esize == 4) memcpy(&out->data[i], buf + data + 4 * i, 4);
+        double d;
+        if (esize == 4) memcpy(&out->data[i], buf + data + 4 * i, 4), d = out->data[i];
         else {
-            double d;
             memcpy(&d, buf + data + 8 * i, 8);
             out->data[i] = (float)d;
+        }
+        if (!isfinite(out->data[i])) {   /* NaN, inf, or a float64 beyond float32's range */
+            free(buf);
+            free(out->data);
+            out->data = NULL;
+            return vt_err("%s: %s holds %g%s at element %lld of %lld (the weights must be finite)", path, member, d,
+                          isfinite(d) ? " (beyond float32's range)" : "", (long long)i, (long long)count);
         }
     }
     free(buf);
     return VT_OK;
 }
 
-/* the array must have numel values; a message names both when not */
-static int need(const char *path, const char *name, const npy_t *a, int64_t numel)
+/* an expected Flax layout (ndim < 0: none) */
+typedef struct {
+    int ndim;
+    int64_t dim[4];
+} layout;
+#define LAYOUT(...) ((layout){(int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), {__VA_ARGS__}})
+#define NO_ALT ((layout){-1, {0}})
+
+/* shape equals want once leading dimensions of size 1 are dropped from both */
+static bool fits(const npy_t *a, const layout *want)
 {
-    int64_t n = 1;
-    for (int i = 0; i < a->ndim; i++) n *= a->shape[i];
-    if (n != numel) {
-        char b[96];
-        return vt_err("%s: %s has shape %s (%lld values), the model needs %lld", path, name,
-                      vt_dims_str(a->ndim, a->shape, b, sizeof b), (long long)n, (long long)numel);
+    int i = 0, j = 0;
+    while (i < a->ndim && a->shape[i] == 1) i++;
+    while (j < want->ndim && want->dim[j] == 1) j++;
+    if (a->ndim - i != want->ndim - j) return false;
+    for (; i < a->ndim; i++, j++)
+        if (a->shape[i] != want->dim[j]) return false;
+    return true;
+}
+
+/* the array must have the layout want (or alt, the heads-merged attention layout); a message names both */
+static int need(const char *path, const char *name, const npy_t *a, layout want, layout alt)
+{
+    if (fits(a, &want) || (alt.ndim >= 0 && fits(a, &alt))) return VT_OK;
+    char b[96], w[96], x[96] = "";
+    vt_dims_str(want.ndim, want.dim, w, sizeof w);
+    if (alt.ndim >= 0) {
+        char t[96];
+        snprintf(x, sizeof x, " or %s", vt_dims_str(alt.ndim, alt.dim, t, sizeof t));
     }
-    return VT_OK;
+    return vt_err("%s: %s has shape %s, the model needs %s%s" NPZ_NOTE, path, name,
+                  vt_dims_str(a->ndim, a->shape, b, sizeof b), w, x);
 }
 
 static float *P(vt_vit *m, int idx) { return m->params.data + m->params.info[idx].offset; }
@@ -132,10 +177,12 @@ int vt_vit_load_npz(vt_vit *m, const char *path)
     npy_t a = {0};
     int r = VT_OK;
     char name[256];
-#define LOAD(nm, numel)                                                                                   \
-    (free(a.data), a.data = NULL, r = read_npy(z, path, (nm), &a), r = r == VT_OK ? need(path, (nm), &a, (numel)) : r)
+    const int64_t hd = D / NH;
+#define LOAD2(nm, want, alt)                                                                              \
+    (free(a.data), a.data = NULL, r = read_npy(z, path, (nm), &a), r = r == VT_OK ? need(path, (nm), &a, (want), (alt)) : r)
+#define LOAD(nm, want) LOAD2(nm, want, NO_ALT)
     /* patch embedding: (P, P, C, D) -> (D, C, P, P) */
-    if (LOAD("embedding/kernel", Pp * Pp * Cp * D) == VT_OK) {
+    if (LOAD("embedding/kernel", LAYOUT(Pp, Pp, Cp, D)) == VT_OK) {
         float *w = P(m, m->patch_w);
         for (int64_t py = 0; py < Pp; py++)
             for (int64_t px = 0; px < Pp; px++)
@@ -143,9 +190,9 @@ int vt_vit_load_npz(vt_vit *m, const char *path)
                     for (int64_t d = 0; d < D; d++)
                         w[((d * Cp + ch) * Pp + py) * Pp + px] = a.data[((py * Pp + px) * Cp + ch) * D + d];
     }
-    if (r == VT_OK && LOAD("embedding/bias", D) == VT_OK) memcpy(P(m, m->patch_b), a.data, sizeof(float) * (size_t)D);
-    if (r == VT_OK && LOAD("cls", D) == VT_OK) memcpy(P(m, m->cls_token), a.data, sizeof(float) * (size_t)D);
-    if (r == VT_OK && LOAD("Transformer/posembed_input/pos_embedding", T * D) == VT_OK)
+    if (r == VT_OK && LOAD("embedding/bias", LAYOUT(D)) == VT_OK) memcpy(P(m, m->patch_b), a.data, sizeof(float) * (size_t)D);
+    if (r == VT_OK && LOAD("cls", LAYOUT(1, 1, D)) == VT_OK) memcpy(P(m, m->cls_token), a.data, sizeof(float) * (size_t)D);
+    if (r == VT_OK && LOAD("Transformer/posembed_input/pos_embedding", LAYOUT(1, T, D)) == VT_OK)
         memcpy(P(m, m->pos_embed), a.data, sizeof(float) * (size_t)(T * D));
     for (int i = 0; r == VT_OK && i < c->depth; i++) {
         const vt_block_params *b = &m->blocks[i];
@@ -158,30 +205,34 @@ int vt_vit_load_npz(vt_vit *m, const char *path)
             {"MlpBlock_3/Dense_0/bias", b->fc1_b, Hd}, {"MlpBlock_3/Dense_1/bias", b->fc2_b, D}};
         for (size_t k = 0; r == VT_OK && k < sizeof vec / sizeof vec[0]; k++) {
             snprintf(name, sizeof name, "%s/%s", pre, vec[k].n);
-            if (LOAD(name, vec[k].numel) == VT_OK) memcpy(P(m, vec[k].idx), a.data, sizeof(float) * (size_t)vec[k].numel);
+            if (LOAD(name, LAYOUT(vec[k].numel)) == VT_OK)
+                memcpy(P(m, vec[k].idx), a.data, sizeof(float) * (size_t)vec[k].numel);
         }
         /* q, k, v: kernel (D, heads, hd) -> rows [j*D, (j+1)*D) of qkv.weight (3D, D); bias (heads, hd) */
         const char *qkv[3] = {"query", "key", "value"};
         for (int j = 0; r == VT_OK && j < 3; j++) {
             snprintf(name, sizeof name, "%s/MultiHeadDotProductAttention_1/%s/kernel", pre, qkv[j]);
-            if (LOAD(name, D * D) == VT_OK) transpose2(P(m, b->qkv_w) + j * D * D, a.data, D, D);
+            if (LOAD2(name, LAYOUT(D, NH, hd), LAYOUT(D, D)) == VT_OK) transpose2(P(m, b->qkv_w) + j * D * D, a.data, D, D);
             snprintf(name, sizeof name, "%s/MultiHeadDotProductAttention_1/%s/bias", pre, qkv[j]);
-            if (r == VT_OK && LOAD(name, D) == VT_OK) memcpy(P(m, b->qkv_b) + j * D, a.data, sizeof(float) * (size_t)D);
+            if (r == VT_OK && LOAD2(name, LAYOUT(NH, hd), LAYOUT(D)) == VT_OK)
+                memcpy(P(m, b->qkv_b) + j * D, a.data, sizeof(float) * (size_t)D);
         }
         /* out kernel (heads, hd, D) -> proj.weight (D, heads*hd) */
         snprintf(name, sizeof name, "%s/MultiHeadDotProductAttention_1/out/kernel", pre);
-        if (r == VT_OK && LOAD(name, D * D) == VT_OK) transpose2(P(m, b->proj_w), a.data, D, D);
+        if (r == VT_OK && LOAD2(name, LAYOUT(NH, hd, D), LAYOUT(D, D)) == VT_OK) transpose2(P(m, b->proj_w), a.data, D, D);
         snprintf(name, sizeof name, "%s/MlpBlock_3/Dense_0/kernel", pre);
-        if (r == VT_OK && LOAD(name, D * Hd) == VT_OK) transpose2(P(m, b->fc1_w), a.data, D, Hd);
+        if (r == VT_OK && LOAD(name, LAYOUT(D, Hd)) == VT_OK) transpose2(P(m, b->fc1_w), a.data, D, Hd);
         snprintf(name, sizeof name, "%s/MlpBlock_3/Dense_1/kernel", pre);
-        if (r == VT_OK && LOAD(name, Hd * D) == VT_OK) transpose2(P(m, b->fc2_w), a.data, Hd, D);
-        (void)NH;
+        if (r == VT_OK && LOAD(name, LAYOUT(Hd, D)) == VT_OK) transpose2(P(m, b->fc2_w), a.data, Hd, D);
     }
-    if (r == VT_OK && LOAD("Transformer/encoder_norm/scale", D) == VT_OK) memcpy(P(m, m->norm_w), a.data, sizeof(float) * (size_t)D);
-    if (r == VT_OK && LOAD("Transformer/encoder_norm/bias", D) == VT_OK) memcpy(P(m, m->norm_b), a.data, sizeof(float) * (size_t)D);
-    if (r == VT_OK && LOAD("head/kernel", D * K) == VT_OK) transpose2(P(m, m->head_w), a.data, D, K);
-    if (r == VT_OK && LOAD("head/bias", K) == VT_OK) memcpy(P(m, m->head_b), a.data, sizeof(float) * (size_t)K);
+    if (r == VT_OK && LOAD("Transformer/encoder_norm/scale", LAYOUT(D)) == VT_OK)
+        memcpy(P(m, m->norm_w), a.data, sizeof(float) * (size_t)D);
+    if (r == VT_OK && LOAD("Transformer/encoder_norm/bias", LAYOUT(D)) == VT_OK)
+        memcpy(P(m, m->norm_b), a.data, sizeof(float) * (size_t)D);
+    if (r == VT_OK && LOAD("head/kernel", LAYOUT(D, K)) == VT_OK) transpose2(P(m, m->head_w), a.data, D, K);
+    if (r == VT_OK && LOAD("head/bias", LAYOUT(K)) == VT_OK) memcpy(P(m, m->head_b), a.data, sizeof(float) * (size_t)K);
 #undef LOAD
+#undef LOAD2
     free(a.data);
     zip_discard(z);
     return r;

@@ -1,18 +1,26 @@
 /* safetensors.c - the format timm and the Hugging Face hub publish: an 8-byte little-endian header
  * length N, a JSON header of N bytes {"name": {"dtype": "F32", "shape": [..], "data_offsets": [b, e]},
  * "__metadata__": {..}}, then the raw little-endian data (offsets relative to the end of the header).
- * Reading checks every offset against the file; writing emits float32 under timm's names. */
+ * Reading checks every offset against the file, refuses a name or field given twice, a shape other than
+ * the model's (exact: timm's state_dict has the model's own layouts) and a value that is not finite in
+ * float32; writing emits float32 under timm's names. */
 #include "nn.h"
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define ST_MAX_HEADER (100u << 20)
 
+/* added to a shape mismatch, the one error where the missing model description is the point */
+#define ST_NOTE                                                                                                    \
+    " (a safetensors file holds no model description, so its shapes must match the config; resizing pos_embed " \
+    "or a new head need an HDF5 checkpoint of this project)"
+
 typedef struct {
-    char name[128];
+    char name[256];
     char dtype[8];
     int ndim;
     int64_t shape[8];
@@ -37,8 +45,9 @@ static int expect(json_t *j, char c)
     return VT_OK;
 }
 
-/* a JSON string without escapes beyond \" and \\ (names and dtypes never need more) */
-static int read_string(json_t *j, char *out, size_t n)
+/* a JSON string without escapes beyond \" and \\ (names and dtypes never need more); with truncate
+ * (values skipped unread) a longer string is cut to fit, otherwise it is an error */
+static int read_string_t(json_t *j, char *out, size_t n, bool truncate)
 {
     if (expect(j, '"') != VT_OK) return VT_ERR;
     size_t k = 0;
@@ -46,12 +55,18 @@ static int read_string(json_t *j, char *out, size_t n)
         char c = *j->p++;
         if (c == '\\' && j->p < j->end) c = *j->p++;
         if (k + 1 < n) out[k++] = c;
+        else if (!truncate) {
+            out[k] = '\0';
+            return vt_err("%s: bad safetensors header: name '%.40s...' longer than %zu bytes", j->path, out, n - 1);
+        }
     }
     if (j->p >= j->end) return vt_err("%s: bad safetensors header: unterminated string", j->path);
     j->p++;
     out[k] = '\0';
     return VT_OK;
 }
+
+static int read_string(json_t *j, char *out, size_t n) { return read_string_t(j, out, n, false); }
 
 static int read_uint(json_t *j, uint64_t *v)
 {
@@ -75,7 +90,7 @@ static int skip_value(json_t *j, int depth)
     char c = *j->p;
     if (c == '"') {
         char tmp[8];
-        return read_string(j, tmp, sizeof tmp);
+        return read_string_t(j, tmp, sizeof tmp, true);
     }
     if (c == '{' || c == '[') {
         char close = c == '{' ? '}' : ']';
@@ -85,7 +100,7 @@ static int skip_value(json_t *j, int depth)
         for (;;) {
             if (c == '{') {
                 char tmp[8];
-                if (read_string(j, tmp, sizeof tmp) != VT_OK || expect(j, ':') != VT_OK) return VT_ERR;
+                if (read_string_t(j, tmp, sizeof tmp, true) != VT_OK || expect(j, ':') != VT_OK) return VT_ERR;
             }
             if (skip_value(j, depth + 1) != VT_OK) return VT_ERR;
             skip_ws(j);
@@ -106,7 +121,11 @@ static int parse_entry(json_t *j, st_entry *e)
     bool have_dtype = false, have_shape = false, have_off = false;
     for (;;) {
         char key[32];
-        if (read_string(j, key, sizeof key) != VT_OK || expect(j, ':') != VT_OK) return VT_ERR;
+        if (read_string_t(j, key, sizeof key, true) != VT_OK || expect(j, ':') != VT_OK) return VT_ERR;
+        bool *have = !strcmp(key, "dtype") ? &have_dtype : !strcmp(key, "shape") ? &have_shape
+                   : !strcmp(key, "data_offsets") ? &have_off : NULL;
+        if (have && *have)
+            return vt_err("%s: bad safetensors header: tensor %s gives \"%s\" twice", j->path, e->name, key);
         if (strcmp(key, "dtype") == 0) {
             if (read_string(j, e->dtype, sizeof e->dtype) != VT_OK) return VT_ERR;
             have_dtype = true;
@@ -180,12 +199,19 @@ static int read_header(FILE *f, const char *path, st_entry **entries, int *count
     st_entry *es = malloc(sizeof *es * (size_t)cap);
     if (!es) r = vt_err("out of memory");
     skip_ws(&j);
-    bool empty = j.p < j.end && *j.p == '}';
+    bool empty = j.p < j.end && *j.p == '}', have_meta = false;
     if (empty) j.p++;
     while (r == VT_OK && !empty) {
-        char name[128];
+        char name[sizeof es->name];
         if ((r = read_string(&j, name, sizeof name)) != VT_OK || (r = expect(&j, ':')) != VT_OK) break;
-        if (strcmp(name, "__metadata__") == 0) {
+        /* a name given twice: JSON leaves it to the reader which one counts, so refuse the file */
+        bool meta = strcmp(name, "__metadata__") == 0;
+        for (int q = 0; q < k && !meta; q++)
+            if (strcmp(es[q].name, name) == 0) r = vt_err("%s: bad safetensors header: tensor %s appears twice", path, name);
+        if (meta && have_meta) r = vt_err("%s: bad safetensors header: __metadata__ appears twice", path);
+        if (r != VT_OK) break;
+        if (meta) {
+            have_meta = true;
             r = skip_value(&j, 1);
         } else {
             if (k == cap) {
@@ -272,7 +298,7 @@ int vt_vit_load_safetensors(vt_vit *m, const char *path)
         bool same = e->ndim == pi->ndim;
         for (int k = 0; same && k < e->ndim; k++) same = e->shape[k] == pi->shape[k];
         if (!same) {
-            r = vt_err("%s: tensor %s has shape %s, the model expects %s", path, pi->name,
+            r = vt_err("%s: tensor %s has shape %s, the model expects %s" ST_NOTE, path, pi->name,
                        vt_dims_str(e->ndim, e->shape, a, sizeof a), vt_dims_str(pi->ndim, pi->shape, b, sizeof b));
             break;
         }
@@ -311,8 +337,16 @@ int vt_vit_load_safetensors(vt_vit *m, const char *path)
                     dst[k] = half_to_float(h);
                 }
             }
+            if (!isfinite(dst[k])) {   /* NaN, inf, or an F64 beyond float32's range */
+                double d = dst[k];
+                if (es_ == 8) memcpy(&d, p, 8);
+                r = vt_err("%s: tensor %s holds %g%s at element %lld of %lld (the weights must be finite)", path,
+                           pi->name, d, isfinite(d) ? " (beyond float32's range)" : "", (long long)k, (long long)pi->numel);
+                break;
+            }
         }
         free(raw);
+        if (r != VT_OK) break;
     }
     free(es);
     fclose(f);

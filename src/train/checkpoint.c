@@ -148,7 +148,11 @@ int vt_ckpt_model_config(const char *path, vt_vit_config *mc)
     mc->ln_eps = (float)eps;
     mc->pool = strcmp(pool, "avg") == 0 ? VT_POOL_MEAN : VT_POOL_TOKEN;
     mc->gelu = strcmp(gelu, "tanh") == 0 ? VT_GELU_TANH : VT_GELU_ERF;
-    if (vt_vit_config_check(mc) != VT_OK) return vt_err_prefix("%s: bad model description: ", path);
+    if (vt_vit_config_check(mc) != VT_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", vt_errmsg());
+        return vt_err("%s: bad model description: %s", path, strncmp(msg, "model: ", 7) == 0 ? msg + 7 : msg);
+    }
     return VT_OK;
 }
 

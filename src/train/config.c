@@ -1,15 +1,16 @@
-/* config.c - strict INI configs (parsed with inih): one table describes every key. */
+/* config.c - strict INI configs: one table describes every key; our own small line parser (below)
+ * reads them and the writer emits text that reads back to the same values. */
 #include "train.h"
 #include <ctype.h>
 #include <errno.h>
-#include <ini.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define F(field) offsetof(vt_config, field), sizeof(((vt_config *)0)->field)
-#define BIG 1e300
+#define UNBOUNDED HUGE_VAL   /* a float key's max when only the lower bound matters (any finite value) */
 
 static const vt_cfg_key keys[] = {
     /* [model] */
@@ -78,7 +79,7 @@ static const vt_cfg_key keys[] = {
     {"optim", "momentum", VT_CFG_FLOAT, F(momentum), "0.9", 0, 0.999999999, NULL, false, "SGD momentum"},
     {"optim", "dampening", VT_CFG_FLOAT, F(dampening), "0", 0, 1, NULL, false, "SGD dampening"},
     {"optim", "nesterov", VT_CFG_BOOL, F(nesterov), "false", 0, 0, NULL, false, "SGD Nesterov momentum"},
-    {"optim", "clip_grad_norm", VT_CFG_FLOAT, F(clip_grad_norm), "0", 0, BIG, NULL, false, "global-norm gradient clipping (0: off)"},
+    {"optim", "clip_grad_norm", VT_CFG_FLOAT, F(clip_grad_norm), "0", 0, UNBOUNDED, NULL, false, "global-norm gradient clipping (0: off)"},
     {"optim", "label_smoothing", VT_CFG_FLOAT, F(label_smoothing), "0", 0, 0.999, NULL, false, "label smoothing of the cross-entropy"},
     {"optim", "accum_steps", VT_CFG_INT, F(accum_steps), "1", 1, 1 << 20, NULL, false,
      "micro-batches accumulated per optimizer step (global batch = batch_size * accum_steps)"},
@@ -124,11 +125,12 @@ static const vt_cfg_key *find_key(const char *section, const char *key)
     return NULL;
 }
 
-static bool section_known(const char *section)
+/* the table's own spelling of a section name, or NULL */
+static const char *find_section(const char *section)
 {
     for (const vt_cfg_key *k = keys; k->key; k++)
-        if (strcmp(k->section, section) == 0) return true;
-    return false;
+        if (strcmp(k->section, section) == 0) return k->section;
+    return NULL;
 }
 
 static int edit_distance(const char *a, const char *b)
@@ -180,14 +182,67 @@ static char *trim(char *s)
     return s;
 }
 
-/* parse value into the field of c; where names the source ("cfg.ini:12" or "--set") */
+/* the shortest %g text that reads back as x: a range printed with it never looks like the value */
+static const char *num_text(double x, char *buf, size_t n)
+{
+    if (x == floor(x) && fabs(x) < 1e15) {   /* whole numbers in full: 100, not 1e+02 */
+        snprintf(buf, n, "%.0f", x);
+        return buf;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x) break;
+    }
+    return buf;
+}
+
+/* "[min, max]" of a key (with between: "min<between>max"), or ">= min" when it has no upper bound;
+ * integers as integers */
+static const char *range_text(const vt_cfg_key *k, const char *between, char *buf, size_t n)
+{
+    char a[40], b[40];
+    if (k->type == VT_CFG_INT) {
+        snprintf(a, sizeof a, "%lld", (long long)k->min);
+        snprintf(b, sizeof b, "%lld", (long long)k->max);
+    } else {
+        num_text(k->min, a, sizeof a);
+        num_text(k->max, b, sizeof b);
+    }
+    if (isinf(k->max)) snprintf(buf, n, between ? ">= %s" : "(expected >= %s)", a);
+    else if (between) snprintf(buf, n, "%s%s%s", a, between, b);
+    else snprintf(buf, n, "[%s, %s]", a, b);
+    return buf;
+}
+
+/* the file (and --set) a config came from, for messages */
+static const char *origin(const vt_config *c, char *buf, size_t n)
+{
+    if (c->source[0]) snprintf(buf, n, "%s%s", c->source, c->overridden ? " (with --set overrides)" : "");
+    else snprintf(buf, n, "%s", c->overridden ? "--set" : "config");
+    return buf;
+}
+
+/* parse value into the field of c; where names the source ("cfg.ini:12" or "--set"). A string is taken as
+ * given (the parser has already trimmed or unquoted it); other types ignore surrounding whitespace. */
 static int assign(vt_config *c, const vt_cfg_key *k, const char *value, const char *where)
 {
     char *field = (char *)c + k->offset;
+    if (k->type == VT_CFG_STRING) {
+        for (const char *q = value; *q; q++)
+            if ((unsigned char)*q < 0x20 && *q != '\t')
+                return vt_err("%s: [%s] %s: the value holds a control character (byte 0x%02x at position %d)", where,
+                              k->section, k->key, (unsigned)(unsigned char)*q, (int)(q - value) + 1);
+        if (strlen(value) >= k->size)
+            return vt_err("%s: [%s] %s: value longer than %zu characters", where, k->section, k->key, k->size - 1);
+        snprintf(field, k->size, "%s", value);
+        return VT_OK;
+    }
     char tmp[VT_STR + 64];
+    if (strlen(value) >= sizeof tmp)
+        return vt_err("%s: [%s] %s: value longer than %zu characters", where, k->section, k->key, sizeof tmp - 1);
     snprintf(tmp, sizeof tmp, "%s", value);
     char *v = trim(tmp);
-    char *end = NULL;
+    char *end = NULL, range[96], num[40];
     switch (k->type) {
     case VT_CFG_INT: {
         errno = 0;
@@ -195,7 +250,8 @@ static int assign(vt_config *c, const vt_cfg_key *k, const char *value, const ch
         if (!*v || *end || errno)
             return vt_err("%s: [%s] %s = '%s' is not an integer", where, k->section, k->key, v);
         if ((double)x < k->min || (double)x > k->max)
-            return vt_err("%s: [%s] %s = %lld is out of range [%g, %g]", where, k->section, k->key, x, k->min, k->max);
+            return vt_err("%s: [%s] %s = %lld is out of range %s", where, k->section, k->key, x,
+                          range_text(k, NULL, range, sizeof range));
         *(int *)field = (int)x;
         return VT_OK;
     }
@@ -205,7 +261,8 @@ static int assign(vt_config *c, const vt_cfg_key *k, const char *value, const ch
         if (!*v || *end || errno || !isfinite(x))
             return vt_err("%s: [%s] %s = '%s' is not a number", where, k->section, k->key, v);
         if (x < k->min || x > k->max)
-            return vt_err("%s: [%s] %s = %g is out of range [%g, %g]", where, k->section, k->key, x, k->min, k->max);
+            return vt_err("%s: [%s] %s = %s is out of range %s", where, k->section, k->key, num_text(x, num, sizeof num),
+                          range_text(k, NULL, range, sizeof range));
         *(double *)field = x;
         return VT_OK;
     }
@@ -231,11 +288,7 @@ static int assign(vt_config *c, const vt_cfg_key *k, const char *value, const ch
         }
         return vt_err("%s: [%s] %s = '%s' is not one of %s", where, k->section, k->key, v, k->choices);
     }
-    case VT_CFG_STRING:
-        if (strlen(v) >= k->size)
-            return vt_err("%s: [%s] %s: value longer than %zu characters", where, k->section, k->key, k->size - 1);
-        snprintf(field, k->size, "%s", v);
-        return VT_OK;
+    default: break;
     }
     return vt_err("%s: [%s] %s: unknown type", where, k->section, k->key);
 }
@@ -246,68 +299,163 @@ void vt_config_defaults(vt_config *c)
     for (const vt_cfg_key *k = keys; k->key; k++) assign(c, k, k->def, "defaults");
 }
 
+/* ---------------------------------------------------------------- the INI syntax
+ * One rule for every key (configs/README.md says the same):
+ * - a line is blank, a comment, "[section]" or "key = value"; spaces and tabs around names and values are
+ *   ignored, lines end at "\n" or "\r\n", a UTF-8 byte-order mark before the first line is skipped;
+ * - a comment line starts with ';' or '#'; an inline comment starts at a ';' or '#' that follows a space or
+ *   tab, after a value or a [section] (so "a;b" and "a#b" are values, in "a ;b" the value is "a");
+ * - a value in double quotes is taken literally: spaces at its ends, ';' and '#' are kept, \" and \\ are the
+ *   only escapes, and only a comment may follow the closing quote; vt_config_write quotes exactly the values
+ *   that need it, so every value reads back as written;
+ * - refused, naming file:line: a NUL byte, "[]", a header without ']' or with text after it, a line that
+ *   is not one of the above (no '=', no key), a key outside any section, an unknown section or key (with the
+ *   nearest valid one), a key set twice, a bad quoted value, and anything assign() refuses. */
+static bool blank(char ch) { return ch == ' ' || ch == '\t'; }
+
+/* the first inline comment in s (its end when there is none): a ';' or '#' after a space or tab; lo is
+ * where the text began (a ';' right there follows no blank of this text) */
+static char *comment_at(char *s, const char *lo)
+{
+    for (; *s; s++)
+        if ((*s == ';' || *s == '#') && s > lo && blank(s[-1])) return s;
+    return s;
+}
+
+/* the value text after '=' (s), unquoted in place; *value points into s. Inline comments end it when
+ * comments is set (file lines; --set takes the rest of its argument). NULL when fine, else what is wrong. */
+static const char *parse_value(char *s, bool comments, char **value)
+{
+    char *p = s;
+    while (blank(*p)) p++;
+    *value = p;
+    if (*p == '"') {
+        char *w = p, *r = p + 1;
+        for (;; r++) {
+            if (!*r) return "unterminated quoted value (no closing \")";
+            if (*r == '"') break;
+            if (*r == '\\') {
+                r++;
+                if (*r != '"' && *r != '\\')
+                    return "unknown escape in a quoted value (the only escapes are \\\" and \\\\)";
+            }
+            *w++ = *r;
+        }
+        *w = '\0';   /* w < r: the closing quote is still there */
+        char *after = r + 1;
+        while (blank(*after)) after++;
+        if (*after && !(comments && (*after == ';' || *after == '#') && blank(after[-1])))
+            return "text after the closing quote (only a comment may follow, after a space)";
+        return NULL;
+    }
+    char *end = comments ? comment_at(p, s) : p + strlen(p);
+    while (end > p && blank(end[-1])) end--;
+    *end = '\0';
+    return NULL;
+}
+
+/* what the writer must quote for parse_value to give it back */
+static bool needs_quotes(const char *v)
+{
+    size_t n = strlen(v);
+    if (!n) return false;
+    if (blank(v[0]) || blank(v[n - 1]) || v[0] == '"' || v[0] == ';' || v[0] == '#') return true;
+    for (size_t i = 1; i < n; i++)
+        if ((v[i] == ';' || v[i] == '#') && blank(v[i - 1])) return true;
+    return false;
+}
+
 typedef struct {
     vt_config *c;
     const char *path;
     int line;
-    int rc;
-    char seen[128];   /* keys seen in this file, as table indices */
+    const char *section;   /* the table's spelling; NULL before the first header */
+    char seen[128];        /* keys seen in this file, as table indices */
 } parse_ctx;
 
-static char *counting_reader(char *str, int num, void *stream)
+static int parse_line(parse_ctx *p, char *line, size_t len)
 {
-    void **s = stream;
-    char *r = fgets(str, num, (FILE *)s[0]);
-    if (r) (*(int *)s[1])++;
-    return r;
-}
-
-static int on_entry(void *user, const char *section, const char *name, const char *value)
-{
-    parse_ctx *p = user;
-    if (p->rc != VT_OK) return 1;
-    char where[600], sug[160];
+    char where[1100], sug[160];
     snprintf(where, sizeof where, "%s:%d", p->path, p->line);
-    if (!section[0]) {
-        p->rc = vt_err("%s: '%s' is outside any [section] (or the section header above it is malformed)", where, name);
-        return 1;
+    const char *nul = memchr(line, '\0', len);
+    if (nul)
+        return vt_err("%s: NUL byte at column %d (expected INI text; is this a binary file?)", where, (int)(nul - line) + 1);
+    if (len && line[len - 1] == '\n') line[--len] = '\0';
+    if (len && line[len - 1] == '\r') line[--len] = '\0';
+    char *s = line;
+    if (p->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3;
+    while (blank(*s)) s++;
+    if (!*s || *s == ';' || *s == '#') return VT_OK;
+    if (*s == '[') {
+        char *close = strchr(s, ']');
+        if (!close) return vt_err("%s: '%.80s' has no closing ']' (expected [section])", where, s);
+        char *rest = close + 1, *q = rest;
+        while (blank(*q)) q++;
+        if (*q && q != comment_at(rest, rest))
+            return vt_err("%s: text '%.80s' after the section header (expected [section], then nothing but a comment)",
+                          where, q);
+        char *name = s + 1, *ne = close;
+        while (blank(*name)) name++;
+        while (ne > name && blank(ne[-1])) ne--;
+        *ne = '\0';
+        if (!*name) return vt_err("%s: empty section name [] (expected [section])", where);
+        if (!(p->section = find_section(name))) {
+            suggest(name, NULL, sug, sizeof sug);
+            return vt_err("%s: unknown section [%.80s]%s", where, name, sug);
+        }
+        return VT_OK;
     }
-    if (!section_known(section)) {
-        suggest(section, NULL, sug, sizeof sug);
-        p->rc = vt_err("%s: unknown section [%s]%s", where, section, sug);
-        return 1;
-    }
-    const vt_cfg_key *k = find_key(section, name);
+    char *eq = strchr(s, '=');
+    if (!eq || comment_at(s, s) < eq)
+        return vt_err("%s: syntax error: '%.80s' (expected [section], key = value or a comment)", where, s);
+    char *ke = eq;
+    while (ke > s && blank(ke[-1])) ke--;
+    *ke = '\0';
+    if (!*s) return vt_err("%s: syntax error: a value without a key (expected key = value)", where);
+    if (!p->section)
+        return vt_err("%s: '%.80s' is outside any [section] (a key = value line needs a [section] header above it)",
+                      where, s);
+    const vt_cfg_key *k = find_key(p->section, s);
     if (!k) {
-        suggest(section, name, sug, sizeof sug);
-        p->rc = vt_err("%s: unknown key '%s' in [%s]%s", where, name, section, sug);
-        return 1;
+        suggest(p->section, s, sug, sizeof sug);
+        return vt_err("%s: unknown key '%.80s' in [%s]%s", where, s, p->section, sug);
     }
     int idx = (int)(k - keys);
-    if (idx < (int)sizeof p->seen && p->seen[idx]) {
-        p->rc = vt_err("%s: [%s] %s is set twice", where, section, name);
-        return 1;
-    }
+    if (idx < (int)sizeof p->seen && p->seen[idx]) return vt_err("%s: [%s] %s is set twice", where, k->section, k->key);
     if (idx < (int)sizeof p->seen) p->seen[idx] = 1;
-    p->rc = assign(p->c, k, value, where);
-    return 1;
+    char *value;
+    const char *bad = parse_value(eq + 1, true, &value);
+    if (bad) return vt_err("%s: [%s] %s: %s", where, k->section, k->key, bad);
+    return assign(p->c, k, value, where);
 }
 
 static int load_stream(vt_config *c, FILE *f, const char *path)
 {
-    parse_ctx p = {c, path, 0, VT_OK, {0}};
-    void *stream[2] = {f, &p.line};
-    int r = ini_parse_stream(counting_reader, stream, on_entry, &p);
-    if (p.rc != VT_OK) return VT_ERR;
-    if (r > 0) return vt_err("%s:%d: syntax error (expected [section] or key = value)", path, r);
-    if (r < 0) return vt_err("%s: cannot read the config file", path);
-    return VT_OK;
+    snprintf(c->source, sizeof c->source, "%s", path);
+    parse_ctx p = {c, path, 0, NULL, {0}};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int r = VT_OK;
+    errno = 0;
+    while (r == VT_OK && (n = getline(&line, &cap, f)) >= 0) {
+        p.line++;
+        r = parse_line(&p, line, (size_t)n);
+    }
+    if (r == VT_OK && ferror(f)) r = vt_err("%s: cannot read the config file: %s", path, strerror(errno ? errno : EIO));
+    free(line);
+    return r;
 }
 
 int vt_config_load(vt_config *c, const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f) return vt_err("%s: cannot open the config file: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return vt_err("%s: is a folder, expected an INI file", path);
+    }
     int r = load_stream(c, f, path);
     fclose(f);
     return r;
@@ -315,6 +463,10 @@ int vt_config_load(vt_config *c, const char *path)
 
 int vt_config_load_text(vt_config *c, const char *text, const char *name)
 {
+    if (!*text) {   /* fmemopen refuses an empty buffer */
+        snprintf(c->source, sizeof c->source, "%s", name);
+        return VT_OK;
+    }
     FILE *f = fmemopen((void *)text, strlen(text), "r");
     if (!f) return vt_err("%s: cannot read the config text", name);
     int r = load_stream(c, f, name);
@@ -335,7 +487,7 @@ int vt_config_set(vt_config *c, const char *assignment)
     memcpy(key, dot + 1, kl);
     key[kl] = '\0';
     char *s = trim(section), *k = trim(key);
-    if (!section_known(s)) {
+    if (!find_section(s)) {
         suggest(s, NULL, sug, sizeof sug);
         return vt_err("--set %s: unknown section [%s]%s", assignment, s, sug);
     }
@@ -344,24 +496,46 @@ int vt_config_set(vt_config *c, const char *assignment)
         suggest(s, k, sug, sizeof sug);
         return vt_err("--set %s: unknown key '%s' in [%s]%s", assignment, k, s, sug);
     }
-    return assign(c, e, eq + 1, "--set");
+    /* the value as given (ends trimmed), or in double quotes as in a file; no comments */
+    char *copy = strdup(eq + 1), *value;
+    if (!copy) return vt_err("out of memory");
+    const char *bad = parse_value(copy, false, &value);
+    int r = bad ? vt_err("--set %s: [%s] %s: %s", assignment, e->section, e->key, bad) : assign(c, e, value, "--set");
+    free(copy);
+    if (r == VT_OK) c->overridden = true;
+    return r;
 }
 
+/* the value as the parser reads it back: numbers exactly (shortest text that round-trips), strings
+ * quoted and escaped when needs_quotes says so */
 static void format_value(const vt_config *c, const vt_cfg_key *k, char *buf, size_t n)
 {
     const char *field = (const char *)c + k->offset;
     switch (k->type) {
     case VT_CFG_INT: snprintf(buf, n, "%d", *(const int *)field); break;
-    case VT_CFG_FLOAT: snprintf(buf, n, "%.17g", *(const double *)field); break;
+    case VT_CFG_FLOAT: num_text(*(const double *)field, buf, n); break;
     case VT_CFG_BOOL: snprintf(buf, n, "%s", *(const bool *)field ? "true" : "false"); break;
-    default: snprintf(buf, n, "%s", field); break;
+    default:
+        if (!needs_quotes(field)) {
+            snprintf(buf, n, "%s", field);
+            break;
+        }
+        size_t o = 0;
+        buf[o++] = '"';
+        for (const char *q = field; *q && o + 3 < n; q++) {
+            if (*q == '"' || *q == '\\') buf[o++] = '\\';
+            buf[o++] = *q;
+        }
+        buf[o++] = '"';
+        buf[o] = '\0';
+        break;
     }
 }
 
 int vt_config_write(const vt_config *c, FILE *f)
 {
     const char *section = "";
-    char v[VT_STR + 32];
+    char v[2 * VT_STR + 8];
     for (const vt_cfg_key *k = keys; k->key; k++) {
         if (strcmp(section, k->section) != 0) {
             fprintf(f, "%s[%s]\n", section[0] ? "\n" : "", k->section);
@@ -375,20 +549,34 @@ int vt_config_write(const vt_config *c, FILE *f)
 
 int vt_config_validate(const vt_config *c)
 {
+    char o[1100], a[40], b[40];
+    origin(c, o, sizeof o);
     for (const vt_cfg_key *k = keys; k->key; k++)
         if (k->required && k->type == VT_CFG_STRING && ((const char *)c + k->offset)[0] == '\0')
-            return vt_err("missing required key [%s] %s (%s)", k->section, k->key, k->help);
+            return vt_err("%s: missing required key [%s] %s (%s)", o, k->section, k->key, k->help);
     if (c->warmup_steps > 0 && c->max_steps > 0 && c->warmup_steps >= c->max_steps)
-        return vt_err("[schedule] warmup_steps = %d is not shorter than the run ([train] max_steps = %d)", c->warmup_steps,
-                      c->max_steps);
+        return vt_err("%s: [schedule] warmup_steps = %d is not shorter than the run ([train] max_steps = %d)", o,
+                      c->warmup_steps, c->max_steps);
     if (c->crop_pct != 0 && c->crop_pct < 0.1)
-        return vt_err("[data] crop_pct = %g: expected 0 (resize the whole image) or a fraction in [0.1, 1]", c->crop_pct);
+        return vt_err("%s: [data] crop_pct = %s: expected 0 (resize the whole image) or a fraction in [0.1, 1]", o,
+                      num_text(c->crop_pct, a, sizeof a));
     if (c->rrc_ratio_min > c->rrc_ratio_max)
-        return vt_err("[data] rrc_ratio_min = %g is above rrc_ratio_max = %g", c->rrc_ratio_min, c->rrc_ratio_max);
+        return vt_err("%s: [data] rrc_ratio_min = %s is above rrc_ratio_max = %s", o, num_text(c->rrc_ratio_min, a, sizeof a),
+                      num_text(c->rrc_ratio_max, b, sizeof b));
     if (c->lr_min > c->lr && strcmp(c->schedule, "constant") != 0)
-        return vt_err("[schedule] lr_min = %g is above [optim] lr = %g", c->lr_min, c->lr);
+        return vt_err("%s: [schedule] lr_min = %s is above [optim] lr = %s", o, num_text(c->lr_min, a, sizeof a),
+                      num_text(c->lr, b, sizeof b));
     vt_vit_config mc;
     return vt_config_model(c, &mc);
+}
+
+/* the model layer's message as a config error: "<file>: [model] <what>" (its own "model: " dropped) */
+static int model_err(const vt_config *c, const char *what)
+{
+    char msg[1024], o[1100];
+    snprintf(msg, sizeof msg, "%s", vt_errmsg());
+    const char *m = strncmp(msg, "model: ", 7) == 0 ? msg + 7 : msg;
+    return vt_err("%s: %s%s", origin(c, o, sizeof o), what, m);
 }
 
 int vt_config_model(const vt_config *c, vt_vit_config *mc)
@@ -399,7 +587,7 @@ int vt_config_model(const vt_config *c, vt_vit_config *mc)
     mc->num_heads = c->num_heads;
     mc->patch = c->patch_size;
     mc->mlp_ratio = c->mlp_ratio;
-    if (c->model_preset[0] && vt_vit_preset(mc, c->model_preset) != VT_OK) return vt_err_prefix("[model] preset: ");
+    if (c->model_preset[0] && vt_vit_preset(mc, c->model_preset) != VT_OK) return model_err(c, "[model] preset: ");
     mc->img_h = c->img_h ? c->img_h : c->img_size;
     mc->img_w = c->img_w ? c->img_w : c->img_size;
     mc->in_chans = c->in_chans;
@@ -408,7 +596,7 @@ int vt_config_model(const vt_config *c, vt_vit_config *mc)
     mc->pool = strcmp(c->pool, "avg") == 0 ? VT_POOL_MEAN : VT_POOL_TOKEN;
     mc->gelu = strcmp(c->gelu, "tanh") == 0 ? VT_GELU_TANH : VT_GELU_ERF;
     mc->patch_drop_rate = c->patch_drop_rate;
-    if (vt_vit_config_check(mc) != VT_OK) return vt_err_prefix("[model]: ");
+    if (vt_vit_config_check(mc) != VT_OK) return model_err(c, "[model] ");
     return VT_OK;
 }
 
@@ -420,10 +608,7 @@ void vt_config_markdown(FILE *f)
     for (const vt_cfg_key *k = keys; k->key; k++) {
         char range[96] = "";
         if (k->type == VT_CFG_ENUM) snprintf(range, sizeof range, "%s", k->choices);
-        else if (k->type == VT_CFG_INT || k->type == VT_CFG_FLOAT) {
-            if (k->max >= BIG) snprintf(range, sizeof range, ">= %g", k->min);
-            else snprintf(range, sizeof range, "%g .. %g", k->min, k->max);
-        }
+        else if (k->type == VT_CFG_INT || k->type == VT_CFG_FLOAT) range_text(k, " .. ", range, sizeof range);
         fprintf(f, "| %s | %s | %s | %s | %s | %s%s |\n", k->section, k->key, tn[k->type],
                 k->def[0] ? k->def : (k->required ? "(required)" : "\"\""), range, k->help, k->required ? " (required)" : "");
     }

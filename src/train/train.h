@@ -115,6 +115,9 @@ typedef struct {
     /* [finetune] */
     char init[VT_STR], pos_interp[16], head_init[16];
     bool pos_antialias;
+    /* not keys: where the values came from, for the messages of vt_config_validate / vt_config_model */
+    char source[1024];   /* the file (or checkpoint) last loaded, "" for none */
+    bool overridden;     /* vt_config_set changed a value */
 } vt_config;
 
 typedef enum { VT_CFG_INT, VT_CFG_FLOAT, VT_CFG_BOOL, VT_CFG_STRING, VT_CFG_ENUM } vt_cfg_type;
@@ -123,7 +126,7 @@ typedef struct {
     vt_cfg_type type;
     size_t offset, size;        /* field in vt_config */
     const char *def;            /* default as text */
-    double min, max;            /* range (numbers) */
+    double min, max;            /* range (numbers; max HUGE_VAL: no upper bound, any finite value) */
     const char *choices;        /* ENUM: "a|b|c" */
     bool required;
     const char *help;
@@ -133,15 +136,18 @@ typedef struct {
 const vt_cfg_key *vt_config_keys(void);
 void vt_config_defaults(vt_config *c);
 /* parse an INI file over the current values; errors name file:line, the key and, for an unknown key,
- * the nearest valid one */
+ * the nearest valid one (the syntax, comments and quoting: config.c, configs/README.md). A folder is
+ * refused; the path is kept in c->source for later messages. */
 int vt_config_load(vt_config *c, const char *path);
 /* the same from INI text (e.g. the /config of a checkpoint); name is used in messages */
 int vt_config_load_text(vt_config *c, const char *text, const char *name);
-/* "section.key=value" (as --set takes it) */
+/* "section.key=value" (as --set takes it): the value as given, ends trimmed, no comments; or in double
+ * quotes with \" and \\ escapes, as in a file */
 int vt_config_set(vt_config *c, const char *assignment);
-/* required keys present, cross-field checks */
+/* required keys present, cross-field checks; errors name c->source */
 int vt_config_validate(const vt_config *c);
-/* write every key (resolved) as INI text that vt_config_load reads back to the same config */
+/* write every key (resolved) as INI text that vt_config_load reads back to the same config (strings
+ * that need it are quoted) */
 int vt_config_write(const vt_config *c, FILE *f);
 /* the model description the config asks for */
 int vt_config_model(const vt_config *c, vt_vit_config *mc);
