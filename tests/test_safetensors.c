@@ -376,6 +376,171 @@ START_TEST(npz_checks_layouts_and_values)
 }
 END_TEST
 
+/* ---- vit-train --init from these files: the model is read from their shapes, then adapted as for an
+ * HDF5 checkpoint (new head, resized pos_embed); architecture differences are refused */
+
+
+static void small(vt_vit_config *c, int img_h, int img_w, int classes, int depth)
+{
+    vt_vit_config_defaults(c);
+    c->img_h = img_h;
+    c->img_w = img_w;
+    c->patch = 4;
+    c->num_classes = classes;
+    c->embed_dim = 16;
+    c->depth = depth;
+    c->num_heads = 2;
+}
+
+static void random_model(vt_vit *m, const vt_vit_config *c, uint64_t seed)
+{
+    ck_assert_msg(vt_vit_init(m, c) == VT_OK, "%s", vt_errmsg());
+    vt_rng r;
+    vt_rng_seed(&r, seed);
+    tu_fill_uniform(&r, m->params.data, m->params.numel, -1, 1);
+}
+
+/* vt_finetune_init(m, file) with [finetune] head_init = zeros, pos_interp = bicubic; what it prints in log */
+static int finetune(vt_vit *m, const char *file, char *log, size_t n)
+{
+    vt_config cfg;
+    vt_config_defaults(&cfg);
+    ck_assert_int_eq(vt_config_set(&cfg, "finetune.head_init=zeros"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&cfg, "finetune.pos_interp=bicubic"), VT_OK);
+    FILE *out = tmpfile();
+    ck_assert_ptr_nonnull(out);
+    int r = vt_finetune_init(m, file, &cfg, out);
+    rewind(out);
+    size_t got = fread(log, 1, n - 1, out);
+    log[got] = '\0';
+    fclose(out);
+    return r;
+}
+
+static void save_as(const vt_vit *m, const char *file)
+{
+    size_t l = strlen(file);
+    int r = l > 4 && strcmp(file + l - 4, ".npz") == 0 ? vt_vit_save_npz(m, file) : vt_vit_save_safetensors(m, file);
+    ck_assert_msg(r == VT_OK, "%s", vt_errmsg());
+}
+
+/* t's tensors are a's, but for pos_embed (a's resampled to t's grid, class token kept) and a new head
+ * (zeros) when the class counts differ */
+static void check_transfer(const vt_vit *a, const vt_vit *t, const char *file)
+{
+    for (int i = 0; i < t->params.count; i++) {
+        const vt_param_info *pi = &t->params.info[i];
+        const float *v = t->params.data + pi->offset;
+        int j = vt_paramset_find(&a->params, pi->name);
+        ck_assert_int_ge(j, 0);
+        const vt_param_info *si = &a->params.info[j];
+        const float *sv = a->params.data + si->offset;
+        if (strncmp(pi->name, "head.", 5) == 0 && a->cfg.num_classes != t->cfg.num_classes) {
+            for (int64_t k = 0; k < pi->numel; k++) ck_assert_msg(v[k] == 0.0f, "%s: %s[%lld] = %g", file, pi->name, (long long)k, v[k]);
+        } else if (strcmp(pi->name, "pos_embed") == 0 && (a->grid_h != t->grid_h || a->grid_w != t->grid_w)) {
+            float *want = malloc(sizeof(float) * (size_t)pi->numel);
+            ck_assert_int_eq(vt_pos_resample(want, sv, t->cfg.embed_dim, 1, a->grid_h, a->grid_w, t->grid_h, t->grid_w,
+                                             VT_INTERP_BICUBIC, false), VT_OK);
+            ck_assert_msg(memcmp(want, v, sizeof(float) * (size_t)pi->numel) == 0, "%s: pos_embed is not the resampled one", file);
+            ck_assert(memcmp(want, sv, sizeof(float) * (size_t)t->cfg.embed_dim) == 0);   /* class token kept */
+            free(want);
+        } else {
+            ck_assert_int_eq(si->numel, pi->numel);
+            ck_assert_msg(memcmp(sv, v, sizeof(float) * (size_t)pi->numel) == 0, "%s: %s differs from the source", file,
+                          pi->name);
+        }
+    }
+}
+
+static const char *const formats[] = {".safetensors", ".npz"};
+
+/* 8x8 images (grid 2x2), 4 classes -> 12x12 (grid 3x3), 6 classes, as timm's pretrained loading does */
+START_TEST(finetune_adapts_head_and_grid)
+{
+    for (int f = 0; f < 2; f++) {
+        char base[64] = "/tmp/vit_ft_XXXXXX", file[96], log[4096];
+        close(mkstemp(base));
+        snprintf(file, sizeof file, "%s%s", base, formats[f]);
+        vt_vit_config c;
+        vt_vit a, t;
+        small(&c, 8, 8, 4, 2);
+        random_model(&a, &c, 11);
+        save_as(&a, file);
+        small(&c, 12, 12, 6, 2);
+        random_model(&t, &c, 12);
+        ck_assert_msg(finetune(&t, file, log, sizeof log) == VT_OK, "%s", vt_errmsg());
+        check_transfer(&a, &t, file);
+        ck_assert_msg(strstr(log, "pos_embed: 2x2 -> 3x3") && strstr(log, "head: 4 -> 6 classes") &&
+                      strstr(log, "initialised from") && strstr(log, file), "%s", log);
+        vt_vit_free(&t);
+        /* a non-square grid that is the config's: taken as it (2x3 -> 2x3), only the head is new */
+        vt_vit_free(&a);
+        small(&c, 8, 12, 4, 2);
+        random_model(&a, &c, 13);
+        save_as(&a, file);
+        small(&c, 8, 12, 6, 2);
+        random_model(&t, &c, 14);
+        ck_assert_msg(finetune(&t, file, log, sizeof log) == VT_OK, "%s", vt_errmsg());
+        check_transfer(&a, &t, file);
+        ck_assert_msg(!strstr(log, "pos_embed:") && strstr(log, "head: 4 -> 6 classes"), "%s", log);
+        vt_vit_free(&t);
+        /* the same file into a 3x3 grid: 6 patch tokens are neither the config's 9 nor a square */
+        small(&c, 12, 12, 6, 2);
+        random_model(&t, &c, 14);
+        ck_assert_int_eq(finetune(&t, file, log, sizeof log), VT_ERR);
+        ck_assert_msg(strstr(vt_errmsg(), file) && strstr(vt_errmsg(), "pos_embed") &&
+                      strstr(vt_errmsg(), "has 6 patch tokens") && strstr(vt_errmsg(), "not a square"), "%s", vt_errmsg());
+        vt_vit_free(&t);
+        vt_vit_free(&a);
+        remove(file);
+        remove(base);
+    }
+}
+END_TEST
+
+/* the same architecture is required (as for an HDF5 checkpoint), naming the [model] key; identical
+ * shapes load exactly */
+START_TEST(finetune_refuses_other_architectures)
+{
+    for (int f = 0; f < 2; f++) {
+        char base[64] = "/tmp/vit_fta_XXXXXX", file[96], log[4096];
+        close(mkstemp(base));
+        snprintf(file, sizeof file, "%s%s", base, formats[f]);
+        vt_vit_config c;
+        vt_vit a, t;
+        small(&c, 8, 8, 4, 2);
+        random_model(&a, &c, 21);
+        save_as(&a, file);
+        const struct { const char *what; int depth, dim, heads; double mlp; } bad[] = {
+            {"[model] depth = 2, the config 3", 3, 16, 2, 4},
+            {"[model] embed_dim = 16, the config 24", 2, 24, 2, 4},
+            {"[model] mlp_ratio = 4, the config 2", 2, 16, 2, 2},
+            {"[model] num_heads = 2, the config 4", 2, 16, 4, 4},   /* npz only: Flax keeps the heads axis */
+        };
+        for (int k = 0; k < (f ? 4 : 3); k++) {
+            small(&c, 12, 12, 6, bad[k].depth);
+            c.embed_dim = bad[k].dim;
+            c.num_heads = bad[k].heads;
+            c.mlp_ratio = bad[k].mlp;
+            random_model(&t, &c, 22);
+            ck_assert_int_eq(finetune(&t, file, log, sizeof log), VT_ERR);
+            ck_assert_msg(strstr(vt_errmsg(), file) && strstr(vt_errmsg(), bad[k].what), "%s: %s", bad[k].what, vt_errmsg());
+            vt_vit_free(&t);
+        }
+        /* identical shapes: every tensor as in the file, nothing adapted */
+        small(&c, 8, 8, 4, 2);
+        random_model(&t, &c, 23);
+        ck_assert_msg(finetune(&t, file, log, sizeof log) == VT_OK, "%s", vt_errmsg());
+        check_transfer(&a, &t, file);   /* same grid and classes: every tensor bitwise */
+        ck_assert_msg(!strstr(log, "pos_embed:") && !strstr(log, "head:") && strstr(log, "initialised from"), "%s", log);
+        vt_vit_free(&t);
+        vt_vit_free(&a);
+        remove(file);
+        remove(base);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("safetensors");
@@ -387,6 +552,8 @@ int main(void)
     tcase_add_test(tc, bad_npz_refused);
     tcase_add_test(tc, safetensors_refuses_nan_and_duplicates);
     tcase_add_test(tc, npz_checks_layouts_and_values);
+    tcase_add_test(tc, finetune_adapts_head_and_grid);
+    tcase_add_test(tc, finetune_refuses_other_architectures);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

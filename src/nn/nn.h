@@ -92,6 +92,17 @@ int vt_vit_save_safetensors(const vt_vit *m, const char *path);
  * _load_weights does (conv and Dense kernels transposed, q/k/v kernels into the fused qkv) */
 int vt_vit_load_npz(vt_vit *m, const char *path);
 int vt_vit_save_npz(const vt_vit *m, const char *path);
+/* The model such a file holds, read from its shapes into c, which starts as the config's model: embed_dim
+ * (cls_token / pos_embed), depth (the blocks present), mlp_ratio (fc1; the config's kept when it gives the
+ * same hidden size), patch and in_chans (patch embedding), num_classes (head) and, from pos_embed's tokens
+ * less the class token, the input size: the config's grid when the count is its, else a square grid (as
+ * timm assumes), else an error. num_heads (npz: read when the q kernel keeps its heads axis), layer_norm_eps,
+ * gelu and pool stay c's. */
+int vt_vit_config_from_safetensors(const char *path, vt_vit_config *c);
+int vt_vit_config_from_npz(const char *path, vt_vit_config *c);
+/* c's img_h, img_w for a position embedding of `tokens` rows (class token included) named name in path, at
+ * the patch size patch: c's own grid (c->img_h / c->patch ...) when the count is its, else a square one */
+int vt_vit_grid_from_pos_embed(const char *path, const char *name, int64_t tokens, int patch, vt_vit_config *c);
 
 /* ---------------------------------------------------------------- training step, data-parallel replicas */
 /* The forward and backward of one training batch on n replicas of one model: the batch is cut into n

@@ -25,9 +25,47 @@ typedef struct {
 } npy_t;
 
 /* added to a shape mismatch, the one error where the missing model description is the point */
-#define NPZ_NOTE                                                                                             \
-    " (an npz file holds no model description, so its shapes must match the config; resizing pos_embed " \
-    "or a new head need an HDF5 checkpoint of this project)"
+#define NPZ_NOTE                                                                                                \
+    " (an npz file holds no model description, so its shapes must match the model's: the config's, or under " \
+    "--init the one read from the file's shapes, which then takes a new head and patch grid)"
+
+/* the header of a .npy member of n bytes, avail of them in buf: out's ndim and shape (not its data), the
+ * element size, where the data starts and the number of values */
+static int npy_header(const char *path, const char *member, const uint8_t *buf, size_t avail, size_t n, npy_t *out,
+                      int *esize_out, size_t *data_out, int64_t *count_out)
+{
+    if (n < 12 || avail < 12 || memcmp(buf, "\x93NUMPY", 6) != 0) return vt_err("%s: %s is not a .npy array", path, member);
+    size_t hl, hoff;
+    if (buf[6] == 1) hl = (size_t)buf[8] | (size_t)buf[9] << 8, hoff = 10;
+    else hl = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24, hoff = 12;
+    if (hoff + hl > n || hoff + hl > avail) return vt_err("%s: %s: truncated .npy header", path, member);
+    char hdr[1024];
+    snprintf(hdr, sizeof hdr, "%.*s", (int)(hl < sizeof hdr - 1 ? hl : sizeof hdr - 1), (const char *)buf + hoff);
+    int esize = strstr(hdr, "'<f4'") ? 4 : strstr(hdr, "'<f8'") ? 8 : 0;
+    const char *sh = strstr(hdr, "'shape':");
+    if (!esize || strstr(hdr, "'fortran_order': True") || !sh)
+        return vt_err("%s: %s: only little-endian float32/float64 C-order arrays are supported (%s)", path, member, hdr);
+    sh = strchr(sh, '(');
+    out->ndim = 0;
+    int64_t count = 1;
+    size_t data = hoff + hl;
+    for (const char *p = sh ? sh + 1 : ""; *p && *p != ')';) {
+        if (isdigit((unsigned char)*p)) {
+            int64_t v = strtoll(p, (char **)&p, 10);
+            if (out->ndim == 8 || v > (int64_t)(n / (size_t)esize) || (v && count > (int64_t)(n / (size_t)esize) / v))
+                return vt_err("%s: %s: shape %s does not fit the %zu data bytes (or has more than 8 dimensions)", path,
+                              member, hdr, n - data);
+            out->shape[out->ndim++] = v;
+            count *= v;
+        } else {
+            p++;
+        }
+    }
+    *esize_out = esize;
+    *data_out = data;
+    *count_out = count;
+    return VT_OK;
+}
 
 /* read one .npy member: little-endian f4 or f8, C order */
 static int read_npy(zip_t *z, const char *path, const char *name, npy_t *out)
@@ -51,43 +89,12 @@ static int read_npy(zip_t *z, const char *path, const char *name, npy_t *out)
         free(buf);
         return vt_err("%s: %s is damaged (%s)", path, member, errbuf[0] ? errbuf : "CRC or size mismatch");
     }
-    size_t n = (size_t)st.size;
-    if (n < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) {
+    size_t n = (size_t)st.size, data;
+    int esize;
+    int64_t count;
+    if (npy_header(path, member, buf, n, n, out, &esize, &data, &count) != VT_OK) {
         free(buf);
-        return vt_err("%s: %s is not a .npy array", path, member);
-    }
-    size_t hl, hoff;
-    if (buf[6] == 1) hl = (size_t)buf[8] | (size_t)buf[9] << 8, hoff = 10;
-    else hl = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24, hoff = 12;
-    if (hoff + hl > n) {
-        free(buf);
-        return vt_err("%s: %s: truncated .npy header", path, member);
-    }
-    char hdr[1024];
-    snprintf(hdr, sizeof hdr, "%.*s", (int)(hl < sizeof hdr - 1 ? hl : sizeof hdr - 1), (const char *)buf + hoff);
-    int esize = strstr(hdr, "'<f4'") ? 4 : strstr(hdr, "'<f8'") ? 8 : 0;
-    const char *sh = strstr(hdr, "'shape':");
-    if (!esize || strstr(hdr, "'fortran_order': True") || !sh) {
-        free(buf);
-        return vt_err("%s: %s: only little-endian float32/float64 C-order arrays are supported (%s)", path, member, hdr);
-    }
-    sh = strchr(sh, '(');
-    out->ndim = 0;
-    int64_t count = 1;
-    size_t data = hoff + hl;
-    for (const char *p = sh ? sh + 1 : ""; *p && *p != ')';) {
-        if (isdigit((unsigned char)*p)) {
-            int64_t v = strtoll(p, (char **)&p, 10);
-            if (out->ndim == 8 || v > (int64_t)(n / (size_t)esize) || (v && count > (int64_t)(n / (size_t)esize) / v)) {
-                free(buf);
-                return vt_err("%s: %s: shape %s does not fit the %zu data bytes (or has more than 8 dimensions)", path,
-                              member, hdr, n - data);
-            }
-            out->shape[out->ndim++] = v;
-            count *= v;
-        } else {
-            p++;
-        }
+        return VT_ERR;
     }
     if (data + (size_t)count * (size_t)esize != n) {
         free(buf);
@@ -234,6 +241,127 @@ int vt_vit_load_npz(vt_vit *m, const char *path)
 #undef LOAD
 #undef LOAD2
     free(a.data);
+    zip_discard(z);
+    return r;
+}
+
+/* ---- the model a file describes (vit-train --init), from the .npy headers alone */
+
+/* out's shape of member name.npy (*found false, no error, when it is missing and not need) */
+static int npy_shape(zip_t *z, const char *path, const char *name, bool need, npy_t *out, bool *found)
+{
+    char member[512];
+    snprintf(member, sizeof member, "%s.npy", name);
+    *found = false;
+    zip_int64_t idx = zip_name_locate(z, member, 0);
+    if (idx < 0) return need ? vt_err("%s: missing tensor %s", path, member) : VT_OK;
+    zip_stat_t st;
+    if (zip_stat_index(z, (zip_uint64_t)idx, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
+        return vt_err("%s: cannot stat %s", path, member);
+    zip_file_t *f = zip_fopen_index(z, (zip_uint64_t)idx, 0);
+    if (!f) return vt_err("%s: cannot open %s: %s", path, member, zip_strerror(z));
+    size_t want = st.size < (1u << 17) ? (size_t)st.size : (1u << 17);   /* a v1 header is under 64 KiB */
+    uint8_t *buf = malloc(want + 1);
+    zip_int64_t got = buf ? zip_fread(f, buf, want) : -1;
+    zip_fclose(f);   /* only the head was read: the CRC is the loader's to check */
+    int esize, r;
+    size_t data;
+    int64_t count;
+    if (got < 0) r = vt_err("%s: %s is damaged", path, member);
+    else r = npy_header(path, member, buf, (size_t)got, (size_t)st.size, out, &esize, &data, &count);
+    free(buf);
+    *found = r == VT_OK;
+    return r;
+}
+
+/* the last k dimensions of a's shape into d (leading 1s, dropped as the loader drops them, padded back) */
+static int npy_tail(const char *path, const char *name, const npy_t *a, int k, int64_t *d)
+{
+    bool ok = true;
+    for (int i = 0; i < a->ndim - k; i++) ok &= a->shape[i] == 1;
+    for (int i = 0; i < k; i++) {
+        int j = a->ndim - k + i;
+        d[i] = j >= 0 ? a->shape[j] : 1;
+        ok &= d[i] >= 1 && d[i] <= INT32_MAX;
+    }
+    if (ok) return VT_OK;
+    char b[96];
+    return vt_err("%s: %s.npy has shape %s, not the %d-dimensional layout of a ViT's", path, name,
+                  vt_dims_str(a->ndim, a->shape, b, sizeof b), k);
+}
+
+int vt_vit_config_from_npz(const char *path, vt_vit_config *c)
+{
+    int zerr = 0;
+    zip_t *z = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
+    if (!z) {
+        zip_error_t e;
+        zip_error_init_with_code(&e, zerr);
+        int r = vt_err("%s: not a readable zip / npz file (%s)", path, zip_error_strerror(&e));
+        zip_error_fini(&e);
+        return r;
+    }
+    const char *pos_name = "Transformer/posembed_input/pos_embedding";
+    vt_vit_config o = *c;
+    npy_t a = {0};
+    bool found;
+    int64_t cls[1] = {0}, pos[2] = {0}, emb[4] = {0}, head[2] = {0}, fc1[2] = {0};
+    int r = npy_shape(z, path, "cls", false, &a, &found);
+    if (r == VT_OK && found) r = npy_tail(path, "cls", &a, 1, cls);
+    bool have_cls = found;
+    if (r == VT_OK) r = npy_shape(z, path, pos_name, true, &a, &found);
+    if (r == VT_OK) r = npy_tail(path, pos_name, &a, 2, pos);
+    if (r == VT_OK) r = npy_shape(z, path, "embedding/kernel", true, &a, &found);
+    if (r == VT_OK) r = npy_tail(path, "embedding/kernel", &a, 4, emb);
+    if (r == VT_OK) r = npy_shape(z, path, "head/kernel", true, &a, &found);
+    if (r == VT_OK) r = npy_tail(path, "head/kernel", &a, 2, head);
+    if (r == VT_OK && emb[0] != emb[1]) {
+        char b[96];
+        r = vt_err("%s: embedding/kernel.npy has shape %s: the patches are not square", path,
+                   vt_dims_str(a.ndim, a.shape, b, sizeof b));
+    }
+    if (r == VT_OK) {
+        o.embed_dim = (int)(have_cls ? cls[0] : pos[1]);
+        o.in_chans = (int)emb[2];
+        o.num_classes = (int)head[1];
+    }
+    /* depth: the blocks present (a missing one in between is the loader's to name) */
+    o.depth = 0;
+    const char *pre = "Transformer/encoderblock_";
+    const size_t pl = strlen(pre);
+    zip_int64_t entries = r == VT_OK ? zip_get_num_entries(z, 0) : 0;
+    for (zip_int64_t i = 0; i < entries; i++) {
+        const char *nm = zip_get_name(z, (zip_uint64_t)i, 0);
+        if (!nm || strncmp(nm, pre, pl) != 0 || !isdigit((unsigned char)nm[pl])) continue;
+        char *end;
+        long b = strtol(nm + pl, &end, 10);
+        if (*end == '/' && b < 1 << 20 && b + 1 > o.depth) o.depth = (int)b + 1;
+    }
+    if (r == VT_OK && o.depth > 0) {
+        const char *dense0 = "Transformer/encoderblock_0/MlpBlock_3/Dense_0/kernel",
+                   *query = "Transformer/encoderblock_0/MultiHeadDotProductAttention_1/query/kernel";
+        r = npy_shape(z, path, dense0, true, &a, &found);
+        if (r == VT_OK) r = npy_tail(path, dense0, &a, 2, fc1);
+        if (r == VT_OK) {
+            /* hidden = (int)(D * mlp_ratio): keep the config's ratio when it gives the file's hidden size */
+            const int hidden = (int)fc1[1];
+            if ((int)(o.embed_dim * o.mlp_ratio) != hidden) {
+                o.mlp_ratio = (double)hidden / o.embed_dim;
+                if ((int)(o.embed_dim * o.mlp_ratio) != hidden) o.mlp_ratio = nextafter(o.mlp_ratio, INFINITY);
+            }
+            /* the heads, when the q kernel keeps Flax's (D, heads, head_dim) */
+            r = npy_shape(z, path, query, true, &a, &found);
+        }
+        bool split = r == VT_OK && a.ndim >= 3;
+        for (int i = 0; split && i < a.ndim - 3; i++) split = a.shape[i] == 1;
+        if (split && a.shape[a.ndim - 3] == o.embed_dim && a.shape[a.ndim - 2] >= 1 && a.shape[a.ndim - 2] <= INT32_MAX)
+            o.num_heads = (int)a.shape[a.ndim - 2];
+    }
+    if (r == VT_OK) r = vt_vit_grid_from_pos_embed(path, pos_name, pos[0], (int)emb[0], &o);
+    if (r == VT_OK) {
+        o.patch = (int)emb[0];
+        *c = o;
+    }
     zip_discard(z);
     return r;
 }

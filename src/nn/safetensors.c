@@ -15,9 +15,9 @@
 #define ST_MAX_HEADER (100u << 20)
 
 /* added to a shape mismatch, the one error where the missing model description is the point */
-#define ST_NOTE                                                                                                    \
-    " (a safetensors file holds no model description, so its shapes must match the config; resizing pos_embed " \
-    "or a new head need an HDF5 checkpoint of this project)"
+#define ST_NOTE                                                                                                  \
+    " (a safetensors file holds no model description, so its shapes must match the model's: the config's, or " \
+    "under --init the one read from the file's shapes, which then takes a new head and patch grid)"
 
 typedef struct {
     char name[256];
@@ -350,6 +350,112 @@ int vt_vit_load_safetensors(vt_vit *m, const char *path)
     }
     free(es);
     fclose(f);
+    return r;
+}
+
+/* ---- the model a file describes (vit-train --init): what its shapes tell, the rest left as in c */
+
+int vt_vit_grid_from_pos_embed(const char *path, const char *name, int64_t tokens, int patch, vt_vit_config *c)
+{
+    const int64_t n = tokens - 1;   /* without the class token */
+    const int gh = c->patch > 0 ? c->img_h / c->patch : 0, gw = c->patch > 0 ? c->img_w / c->patch : 0;
+    if (n < 1) return vt_err("%s: %s has %lld tokens: no patch tokens besides the class token", path, name, (long long)tokens);
+    if (n == (int64_t)gh * gw) {
+        c->img_h = gh * patch;
+        c->img_w = gw * patch;
+        return VT_OK;
+    }
+    int64_t s = (int64_t)sqrt((double)n);
+    while (s * s > n) s--;
+    while ((s + 1) * (s + 1) <= n) s++;
+    if (s * s != n)
+        return vt_err("%s: %s has %lld patch tokens (+ the class token): not the config's %dx%d grid and not a square "
+                      "one, so the grid it was trained on is unknown (set [model] img_h and img_w to that grid times "
+                      "the patch size %d)", path, name, (long long)n, gh, gw, patch);
+    if (s * patch > 1 << 20) return vt_err("%s: %s has %lld patch tokens: too many", path, name, (long long)n);
+    c->img_h = c->img_w = (int)s * patch;
+    return VT_OK;
+}
+
+/* *out: entry name, with ndim dimensions and its data the size they say; a missing one is an error when
+ * need, else *out = NULL */
+static int st_find(const char *path, const st_entry *es, int n, uint64_t len, const char *name, int ndim, bool need,
+                   const st_entry **out)
+{
+    const st_entry *e = NULL;
+    *out = NULL;
+    for (int k = 0; k < n && !e; k++)
+        if (strcmp(es[k].name, name) == 0) e = &es[k];
+    if (!e) return need ? vt_err("%s: no tensor %s", path, name) : VT_OK;
+    char a[96];
+    uint64_t numel = 1;
+    bool ok = e->ndim == ndim;
+    for (int k = 0; ok && k < e->ndim; k++) {
+        ok = e->shape[k] >= 1 && e->shape[k] <= INT32_MAX && numel <= UINT64_MAX / 8 / (uint64_t)e->shape[k];
+        if (ok) numel *= (uint64_t)e->shape[k];
+    }
+    if (!ok)
+        return vt_err("%s: tensor %s has shape %s, a ViT's has %d dimensions", path, name,
+                      vt_dims_str(e->ndim, e->shape, a, sizeof a), ndim);
+    size_t es_ = dtype_size(e->dtype);   /* an unknown dtype is the loader's to name */
+    if (es_ && (e->end < e->begin || e->end > len || e->end - e->begin != numel * es_))
+        return vt_err("%s: tensor %s: data_offsets [%llu, %llu] do not hold its shape %s of %s inside the %llu data "
+                      "bytes", path, name, (unsigned long long)e->begin, (unsigned long long)e->end,
+                      vt_dims_str(e->ndim, e->shape, a, sizeof a), e->dtype, (unsigned long long)len);
+    *out = e;
+    return VT_OK;
+}
+
+int vt_vit_config_from_safetensors(const char *path, vt_vit_config *c)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return vt_err("%s: cannot open: %s", path, strerror(errno));
+    st_entry *es = NULL;
+    int n = 0;
+    uint64_t start = 0, len = 0;
+    int r = read_header(f, path, &es, &n, &start, &len);
+    fclose(f);
+    if (r != VT_OK) return VT_ERR;
+    vt_vit_config o = *c;
+    const st_entry *cls, *pos = NULL, *pw = NULL, *head = NULL, *fc1 = NULL;
+    r = st_find(path, es, n, len, "cls_token", 3, false, &cls);
+    if (r == VT_OK) r = st_find(path, es, n, len, "pos_embed", 3, true, &pos);
+    if (r == VT_OK) r = st_find(path, es, n, len, "patch_embed.proj.weight", 4, true, &pw);
+    if (r == VT_OK) r = st_find(path, es, n, len, "head.weight", 2, true, &head);
+    if (r == VT_OK) {
+        o.embed_dim = (int)(cls ? cls->shape[2] : pos->shape[2]);
+        o.in_chans = (int)pw->shape[1];
+        o.num_classes = (int)head->shape[0];
+        if (pw->shape[2] != pw->shape[3]) {
+            char a[96];
+            r = vt_err("%s: tensor patch_embed.proj.weight has shape %s: the patches are not square", path,
+                       vt_dims_str(pw->ndim, pw->shape, a, sizeof a));
+        }
+    }
+    /* depth: the blocks present (a missing one in between is the loader's to name) */
+    o.depth = 0;
+    for (int k = 0; r == VT_OK && k < n; k++) {
+        const char *nm = es[k].name;
+        if (strncmp(nm, "blocks.", 7) || !isdigit((unsigned char)nm[7])) continue;
+        char *end;
+        long b = strtol(nm + 7, &end, 10);
+        if (*end == '.' && b < 1 << 20 && b + 1 > o.depth) o.depth = (int)b + 1;
+    }
+    if (r == VT_OK && o.depth > 0) r = st_find(path, es, n, len, "blocks.0.mlp.fc1.weight", 2, true, &fc1);
+    if (r == VT_OK && fc1) {
+        /* hidden = (int)(D * mlp_ratio): keep the config's ratio when it gives the file's hidden size */
+        const int hidden = (int)fc1->shape[0];
+        if ((int)(o.embed_dim * o.mlp_ratio) != hidden) {
+            o.mlp_ratio = (double)hidden / o.embed_dim;
+            if ((int)(o.embed_dim * o.mlp_ratio) != hidden) o.mlp_ratio = nextafter(o.mlp_ratio, INFINITY);
+        }
+    }
+    if (r == VT_OK) r = vt_vit_grid_from_pos_embed(path, "pos_embed", pos->shape[1], (int)pw->shape[2], &o);
+    if (r == VT_OK) {
+        o.patch = (int)pw->shape[2];
+        *c = o;
+    }
+    free(es);
     return r;
 }
 

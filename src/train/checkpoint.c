@@ -158,7 +158,7 @@ int vt_ckpt_model_config(const char *path, vt_vit_config *mc)
 
 static int arch_diff(const char *path, const char *key, const char *ck, const char *cfg, bool whole)
 {
-    return vt_err("%s: the checkpoint's model has [model] %s = %s, the config %s (set %s = %s %s)", path, key, ck, cfg,
+    return vt_err("%s: the model in the file has [model] %s = %s, the config %s (set %s = %s %s)", path, key, ck, cfg,
                   key, ck, whole ? "to continue that run" : "to start from its weights");
 }
 

@@ -1,54 +1,32 @@
-/* finetune.c - start a run from pretrained weights (--init): weights only, step 0. A head of a
- * different class count is re-initialised; the position embedding is resized when the patch grid
- * differs; any other shape mismatch is refused naming the tensor and both shapes. */
+/* finetune.c - start a run from pretrained weights (--init): weights only, step 0. The source model is
+ * the one the file describes (an HDF5 checkpoint's stored description, or what the shapes of a
+ * .safetensors / .npz file tell, as timm reads its pretrained files); it must have the config's
+ * architecture. Its tensors are then copied: a head of a different class count is re-initialised; the
+ * position embedding is resized when the patch grid differs; any other shape mismatch is refused naming
+ * the tensor and both shapes. */
 #include "train.h"
 #include <string.h>
 
-int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out);
-int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
+/* copy pre (the model src describes, loaded from path) into m, adapting the head and pos_embed */
+static int transfer(vt_vit *m, const vt_vit *pre, const vt_vit_config *src, const char *path, const vt_config *c,
+                    FILE *out)
 {
-    size_t pl = strlen(path);
-    bool st = pl > 12 && strcmp(path + pl - 12, ".safetensors") == 0, npz = pl > 4 && strcmp(path + pl - 4, ".npz") == 0;
-    if (st || npz) {
-        /* these files carry no model description: the shapes must match the config exactly (the
-         * old grid of pos_embed is not guessed from a square root) */
-        int r = st ? vt_vit_load_safetensors(m, path) : vt_vit_load_npz(m, path);
-        if (r != VT_OK) return VT_ERR;   /* a shape mismatch's message says what these files cannot do */
-        fprintf(out, "initialised from %s (weights only, step 0)\n", path);
-        return VT_OK;
-    }
-    vt_vit_config src;
-    vt_h5_lock();
-    int r = vt_ckpt_model_config(path, &src);
-    vt_h5_unlock();
-    if (r == VT_OK) r = vt_ckpt_check_arch(path, &src, &m->cfg, false);
-    if (r != VT_OK) return VT_ERR;
-    vt_vit pre;
-    if (vt_vit_init(&pre, &src) != VT_OK) return vt_err_prefix("%s: ", path);
-    vt_h5_lock();
-    r = vt_ckpt_load(path, &pre, NULL, NULL, NULL);
-    vt_h5_unlock();
-    if (r != VT_OK) {
-        vt_vit_free(&pre);
-        return VT_ERR;
-    }
     char a[96], b[96];
+    int r = VT_OK;
     for (int i = 0; i < m->params.count && r == VT_OK; i++) {
         const vt_param_info *dst = &m->params.info[i];
-        int j = vt_paramset_find(&pre.params, dst->name);
-        if (j < 0) {
-            r = vt_err("%s: no tensor %s (the model needs %s)", path, dst->name,
-                       vt_dims_str(dst->ndim, dst->shape, a, sizeof a));
-            break;
-        }
-        const vt_param_info *s = &pre.params.info[j];
+        int j = vt_paramset_find(&pre->params, dst->name);
+        if (j < 0)
+            return vt_err("%s: no tensor %s (the model needs %s)", path, dst->name,
+                          vt_dims_str(dst->ndim, dst->shape, a, sizeof a));
+        const vt_param_info *s = &pre->params.info[j];
         bool same = s->ndim == dst->ndim;
         for (int k = 0; same && k < s->ndim; k++) same = s->shape[k] == dst->shape[k];
         float *d = m->params.data + dst->offset;
-        const float *sv = pre.params.data + s->offset;
+        const float *sv = pre->params.data + s->offset;
         if (same) {
             memcpy(d, sv, sizeof(float) * (size_t)dst->numel);
-        } else if (strncmp(dst->name, "head.", 5) == 0 && src.num_classes != m->cfg.num_classes) {
+        } else if (strncmp(dst->name, "head.", 5) == 0 && src->num_classes != m->cfg.num_classes) {
             /* new head: zeros (the paper's fine-tuning) or timm's trunc normal */
             if (strcmp(c->head_init, "zeros") == 0 || strcmp(dst->name, "head.bias") == 0) {
                 memset(d, 0, sizeof(float) * (size_t)dst->numel);
@@ -58,10 +36,10 @@ int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
                 for (int64_t k = 0; k < dst->numel; k++) d[k] = (float)vt_rng_trunc_normal(&rng, 0, 0.02, -2, 2);
             }
             if (strcmp(dst->name, "head.weight") == 0)
-                fprintf(out, "head: %d -> %d classes (re-initialised: %s)\n", src.num_classes, m->cfg.num_classes,
+                fprintf(out, "head: %d -> %d classes (re-initialised: %s)\n", src->num_classes, m->cfg.num_classes,
                         c->head_init);
         } else if (strcmp(dst->name, "pos_embed") == 0 && s->shape[2] == dst->shape[2]) {
-            int gh = src.img_h / src.patch, gw = src.img_w / src.patch;
+            int gh = src->img_h / src->patch, gw = src->img_w / src->patch;
             vt_interp mode;
             r = vt_interp_parse(c->pos_interp, &mode);
             if (r == VT_OK)
@@ -74,6 +52,40 @@ int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
                        vt_dims_str(s->ndim, s->shape, a, sizeof a), vt_dims_str(dst->ndim, dst->shape, b, sizeof b));
         }
     }
+    return r;
+}
+
+int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
+{
+    size_t pl = strlen(path);
+    bool st = pl > 12 && strcmp(path + pl - 12, ".safetensors") == 0, npz = pl > 4 && strcmp(path + pl - 4, ".npz") == 0;
+    /* the source model: for .safetensors / .npz the config's, with what the shapes tell (num_heads,
+     * layer_norm_eps, gelu and pool stay the config's) */
+    vt_vit_config src = m->cfg;
+    int r;
+    if (st) {
+        r = vt_vit_config_from_safetensors(path, &src);
+    } else if (npz) {
+        r = vt_vit_config_from_npz(path, &src);
+    } else {
+        vt_h5_lock();
+        r = vt_ckpt_model_config(path, &src);
+        vt_h5_unlock();
+    }
+    if (r == VT_OK) r = vt_ckpt_check_arch(path, &src, &m->cfg, false);
+    if (r != VT_OK) return VT_ERR;
+    vt_vit pre;
+    if (vt_vit_init(&pre, &src) != VT_OK) return vt_err_prefix("%s: ", path);
+    if (st) {
+        r = vt_vit_load_safetensors(&pre, path);
+    } else if (npz) {
+        r = vt_vit_load_npz(&pre, path);
+    } else {
+        vt_h5_lock();
+        r = vt_ckpt_load(path, &pre, NULL, NULL, NULL);
+        vt_h5_unlock();
+    }
+    if (r == VT_OK) r = transfer(m, &pre, &src, path, c, out);
     vt_vit_free(&pre);
     if (r == VT_OK) fprintf(out, "initialised from %s (weights only, step 0)\n", path);
     return r;

@@ -151,6 +151,11 @@ int vt_config_validate(const vt_config *c);
 int vt_config_write(const vt_config *c, FILE *f);
 /* the model description the config asks for */
 int vt_config_model(const vt_config *c, vt_vit_config *mc);
+/* start m from the weights in path (--init: an HDF5 checkpoint, .safetensors or .npz): the file's model
+ * (stored, or read from its shapes) must have the config's architecture; a head of another class count is
+ * re-initialised ([finetune] head_init), pos_embed resized to m's grid ([finetune] pos_interp); what was
+ * adapted is printed to out */
+int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out);
 /* markdown table of every key (configs/README.md is generated from, and tested against, this) */
 void vt_config_markdown(FILE *f);
 

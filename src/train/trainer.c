@@ -261,7 +261,6 @@ static void cleanup(run_t *r)
     free(r->cfg_text);
 }
 
-int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out);
 
 vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
 {
