@@ -2,6 +2,7 @@
  * config exactly as vit-train builds its training loader; and a writer of synthetic image folders of
  * JPEGs so that the figure for a 224x224 JPEG folder can be reproduced without downloads. */
 #include "train/train.h"
+#include "../tools/cli.h"
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -143,18 +144,6 @@ static int make_jpeg_folder(const char *dir, int count, int S, int classes, int 
 
 /* ---------------------------------------------------------------- timing */
 
-static int parse_pos(const char *opt, const char *v, int *out)
-{
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || x < 0 || x > (1 << 24)) {
-        fprintf(stderr, "vit-loader-bench: %s %s: expected a non-negative integer\n", opt, v);
-        return VT_ERR;
-    }
-    *out = (int)x;
-    return VT_OK;
-}
-
 int main(int argc, char **argv)
 {
     const char *cfgpath = NULL, *data = NULL, *mkdir_jpeg = NULL, *split = "train", *sets[64];
@@ -170,6 +159,7 @@ int main(int argc, char **argv)
         {"classes", required_argument, 0, O_CLASSES}, {"quality", required_argument, 0, O_QUALITY},
         {"split", required_argument, 0, O_SPLIT},  {"chans", required_argument, 0, O_CHANS},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+    static const char *const splits[] = {"train", "test", NULL};
     int ch, bad = 0;
     while ((ch = getopt_long(argc, argv, "c:d:s:S:b:w:n:rh", longs, NULL)) != -1) {
         switch (ch) {
@@ -182,28 +172,30 @@ int main(int argc, char **argv)
             }
             sets[nsets++] = optarg;
             break;
-        case 'S': bad |= parse_pos("--size", optarg, &size); break;
-        case 'b': bad |= parse_pos("--batch", optarg, &batch); break;
-        case 'w': bad |= parse_pos("--workers", optarg, &workers); break;
-        case 'n': bad |= parse_pos("--batches", optarg, &batches); break;
+        case 'S': bad |= !cli_int("vit-loader-bench", "--size", optarg, 1, 65536, &size); break;
+        case 'b': bad |= !cli_int("vit-loader-bench", "--batch", optarg, 1, 1 << 20, &batch); break;
+        case 'w': bad |= !cli_int("vit-loader-bench", "--workers", optarg, 0, 256, &workers); break;
+        case 'n': bad |= !cli_int("vit-loader-bench", "--batches", optarg, 1, 1000000, &batches); break;
         case 'r': rrc = true; break;
         case O_MAKE: mkdir_jpeg = optarg; break;
-        case O_COUNT: bad |= parse_pos("--count", optarg, &count); break;
-        case O_CLASSES: bad |= parse_pos("--classes", optarg, &classes); break;
-        case O_QUALITY: bad |= parse_pos("--quality", optarg, &quality); break;
-        case O_SPLIT: split = optarg; break;
-        case O_CHANS: bad |= parse_pos("--chans", optarg, &chans); break;
+        case O_COUNT: bad |= !cli_int("vit-loader-bench", "--count", optarg, 1, 1 << 24, &count); break;
+        case O_CLASSES: bad |= !cli_int("vit-loader-bench", "--classes", optarg, 1, 65536, &classes); break;
+        case O_QUALITY: bad |= !cli_int("vit-loader-bench", "--quality", optarg, 1, 100, &quality); break;
+        case O_SPLIT: bad |= !cli_choice("vit-loader-bench", "--split", optarg, splits), split = optarg; break;
+        case O_CHANS: bad |= !cli_int("vit-loader-bench", "--chans", optarg, 1, 64, &chans); break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: usage(stderr); return 2;   /* getopt has named the unknown option */
         }
     }
-    if (bad || optind < argc) {
-        if (optind < argc) fprintf(stderr, "vit-loader-bench: unexpected argument '%s'\n", argv[optind]);
+    if (bad) return 2;
+    if (optind < argc) {
+        fprintf(stderr, "vit-loader-bench: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
         return 2;
     }
     if (mkdir_jpeg) {
-        if (count < 1 || classes < 1 || quality < 1 || quality > 100 || size > 16384) {
-            fprintf(stderr, "vit-loader-bench: --count, --classes (>= 1), --quality (1..100) or --size out of range\n");
+        if (size > 16384) {
+            fprintf(stderr, "vit-loader-bench: --size %d: expected at most 16384 for --make-jpeg-folder\n", size);
             return 2;
         }
         if (make_jpeg_folder(mkdir_jpeg, count, size ? size : 224, classes, quality) != VT_OK) {
@@ -212,7 +204,9 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    if (!cfgpath == !data || (strcmp(split, "train") && strcmp(split, "test")) || batches < 1) {
+    if (!cfgpath == !data) {
+        fprintf(stderr, "vit-loader-bench: %s\n", cfgpath ? "--config and --data exclude each other: give one"
+                                                        : "expected --config FILE or --data PATH");
         usage(stderr);
         return 2;
     }

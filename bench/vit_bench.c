@@ -3,6 +3,7 @@
  * sgemm peak it measures itself, peak RSS and a per-op time breakdown. */
 #include "train/train.h"
 #include "optim/optim.h"
+#include "../tools/cli.h"
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,20 +67,27 @@ int main(int argc, char **argv)
                                           {"patch-drop", required_argument, 0, 'p'},
                                           {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     int ch;
+    bool ok = true;
     while ((ch = getopt_long(argc, argv, "m:c:b:s:t:i:rR:p:h", longs, NULL)) != -1) {
         switch (ch) {
         case 'm': model = optarg; break;
         case 'c': cfgpath = optarg; break;
-        case 'b': batch = atoi(optarg); break;
-        case 's': steps = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
-        case 'i': img = atoi(optarg); break;
+        case 'b': ok = cli_int("vit-bench", "--batch", optarg, 1, 1 << 20, &batch); break;
+        case 's': ok = cli_int("vit-bench", "--steps", optarg, 1, 1000000, &steps); break;
+        case 't': ok = cli_int("vit-bench", "--threads", optarg, 1, 1024, &threads); break;
+        case 'i': ok = cli_int("vit-bench", "--img", optarg, 1, 65536, &img); break;
         case 'r': recompute = true; break;
-        case 'R': replicas = atoi(optarg); break;
-        case 'p': patch_drop = atof(optarg); break;
+        case 'R': ok = cli_int("vit-bench", "--replicas", optarg, 1, 256, &replicas); break;
+        case 'p': ok = cli_double("vit-bench", "--patch-drop", optarg, 0, 0.99, &patch_drop); break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: usage(stderr); return 2;   /* getopt has named the unknown option */
         }
+        if (!ok) return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vit-bench: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
     }
     vt_vit_config mc;
     vt_vit_config_defaults(&mc);

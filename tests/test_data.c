@@ -1,13 +1,22 @@
 /* test_data.c - dataset formats on files the test writes (IDX plain and gz, CIFAR-10/100, HDF5,
- * packing), their bad-file messages, and Fashion-MNIST from the Debian package. Image folders are in
+ * packing), their bad-file messages, and Fashion-MNIST from the Debian package; and the command-line
+ * tools' refusals of bad command lines and files (run as a user runs them: tcase "tools"). Image folders are in
  * test_data_folder.c, transforms and the loader in test_data_loader.c; main is here. */
 #include "testutil.h"
 #include "data/data.h"
+#include "train/train.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -468,6 +477,501 @@ START_TEST(fashion_mnist_package)
 }
 END_TEST
 
+
+START_TEST(idx_header_messages)
+{
+    write_idx("train", 30, 5, 7, false, 0);
+    char p[512];
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", dir);
+    /* empty, shorter than the magic, the right magic but the dimensions cut short */
+    write_file(p, "", 0, false);
+    expect_refused(dir, "train", NULL, "train-images-idx3-ubyte", "empty", "0x00000803", NULL);
+    write_file(p, "\0\0", 2, false);
+    expect_refused(dir, "train", NULL, "train-images-idx3-ubyte", "only 2 bytes", "4-byte magic", NULL);
+    static const uint8_t short_hdr[10] = {0, 0, 8, 3, 0, 0, 0, 30, 0, 0};
+    write_file(p, short_hdr, sizeof short_hdr, false);
+    expect_refused(dir, "train", NULL, "train-images-idx3-ubyte", "truncated", "12 bytes of dimensions", NULL);
+    write_idx("train", 30, 5, 7, false, 0);
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", dir);
+    static const uint8_t short_lab[5] = {0, 0, 8, 1, 0};
+    write_file(p, short_lab, sizeof short_lab, false);
+    expect_refused(dir, "train", NULL, "train-labels-idx1-ubyte", "truncated", "4 bytes of dimensions", NULL);
+}
+END_TEST
+
+/* the file offset of the first occurrence of needle (n bytes) in the file, or -1 */
+static long find_bytes(const char *path, const uint8_t *needle, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    static uint8_t buf[1 << 20];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(buf + i, needle, n) == 0) return (long)i;
+    return -1;
+}
+
+static void xor_byte(const char *path, long at, uint8_t x)
+{
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, at, SEEK_SET), 0);
+    int c = fgetc(f);
+    ck_assert_int_eq(fseek(f, at, SEEK_SET), 0);
+    fputc(c ^ x, f);
+    fclose(f);
+}
+
+/* a flipped byte in the chunk dimensions of the layout message (no checksum in this file format):
+ * a chunk larger than the dataset made H5Dread write past its buffers; refused at open now */
+START_TEST(hdf5_corrupt_chunk_dims)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/c.h5", dir);
+    vt_h5id f = vt_h5_create(path);
+    ck_assert(f >= 0);
+    enum { N = 300, H = 12, W = 20 };   /* chunks of ceil(65536 / 240) = 274 rows */
+    static uint8_t img[N * H * W];
+    for (int i = 0; i < N * H * W; i++) img[i] = (uint8_t)(i * 7);
+    int64_t lab[N] = {0};
+    ck_assert_int_eq(vt_h5_write_u8(f, "/train/images", img, 4, (int64_t[]){N, H, W, 1}, 4), VT_OK);
+    ck_assert_int_eq(vt_h5_write_i64(f, "/train/labels", lab, 1, (int64_t[]){N}), VT_OK);
+    vt_h5_close(f);
+    /* the layout message's chunk dimensions: 274, 12, 20, 1 as little-endian uint32 */
+    static const uint8_t dims[16] = {274 & 255, 274 >> 8, 0, 0, H, 0, 0, 0, W, 0, 0, 0, 1, 0, 0, 0};
+    long at = find_bytes(path, dims, sizeof dims);
+    ck_assert_msg(at > 0, "chunk dimensions not found in %s", path);
+    vt_dataset *ds;
+    ck_assert_msg(vt_dataset_open(&ds, path, "train", NULL, NULL, NULL) == VT_OK, "%s", vt_errmsg());
+    vt_dataset_close(ds);
+    xor_byte(path, at + 1, 0xff);   /* 274 = 0x0112 -> 0xfe12 = 65042 rows per chunk, in a dataset of 300 */
+    expect_refused(path, "train", NULL, "c.h5", "/train/images", "chunks of (65042, 12, 20, 1)", "(300, 12, 20, 1)",
+                   NULL);
+}
+END_TEST
+
+typedef struct {
+    vt_dataset *ds;
+    int r;
+    char msg[1024];   /* vt_errmsg() of the thread */
+} read_job;
+
+static void *read_sample0(void *arg)
+{
+    read_job *j = arg;
+    uint8_t pix[240];
+    int label;
+    j->r = j->ds->read(j->ds, 0, pix, &label);
+    snprintf(j->msg, sizeof j->msg, "%s", vt_errmsg());
+    return NULL;
+}
+
+/* a corrupted chunk read from another thread (as the loader's workers do) is an error with our
+ * message only: HDF5's own error printing is off in that thread too (it is per thread in thread-safe
+ * builds of HDF5) */
+START_TEST(hdf5_bad_chunk_in_thread_is_quiet)
+{
+    char path[512], errp[512];
+    snprintf(path, sizeof path, "%s/b.h5", dir);
+    vt_h5id f = vt_h5_create(path);
+    ck_assert(f >= 0);
+    enum { N = 600, H = 12, W = 20 };
+    static uint8_t img[N * H * W];
+    vt_rng r;
+    vt_rng_seed(&r, 1);
+    for (int i = 0; i < N * H * W; i++) img[i] = (uint8_t)(vt_rng_u64(&r) & 15);
+    int64_t lab[N] = {0};
+    ck_assert_int_eq(vt_h5_write_u8(f, "/train/images", img, 4, (int64_t[]){N, H, W, 1}, 4), VT_OK);
+    ck_assert_int_eq(vt_h5_write_i64(f, "/train/labels", lab, 1, (int64_t[]){N}), VT_OK);
+    vt_h5_close(f);
+    /* where the first chunk's deflated bytes are, and a few of them flipped */
+    hid_t h = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(h, "/train/images", H5P_DEFAULT);
+    hsize_t off[4] = {0, 0, 0, 0}, size = 0;
+    haddr_t addr = 0;
+    unsigned mask;
+    ck_assert_int_ge(H5Dget_chunk_info_by_coord(d, off, &mask, &addr, &size), 0);
+    H5Dclose(d);
+    H5Fclose(h);
+    ck_assert_int_gt(size, 64);
+    for (int k = 0; k < 8; k++) xor_byte(path, (long)(addr + size / 2 + (hsize_t)k), 0x5a);
+    vt_dataset *ds;
+    ck_assert_msg(vt_dataset_open(&ds, path, "train", NULL, NULL, NULL) == VT_OK, "%s", vt_errmsg());
+    /* stderr to a file while the thread reads */
+    snprintf(errp, sizeof errp, "%s/stderr.txt", dir);
+    fflush(stderr);
+    int saved = dup(2), fd = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    read_job j = {ds, VT_OK, ""};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, read_sample0, &j), 0);
+    pthread_join(t, NULL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    vt_dataset_close(ds);
+    ck_assert_int_eq(j.r, VT_ERR);
+    ck_assert_msg(strstr(j.msg, "b.h5") && strstr(j.msg, "image 0"), "%s", j.msg);
+    FILE *e = fopen(errp, "r");
+    char text[4096] = "";
+    size_t n = fread(text, 1, sizeof text - 1, e);
+    text[n] = '\0';
+    fclose(e);
+    ck_assert_msg(strstr(text, "HDF5-DIAG") == NULL, "HDF5 printed its error stack:\n%s", text);
+}
+END_TEST
+
+/* the file holds exactly text */
+static void expect_file_text(const char *path, const char *text)
+{
+    char buf[256] = "";
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    ck_assert_str_eq(buf, text);
+}
+
+/* packing into a file through vt_pack_file_*: a failure (here the file-size limit, as a full disk)
+ * leaves the old file as it was and no partial file; success replaces it */
+START_TEST(pack_file_atomic)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 2);
+    /* noise does not deflate: 3000 images of 12x20 make a file of about 700 KB */
+    int n = 3000, h = 12, w = 20;
+    size_t isz = 16 + (size_t)n * h * w;
+    uint8_t *im = malloc(isz), lb[8 + 3000];
+    be32(im, 0x803), be32(im + 4, (uint32_t)n), be32(im + 8, (uint32_t)h), be32(im + 12, (uint32_t)w);
+    for (size_t i = 16; i < isz; i++) im[i] = (uint8_t)vt_rng_u64(&r);
+    be32(lb, 0x801), be32(lb + 4, (uint32_t)n);
+    for (int i = 0; i < n; i++) lb[8 + i] = (uint8_t)(i % 10);
+    char p[512], out[512], tmp[600];
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", dir);
+    write_file(p, im, isz, false);
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", dir);
+    write_file(p, lb, sizeof lb, false);
+    free(im);
+    snprintf(out, sizeof out, "%s/x.h5", dir);
+    snprintf(tmp, sizeof tmp, "%s.partial", out);
+    write_text(dir, "x.h5", "keep");
+    vt_pack_file pf;
+    /* a folder is not a file name */
+    ck_assert_int_eq(vt_pack_file_begin(&pf, dir), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "is a folder"), "%s", vt_errmsg());
+    vt_dataset *src;
+    ck_assert_int_eq(vt_dataset_open(&src, dir, "train", NULL, NULL, NULL), VT_OK);
+    /* in a child process, with a file-size limit of 200 KB: writes beyond it fail with EFBIG (as on
+     * a full disk; HDF5 may then be unable to close the file at all, h5_broken, after which the
+     * process must _exit) */
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rlimit lim;
+        getrlimit(RLIMIT_FSIZE, &lim);
+        lim.rlim_cur = 200 << 10;
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &lim);
+        char msg[1024];
+        int rc = vt_pack_file_begin(&pf, out);
+        if (rc == VT_OK) rc = vt_dataset_pack_h5(src, pf.file, "/train");
+        if (rc == VT_OK) rc = vt_pack_file_commit(&pf);
+        else vt_pack_file_abort(&pf);
+        snprintf(msg, sizeof msg, "%d %s", rc, vt_errmsg());
+        if (write(fds[1], msg, strlen(msg) + 1) < 0) _exit(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    char msg[1024] = "";
+    ssize_t got = read(fds[0], msg, sizeof msg - 1);
+    close(fds[0]);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 && got > 0, "the packing process failed (status %d)", st);
+    ck_assert_msg(atoi(msg) == VT_ERR && strstr(msg, "x.h5.partial") && strstr(msg, strerror(EFBIG)), "%s", msg);
+    expect_file_text(out, "keep");
+    ck_assert_int_ne(access(tmp, F_OK), 0);
+    /* without the limit it replaces the old file */
+    ck_assert_int_eq(vt_pack_file_begin(&pf, out), VT_OK);
+    ck_assert_msg(vt_dataset_pack_h5(src, pf.file, "/train") == VT_OK, "%s", vt_errmsg());
+    ck_assert_msg(vt_pack_file_commit(&pf) == VT_OK, "%s", vt_errmsg());
+    ck_assert_int_ne(access(tmp, F_OK), 0);
+    vt_dataset *back;
+    ck_assert_msg(vt_dataset_open(&back, out, "train", NULL, NULL, NULL) == VT_OK, "%s", vt_errmsg());
+    same_samples(src, back);
+    vt_dataset_close(back);
+    vt_dataset_close(src);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- the tools, as a user runs them */
+typedef struct {
+    int status;              /* exit code, or 128 + signal */
+    char out[16384], err[16384];
+} tool_run;
+
+/* the build folder: this test is <build>/tests/test_data */
+static const char *build_dir(void)
+{
+    static char b[4096];
+    ssize_t n = readlink("/proc/self/exe", b, sizeof b - 1);
+    ck_assert_int_gt(n, 0);
+    b[n] = '\0';
+    for (int k = 0; k < 2; k++) {
+        char *slash = strrchr(b, '/');
+        ck_assert_ptr_nonnull(slash);
+        *slash = '\0';
+    }
+    return b;
+}
+
+static void slurp_text(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    size_t len = f ? fread(buf, 1, n - 1, f) : 0;
+    buf[len] = '\0';
+    if (f) fclose(f);
+}
+
+/* run <build>/<tool> (e.g. "tools/vit-data") with the NULL-terminated arguments, its file-size limit
+ * fsize bytes (0: none), stdout and stderr captured */
+static void run_tool(tool_run *t, long fsize, const char *tool, ...)
+{
+    const char *argv[64];
+    char exe[4200], op[600], ep[600];
+    snprintf(exe, sizeof exe, "%s/%s", build_dir(), tool);
+    ck_assert_msg(access(exe, X_OK) == 0, "%s not built", exe);
+    argv[0] = exe;
+    int n = 1;
+    va_list ap;
+    va_start(ap, tool);
+    for (const char *a; (a = va_arg(ap, const char *)) && n < 63;) argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    snprintf(op, sizeof op, "%s/tool.out", dir);
+    snprintf(ep, sizeof ep, "%s/tool.err", dir);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int o = open(op, O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(ep, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || e < 0) _exit(126);
+        dup2(o, 1);
+        dup2(e, 2);
+        if (fsize > 0) {
+            signal(SIGXFSZ, SIG_IGN);   /* a write past the limit fails with EFBIG instead */
+            struct rlimit lim;
+            getrlimit(RLIMIT_FSIZE, &lim);
+            lim.rlim_cur = (rlim_t)fsize;
+            setrlimit(RLIMIT_FSIZE, &lim);
+        }
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    t->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    slurp_text(op, t->out, sizeof t->out);
+    slurp_text(ep, t->err, sizeof t->err);
+}
+
+/* the run exited with status and its stderr holds every one of the (NULL-terminated) words */
+static void expect_tool(const tool_run *t, int status, ...)
+{
+    ck_assert_msg(t->status == status, "exit status %d, expected %d; stderr:\n%s", t->status, status, t->err);
+    va_list ap;
+    va_start(ap, status);
+    for (const char *w; (w = va_arg(ap, const char *));)
+        ck_assert_msg(strstr(t->err, w) != NULL, "'%s' not in stderr:\n%s", w, t->err);
+    va_end(ap);
+}
+
+/* vit-data pack on a full disk (a file-size limit): exit 1 naming the file and the OS's reason, the
+ * old file as it was, no partial file left; into a folder or the source itself: refused up front */
+START_TEST(tool_data_pack_refusals)
+{
+    static tool_run t;
+    vt_rng r;
+    vt_rng_seed(&r, 3);
+    int n = 3000, h = 12, w = 20;
+    size_t isz = 16 + (size_t)n * h * w;
+    uint8_t *im = malloc(isz), lb[8 + 3000];
+    be32(im, 0x803), be32(im + 4, (uint32_t)n), be32(im + 8, (uint32_t)h), be32(im + 12, (uint32_t)w);
+    for (size_t i = 16; i < isz; i++) im[i] = (uint8_t)vt_rng_u64(&r);
+    be32(lb, 0x801), be32(lb + 4, (uint32_t)n);
+    for (int i = 0; i < n; i++) lb[8 + i] = (uint8_t)(i % 10);
+    char src[300], p[512], out[512], part[600];
+    snprintf(src, sizeof src, "%s/src", dir);
+    mkdir(src, 0777);
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", src);
+    write_file(p, im, isz, false);
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", src);
+    write_file(p, lb, sizeof lb, false);
+    free(im);
+    snprintf(out, sizeof out, "%s/x.h5", dir);
+    snprintf(part, sizeof part, "%s.partial", out);
+    write_text(dir, "x.h5", "keep");
+    run_tool(&t, 200 << 10, "tools/vit-data", "pack", src, out, NULL);
+    expect_tool(&t, 1, "vit-data", "x.h5.partial", "/train/images", strerror(EFBIG), "x.h5 left as it was", NULL);
+    expect_file_text(out, "keep");
+    ck_assert_int_ne(access(part, F_OK), 0);
+    /* an existing folder as the output: refused before anything is packed */
+    run_tool(&t, 0, "tools/vit-data", "pack", src, dir, NULL);
+    expect_tool(&t, 2, "vit-data:", "is a folder", NULL);
+    ck_assert_ptr_null(strstr(t.out, "images ->"));
+    /* the output is the source, through a symlink */
+    char link[600];
+    snprintf(link, sizeof link, "%s/link.h5", dir);
+    ck_assert_int_eq(symlink(out, link), 0);
+    run_tool(&t, 0, "tools/vit-data", "pack", out, link, NULL);
+    expect_tool(&t, 2, "vit-data:", "is the input file", NULL);
+    expect_file_text(out, "keep");
+    /* an unknown command is named */
+    run_tool(&t, 0, "tools/vit-data", "bogus", src, out, NULL);
+    expect_tool(&t, 2, "vit-data: unknown command 'bogus'", NULL);
+    /* with room it packs */
+    run_tool(&t, 0, "tools/vit-data", "pack", src, out, NULL);
+    expect_tool(&t, 0, NULL);
+    ck_assert_int_ne(access(part, F_OK), 0);
+}
+END_TEST
+
+/* vit-export refuses to write over its input (by any path), and its command-line errors are named */
+START_TEST(tool_export_refusals)
+{
+    static tool_run t, help;
+    vt_vit_config mc;
+    vt_vit_config_defaults(&mc);
+    mc.img_h = mc.img_w = 8, mc.patch = 4, mc.in_chans = 1, mc.num_classes = 2;
+    mc.embed_dim = 8, mc.depth = 1, mc.num_heads = 2;
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &mc), VT_OK);
+    vt_train_state s;
+    memset(&s, 0, sizeof s);
+    char ck[600], dotted[700], link[600];
+    ck_assert_msg(vt_ckpt_write(dir, &m, NULL, &s, "", 0, ck, sizeof ck) == VT_OK, "%s", vt_errmsg());
+    vt_vit_free(&m);
+    struct stat before, after;
+    ck_assert_int_eq(stat(ck, &before), 0);
+    snprintf(dotted, sizeof dotted, "%s/./%s", dir, strrchr(ck, '/') + 1);
+    snprintf(link, sizeof link, "%s/link.h5", dir);
+    ck_assert_int_eq(symlink(ck, link), 0);
+    const char *outs[3] = {ck, dotted, link};
+    for (int k = 0; k < 3; k++) {
+        run_tool(&t, 0, "tools/vit-export", ck, outs[k], NULL);
+        expect_tool(&t, 2, "vit-export:", "is the input file", NULL);
+        ck_assert_int_eq(stat(ck, &after), 0);
+        ck_assert(after.st_ino == before.st_ino && after.st_size == before.st_size &&
+                  after.st_mtime == before.st_mtime);
+    }
+    vt_vit_config back;   /* still a checkpoint */
+    ck_assert_msg(vt_ckpt_model_config(ck, &back) == VT_OK, "%s", vt_errmsg());
+    /* no arguments: an error line and the same usage as --help */
+    run_tool(&help, 0, "tools/vit-export", "--help", NULL);
+    ck_assert_int_eq(help.status, 0);
+    run_tool(&t, 0, "tools/vit-export", NULL);
+    expect_tool(&t, 2, "vit-export: missing", help.out, NULL);
+    /* an unknown option is named as such */
+    run_tool(&t, 0, "tools/vit-export", "--bogus", "A", "B", NULL);
+    expect_tool(&t, 2, "--bogus", NULL);
+    ck_assert_ptr_null(strstr(t.err, "unexpected argument"));
+    /* and it still exports */
+    char st[600];
+    snprintf(st, sizeof st, "%s/w.safetensors", dir);
+    run_tool(&t, 0, "tools/vit-export", ck, st, NULL);
+    expect_tool(&t, 0, NULL);
+}
+END_TEST
+
+/* vit-eval checks its options before anything else: whole integers in range, known splits, no
+ * stray arguments, and an error line saying what is wrong */
+START_TEST(tool_eval_options)
+{
+    static tool_run t;
+    const char *E = "tools/vit-eval", *ck = "/nonexistent/ckpt.h5";
+    static const char *bad_batch[] = {"abc", "-5", "0", "1e999", "99999999999", "12x"};
+    for (int k = 0; k < 6; k++) {
+        run_tool(&t, 0, E, "--checkpoint", ck, "--batch", bad_batch[k], NULL);
+        expect_tool(&t, 2, "vit-eval: --batch", bad_batch[k], "[1, 1048576]", NULL);
+    }
+    run_tool(&t, 0, E, "--checkpoint", ck, "--threads", "-1", NULL);
+    expect_tool(&t, 2, "vit-eval: --threads -1", "[1, 1024]", NULL);
+    run_tool(&t, 0, E, "--checkpoint", ck, "--threads", "100000", NULL);
+    expect_tool(&t, 2, "vit-eval: --threads 100000", NULL);
+    run_tool(&t, 0, E, "--checkpoint", ck, "stray", NULL);
+    expect_tool(&t, 2, "vit-eval: unexpected argument 'stray'", NULL);
+    run_tool(&t, 0, E, "--checkpoint", ck, "--split", "val", NULL);
+    expect_tool(&t, 2, "vit-eval: --split val: expected test or train", NULL);
+    run_tool(&t, 0, E, "--batch", "8", NULL);
+    expect_tool(&t, 2, "vit-eval: --checkpoint FILE is required", "usage:", NULL);
+}
+END_TEST
+
+/* vit-golden: a file without golden groups fails; --case naming a parent group or (with --weights) a
+ * case that is not a model case says so */
+START_TEST(tool_golden_refusals)
+{
+    static tool_run t;
+    const char *G = "tools/vit-golden", *ref = tu_golden("vit_reference.h5");
+    char ref_copy[4096], path[512];
+    snprintf(ref_copy, sizeof ref_copy, "%s", ref);
+    snprintf(path, sizeof path, "%s/plain.h5", dir);
+    vt_h5id f = vt_h5_create(path);
+    ck_assert(f >= 0);
+    int64_t v[3] = {1, 2, 3};
+    ck_assert_int_eq(vt_h5_write_i64(f, "/model/x", v, 1, (int64_t[]){3}), VT_OK);
+    vt_h5_close(f);
+    run_tool(&t, 0, G, path, NULL);
+    expect_tool(&t, 1, "plain.h5", "no golden groups", NULL);
+    if (access(ref_copy, R_OK) != 0) {
+        printf("note: %s absent: the --case checks skipped\n", ref_copy);
+        return;
+    }
+    run_tool(&t, 0, G, "--case", "/schedule", ref_copy, NULL);
+    expect_tool(&t, 1, "/schedule is not a case", "/schedule/warmup_cosine", NULL);
+    ck_assert_ptr_null(strstr(t.err, "no group named"));
+    run_tool(&t, 0, G, "--case", "/schedule/warmup_cosine", "--weights", path, ref_copy, NULL);
+    expect_tool(&t, 1, "not a model case", "/vit_tiny_f64", NULL);
+    ck_assert_ptr_null(strstr(t.err, "no group named"));
+}
+END_TEST
+
+/* the benches and vit-config-keys check their arguments too */
+START_TEST(tool_bench_options)
+{
+    static tool_run t;
+    const char *B = "bench/vit-bench", *L = "bench/vit-loader-bench";
+    static const char *bad[][2] = {{"--batch", "0"}, {"--batch", "abc"}, {"--steps", "0"}, {"--steps", "-1"},
+                                   {"--patch-drop", "nan"}};
+    for (int k = 0; k < 5; k++) {
+        run_tool(&t, 0, B, bad[k][0], bad[k][1], NULL);
+        expect_tool(&t, 2, "vit-bench:", bad[k][0], bad[k][1], "expected", NULL);
+    }
+    run_tool(&t, 0, B, "--steps", "1", "stray", NULL);
+    expect_tool(&t, 2, "vit-bench: unexpected argument 'stray'", NULL);
+    static const char *lbad[][2] = {{"--batch", "0"}, {"--size", "0"}, {"--batches", "0"}};
+    for (int k = 0; k < 3; k++) {
+        run_tool(&t, 0, L, "--data", "/nonexistent", lbad[k][0], lbad[k][1], NULL);
+        expect_tool(&t, 2, "vit-loader-bench:", lbad[k][0], "expected an integer", NULL);
+    }
+    run_tool(&t, 0, L, "--data", "/nonexistent", "--split", "val", NULL);
+    expect_tool(&t, 2, "vit-loader-bench: --split val: expected train or test", NULL);
+    run_tool(&t, 0, "tools/vit-config-keys", "--help", NULL);
+    ck_assert_int_eq(t.status, 0);
+    ck_assert_ptr_nonnull(strstr(t.out, "usage: vit-config-keys"));
+    ck_assert_ptr_null(strstr(t.out, "| section |"));
+    run_tool(&t, 0, "tools/vit-config-keys", "--bogus", NULL);
+    expect_tool(&t, 2, "vit-config-keys: unexpected argument '--bogus'", NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("data");
@@ -480,7 +984,20 @@ int main(void)
     tcase_add_test(tc, hdf5_layout);
     tcase_add_test(tc, pack_round_trip);
     tcase_add_test(tc, fashion_mnist_package);
+    tcase_add_test(tc, idx_header_messages);
+    tcase_add_test(tc, hdf5_corrupt_chunk_dims);
+    tcase_add_test(tc, hdf5_bad_chunk_in_thread_is_quiet);
+    tcase_add_test(tc, pack_file_atomic);
     suite_add_tcase(s, tc);
+    TCase *tools = tcase_create("tools");
+    tcase_set_timeout(tools, 300);
+    tcase_add_checked_fixture(tools, setup, teardown);
+    tcase_add_test(tools, tool_data_pack_refusals);
+    tcase_add_test(tools, tool_export_refusals);
+    tcase_add_test(tools, tool_eval_options);
+    tcase_add_test(tools, tool_golden_refusals);
+    tcase_add_test(tools, tool_bench_options);
+    suite_add_tcase(s, tools);
     suite_add_tcase(s, tc_data_folder());
     suite_add_tcase(s, tc_data_loader());
     return tu_run(s);

@@ -553,6 +553,10 @@ START_TEST(bad_checkpoints_and_commands)
     /* command line */
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--bogus", NULL}, log), 2);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--threads", "zero", NULL}, log), 2);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--threads", "100000", NULL}, log), 2);
+    ck_assert_msg(strstr(read_log(log), "--threads 100000: expected an integer in [0, 1024]"), "%s", read_log(log));
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--config", cfg, NULL}, log), 2);
+    ck_assert_msg(strstr(read_log(log), "--config given twice"), "%s", read_log(log));
     ck_assert_int_eq(run((const char *[]){"--config", "/nonexistent.ini", NULL}, log), 1);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--set", "model.dept=3", NULL}, log), 1);
     const char *text = read_log(log);

@@ -1,5 +1,7 @@
 /* vit-data - inspect a dataset, or pack any readable dataset into the HDF5 layout. */
 #include "data/data.h"
+#include "cli.h"
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,22 +74,28 @@ static int info(vt_dataset *ds, const char *split, int64_t limit)
     return VT_OK;
 }
 
-static int fail_pack(vt_h5id out, const char *tmp)
-{
-    if (out >= 0) {
-        vt_h5_close(out);
-        remove(tmp);
-    }
-    return 1;
-}
-
-static bool parse_int(const char *s, long lo, long hi, long *out)
+/* --size H or HxW, each side 1..65536, the whole string */
+static bool parse_size(const char *v, int *h, int *w)
 {
     char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi) return false;
-    *out = v;
+    if (!isdigit((unsigned char)v[0])) return false;
+    long long a = strtoll(v, &end, 10), b = a;
+    if (*end == 'x') {
+        if (!isdigit((unsigned char)end[1])) return false;
+        b = strtoll(end + 1, &end, 10);
+    }
+    if (*end || a < 1 || a > 65536 || b < 1 || b > 65536) return false;
+    *h = (int)a;
+    *w = (int)b;
     return true;
+}
+
+/* after a failed pack: say it, and that OUT is as it was */
+static int pack_failed(const vt_pack_file *p, bool existed)
+{
+    vt_err_prefix("packing %s: ", p->path);
+    fprintf(stderr, "vit-data: %s; %s %s\n", vt_errmsg(), p->path, existed ? "left as it was" : "not written");
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -96,69 +104,72 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (argc < 3 || (strcmp(argv[1], "info") && strcmp(argv[1], "pack"))) {
+    if (argc < 2) {
+        fprintf(stderr, "vit-data: missing the command (info or pack)\n");
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "info") && strcmp(argv[1], "pack")) {
+        fprintf(stderr, "vit-data: unknown command '%s' (expected info or pack)\n", argv[1]);
         usage(stderr);
         return 2;
     }
     bool is_pack = strcmp(argv[1], "pack") == 0;
     int first_opt = is_pack ? 4 : 3;
-    if (argc < first_opt) {
-        usage(stderr);
-        return 2;
-    }
+    for (int k = 2; k < first_opt; k++)
+        if (k >= argc || argv[k][0] == '-') {
+            fprintf(stderr, "vit-data: %s needs %s before any option\n", argv[1], is_pack ? "SRC and OUT.h5" : "PATH");
+            usage(stderr);
+            return 2;
+        }
     vt_data_options o = {0};
-    int64_t limit = 0;
+    long long limit = 0;
+    static const char *const bad_choices[] = {"refuse", "skip", NULL};
+    static const char *const format_choices[] = {"auto", "idx", "cifar", "hdf5", "folder", NULL};
     for (int i = first_opt; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
-        bool ok = true, takes = true;
         static const char *known[] = {"--format", "--images-key", "--labels-key", "--num-classes", "--channels",
                                       "--limit", "--bad-images", "--size", "--coarse"};
         bool is_known = false;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++) is_known = is_known || !strcmp(a, known[k]);
         if (!is_known) {
-            fprintf(stderr, "vit-data: unknown option %s (see vit-data --help)\n", a);
+            fprintf(stderr, a[0] == '-' ? "vit-data: unknown option %s (see vit-data --help)\n"
+                                        : "vit-data: unexpected argument '%s' (see vit-data --help)\n", a);
             return 2;
         }
-        if (!strcmp(a, "--coarse")) o.cifar_coarse = true, takes = false;
-        else if (!v) ok = false;
-        else if (!strcmp(a, "--format")) o.format = v;
+        if (!strcmp(a, "--coarse")) {
+            o.cifar_coarse = true;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "vit-data: %s needs a value (see vit-data --help)\n", a);
+            return 2;
+        }
+        bool ok = true;
+        if (!strcmp(a, "--format")) ok = cli_choice("vit-data", a, v, format_choices), o.format = v;
         else if (!strcmp(a, "--images-key")) o.images_key = v;
         else if (!strcmp(a, "--labels-key")) o.labels_key = v;
-        else if (!strcmp(a, "--num-classes")) ok = parse_int(v, 1, 1 << 24, &n) && (o.num_classes = (int)n);
-        else if (!strcmp(a, "--channels")) ok = parse_int(v, 1, 3, &n) && n != 2 && (o.channels = (int)n);
-        else if (!strcmp(a, "--limit")) ok = parse_int(v, 1, 1L << 40, &n) && (limit = n);
+        else if (!strcmp(a, "--num-classes")) ok = cli_int("vit-data", a, v, 1, 1 << 24, &o.num_classes);
+        else if (!strcmp(a, "--channels")) {
+            static const char *const ch[] = {"1", "3", NULL};
+            ok = cli_choice("vit-data", a, v, ch);
+            o.channels = atoi(v);
+        } else if (!strcmp(a, "--limit")) ok = cli_ll("vit-data", a, v, 1, 1LL << 40, &limit);
         else if (!strcmp(a, "--bad-images")) {
-            ok = !strcmp(v, "refuse") || !strcmp(v, "skip");
+            ok = cli_choice("vit-data", a, v, bad_choices);
             o.bad_images = !strcmp(v, "skip") ? VT_BAD_SKIP : VT_BAD_REFUSE;
-        } else if (!strcmp(a, "--size")) {
-            int h, w;
-            char x;
-            int got = sscanf(v, "%d%c%d", &h, &x, &w);
-            ok = (got == 1 || (got == 3 && x == 'x')) && h > 0 && (got == 1 || w > 0);
-            o.image_h = h;
-            o.image_w = got == 3 ? w : h;
-        }
-        if (!ok) {
-            fprintf(stderr, "vit-data: %s %s: bad or missing value (see vit-data --help)\n", a, v ? v : "");
-            return 2;
-        }
-        if (takes) i++;
+        } else if (!strcmp(a, "--size") && !(ok = parse_size(v, &o.image_h, &o.image_w)))
+            fprintf(stderr, "vit-data: --size %s: expected H or HxW, each 1..65536\n", v);
+        if (!ok) return 2;
+        i++;
     }
     /* pack writes OUT.partial and renames it at the end: a failure leaves any old OUT untouched */
-    vt_h5id out = -1;
-    char tmp[4200] = "";
+    vt_pack_file out = {.file = -1};
+    struct stat st;
+    bool existed = is_pack && stat(argv[3], &st) == 0;
     if (is_pack) {
-        struct stat a, b;
-        if (stat(argv[2], &a) == 0 && stat(argv[3], &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-            fprintf(stderr, "vit-data: %s: the output is the source\n", argv[3]);
-            return 1;
-        }
-        snprintf(tmp, sizeof tmp, "%s.partial", argv[3]);
-        if ((out = vt_h5_create(tmp)) < 0) {
-            fprintf(stderr, "vit-data: %s\n", vt_errmsg());
-            return 1;
-        }
+        if (!cli_check_output("vit-data", argv[2], argv[3])) return 2;
+        if (vt_pack_file_begin(&out, argv[3]) != VT_OK) return pack_failed(&out, existed);
     }
     int found = 0;
     const char *splits[2] = {"train", "test"};
@@ -166,34 +177,33 @@ int main(int argc, char **argv)
         vt_dataset *ds;
         if (vt_dataset_open_opts(&ds, argv[2], splits[s], &o) != VT_OK) {
             fprintf(stderr, "vit-data: %s\n", vt_errmsg());
-            return fail_pack(out, tmp);
+            if (is_pack) vt_pack_file_abort(&out);
+            return 1;
         }
         if (!ds) continue;
         found++;
         char g[16];
         snprintf(g, sizeof g, "/%s", splits[s]);
-        int r = is_pack ? vt_dataset_pack_h5(ds, out, g) : info(ds, splits[s], limit);
+        int r = is_pack ? vt_dataset_pack_h5(ds, out.file, g) : info(ds, splits[s], (int64_t)limit);
         if (r == VT_OK && is_pack) printf("%s: %lld images -> %s%s\n", splits[s], (long long)ds->count, argv[3], g);
         if (ds->skipped)
             fprintf(stderr, "vit-data: warning: %s: %lld undecodable images skipped (first: %s)\n", splits[s],
                     (long long)ds->skipped, ds->skip_note);
         vt_dataset_close(ds);
         if (r != VT_OK) {
-            fprintf(stderr, "vit-data: %s\n", vt_errmsg());
-            return fail_pack(out, tmp);
+            if (!is_pack) {
+                fprintf(stderr, "vit-data: %s\n", vt_errmsg());
+                return 1;
+            }
+            vt_pack_file_abort(&out);
+            return pack_failed(&out, existed);
         }
     }
     if (!found) {
         fprintf(stderr, "vit-data: %s: no split found\n", argv[2]);
-        return fail_pack(out, tmp);
+        if (is_pack) vt_pack_file_abort(&out);
+        return 1;
     }
-    if (out >= 0) {
-        vt_h5_close(out);
-        if (rename(tmp, argv[3]) != 0) {
-            perror(argv[3]);
-            remove(tmp);
-            return 1;
-        }
-    }
+    if (is_pack && vt_pack_file_commit(&out) != VT_OK) return pack_failed(&out, existed);
     return 0;
 }

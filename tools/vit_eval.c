@@ -1,5 +1,6 @@
 /* vit-eval - top-1 / top-5 accuracy and loss of a checkpoint on a dataset split. */
 #include "train/train.h"
+#include "cli.h"
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,20 +26,34 @@ int main(int argc, char **argv)
                                           {"data", required_argument, 0, 'd'},       {"split", required_argument, 0, 's'},
                                           {"batch", required_argument, 0, 'b'},      {"threads", required_argument, 0, 't'},
                                           {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+    static const char *const splits[] = {"test", "train", NULL};
     int ch;
     while ((ch = getopt_long(argc, argv, "k:c:d:s:b:t:h", longs, NULL)) != -1) {
         switch (ch) {
         case 'k': ckpt = optarg; break;
         case 'c': cfgpath = optarg; break;
         case 'd': data = optarg; break;
-        case 's': split = optarg; break;
-        case 'b': batch = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
+        case 's':
+            if (!cli_choice("vit-eval", "--split", optarg, splits)) return 2;
+            split = optarg;
+            break;
+        case 'b':
+            if (!cli_int("vit-eval", "--batch", optarg, 1, 1 << 20, &batch)) return 2;
+            break;
+        case 't':
+            if (!cli_int("vit-eval", "--threads", optarg, 1, 1024, &threads)) return 2;
+            break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: usage(stderr); return 2;   /* getopt has named the unknown option */
         }
     }
-    if (!ckpt || (strcmp(split, "test") && strcmp(split, "train"))) {
+    if (optind < argc) {
+        fprintf(stderr, "vit-eval: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (!ckpt) {
+        fprintf(stderr, "vit-eval: --checkpoint FILE is required\n");
         usage(stderr);
         return 2;
     }

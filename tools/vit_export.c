@@ -1,42 +1,62 @@
 /* vit-export - write a checkpoint's weights as a timm state_dict in safetensors format. */
 #include "train/train.h"
+#include "cli.h"
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vit-export CHECKPOINT OUT.safetensors|OUT.npz [--format safetensors|npz]\n"
+               "Writes the model of a vit checkpoint under timm's state_dict names, float32, so that\n"
+               "timm's VisionTransformer.load_state_dict(safetensors.torch.load_file(OUT)) takes it as is;\n"
+               "npz writes the layout of the original Google releases (timm's _load_weights reads it).\n");
+}
 
 int main(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL, *format = "safetensors";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: vit-export CHECKPOINT OUT.safetensors|OUT.npz [--format safetensors|npz]\n"
-                   "Writes the model of a vit checkpoint under timm's state_dict names, float32, so that\n"
-                   "timm's VisionTransformer.load_state_dict(safetensors.torch.load_file(OUT)) takes it as is;\n"
-                   "npz writes the layout of the original Google releases (timm's _load_weights reads it).\n");
-            return 0;
-        } else if (!in) in = argv[i];
-        else if (!out) out = argv[i];
-        else {
-            fprintf(stderr, "vit-export: unexpected argument '%s'\n", argv[i]);
-            return 2;
+    static const struct option longs[] = {{"format", required_argument, 0, 'f'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
+    static const char *const formats[] = {"safetensors", "npz", NULL};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "f:h", longs, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            if (!cli_choice("vit-export", "--format", optarg, formats)) return 2;
+            format = optarg;
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;   /* getopt has named the unknown option */
         }
     }
+    if (optind < argc) in = argv[optind++];
+    if (optind < argc) out = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "vit-export: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
     if (!in || !out) {
-        fprintf(stderr, "usage: vit-export CHECKPOINT OUT.safetensors [--format safetensors]\n");
+        fprintf(stderr, "vit-export: missing %s\n", in ? "the output file" : "the checkpoint and the output file");
+        usage(stderr);
         return 2;
     }
     size_t ol = strlen(out);
     if (ol > 4 && strcmp(out + ol - 4, ".npz") == 0 && !strcmp(format, "safetensors")) format = "npz";
-    if (strcmp(format, "safetensors") != 0 && strcmp(format, "npz") != 0) {
-        fprintf(stderr, "vit-export: unknown format '%s' (safetensors, npz)\n", format);
-        return 2;
-    }
+    if (!cli_check_output("vit-export", in, out)) return 2;
     vt_vit_config mc;
     vt_vit m;
-    if (vt_ckpt_model_config(in, &mc) != VT_OK || vt_vit_init(&m, &mc) != VT_OK ||
-        vt_ckpt_load(in, &m, NULL, NULL, NULL) != VT_OK ||
-        (strcmp(format, "npz") ? vt_vit_save_safetensors(&m, out) : vt_vit_save_npz(&m, out)) != VT_OK) {
+    if (vt_ckpt_model_config(in, &mc) != VT_OK || vt_vit_init(&m, &mc) != VT_OK) {
         fprintf(stderr, "vit-export: %s\n", vt_errmsg());
+        return 1;
+    }
+    int r = vt_ckpt_load(in, &m, NULL, NULL, NULL);
+    if (r == VT_OK) r = strcmp(format, "npz") ? vt_vit_save_safetensors(&m, out) : vt_vit_save_npz(&m, out);
+    if (r != VT_OK) {
+        fprintf(stderr, "vit-export: %s\n", vt_errmsg());
+        vt_vit_free(&m);
         return 1;
     }
     printf("%s -> %s (%d tensors, %lld parameters)\n", in, out, m.params.count, (long long)vt_vit_num_params(&m));

@@ -37,6 +37,7 @@ int main(int argc, char **argv)
         }
     }
     if (optind >= argc) {
+        fprintf(stderr, "vit-golden: missing the golden FILE to check\n");
         usage(stderr);
         return 2;
     }
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
         total.not_checked += r.not_checked;
         total.errors += r.errors;
     }
-    if (o.only_case && total.cases == 0 && total.errors == 0) {
+    if (o.only_case && total.cases == 0 && total.errors == 0 && !bad) {
         fprintf(stderr, "vit-golden: no group named %s found\n", o.only_case);
         bad = 1;
     }

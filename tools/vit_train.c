@@ -1,6 +1,8 @@
 /* vit-train - train a Vision Transformer from an INI config. */
+#include "cli.h"
 #include "train/train.h"
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,7 @@ static void usage(FILE *f)
             "  --out DIR          output folder: config.ini, metrics.csv, checkpoints (default runs/<config name>)\n"
             "  --resume PATH|auto continue exactly where a run stopped (auto: newest checkpoint in the out dir)\n"
             "  --init PATH        start from these weights only (fine-tuning; pos_embed resized, new head)\n"
-            "  --threads N        compute threads (default: the config's, else all cores)\n"
+            "  --threads N        compute threads, 0: all cores (default: the config's [train] threads)\n"
             "  --seed N           override [train] seed\n"
             "  --print-config     print the resolved config and exit\n"
             "  --dry-run          build everything and run one step, write nothing\n"
@@ -37,6 +39,7 @@ int main(int argc, char **argv)
     vt_train_args a;
     memset(&a, 0, sizeof a);
     a.seed = -1;
+    a.threads = -1;
     static const struct option longs[] = {
         {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
         {"out", required_argument, 0, 'o'},    {"resume", required_argument, 0, 'r'},
@@ -46,10 +49,17 @@ int main(int argc, char **argv)
         {"stop-after", required_argument, 0, 'A'},
         {0, 0, 0, 0}};
     int ch;
-    char *end;
+    long long seed;
     while ((ch = getopt_long(argc, argv, "c:s:o:r:i:t:S:pdhA:", longs, NULL)) != -1) {
         switch (ch) {
-        case 'c': a.config_path = optarg; break;
+        case 'c':
+            if (a.config_path) {
+                fprintf(stderr, "vit-train: --config given twice (%s, %s): one config, then --set to change keys\n",
+                        a.config_path, optarg);
+                return 2;
+            }
+            a.config_path = optarg;
+            break;
         case 's':
             if (a.nsets == 64) {
                 fprintf(stderr, "vit-train: too many --set options (64 at most)\n");
@@ -60,26 +70,15 @@ int main(int argc, char **argv)
         case 'o': a.out_dir = optarg; break;
         case 'r': a.resume = optarg; break;
         case 'i': a.init = optarg; break;
-        case 't':
-            a.threads = (int)strtol(optarg, &end, 10);
-            if (*end || a.threads < 1) {
-                fprintf(stderr, "vit-train: --threads %s: expected a positive integer\n", optarg);
-                return 2;
-            }
+        case 't':   /* [train] threads' range; 0: every core */
+            if (!cli_int("vit-train", "--threads", optarg, 0, 1024, &a.threads)) return 2;
             break;
         case 'S':
-            a.seed = strtoll(optarg, &end, 10);
-            if (*end || a.seed < 0 || a.seed > 2147483647) {
-                fprintf(stderr, "vit-train: --seed %s: expected an integer in [0, 2147483647]\n", optarg);
-                return 2;
-            }
+            if (!cli_ll("vit-train", "--seed", optarg, 0, 2147483647, &seed)) return 2;
+            a.seed = seed;
             break;
         case 'A':
-            a.stop_after = strtoll(optarg, &end, 10);
-            if (*end || a.stop_after < 1) {
-                fprintf(stderr, "vit-train: --stop-after %s: expected a positive number of steps\n", optarg);
-                return 2;
-            }
+            if (!cli_ll("vit-train", "--stop-after", optarg, 1, LLONG_MAX, &a.stop_after)) return 2;
             break;
         case 'p': a.print_config = true; break;
         case 'd': a.dry_run = true; break;

@@ -66,8 +66,23 @@ void vt_dataset_close(vt_dataset *ds);
 
 /* Write every sample of ds under group (e.g. "/train") of an open HDF5 file: images uint8
  * (N, H, W, C) in deflated chunks of about 64 KiB, written a block at a time (never the whole
- * dataset in memory); labels int64 (N,) with attributes num_classes and class_names (one per line). */
+ * dataset in memory); labels int64 (N,) with attributes num_classes and class_names (one per line).
+ * Every write is checked and the group flushed to the file: a full disk is an error naming the file
+ * and the OS's reason ("No space left on device"). */
 int vt_dataset_pack_h5(vt_dataset *ds, vt_h5id file, const char *group);
+
+/* A packed file written so that a failure never leaves a partial file under its name nor harms an
+ * existing one: begin creates <path>.partial beside path (refusing a path that is a folder); pack
+ * into p->file; commit flushes and closes it, checking each step, syncs it to the disk and renames it
+ * over path; abort (after any failure) closes and removes it, keeping vt_errmsg(). A failed commit
+ * has removed it too. Messages name the file and give the OS's reason ("No space left on device"). */
+typedef struct {
+    vt_h5id file;
+    char path[4096], tmp[4200];
+} vt_pack_file;
+int vt_pack_file_begin(vt_pack_file *p, const char *path);
+int vt_pack_file_commit(vt_pack_file *p);
+void vt_pack_file_abort(vt_pack_file *p);
 
 /* ---------------------------------------------------------------- transforms */
 /* what random erasing writes (timm's modes): a normal(0, 1) value per pixel, one per channel, or zero */

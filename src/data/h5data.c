@@ -15,6 +15,7 @@ typedef struct {
     int ndim;          /* of images: 3 or 4 */
 } h5_impl;
 
+
 /* pixels (h, w, c) of sample i */
 static int h5_read(vt_dataset *ds, int64_t i, uint8_t *pixels, int *label)
 {
@@ -22,6 +23,7 @@ static int h5_read(vt_dataset *ds, int64_t i, uint8_t *pixels, int *label)
     if (i < 0 || i >= ds->count) return vt_err("%s: sample %lld out of range [0, %lld)", ds->path, (long long)i, (long long)ds->count);
     hsize_t start[4] = {(hsize_t)i, 0, 0, 0}, cnt[4] = {1, (hsize_t)ds->h, (hsize_t)ds->w, (hsize_t)ds->c};
     vt_h5_lock();
+    vt_h5_quiet();
     hid_t fs = H5Dget_space(m->images);
     H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL);
     hid_t ms = H5Screate_simple(m->ndim, cnt, NULL);
@@ -118,25 +120,60 @@ static int set_classes(vt_dataset *ds, vt_h5id f, const char *lp, const int64_t 
     return VT_OK;
 }
 
+/* A dataset's storage layout, checked before any read: HDF5 1.10 trusts it, and a chunk larger than
+ * the dataset (a flipped byte in the file) makes H5Dread write past its buffers. For a chunked
+ * dataset *cbytes and *total are the elements of a chunk and of the dataset (0 when contiguous). */
+static int check_layout(hid_t d, const char *path, const char *name, size_t *cbytes, size_t *total)
+{
+    hid_t cp = H5Dget_create_plist(d), sp = H5Dget_space(d);
+    hsize_t chunk[8], dims[8], maxdims[8];
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    bool chunked = cp >= 0 && H5Pget_layout(cp) == H5D_CHUNKED;
+    int nd = chunked ? H5Pget_chunk(cp, 8, chunk) : 0;
+    bool ok = cp >= 0 && rank >= 0 && rank <= 8 && H5Sget_simple_extent_dims(sp, dims, maxdims) == rank &&
+              (!chunked || nd == rank);
+    size_t cb = 1, tot = 1;
+    for (int k = 0; ok && chunked && k < nd; k++) {
+        /* a fixed dimension holds chunks no larger than itself, an extendible one any (HDF5: < 2^32) */
+        hsize_t lim = maxdims[k] == H5S_UNLIMITED ? (hsize_t)1 << 32 : (maxdims[k] > dims[k] ? maxdims[k] : dims[k]);
+        ok = chunk[k] >= 1 && chunk[k] <= lim;
+        cb *= chunk[k];
+        tot *= dims[k];
+    }
+    if (ok && chunked && cb >= (size_t)1 << 32) ok = false;   /* HDF5's limit: 4 GiB per chunk */
+    char cs[160] = "", ds[160] = "";
+    for (int k = 0; !ok && k < rank && k < 8; k++)
+        snprintf(ds + strlen(ds), sizeof ds - strlen(ds), "%s%llu", k ? ", " : "", (unsigned long long)dims[k]);
+    for (int k = 0; !ok && chunked && k < nd && k < 8; k++)
+        snprintf(cs + strlen(cs), sizeof cs - strlen(cs), "%s%llu", k ? ", " : "", (unsigned long long)chunk[k]);
+    if (cp >= 0) H5Pclose(cp);
+    if (sp >= 0) H5Sclose(sp);
+    if (!ok && chunked && nd > 0)
+        return vt_err("%s: dataset %s of shape (%s) says it is stored in chunks of (%s), which do not fit it (expected "
+                      "each chunk dimension between 1 and the dataset's; corrupted file?)", path, name, ds, cs);
+    if (!ok) return vt_err("%s: dataset %s: cannot read its shape and storage layout (corrupted file?)", path, name);
+    *cbytes = chunked ? cb : 0;
+    *total = chunked ? tot : 0;
+    return VT_OK;
+}
+
 /* the images dataset with a chunk cache large enough to keep up to CACHE_MAX bytes of decompressed
  * chunks: shuffled reads of a dataset that fits decompress each chunk once, not once per sample
  * (HDF5's default is 1 MiB: 16 chunks of 64 KiB) */
 #define CACHE_MAX ((size_t)128 << 20)
-static hid_t open_images(hid_t f, const char *ip)
+static hid_t open_images(hid_t f, const char *path, const char *ip)
 {
     hid_t d = H5Dopen2(f, ip, H5P_DEFAULT);
-    if (d < 0) return d;
-    hid_t cp = H5Dget_create_plist(d);
-    hsize_t chunk[8];
-    int nd = H5Pget_layout(cp) == H5D_CHUNKED ? H5Pget_chunk(cp, 8, chunk) : 0;
-    H5Pclose(cp);
-    if (nd <= 0) return d;   /* contiguous: reads go straight to the file */
-    hid_t sp = H5Dget_space(d);
-    hsize_t dims[8];
-    H5Sget_simple_extent_dims(sp, dims, NULL);
-    H5Sclose(sp);
-    size_t cbytes = 1, total = 1;
-    for (int k = 0; k < nd; k++) cbytes *= chunk[k], total *= dims[k];
+    if (d < 0) {
+        vt_err("%s: cannot open dataset %s", path, ip);
+        return d;
+    }
+    size_t cbytes, total;
+    if (check_layout(d, path, ip, &cbytes, &total) != VT_OK) {
+        H5Dclose(d);
+        return -1;
+    }
+    if (!cbytes) return d;   /* contiguous: reads go straight to the file */
     size_t want = total < CACHE_MAX ? total + cbytes : CACHE_MAX;
     size_t nchunks = want / cbytes + 1, nslots = nchunks * 25 + 1;
     for (bool prime = false; !prime; nslots += 2) {   /* a prime number of hash slots, as HDF5 advises */
@@ -149,6 +186,7 @@ static hid_t open_images(hid_t f, const char *ip)
     H5Pset_chunk_cache(ap, nslots, want, 1.0);
     d = H5Dopen2(f, ip, ap);
     H5Pclose(ap);
+    if (d < 0) vt_err("%s: cannot open dataset %s", path, ip);
     return d;
 }
 
@@ -191,11 +229,8 @@ static int open_locked(vt_dataset **out, const char *path, const char *split, co
     if (vt_h5_shape(f, ip, &nd, sh) != VT_OK || vt_h5_shape(f, lp, &nl, lsh) != VT_OK) goto fail;
     if (!(ds = vt_dataset_alloc(path, "hdf5")) || !(m = calloc(1, sizeof *m))) goto fail;
     m->file = -1;
-    m->images = open_images((hid_t)f, ip);
-    if (m->images < 0) {
-        vt_err("%s: cannot open dataset %s", path, ip);
-        goto fail;
-    }
+    m->images = open_images((hid_t)f, path, ip);
+    if (m->images < 0) goto fail;
     type_name(m->images, tn, sizeof tn);
     if (strcmp(tn, "uint8") != 0) {
         vt_err("%s: %s holds %s, expected uint8 pixels", path, ip, tn);
@@ -219,7 +254,10 @@ static int open_locked(vt_dataset **out, const char *path, const char *split, co
         goto fail;
     }
     type_name(ld, tn, sizeof tn);
+    size_t lcb, ltot;
+    int lr = check_layout(ld, path, lp, &lcb, &ltot);
     H5Dclose(ld);
+    if (lr != VT_OK) goto fail;
     if (strncmp(tn, "int", 3) != 0 && strncmp(tn, "uint", 4) != 0) {
         vt_err("%s: %s holds %s, expected integer labels", path, lp, tn);
         goto fail;

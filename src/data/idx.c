@@ -62,6 +62,26 @@ static int slurp(const char *path, uint8_t **out, size_t *len)
 
 static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
+/* the header of an IDX file of len bytes (decompressed): the 4-byte magic, then ndim 4-byte dimensions */
+static int check_header(const char *path, const uint8_t *b, size_t len, uint32_t magic, const char *what, int ndim)
+{
+    size_t need = 4 + 4 * (size_t)ndim;
+    if (len == 0)
+        return vt_err("%s: the file is empty (expected an IDX %s file: magic 0x%08x and a %zu-byte header)", path, what,
+                      magic, need);
+    if (len < 4)
+        return vt_err("%s: the file holds only %zu bytes, too short for the 4-byte magic of an IDX %s file (0x%08x)",
+                      path, len, what, magic);
+    if (be32(b) != magic)
+        return vt_err("%s: not an IDX %s file (expected magic 0x%08x and a %zu-byte header, found 0x%08x)", path, what,
+                      magic, need, be32(b));
+    if (len < need)
+        return vt_err("%s: the IDX %s header is truncated: expected %zu bytes of dimensions (%d x 4) after the magic "
+                      "0x%08x, the file ends %zu bytes after it",
+                      path, what, need - 4, ndim, magic, len - 4);
+    return VT_OK;
+}
+
 /* pixels (h, w, 1) of image i */
 static int idx_read(vt_dataset *ds, int64_t i, uint8_t *pixels, int *label)
 {
@@ -172,16 +192,9 @@ int vt_idx_open(vt_dataset **out, const char *dir, const char *split, const vt_d
     }
     vt_dataset *ds = NULL;
     idx_impl *m = NULL;
-    if (il < 16 || be32(ib) != 0x00000803) {
-        vt_err("%s: not an IDX image file (expected magic 0x00000803 and a 16-byte header, found %s%08x)", ip,
-               il < 4 ? "a file of " : "0x", il < 4 ? (unsigned)il : be32(ib));
+    if (check_header(ip, ib, il, 0x00000803, "image", 3) != VT_OK ||
+        check_header(lp, lb, ll, 0x00000801, "label", 1) != VT_OK)
         goto fail;
-    }
-    if (ll < 8 || be32(lb) != 0x00000801) {
-        vt_err("%s: not an IDX label file (expected magic 0x00000801 and an 8-byte header, found %s%08x)", lp,
-               ll < 4 ? "a file of " : "0x", ll < 4 ? (unsigned)ll : be32(lb));
-        goto fail;
-    }
     uint32_t n = be32(ib + 4), h = be32(ib + 8), w = be32(ib + 12), nl = be32(lb + 4);
     if (h == 0 || w == 0 || h > 65536 || w > 65536) {
         vt_err("%s: image size %ux%u (expected 1..65536 per side)", ip, h, w);

@@ -46,8 +46,12 @@ static void h5_init_quiet(void)
 static void h5_init(void)
 {
     pthread_once(&h5_init_once, h5_init_quiet);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);   /* per thread in thread-safe builds of HDF5 */
+    static _Thread_local bool quiet;
+    if (!quiet) H5Eset_auto2(H5E_DEFAULT, NULL, NULL);   /* per thread in thread-safe builds of HDF5 */
+    quiet = true;
 }
+
+void vt_h5_quiet(void) { h5_init(); }
 
 vt_h5id vt_h5_open(const char *path, bool write)
 {
@@ -78,7 +82,7 @@ static herr_t find_reason(unsigned n, const H5E_error2_t *e, void *data)
 {
     (void)n;
     const char *key = "error message = '", *p = e->desc ? strstr(e->desc, key) : NULL;
-    if (p) {
+    if (p && !((char *)data)[0]) {   /* the deepest: walking downward, the first found */
         p += strlen(key);
         const char *q = strchr(p, '\'');
         snprintf(data, 128, " (%.*s)", (int)(q ? q - p : (ptrdiff_t)strlen(p)), p);
@@ -86,7 +90,7 @@ static herr_t find_reason(unsigned n, const H5E_error2_t *e, void *data)
     return 0;
 }
 
-static const char *h5_reason(char buf[128])
+const char *vt_h5_reason(char buf[128])
 {
     buf[0] = '\0';
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, find_reason, buf);
@@ -99,7 +103,7 @@ vt_h5id vt_h5_create(const char *path)
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     char why[128];
     if (f < 0) {
-        h5_reason(why);
+        vt_h5_reason(why);
         vt_err("%s: cannot create the file%s", path, why[0] ? why : " (folder missing or not writable?)");
     }
     return f;
@@ -112,10 +116,10 @@ int vt_h5_close(vt_h5id f)
     FNAME(f);
     /* flush first: a failure to write (a full disk) shows here and the close below still releases the file */
     herr_t fl = H5Fflush((hid_t)f, H5F_SCOPE_LOCAL);
-    if (fl < 0) h5_reason(why);
+    if (fl < 0) vt_h5_reason(why);
     herr_t c = H5Fclose((hid_t)f);
     if (fl < 0) return vt_err("%s: cannot finish writing the file%s", fbuf, why);
-    if (c < 0) return vt_err("%s: cannot close the file%s", fbuf, h5_reason(why));
+    if (c < 0) return vt_err("%s: cannot close the file%s", fbuf, vt_h5_reason(why));
     return VT_OK;
 }
 
@@ -447,9 +451,9 @@ static int write_any(vt_h5id loc, const char *path, const void *data, hid_t file
     char why[128] = "";
     if (d >= 0) {
         r = n ? H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
-        if (r < 0) h5_reason(why);
+        if (r < 0) vt_h5_reason(why);
         /* chunked data may be written only now */
-        if (H5Dclose(d) < 0 && r >= 0) r = -1, h5_reason(why);
+        if (H5Dclose(d) < 0 && r >= 0) r = -1, vt_h5_reason(why);
     }
     H5Pclose(plist);
     H5Sclose(s);
@@ -490,7 +494,7 @@ static int write_attr(vt_h5id loc, const char *obj, const char *name, hid_t file
         r = H5Awrite(a, memtype, v);
         if (H5Aclose(a) < 0 && r >= 0) r = -1;
     }
-    if (r < 0) h5_reason(why);
+    if (r < 0) vt_h5_reason(why);
     H5Sclose(s);
     if (r < 0) return vt_err("%s: cannot write attribute %s of %s%s", FNAME(loc), name, obj, why);
     return VT_OK;

@@ -214,6 +214,12 @@ vt_h5id vt_h5_create(const char *path);
 /* VT_ERR when the file could not be written out (a full disk: the reason is in the message); the file is
  * released either way */
 int vt_h5_close(vt_h5id f);
+/* HDF5's own error printing off in the calling thread (the wrappers' messages say what failed); the
+ * wrappers that open files do it, a thread calling HDF5 directly calls this first */
+void vt_h5_quiet(void);
+/* the operating system's reason for the calling thread's newest HDF5 failure, when its error stack
+ * carries one ("No space left on device"), as " (reason)" in buf, else "" */
+const char *vt_h5_reason(char buf[128]);
 bool vt_h5_exists(vt_h5id loc, const char *path);          /* every link on the path exists */
 bool vt_h5_is_group(vt_h5id loc, const char *path);
 /* names of the direct children of a group, sorted; *names is malloc'd (free with vt_h5_free_names) */

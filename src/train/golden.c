@@ -558,13 +558,73 @@ static int walk(ctx_t *c, const char *g, int depth)
     return VT_OK;
 }
 
+/* the names of the groups of kind want (G_NONE: of any case kind) at or under g ("" for the root),
+ * comma separated, the first 12 of count */
+static void list_cases(vt_h5id f, const char *g, group_kind want, int depth, char *buf, size_t n, int *count)
+{
+    group_kind k = classify(f, g);
+    if (k != G_NONE) {
+        if (want == G_NONE || k == want) {
+            size_t len = strlen(buf);
+            if (*count < 12) snprintf(buf + len, n - len, "%s%s", *count ? ", " : "", g[0] ? g : "/");
+            else if (*count == 12) snprintf(buf + len, n - len, ", ...");
+            (*count)++;
+        }
+        return;
+    }
+    char **names;
+    int m;
+    if (depth > 8 || vt_h5_list(f, g[0] ? g : "/", &names, &m) != VT_OK) return;
+    for (int i = 0; i < m; i++) {
+        char child[512];
+        snprintf(child, sizeof child, "%s/%s", g, names[i]);
+        if (vt_h5_is_group(f, child)) list_cases(f, child, want, depth + 1, buf, n, count);
+    }
+    vt_h5_free_names(names, m);
+}
+
+/* nothing of the file was checked: say why when it is not simply that --case names no group of it
+ * (the file holds no golden group at all; --case names a parent group, a dataset, or with --weights
+ * a case that is not a model case) */
+static int explain_nothing_checked(ctx_t *c, const char *path)
+{
+    const char *only = c->opts->only_case;
+    char list[1024] = "", name[512];
+    int n = 0;
+    if (!only) {
+        return vt_err("%s holds no golden groups (expected model cases: params/, input, logits, grads/; or "
+                      "pos-embed resampling, optimizer, schedule or training-step groups)", path);
+    }
+    snprintf(name, sizeof name, "%s%s", only[0] == '/' ? "" : "/", only);
+    if (!vt_h5_exists(c->f, name)) return VT_OK;   /* not in this file (the tool says so if in none) */
+    group_kind k = vt_h5_is_group(c->f, name) ? classify(c->f, name) : G_NONE;
+    if (k != G_NONE && c->opts->weights && k != G_MODEL) {
+        list_cases(c->f, "", G_MODEL, 0, list, sizeof list, &n);
+        return vt_err("%s: %s is a case of another kind (%s), not a model case: --weights takes a model case (%s: %s)",
+                      path, name, kind_name(k), n ? "the model cases in the file" : "the file has none", n ? list : "");
+    }
+    if (!vt_h5_is_group(c->f, name)) {
+        list_cases(c->f, "", G_NONE, 0, list, sizeof list, &n);
+        return vt_err("%s: %s is a dataset, not a case (the cases in the file: %s)", path, name, n ? list : "none");
+    }
+    list_cases(c->f, name, c->opts->weights ? G_MODEL : G_NONE, 0, list, sizeof list, &n);
+    if (n)
+        return vt_err("%s: %s is not a case but a group of %d%s: %s (name one with --case, or leave --case out to "
+                      "check them all)", path, name, n, c->opts->weights ? " model cases" : "", list);
+    list_cases(c->f, "", c->opts->weights ? G_MODEL : G_NONE, 0, list, sizeof list, &n);
+    return vt_err("%s: %s is not a case and holds no %scase (the %scases in the file: %s)", path, name,
+                  c->opts->weights ? "model " : "", c->opts->weights ? "model " : "", n ? list : "none");
+}
+
 int vt_golden_check_file(const char *path, const vt_golden_opts *opts, FILE *out, vt_golden_result *res)
 {
     vt_golden_opts defaults = {0};
     ctx_t c = {out, opts ? opts : &defaults, res, -1};
     c.f = vt_h5_open(path, false);
     if (c.f < 0) return VT_ERR;
+    int found = res->cases + res->errors + res->not_checked;
     int r = walk(&c, "", 0);
+    if (r == VT_OK && res->cases + res->errors + res->not_checked == found) r = explain_nothing_checked(&c, path);
     vt_h5_close(c.f);
     return r;
 }

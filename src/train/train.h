@@ -29,7 +29,8 @@ typedef struct {
 } vt_golden_result;
 
 /* Walk an HDF5 file of the goldens layout, check every group it recognises, print a report to out.
- * Returns VT_OK when the file could be walked (look at res for failures). */
+ * Returns VT_OK when the file could be walked (look at res for failures); VT_ERR when it cannot be read,
+ * holds no golden group, or opts names a case that is not one (of the kind asked for). */
 int vt_golden_check_file(const char *path, const vt_golden_opts *opts, FILE *out, vt_golden_result *res);
 
 /* ---------------------------------------------------------------- checkpoints (HDF5) */
@@ -190,7 +191,7 @@ typedef struct {
     const char *out_dir;      /* NULL: runs/<config name> */
     const char *resume;       /* NULL, "auto" or a checkpoint path */
     const char *init;         /* NULL or weights to start from (fine-tuning) */
-    int threads;              /* 0: config / all cores */
+    int threads;              /* -1: the config's; 0: all cores; else this many */
     long long seed;           /* -1: config */
     bool print_config;        /* print the resolved config and stop */
     bool dry_run;             /* build everything, run one step without saving, stop */

@@ -280,7 +280,7 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     for (int i = 0; i < a->nsets; i++)
         if (vt_config_set(c, a->sets[i]) != VT_OK) goto done;
     if (a->seed >= 0) c->seed = (int)a->seed;
-    if (a->threads > 0) c->threads = a->threads;
+    if (a->threads >= 0) c->threads = a->threads;
     if (a->init) snprintf(c->init, sizeof c->init, "%s", a->init);
     if (a->resume && c->init[0]) {
         vt_err("--resume and --init (or [finetune] init) together: resume continues a run, init starts a new one");
