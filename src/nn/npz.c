@@ -167,17 +167,24 @@ static void transpose2(float *dst, const float *src, int64_t in, int64_t out)
         for (int64_t o = 0; o < out; o++) dst[o * in + i] = src[i * out + o];
 }
 
-int vt_vit_load_npz(vt_vit *m, const char *path)
+/* the zip, consistency-checked; NULL with a message naming the file */
+static zip_t *open_npz(const char *path)
 {
     int zerr = 0;
     zip_t *z = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
     if (!z) {
         zip_error_t e;
         zip_error_init_with_code(&e, zerr);
-        int r = vt_err("%s: not a readable zip / npz file (%s)", path, zip_error_strerror(&e));
+        vt_err("%s: not a readable zip / npz file (%s)", path, zip_error_strerror(&e));
         zip_error_fini(&e);
-        return r;
     }
+    return z;
+}
+
+int vt_vit_load_npz(vt_vit *m, const char *path)
+{
+    zip_t *z = open_npz(path);
+    if (!z) return VT_ERR;
     const vt_vit_config *c = &m->cfg;
     const int64_t D = c->embed_dim, Hd = (int64_t)(c->embed_dim * c->mlp_ratio), K = c->num_classes, Cp = c->in_chans,
                   Pp = c->patch, NH = c->num_heads, T = (int64_t)m->grid_h * m->grid_w + 1;
@@ -292,15 +299,8 @@ static int npy_tail(const char *path, const char *name, const npy_t *a, int k, i
 
 int vt_vit_config_from_npz(const char *path, vt_vit_config *c)
 {
-    int zerr = 0;
-    zip_t *z = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
-    if (!z) {
-        zip_error_t e;
-        zip_error_init_with_code(&e, zerr);
-        int r = vt_err("%s: not a readable zip / npz file (%s)", path, zip_error_strerror(&e));
-        zip_error_fini(&e);
-        return r;
-    }
+    zip_t *z = open_npz(path);
+    if (!z) return VT_ERR;
     const char *pos_name = "Transformer/posembed_input/pos_embedding";
     vt_vit_config o = *c;
     npy_t a = {0};

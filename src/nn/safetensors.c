@@ -249,6 +249,21 @@ static int read_header(FILE *f, const char *path, st_entry **entries, int *count
     return VT_OK;
 }
 
+/* the file open after its header, read into entries; NULL with a message (nothing to free) on failure */
+static FILE *open_header(const char *path, st_entry **entries, int *count, uint64_t *data_start, uint64_t *data_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        vt_err("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (read_header(f, path, entries, count, data_start, data_len) != VT_OK) {
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
+
 static size_t dtype_size(const char *d)
 {
     if (!strcmp(d, "F32")) return 4;
@@ -279,12 +294,11 @@ static float half_to_float(uint16_t h)
 
 int vt_vit_load_safetensors(vt_vit *m, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return vt_err("%s: cannot open: %s", path, strerror(errno));
     st_entry *es = NULL;
     int n = 0;
     uint64_t start = 0, len = 0;
-    int r = read_header(f, path, &es, &n, &start, &len);
+    FILE *f = open_header(path, &es, &n, &start, &len);
+    int r = f ? VT_OK : VT_ERR;
     char a[96], b[96];
     for (int i = 0; r == VT_OK && i < m->params.count; i++) {
         const vt_param_info *pi = &m->params.info[i];
@@ -349,7 +363,7 @@ int vt_vit_load_safetensors(vt_vit *m, const char *path)
         if (r != VT_OK) break;
     }
     free(es);
-    fclose(f);
+    if (f) fclose(f);
     return r;
 }
 
@@ -408,17 +422,15 @@ static int st_find(const char *path, const st_entry *es, int n, uint64_t len, co
 
 int vt_vit_config_from_safetensors(const char *path, vt_vit_config *c)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return vt_err("%s: cannot open: %s", path, strerror(errno));
     st_entry *es = NULL;
     int n = 0;
     uint64_t start = 0, len = 0;
-    int r = read_header(f, path, &es, &n, &start, &len);
+    FILE *f = open_header(path, &es, &n, &start, &len);
+    if (!f) return VT_ERR;
     fclose(f);
-    if (r != VT_OK) return VT_ERR;
     vt_vit_config o = *c;
     const st_entry *cls, *pos = NULL, *pw = NULL, *head = NULL, *fc1 = NULL;
-    r = st_find(path, es, n, len, "cls_token", 3, false, &cls);
+    int r = st_find(path, es, n, len, "cls_token", 3, false, &cls);
     if (r == VT_OK) r = st_find(path, es, n, len, "pos_embed", 3, true, &pos);
     if (r == VT_OK) r = st_find(path, es, n, len, "patch_embed.proj.weight", 4, true, &pw);
     if (r == VT_OK) r = st_find(path, es, n, len, "head.weight", 2, true, &head);
