@@ -4,11 +4,13 @@
 #include "testutil.h"
 #include "train/train.h"
 #include <dirent.h>
+#include <fcntl.h>
 #include <png.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -395,6 +397,20 @@ START_TEST(finetune_at_higher_resolution)
     ck_assert_msg(strstr(text, "pos_embed: 2x2 -> 3x3 (bicubic)") != NULL, "%s", text);
     ck_assert_msg(strstr(text, "head: 4 -> 6 classes") != NULL, "%s", text);
     ck_assert(strstr(text, "final test accuracy") != NULL);
+    /* a fine-tuning config names its weights ([finetune] init): --resume auto starts from them while the
+     * folder has no checkpoint, and continues from the checkpoint once there is one */
+    char setinit[700], outR[600];
+    snprintf(setinit, sizeof setinit, "finetune.init=%s", ck);
+    snprintf(outR, sizeof outR, "%s/FR", dir);
+    const char *ftr[] = {"--config", ft, "--out", outR, "--resume", "auto", "--set", setinit, "--set", setpath, "--set",
+                         "train.epochs=1", "--set", "model.num_classes=6", "--stop-after", "4", NULL};
+    ck_assert_int_eq(run(ftr, log), 130);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "no checkpoint in") && strstr(text, "head: 4 -> 6 classes"), "%s", text);
+    ck_assert_int_eq(run(ftr, log), 130);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "resumed from") && strstr(text, "not loaded: the run continues from its checkpoint"), "%s",
+                  text);
     /* --init and --resume together are refused */
     ck_assert_int_eq(run((const char *[]){"--config", ft, "--out", outF, "--init", ck, "--resume", "auto", NULL}, log), 1);
     /* a new run never writes into a folder that holds one: nothing there changes */
@@ -463,6 +479,81 @@ START_TEST(accumulation_matches_a_big_batch)
     free(y);
     vt_h5_close(fa);
     vt_h5_close(fb);
+}
+END_TEST
+
+/* what a run folder holds belongs to one run: resuming from an older checkpoint than the folder's newest,
+ * into another run's folder, with another batch size, or while another trainer writes there, is refused
+ * before anything is written; a run's own config.ini resumes that run */
+START_TEST(run_folder_rules)
+{
+    char cfg[512], r1[512], r2[512], r3[512], log[512], c6[600], c9[600];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(r1, sizeof r1, "%s/W1", dir);
+    snprintf(r2, sizeof r2, "%s/W2", dir);
+    snprintf(r3, sizeof r3, "%s/W3", dir);
+    snprintf(log, sizeof log, "%s/folder.txt", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r1, "--set", "train.max_steps=9", NULL}, log), 0);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r2, "--set", "train.max_steps=6", NULL}, log), 0);
+    snprintf(c6, sizeof c6, "%s/ckpt-000000006.h5", r1);
+    snprintf(c9, sizeof c9, "%s/ckpt-000000009.h5", r1);
+    char *m1 = metrics_without_speed(r1), *m2 = metrics_without_speed(r2);
+    struct stat s9;
+    ck_assert_int_eq(stat(c9, &s9), 0);
+    /* an older checkpoint while the folder holds a later one */
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r1, "--resume", c6, "--set", "train.max_steps=12",
+                                          NULL},
+                         log),
+                     1);
+    ck_assert_msg(strstr(read_log(log), "holds later checkpoints of this run (ckpt-000000009.h5)"), "%s", read_log(log));
+    /* into another run's folder */
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r2, "--resume", c9, "--set", "train.max_steps=12",
+                                          NULL},
+                         log),
+                     1);
+    ck_assert_msg(strstr(read_log(log), "names another run's folder"), "%s", read_log(log));
+    /* another batch size: the data order would not be the run's */
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r1, "--resume", "auto", "--set", "data.batch_size=8",
+                                          "--set", "train.max_steps=12", NULL},
+                         log),
+                     1);
+    ck_assert_msg(strstr(read_log(log), "trained with [data] batch_size = 16, the config says 8"), "%s", read_log(log));
+    /* while another trainer holds the folder */
+    char lockp[600];
+    snprintf(lockp, sizeof lockp, "%s/.vit-train.lock", r1);
+    int fd = open(lockp, O_RDWR | O_CREAT, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r1, "--resume", "auto", NULL}, log), 1);
+    ck_assert_msg(strstr(read_log(log), "another vit-train"), "%s", read_log(log));
+    close(fd);
+    /* none of that changed either folder */
+    char *a1 = metrics_without_speed(r1), *a2 = metrics_without_speed(r2);
+    ck_assert_str_eq(m1, a1);
+    ck_assert_str_eq(m2, a2);
+    struct stat t9;
+    ck_assert_int_eq(stat(c9, &t9), 0);
+    ck_assert(t9.st_mtime == s9.st_mtime && t9.st_size == s9.st_size);
+    ck_assert_int_eq(access(c6, F_OK), 0);
+    free(a1), free(a2), free(m1), free(m2);
+    /* into an empty folder: fine */
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r3, "--resume", c9, "--set", "train.max_steps=12",
+                                          NULL},
+                         log),
+                     0);
+    /* the run's own config.ini: that folder, no --out needed */
+    char own[600];
+    snprintf(own, sizeof own, "%s/config.ini", r1);
+    ck_assert_int_eq(run((const char *[]){"--config", own, "--resume", "auto", "--set", "train.max_steps=12", NULL}, log),
+                     0);
+    ck_assert_msg(strstr(read_log(log), "resumed from ") && strstr(read_log(log), "W1/ckpt-000000009.h5 at step 9"),
+                  "%s", read_log(log));
+    /* a path longer than the config holds is refused, not cut short */
+    char longp[400];
+    memset(longp, 'x', sizeof longp - 1);
+    longp[sizeof longp - 1] = '\0';
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r3, "--init", longp, NULL}, log), 1);
+    ck_assert_msg(strstr(read_log(log), "path too long"), "%s", read_log(log));
 }
 END_TEST
 
@@ -666,6 +757,7 @@ int main(void)
     tcase_add_test(tc, finetune_at_higher_resolution);
     tcase_add_test(tc, accumulation_matches_a_big_batch);
     tcase_add_test(tc, bad_checkpoints_and_commands);
+    tcase_add_test(tc, run_folder_rules);
     suite_add_tcase(s, tc);
     TCase *tf = tcase_create("folder");   /* CK_RUN_CASE=folder runs it alone (a few seconds) */
     tcase_set_timeout(tf, 120);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -31,7 +32,21 @@ static void usage(FILE *f)
             "  vit-train --config configs/fashion_mnist.ini --set optim.lr=1e-3 --set train.epochs=3\n");
 }
 
-static void on_signal(int signo) { vt_train_request_stop(signo); }
+/* the first SIGINT/SIGTERM: finish the step, write a checkpoint, exit 130; a second: at once (the last
+ * checkpoint stays as it was: they are written under another name and renamed when complete) */
+static void on_signal(int signo)
+{
+    static volatile sig_atomic_t seen;
+    if (seen) {
+        signal(signo, SIG_DFL);
+        raise(signo);
+        return;
+    }
+    seen = 1;
+    static const char msg[] = "\nvit-train: stopping after this step (writes a checkpoint); again to quit at once\n";
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) { /* nothing to do in a signal handler */ }
+    vt_train_request_stop(signo);
+}
 
 int main(int argc, char **argv)
 {

@@ -46,6 +46,7 @@ static int write_state(vt_h5id f, const vt_train_state *s)
     r |= vt_h5_write_attr_i64(f, "/state", "seed", s->seed);
     r |= vt_h5_write_attr_f64(f, "/state", "best_top1", s->best_top1);
     r |= vt_h5_write_attr_i64(f, "/state", "best_step", s->best_step);
+    if (s->train_images > 0) r |= vt_h5_write_attr_i64(f, "/state", "train_images", s->train_images);
     int64_t rng[4];
     for (int i = 0; i < 4; i++) rng[i] = (int64_t)s->rng.s[i];
     r |= vt_h5_write_i64(f, "/state/rng", rng, 1, (int64_t[]){4});
@@ -209,6 +210,8 @@ int vt_ckpt_load(const char *path, vt_vit *m, vt_optim *o, vt_train_state *s, ch
         r |= vt_h5_attr_i64(f, "/state", "seed", &s->seed);
         r |= vt_h5_attr_f64(f, "/state", "best_top1", &s->best_top1);
         r |= vt_h5_attr_i64(f, "/state", "best_step", &s->best_step);
+        if (r == VT_OK && vt_h5_has_attr(f, "/state", "train_images"))   /* written since format 1's first files */
+            r = vt_h5_attr_i64(f, "/state", "train_images", &s->train_images);
         int64_t *rng = NULL;
         int nd;
         int64_t sh[8];
@@ -312,12 +315,31 @@ int vt_ckpt_count(const char *dir, int *count)
     return VT_OK;
 }
 
-int vt_ckpt_prune(const char *dir, int keep_last, const char *keep)
+int vt_ckpt_newer(const char *dir, int64_t step, char *buf, size_t n)
+{
+    entry *list;
+    int count;
+    if (n) buf[0] = '\0';
+    if (list_ckpts(dir, &list, &count) != VT_OK) return VT_ERR;
+    size_t used = 0;
+    for (int i = count - 1; i >= 0; i--)   /* oldest first */
+        if (list[i].step > step && used < n) {
+            int k = snprintf(buf + used, n - used, "%s%s", used ? ", " : "", list[i].name);
+            used = k < 0 ? n : used + (size_t)k;
+        }
+    free(list);
+    return VT_OK;
+}
+
+int vt_ckpt_prune(const char *dir, int keep_last, const char *keep, int64_t upto)
 {
     entry *list;
     int count;
     if (list_ckpts(dir, &list, &count) != VT_OK) return VT_ERR;
-    for (int i = keep_last > 1 ? keep_last : 1; i < count; i++) {
+    int kept = 0;
+    for (int i = 0; i < count; i++) {
+        if (list[i].step > upto) continue;   /* not this run's past: never ours to delete */
+        if (++kept <= (keep_last > 1 ? keep_last : 1)) continue;
         char p[4096];
         snprintf(p, sizeof p, "%s/%s", dir, list[i].name);
         if (keep && strcmp(p, keep) == 0) continue;

@@ -46,6 +46,7 @@ typedef struct {
     vt_rng rng;              /* the trainer's own RNG stream */
     double best_top1;        /* best evaluation top-1 so far (-1: none) */
     int64_t best_step;
+    int64_t train_images;    /* the training set's size (the data order depends on it); 0: not recorded */
 } vt_train_state;
 
 /* <dir>/ckpt-<step>.h5, the name a checkpoint of that step gets */
@@ -70,8 +71,11 @@ int vt_ckpt_load(const char *path, vt_vit *m, vt_optim *o, vt_train_state *s, ch
 int vt_ckpt_find_latest(const char *dir, char *path, size_t n, bool *found, char *skipped, size_t skipped_n);
 /* how many files named like checkpoints dir holds (0 when dir does not exist) */
 int vt_ckpt_count(const char *dir, int *count);
-/* delete all but the newest keep_last checkpoints, never the one named keep (best) nor the newest */
-int vt_ckpt_prune(const char *dir, int keep_last, const char *keep);
+/* of the checkpoints up to step upto (the one just written), delete all but the newest keep_last, never
+ * the one named keep (best); those of later steps (an unreadable one passed over on resuming) stay */
+int vt_ckpt_prune(const char *dir, int keep_last, const char *keep, int64_t upto);
+/* the steps of the checkpoints in dir newer than step, as "ckpt-A.h5, ckpt-B.h5" in buf ("" when none) */
+int vt_ckpt_newer(const char *dir, int64_t step, char *buf, size_t n);
 
 /* ---------------------------------------------------------------- config (INI) */
 /* Every key of every section is described by one table (config.c): name, type, default, range,

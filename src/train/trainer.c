@@ -2,10 +2,13 @@
  * accumulation, clipping, evaluation, metrics.csv, checkpoints and exact resume. */
 #include "train.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,6 +88,19 @@ static int metrics_truncate(const char *path, int64_t step)
     return r;
 }
 
+/* is path the config.ini of a run folder (next to its metrics.csv or checkpoints)? Then dir is that folder */
+static bool run_config_dir(const char *path, char *dir, size_t n)
+{
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    if (strcmp(base, "config.ini") != 0) return false;
+    int len = slash ? (int)(slash - path) : 1;
+    if (snprintf(dir, n, "%.*s", len, slash ? (slash == path ? "/" : path) : ".") >= (int)n) return false;
+    char p[4200];
+    if (snprintf(p, sizeof p, "%s/metrics.csv", dir) >= (int)sizeof p) return false;
+    int nck = 0;
+    return access(p, F_OK) == 0 || (vt_ckpt_count(dir, &nck) == VT_OK && nck > 0);
+}
+
 /* a new run (no --resume) never writes over another run's files: its config.ini, metrics.csv and
  * checkpoints would be mixed with the new ones (and pruned) */
 static int refuse_used_dir(const char *dir)
@@ -123,6 +139,7 @@ typedef struct {
     char best_path[4200];
     FILE *out;
     bool tty;
+    int lock_fd;   /* > 0 while the out folder is locked */
 } run_t;
 
 static int open_data(run_t *r, uint64_t seed)
@@ -210,7 +227,8 @@ static int save_checkpoint(run_t *r, char *path, size_t n, bool better)
     vt_h5_lock();
     int rc = vt_ckpt_write(r->out_dir, &r->model, &r->opt, &r->st, r->cfg_text, r->cfg.deflate, path, n);
     if (rc == VT_OK && better) snprintf(r->best_path, sizeof r->best_path, "%s", path);
-    if (rc == VT_OK) rc = vt_ckpt_prune(r->out_dir, r->cfg.keep_last, r->cfg.keep_best ? r->best_path : NULL);
+    if (rc == VT_OK)
+        rc = vt_ckpt_prune(r->out_dir, r->cfg.keep_last, r->cfg.keep_best ? r->best_path : NULL, r->st.step);
     vt_h5_unlock();
     return rc;
 }
@@ -259,8 +277,89 @@ static void cleanup(run_t *r)
     if (r->have_opt) vt_optim_free(&r->opt);
     if (r->have_graph) vt_vit_replicas_free(&r->rep);
     free(r->cfg_text);
+    if (r->lock_fd > 0) close(r->lock_fd);   /* releases the folder */
 }
 
+/* one trainer per run folder: an exclusive lock on <out>/.vit-train.lock for the whole run (released
+ * by the system however the process ends), holding the owner's pid for the message */
+static int lock_dir(run_t *r)
+{
+    char p[4200];
+    if (snprintf(p, sizeof p, "%s/.vit-train.lock", r->out_dir) >= (int)sizeof p)
+        return vt_err("%.64s...: output directory path too long", r->out_dir);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return vt_err("%s: cannot create the lock file: %s", p, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t k = pread(fd, pid, sizeof pid - 1, 0);
+        pid[k > 0 ? k : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        char who[48] = "";
+        if (pid[0]) snprintf(who, sizeof who, " (pid %.20s)", pid);
+        if (e == EWOULDBLOCK)
+            return vt_err("%s: another vit-train%s is writing to this folder (two runs would mix their checkpoints "
+                          "and metrics); wait for it, or give another --out", r->out_dir, who);
+        return vt_err("%s: cannot lock: %s", p, strerror(e));
+    }
+    char pid[32];
+    int k = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)k, 0) != k) { /* the pid is only for the message */ }
+    r->lock_fd = fd;
+    return VT_OK;
+}
+
+
+/* A resumed run continues the data order and schedule of its checkpoint: they follow from the seed, the
+ * training set, the batch and accumulation (and the held-out split); any of those changed would silently
+ * make another run, or point past the end of an epoch. text: the checkpoint's config. */
+static int same_data_order(const run_t *r, const char *ckpt, const char *text)
+{
+    const vt_config *c = &r->cfg;
+    const char *hint = "resume with the run's own config (--config <run folder>/config.ini), or start a new run";
+    if (r->st.seed != c->seed)
+        return vt_err("%s: the run was trained with [train] seed = %lld, the config says %d (%s)", ckpt,
+                      (long long)r->st.seed, c->seed, hint);
+    const int64_t n = vt_loader_size(r->train_l);
+    if (r->st.train_images > 0 && r->st.train_images != n)
+        return vt_err("%s: the run was trained on %lld training images, %s now holds %lld (the data order depends on "
+                      "them: %s)", ckpt, (long long)r->st.train_images, c->data_path, (long long)n, hint);
+    vt_config old;
+    vt_config_defaults(&old);
+    if (!text || vt_config_load_text(&old, text, ckpt) != VT_OK) return VT_OK;   /* no usable record: as before */
+    const struct { const char *key; double was, is; } keys[] = {
+        {"[data] batch_size", old.batch_size, c->batch_size},
+        {"[optim] accum_steps", old.accum_steps, c->accum_steps},
+        {"[data] val_fraction", old.val_fraction, c->val_fraction},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        if (keys[i].was != keys[i].is)
+            return vt_err("%s: the run was trained with %s = %g, the config says %g (the data order depends on it: %s)",
+                          ckpt, keys[i].key, keys[i].was, keys[i].is, hint);
+    return VT_OK;
+}
+
+/* --resume PATH writes on into the out folder: only when that folder is PATH's own run (or empty), and
+ * PATH is its newest checkpoint: else the new checkpoints and metrics rows would be mixed with (and pruned
+ * against) another run's, or a later part of this one */
+static int resume_here(const run_t *r, const char *ckpt)
+{
+    char here[PATH_MAX], there[PATH_MAX], dir[4200], newer[1024];
+    const char *slash = strrchr(ckpt, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - ckpt) : 1, slash ? ckpt : ".");
+    if (slash == ckpt) snprintf(dir, sizeof dir, "/");
+    bool same = realpath(dir, there) && realpath(r->out_dir, here) && strcmp(here, there) == 0;
+    if (!same && refuse_used_dir(r->out_dir) != VT_OK)
+        return vt_err("--resume %s: %s (--out %s names another run's folder: resume into the checkpoint's own "
+                      "folder, %s, or into an empty one)", ckpt, vt_errmsg(), r->out_dir, dir);
+    if (vt_ckpt_newer(r->out_dir, r->st.step, newer, sizeof newer) != VT_OK) return VT_ERR;
+    if (newer[0])
+        return vt_err("--resume %s: %s holds later checkpoints of this run (%s): going on from step %lld would mix the "
+                      "two; resume from the newest (--resume auto), or move the later ones away first", ckpt,
+                      r->out_dir, newer, (long long)r->st.step);
+    return VT_OK;
+}
 
 vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
 {
@@ -281,11 +380,16 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
         if (vt_config_set(c, a->sets[i]) != VT_OK) goto done;
     if (a->seed >= 0) c->seed = (int)a->seed;
     if (a->threads >= 0) c->threads = a->threads;
-    if (a->init) snprintf(c->init, sizeof c->init, "%s", a->init);
-    if (a->resume && c->init[0]) {
-        vt_err("--resume and --init (or [finetune] init) together: resume continues a run, init starts a new one");
+    if (a->init && snprintf(c->init, sizeof c->init, "%s", a->init) >= (int)sizeof c->init) {
+        vt_err("--init %.64s...: path too long (at most %zu bytes)", a->init, sizeof c->init - 1);
         goto done;
     }
+    if (a->resume && a->init) {
+        vt_err("--resume and --init together: resume continues a run, init starts a new one");
+        goto done;
+    }
+    /* a fine-tuning run's config names the weights it started from: resuming, the checkpoint holds them */
+    const bool init_unused = a->resume && c->init[0];
     if (vt_config_validate(c) != VT_OK) goto done;
     if (a->print_config) {
         vt_config_write(c, out);
@@ -299,13 +403,15 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
             vt_err("--out %.64s...: path too long (at most %zu bytes)", a->out_dir, sizeof r->out_dir - 1);
             goto done;
         }
+    } else if (run_config_dir(a->config_path, r->out_dir, sizeof r->out_dir)) {
+        /* the config.ini a run wrote: that run's folder */
     } else {
         const char *base = strrchr(a->config_path, '/');
         base = base ? base + 1 : a->config_path;
         snprintf(r->out_dir, sizeof r->out_dir, "runs/%.*s", (int)(strcspn(base, ".")), base);
     }
-    if (!a->resume && !a->dry_run && refuse_used_dir(r->out_dir) != VT_OK) goto done;
-    if (!a->dry_run && mkdir_p(r->out_dir) != VT_OK) goto done;
+    if (!a->dry_run && (mkdir_p(r->out_dir) != VT_OK || lock_dir(r) != VT_OK)) goto done;
+    if (!a->resume && refuse_used_dir(r->out_dir) != VT_OK) goto done;
     if (snprintf(r->metrics_path, sizeof r->metrics_path, "%s/metrics.csv", r->out_dir) >= (int)sizeof r->metrics_path) {
         vt_err("%.64s...: output directory path too long", r->out_dir);
         goto done;
@@ -328,13 +434,15 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     r->have_graph = true;
     r->cfg_text = config_text(c);
     r->st.seed = c->seed;
+    r->st.train_images = vt_loader_size(r->train_l);
     r->st.best_top1 = -1;
     r->st.rng = init_rng;
 
     /* resume: everything; init: weights only */
     char ckpt[4200] = "";
+    bool found = false;
     if (a->resume) {
-        bool found = true;
+        found = true;
         if (strcmp(a->resume, "auto") == 0) {
             char skipped[2048];
             vt_h5_lock();
@@ -356,20 +464,22 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
             vt_h5_lock();
             int rc = vt_ckpt_model_config(ckpt, &ck);
             if (rc == VT_OK) rc = vt_ckpt_check_arch(ckpt, &ck, &r->model.cfg, true);
-            if (rc == VT_OK) rc = vt_ckpt_load(ckpt, &r->model, &r->opt, &r->st, NULL);
+            char *text = NULL;
+            if (rc == VT_OK) rc = vt_ckpt_load(ckpt, &r->model, &r->opt, &r->st, &text);
             vt_h5_unlock();
+            if (rc == VT_OK) rc = same_data_order(r, ckpt, text);
+            free(text);
+            if (rc == VT_OK && strcmp(a->resume, "auto") != 0) rc = resume_here(r, ckpt);
             if (rc != VT_OK) goto done;
-            if (r->st.seed != c->seed) {
-                vt_err("%s: the checkpoint was trained with seed %lld, the config says %d", ckpt, (long long)r->st.seed,
-                       c->seed);
-                goto done;
-            }
+            r->st.train_images = vt_loader_size(r->train_l);
             /* the best checkpoint so far stays protected from pruning after the resume */
             if (r->st.best_top1 >= 0) vt_ckpt_path(r->out_dir, r->st.best_step, r->best_path, sizeof r->best_path);
             fprintf(out, "resumed from %s at step %lld (epoch %lld, batch %lld)\n", ckpt, (long long)r->st.step,
                     (long long)r->st.epoch + 1, (long long)r->st.batch_in_epoch);
+            if (init_unused) fprintf(out, "[finetune] init = %s not loaded: the run continues from its checkpoint\n", c->init);
         }
-    } else if (c->init[0]) {
+    }
+    if (!found && c->init[0]) {   /* a new run, or --resume auto before the first checkpoint */
         if (vt_finetune_init(&r->model, c->init, c, out) != VT_OK) goto done;
     }
     if (!a->dry_run) {
