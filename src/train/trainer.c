@@ -619,11 +619,11 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
         }
         if (stop) {
             if (stop_signal)
-                fprintf(out, "stopped by signal %d after step %lld; resume with --resume auto\n", (int)stop_signal,
-                        (long long)r->st.step);
+                fprintf(out, "stopped by signal %d after step %lld", (int)stop_signal, (long long)r->st.step);
             else
-                fprintf(out, "stopped after %lld steps (--stop-after) at step %lld; resume with --resume auto\n",
-                        a->stop_after, (long long)r->st.step);
+                fprintf(out, "stopped after %lld steps (--stop-after) at step %lld", a->stop_after,
+                        (long long)r->st.step);
+            fprintf(out, "; continue with: vit-train --config %s/config.ini --resume auto\n", r->out_dir);
             status = VT_TRAIN_INTERRUPTED;
             goto done;
         }
