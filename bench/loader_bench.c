@@ -146,6 +146,7 @@ static int make_jpeg_folder(const char *dir, int count, int S, int classes, int 
 
 int main(int argc, char **argv)
 {
+    if (!cli_check_omp_env("vit-loader-bench")) return 2;
     const char *cfgpath = NULL, *data = NULL, *mkdir_jpeg = NULL, *split = "train", *sets[64];
     int nsets = 0, size = 0, chans = 0, batch = 0, workers = -1, batches = 50, count = 2000, classes = 10, quality = 90;
     bool rrc = false;

@@ -55,6 +55,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    if (!cli_check_omp_env("vit-bench")) return 2;
     vt_blas_ensure_core(argc, argv);
     const char *model = "fmnist", *cfgpath = NULL;
     int batch = 0, steps = 5, threads = 0, img = 0, replicas = 1;

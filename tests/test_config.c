@@ -426,6 +426,44 @@ START_TEST(shipped_configs_are_valid)
 }
 END_TEST
 
+/* float keys take decimal notation only, as integer keys do (strtod alone would take 0x10 as 16, and hex
+ * floats, inf, nan); a whole number beyond long long is out of range, not "not an integer" */
+START_TEST(numbers_decimal_only)
+{
+    vt_config c;
+    char text[128];
+    static const char *bad[] = {"0x10", "0X1A", "0x1p3", "infinity", "inf", "-inf", "nan", "NAN(1)", "1e", ".", "-",
+                                "1.2.3", "1e+", "e5", "1,5"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(text, sizeof text, "[optim]\nlr = %s\n", bad[k]);
+        ck_assert_int_eq(load(&c, text), VT_ERR);
+        ck_assert_msg(strstr(vt_errmsg(), ":2:") && strstr(vt_errmsg(), "lr") && strstr(vt_errmsg(), bad[k]) &&
+                      strstr(vt_errmsg(), "is not a number") && strstr(vt_errmsg(), "decimal"), "%s", vt_errmsg());
+        vt_config_defaults(&c);
+        snprintf(text, sizeof text, "optim.lr=%s", bad[k]);
+        ck_assert_int_eq(vt_config_set(&c, text), VT_ERR);
+        ck_assert_msg(strstr(vt_errmsg(), "is not a number"), "%s", vt_errmsg());
+    }
+    static const struct { const char *v; double x; } good[] = {
+        {"1e-3", 1e-3}, {".5", 0.5}, {"5.", 5}, {"+2", 2}, {"1E+2", 100}, {"0", 0}, {"-0", 0}, {"007", 7}};
+    for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
+        snprintf(text, sizeof text, "[optim]\nlr = %s\n", good[k].v);
+        ck_assert_msg(load(&c, text) == VT_OK, "%s: %s", good[k].v, vt_errmsg());
+        ck_assert_msg(c.lr == good[k].x, "%s read as %g", good[k].v, c.lr);
+    }
+    ck_assert_int_eq(load(&c, "[optim]\nlr = 1e999\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "lr = 1e999 is out of range [0, 1000]"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[optim]\nlr = 1e-400\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "1e-400 is too close to zero"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[model]\ndepth = 99999999999999999999\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "depth = 99999999999999999999 is out of range [0, 1024]"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[model]\ndepth = -99999999999999999999\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "is out of range [0, 1024]"), "%s", vt_errmsg());
+    ck_assert_int_eq(load(&c, "[model]\ndepth = 0x10\n"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "is not an integer"), "%s", vt_errmsg());
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -441,6 +479,7 @@ int main(void)
     tcase_add_test(tc, junk_lines_refused);
     tcase_add_test(tc, errors_name_the_file);
     tcase_add_test(tc, ranges_print_exactly);
+    tcase_add_test(tc, numbers_decimal_only);
     tcase_add_test(tc, data_keys_reach_the_data_layer);
     tcase_add_test(tc, readme_table_matches_parser);
     tcase_add_test(tc, shipped_configs_are_valid);

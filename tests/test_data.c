@@ -1,8 +1,9 @@
 /* test_data.c - dataset formats on files the test writes (IDX plain and gz, CIFAR-10/100, HDF5,
- * packing), their bad-file messages, and Fashion-MNIST from the Debian package; and the command-line
- * tools' refusals of bad command lines and files (run as a user runs them: tcase "tools"). Image folders are in
- * test_data_folder.c, transforms and the loader in test_data_loader.c; main is here. */
+ * packing), their bad-file messages, and Fashion-MNIST from the Debian package. Image folders are in
+ * test_data_folder.c, transforms and the loader in test_data_loader.c, the command-line tools in
+ * test_tools.c; main is here. */
 #include "testutil.h"
+#include "data_fixtures.h"
 #include "data/data.h"
 #include "train/train.h"
 #include <errno.h>
@@ -25,45 +26,14 @@ TCase *tc_data_loader(void);
 
 static char dir[256];
 
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/vit_data_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+static void setup(void) { fx_tempdir(dir, sizeof dir, "vit_data"); }
 
-static void teardown(void)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-}
+static void teardown(void) { fx_remove(dir); }
 
-static void be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
 
-static void write_file(const char *path, const void *buf, size_t n, bool gz)
-{
-    if (gz) {
-        gzFile g = gzopen(path, "wb");
-        ck_assert_ptr_nonnull(g);
-        ck_assert_int_eq(gzwrite(g, buf, (unsigned)n), (int)n);
-        ck_assert_int_eq(gzclose(g), Z_OK);
-    } else {
-        FILE *f = fopen(path, "wb");
-        ck_assert_ptr_nonnull(f);
-        ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
-        fclose(f);
-    }
-}
 
-static void write_text(const char *folder, const char *name, const char *text)
-{
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", folder, name);
-    write_file(p, text, strlen(text), false);
-}
+
+
 
 /* IDX with pixel (i, y, x) = (i * 7 + y * 3 + x) & 255, label i % 10; the label file holds
  * nlabels labels (n normally), is cut short by truncate bytes, its first label set to label0 (>= 0) */
@@ -624,39 +594,9 @@ START_TEST(hdf5_bad_chunk_in_thread_is_quiet)
 }
 END_TEST
 
-/* the file holds exactly text */
-static void expect_file_text(const char *path, const char *text)
-{
-    char buf[256] = "";
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    ck_assert_str_eq(buf, text);
-}
 
-/* train-images/labels IDX files in folder: 3000 noise images of 12x20 (about 700 KB, noise does not
- * deflate), labels 0..9 */
-static void write_noise_idx(const char *folder, uint64_t seed)
-{
-    vt_rng r;
-    vt_rng_seed(&r, seed);
-    const int n = 3000, h = 12, w = 20;
-    size_t isz = 16 + (size_t)n * h * w;
-    uint8_t *im = malloc(isz), lb[8 + 3000];
-    ck_assert_ptr_nonnull(im);
-    be32(im, 0x803), be32(im + 4, (uint32_t)n), be32(im + 8, (uint32_t)h), be32(im + 12, (uint32_t)w);
-    for (size_t i = 16; i < isz; i++) im[i] = (uint8_t)vt_rng_u64(&r);
-    be32(lb, 0x801), be32(lb + 4, (uint32_t)n);
-    for (int i = 0; i < n; i++) lb[8 + i] = (uint8_t)(i % 10);
-    char p[512];
-    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", folder);
-    write_file(p, im, isz, false);
-    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", folder);
-    write_file(p, lb, sizeof lb, false);
-    free(im);
-}
+
+
 
 /* packing into a file through vt_pack_file_*: a failure (here the file-size limit, as a full disk)
  * leaves the old file as it was and no partial file; success replaces it */
@@ -666,11 +606,17 @@ START_TEST(pack_file_atomic)
     char out[512], tmp[600];
     snprintf(out, sizeof out, "%s/x.h5", dir);
     snprintf(tmp, sizeof tmp, "%s.partial", out);
-    write_text(dir, "x.h5", "keep");
     vt_pack_file pf;
-    /* a folder is not a file name */
+    /* a folder is not a file name; an existing file that is not HDF5 (a data file, a config) is not replaced */
     ck_assert_int_eq(vt_pack_file_begin(&pf, dir), VT_ERR);
     ck_assert_msg(strstr(vt_errmsg(), "is a folder"), "%s", vt_errmsg());
+    write_text(dir, "x.h5", "keep");
+    ck_assert_int_eq(vt_pack_file_begin(&pf, out), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), out) && strstr(vt_errmsg(), "exists and is not an HDF5 file"), "%s", vt_errmsg());
+    expect_file_text(out, "keep");
+    ck_assert_int_ne(access(tmp, F_OK), 0);
+    write_small_h5(out);
+    long crc0 = file_crc(out);
     vt_dataset *src;
     ck_assert_int_eq(vt_dataset_open(&src, dir, "train", NULL, NULL, NULL), VT_OK);
     /* in a child process, with a file-size limit of 200 KB: writes beyond it fail with EFBIG (as on
@@ -704,7 +650,7 @@ START_TEST(pack_file_atomic)
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 && got > 0, "the packing process failed (status %d)", st);
     ck_assert_msg(atoi(msg) == VT_ERR && strstr(msg, "x.h5.partial") && strstr(msg, strerror(EFBIG)), "%s", msg);
-    expect_file_text(out, "keep");
+    ck_assert(file_crc(out) == crc0);
     ck_assert_int_ne(access(tmp, F_OK), 0);
     /* without the limit it replaces the old file */
     ck_assert_int_eq(vt_pack_file_begin(&pf, out), VT_OK);
@@ -716,254 +662,6 @@ START_TEST(pack_file_atomic)
     same_samples(src, back);
     vt_dataset_close(back);
     vt_dataset_close(src);
-}
-END_TEST
-
-/* ---------------------------------------------------------------- the tools, as a user runs them */
-typedef struct {
-    int status;              /* exit code, or 128 + signal */
-    char out[16384], err[16384];
-} tool_run;
-
-/* the build folder: this test is <build>/tests/test_data */
-static const char *build_dir(void)
-{
-    static char b[4096];
-    ssize_t n = readlink("/proc/self/exe", b, sizeof b - 1);
-    ck_assert_int_gt(n, 0);
-    b[n] = '\0';
-    for (int k = 0; k < 2; k++) {
-        char *slash = strrchr(b, '/');
-        ck_assert_ptr_nonnull(slash);
-        *slash = '\0';
-    }
-    return b;
-}
-
-static void slurp_text(const char *path, char *buf, size_t n)
-{
-    FILE *f = fopen(path, "rb");
-    size_t len = f ? fread(buf, 1, n - 1, f) : 0;
-    buf[len] = '\0';
-    if (f) fclose(f);
-}
-
-/* run <build>/<tool> (e.g. "tools/vit-data") with the NULL-terminated arguments, its file-size limit
- * fsize bytes (0: none), stdout and stderr captured */
-static void run_tool(tool_run *t, long fsize, const char *tool, ...)
-{
-    const char *argv[64];
-    char exe[4200], op[600], ep[600];
-    snprintf(exe, sizeof exe, "%s/%s", build_dir(), tool);
-    ck_assert_msg(access(exe, X_OK) == 0, "%s not built", exe);
-    argv[0] = exe;
-    int n = 1;
-    va_list ap;
-    va_start(ap, tool);
-    for (const char *a; (a = va_arg(ap, const char *)) && n < 63;) argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    snprintf(op, sizeof op, "%s/tool.out", dir);
-    snprintf(ep, sizeof ep, "%s/tool.err", dir);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int o = open(op, O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(ep, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (o < 0 || e < 0) _exit(126);
-        dup2(o, 1);
-        dup2(e, 2);
-        if (fsize > 0) {
-            signal(SIGXFSZ, SIG_IGN);   /* a write past the limit fails with EFBIG instead */
-            struct rlimit lim;
-            getrlimit(RLIMIT_FSIZE, &lim);
-            lim.rlim_cur = (rlim_t)fsize;
-            setrlimit(RLIMIT_FSIZE, &lim);
-        }
-        execv(exe, (char *const *)argv);
-        _exit(127);
-    }
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    t->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    slurp_text(op, t->out, sizeof t->out);
-    slurp_text(ep, t->err, sizeof t->err);
-}
-
-/* the run exited with status and its stderr holds every one of the (NULL-terminated) words */
-static void expect_tool(const tool_run *t, int status, ...)
-{
-    ck_assert_msg(t->status == status, "exit status %d, expected %d; stderr:\n%s", t->status, status, t->err);
-    va_list ap;
-    va_start(ap, status);
-    for (const char *w; (w = va_arg(ap, const char *));)
-        ck_assert_msg(strstr(t->err, w) != NULL, "'%s' not in stderr:\n%s", w, t->err);
-    va_end(ap);
-}
-
-/* vit-data pack on a full disk (a file-size limit): exit 1 naming the file and the OS's reason, the
- * old file as it was, no partial file left; into a folder or the source itself: refused up front */
-START_TEST(tool_data_pack_refusals)
-{
-    static tool_run t;
-    char src[300], out[512], part[600];
-    snprintf(src, sizeof src, "%s/src", dir);
-    mkdir(src, 0777);
-    write_noise_idx(src, 3);
-    snprintf(out, sizeof out, "%s/x.h5", dir);
-    snprintf(part, sizeof part, "%s.partial", out);
-    write_text(dir, "x.h5", "keep");
-    run_tool(&t, 200 << 10, "tools/vit-data", "pack", src, out, NULL);
-    expect_tool(&t, 1, "vit-data", "x.h5.partial", "/train/images", strerror(EFBIG), "x.h5 left as it was", NULL);
-    expect_file_text(out, "keep");
-    ck_assert_int_ne(access(part, F_OK), 0);
-    /* an existing folder as the output: refused before anything is packed */
-    run_tool(&t, 0, "tools/vit-data", "pack", src, dir, NULL);
-    expect_tool(&t, 2, "vit-data:", "is a folder", NULL);
-    ck_assert_ptr_null(strstr(t.out, "images ->"));
-    /* the output is the source, through a symlink */
-    char link[600];
-    snprintf(link, sizeof link, "%s/link.h5", dir);
-    ck_assert_int_eq(symlink(out, link), 0);
-    run_tool(&t, 0, "tools/vit-data", "pack", out, link, NULL);
-    expect_tool(&t, 2, "vit-data:", "is the input file", NULL);
-    expect_file_text(out, "keep");
-    /* an unknown command is named */
-    run_tool(&t, 0, "tools/vit-data", "bogus", src, out, NULL);
-    expect_tool(&t, 2, "vit-data: unknown command 'bogus'", NULL);
-    /* with room it packs */
-    run_tool(&t, 0, "tools/vit-data", "pack", src, out, NULL);
-    expect_tool(&t, 0, NULL);
-    ck_assert_int_ne(access(part, F_OK), 0);
-}
-END_TEST
-
-/* vit-export refuses to write over its input (by any path), and its command-line errors are named */
-START_TEST(tool_export_refusals)
-{
-    static tool_run t, help;
-    vt_vit_config mc;
-    vt_vit_config_defaults(&mc);
-    mc.img_h = mc.img_w = 8, mc.patch = 4, mc.in_chans = 1, mc.num_classes = 2;
-    mc.embed_dim = 8, mc.depth = 1, mc.num_heads = 2;
-    vt_vit m;
-    ck_assert_int_eq(vt_vit_init(&m, &mc), VT_OK);
-    vt_train_state s;
-    memset(&s, 0, sizeof s);
-    char ck[600], dotted[700], link[600];
-    ck_assert_msg(vt_ckpt_write(dir, &m, NULL, &s, "", 0, ck, sizeof ck) == VT_OK, "%s", vt_errmsg());
-    vt_vit_free(&m);
-    struct stat before, after;
-    ck_assert_int_eq(stat(ck, &before), 0);
-    snprintf(dotted, sizeof dotted, "%s/./%s", dir, strrchr(ck, '/') + 1);
-    snprintf(link, sizeof link, "%s/link.h5", dir);
-    ck_assert_int_eq(symlink(ck, link), 0);
-    const char *outs[3] = {ck, dotted, link};
-    for (int k = 0; k < 3; k++) {
-        run_tool(&t, 0, "tools/vit-export", ck, outs[k], NULL);
-        expect_tool(&t, 2, "vit-export:", "is the input file", NULL);
-        ck_assert_int_eq(stat(ck, &after), 0);
-        ck_assert(after.st_ino == before.st_ino && after.st_size == before.st_size &&
-                  after.st_mtime == before.st_mtime);
-    }
-    vt_vit_config back;   /* still a checkpoint */
-    ck_assert_msg(vt_ckpt_model_config(ck, &back) == VT_OK, "%s", vt_errmsg());
-    /* no arguments: an error line and the same usage as --help */
-    run_tool(&help, 0, "tools/vit-export", "--help", NULL);
-    ck_assert_int_eq(help.status, 0);
-    run_tool(&t, 0, "tools/vit-export", NULL);
-    expect_tool(&t, 2, "vit-export: missing", help.out, NULL);
-    /* an unknown option is named as such */
-    run_tool(&t, 0, "tools/vit-export", "--bogus", "A", "B", NULL);
-    expect_tool(&t, 2, "--bogus", NULL);
-    ck_assert_ptr_null(strstr(t.err, "unexpected argument"));
-    /* and it still exports */
-    char st[600];
-    snprintf(st, sizeof st, "%s/w.safetensors", dir);
-    run_tool(&t, 0, "tools/vit-export", ck, st, NULL);
-    expect_tool(&t, 0, NULL);
-}
-END_TEST
-
-/* vit-eval checks its options before anything else: whole integers in range, known splits, no
- * stray arguments, and an error line saying what is wrong */
-START_TEST(tool_eval_options)
-{
-    static tool_run t;
-    const char *E = "tools/vit-eval", *ck = "/nonexistent/ckpt.h5";
-    static const char *bad_batch[] = {"abc", "-5", "0", "1e999", "99999999999", "12x"};
-    for (int k = 0; k < 6; k++) {
-        run_tool(&t, 0, E, "--checkpoint", ck, "--batch", bad_batch[k], NULL);
-        expect_tool(&t, 2, "vit-eval: --batch", bad_batch[k], "[1, 1048576]", NULL);
-    }
-    run_tool(&t, 0, E, "--checkpoint", ck, "--threads", "-1", NULL);
-    expect_tool(&t, 2, "vit-eval: --threads -1", "[1, 1024]", NULL);
-    run_tool(&t, 0, E, "--checkpoint", ck, "--threads", "100000", NULL);
-    expect_tool(&t, 2, "vit-eval: --threads 100000", NULL);
-    run_tool(&t, 0, E, "--checkpoint", ck, "stray", NULL);
-    expect_tool(&t, 2, "vit-eval: unexpected argument 'stray'", NULL);
-    run_tool(&t, 0, E, "--checkpoint", ck, "--split", "val", NULL);
-    expect_tool(&t, 2, "vit-eval: --split val: expected test or train", NULL);
-    run_tool(&t, 0, E, "--batch", "8", NULL);
-    expect_tool(&t, 2, "vit-eval: --checkpoint FILE is required", "usage:", NULL);
-}
-END_TEST
-
-/* vit-golden: a file without golden groups fails; --case naming a parent group or (with --weights) a
- * case that is not a model case says so */
-START_TEST(tool_golden_refusals)
-{
-    static tool_run t;
-    const char *G = "tools/vit-golden", *ref = tu_golden("vit_reference.h5");
-    char ref_copy[4096], path[512];
-    snprintf(ref_copy, sizeof ref_copy, "%s", ref);
-    snprintf(path, sizeof path, "%s/plain.h5", dir);
-    vt_h5id f = vt_h5_create(path);
-    ck_assert(f >= 0);
-    int64_t v[3] = {1, 2, 3};
-    ck_assert_int_eq(vt_h5_write_i64(f, "/model/x", v, 1, (int64_t[]){3}), VT_OK);
-    vt_h5_close(f);
-    run_tool(&t, 0, G, path, NULL);
-    expect_tool(&t, 1, "plain.h5", "no golden groups", NULL);
-    if (access(ref_copy, R_OK) != 0) {
-        printf("note: %s absent: the --case checks skipped\n", ref_copy);
-        return;
-    }
-    run_tool(&t, 0, G, "--case", "/schedule", ref_copy, NULL);
-    expect_tool(&t, 1, "/schedule is not a case", "/schedule/warmup_cosine", NULL);
-    ck_assert_ptr_null(strstr(t.err, "no group named"));
-    run_tool(&t, 0, G, "--case", "/schedule/warmup_cosine", "--weights", path, ref_copy, NULL);
-    expect_tool(&t, 1, "not a model case", "/vit_tiny_f64", NULL);
-    ck_assert_ptr_null(strstr(t.err, "no group named"));
-}
-END_TEST
-
-/* the benches and vit-config-keys check their arguments too */
-START_TEST(tool_bench_options)
-{
-    static tool_run t;
-    const char *B = "bench/vit-bench", *L = "bench/vit-loader-bench";
-    static const char *bad[][2] = {{"--batch", "0"}, {"--batch", "abc"}, {"--steps", "0"}, {"--steps", "-1"},
-                                   {"--patch-drop", "nan"}};
-    for (int k = 0; k < 5; k++) {
-        run_tool(&t, 0, B, bad[k][0], bad[k][1], NULL);
-        expect_tool(&t, 2, "vit-bench:", bad[k][0], bad[k][1], "expected", NULL);
-    }
-    run_tool(&t, 0, B, "--steps", "1", "stray", NULL);
-    expect_tool(&t, 2, "vit-bench: unexpected argument 'stray'", NULL);
-    static const char *lbad[][2] = {{"--batch", "0"}, {"--size", "0"}, {"--batches", "0"}};
-    for (int k = 0; k < 3; k++) {
-        run_tool(&t, 0, L, "--data", "/nonexistent", lbad[k][0], lbad[k][1], NULL);
-        expect_tool(&t, 2, "vit-loader-bench:", lbad[k][0], "expected an integer", NULL);
-    }
-    run_tool(&t, 0, L, "--data", "/nonexistent", "--split", "val", NULL);
-    expect_tool(&t, 2, "vit-loader-bench: --split val: expected train or test", NULL);
-    run_tool(&t, 0, "tools/vit-config-keys", "--help", NULL);
-    ck_assert_int_eq(t.status, 0);
-    ck_assert_ptr_nonnull(strstr(t.out, "usage: vit-config-keys"));
-    ck_assert_ptr_null(strstr(t.out, "| section |"));
-    run_tool(&t, 0, "tools/vit-config-keys", "--bogus", NULL);
-    expect_tool(&t, 2, "vit-config-keys: unexpected argument '--bogus'", NULL);
 }
 END_TEST
 
@@ -984,15 +682,6 @@ int main(void)
     tcase_add_test(tc, hdf5_bad_chunk_in_thread_is_quiet);
     tcase_add_test(tc, pack_file_atomic);
     suite_add_tcase(s, tc);
-    TCase *tools = tcase_create("tools");
-    tcase_set_timeout(tools, 300);
-    tcase_add_checked_fixture(tools, setup, teardown);
-    tcase_add_test(tools, tool_data_pack_refusals);
-    tcase_add_test(tools, tool_export_refusals);
-    tcase_add_test(tools, tool_eval_options);
-    tcase_add_test(tools, tool_golden_refusals);
-    tcase_add_test(tools, tool_bench_options);
-    suite_add_tcase(s, tools);
     suite_add_tcase(s, tc_data_folder());
     suite_add_tcase(s, tc_data_loader());
     return tu_run(s);

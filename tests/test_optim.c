@@ -644,6 +644,73 @@ START_TEST(state_mismatch_refused)
 }
 END_TEST
 
+/* moments that are not finite, or a negative exp_avg_sq, would turn the next update into NaN: the load
+ * refuses them naming file, dataset and element, and leaves o as it was */
+START_TEST(state_bad_values_refused)
+{
+    vt_optim_config c;
+    vt_optim_config_defaults(&c);
+    vt_optim a, b;
+    ck_assert_int_eq(vt_optim_init(&a, &c, 50), VT_OK);
+    float p[50] = {0}, g[50];
+    for (int i = 0; i < 50; i++) g[i] = (float)i - 25;
+    vt_optim_step(&a, p, g, 1e-2);
+    const struct { int which; int at; float v; const char *want; } cases[] = {
+        {0, 3, NAN, "/optimizer/exp_avg holds nan at element 3 of 50"},
+        {0, 49, INFINITY, "/optimizer/exp_avg holds inf at element 49 of 50"},
+        {1, 7, -INFINITY, "/optimizer/exp_avg_sq holds -inf at element 7 of 50"},
+        {1, 0, -1e-3f, "/optimizer/exp_avg_sq holds -0.001 at element 0 of 50"},
+        {1, 11, NAN, "/optimizer/exp_avg_sq holds nan at element 11 of 50"},
+    };
+    char path[64];
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        float *x = cases[k].which ? a.v : a.m, keep = x[cases[k].at];
+        x[cases[k].at] = cases[k].v;
+        vt_h5id f = temp_h5(path);
+        ck_assert_int_eq(vt_optim_save(&a, f, "/optimizer"), VT_OK);
+        vt_h5_close(f);
+        x[cases[k].at] = keep;
+        f = vt_h5_open(path, false);
+        ck_assert_int_eq(vt_optim_init(&b, &c, 50), VT_OK);
+        b.m[0] = 7.0f, b.v[0] = 8.0f;
+        ck_assert_int_eq(vt_optim_load(&b, f, "/optimizer"), VT_ERR);
+        ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), cases[k].want), "%s", vt_errmsg());
+        ck_assert(b.m[0] == 7.0f && b.v[0] == 8.0f && b.step == 0);
+        vt_optim_free(&b);
+        vt_h5_close(f);
+        remove(path);
+    }
+    /* SGD's momentum buffer: finite, any sign */
+    c.kind = VT_OPTIM_SGD, c.momentum = 0.9;
+    vt_optim s;
+    ck_assert_int_eq(vt_optim_init(&s, &c, 50), VT_OK);
+    vt_optim_step(&s, p, g, 1e-2);
+    ck_assert(s.m[0] < 0);
+    vt_h5id f = temp_h5(path);
+    ck_assert_int_eq(vt_optim_save(&s, f, "/optimizer"), VT_OK);
+    vt_h5_close(f);
+    f = vt_h5_open(path, false);
+    ck_assert_int_eq(vt_optim_init(&b, &c, 50), VT_OK);
+    ck_assert_msg(vt_optim_load(&b, f, "/optimizer") == VT_OK, "%s", vt_errmsg());
+    ck_assert(b.m[0] == s.m[0] && b.step == 1);
+    vt_optim_free(&b);
+    vt_h5_close(f);
+    s.m[5] = NAN;
+    f = temp_h5(path);
+    ck_assert_int_eq(vt_optim_save(&s, f, "/optimizer"), VT_OK);
+    vt_h5_close(f);
+    f = vt_h5_open(path, false);
+    ck_assert_int_eq(vt_optim_init(&b, &c, 50), VT_OK);
+    ck_assert_int_eq(vt_optim_load(&b, f, "/optimizer"), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "/optimizer/momentum_buffer holds nan at element 5 of 50"), "%s", vt_errmsg());
+    vt_optim_free(&b);
+    vt_h5_close(f);
+    remove(path);
+    vt_optim_free(&s);
+    vt_optim_free(&a);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("optim");
@@ -661,6 +728,7 @@ int main(void)
     tcase_add_test(tc, state_round_trip);
     tcase_add_test(tc, fused_step_matches_separate_steps);
     tcase_add_test(tc, state_mismatch_refused);
+    tcase_add_test(tc, state_bad_values_refused);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

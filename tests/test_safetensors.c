@@ -20,6 +20,17 @@ static void tiny(vt_vit_config *c)
     c->num_heads = 3;
 }
 
+/* a (weights drawn from seed: timm's initialisation, or uniform in [-1, 1]) and b, both of config c; r
+ * goes on from the draw */
+static void model_pair(const vt_vit_config *c, vt_vit *a, vt_vit *b, vt_rng *r, uint64_t seed, bool uniform)
+{
+    ck_assert_int_eq(vt_vit_init(a, c), VT_OK);
+    ck_assert_int_eq(vt_vit_init(b, c), VT_OK);
+    vt_rng_seed(r, seed);
+    if (uniform) tu_fill_uniform(r, a->params.data, a->params.numel, -1, 1);
+    else vt_vit_init_weights(a, r);
+}
+
 static void golden_with(const char *file)
 {
     char weights[4096], ref[4096];
@@ -45,11 +56,8 @@ START_TEST(npz_round_trip)
     tiny(&c);
     c.img_w = 24;   /* non-square grid */
     vt_vit a, b;
-    ck_assert_int_eq(vt_vit_init(&a, &c), VT_OK);
-    ck_assert_int_eq(vt_vit_init(&b, &c), VT_OK);
     vt_rng r;
-    vt_rng_seed(&r, 8);
-    tu_fill_uniform(&r, a.params.data, a.params.numel, -1, 1);
+    model_pair(&c, &a, &b, &r, 8, true);
     char p[64] = "/tmp/vit_npzrt_XXXXXX";
     close(mkstemp(p));
     char q[80];
@@ -129,11 +137,8 @@ START_TEST(round_trip_and_format)
     vt_vit_config c;
     tiny(&c);
     vt_vit a, b;
-    ck_assert_int_eq(vt_vit_init(&a, &c), VT_OK);
-    ck_assert_int_eq(vt_vit_init(&b, &c), VT_OK);
     vt_rng r;
-    vt_rng_seed(&r, 4);
-    vt_vit_init_weights(&a, &r);
+    model_pair(&c, &a, &b, &r, 4, false);
     snprintf(path, sizeof path, "/tmp/vit_st_XXXXXX");
     close(mkstemp(path));
     ck_assert_int_eq(vt_vit_save_safetensors(&a, path), VT_OK);
@@ -185,6 +190,8 @@ END_TEST
 
 /* a safetensors file of m's parameters as F32, except f64 (if not NULL) as F64 with its element 0 set to
  * poke; extra is appended to the header's entries (e.g. a second entry of a name) */
+static const char *st_skip;   /* when set, write_st leaves this tensor out */
+
 static void write_st(const vt_vit *m, const char *f64, double poke, const char *extra)
 {
     static char h[1 << 16];
@@ -192,6 +199,7 @@ static void write_st(const vt_vit *m, const char *f64, double poke, const char *
     uint64_t off = 0;
     for (int i = 0; i < m->params.count; i++) {
         const vt_param_info *pi = &m->params.info[i];
+        if (st_skip && strcmp(pi->name, st_skip) == 0) continue;
         bool d = f64 && strcmp(pi->name, f64) == 0;
         len += (size_t)snprintf(h + len, sizeof h - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", pi->name, d ? "F64" : "F32");
         for (int k = 0; k < pi->ndim; k++) len += (size_t)snprintf(h + len, sizeof h - len, k ? ",%lld" : "%lld", (long long)pi->shape[k]);
@@ -207,6 +215,7 @@ static void write_st(const vt_vit *m, const char *f64, double poke, const char *
     fwrite(h, 1, len, f);
     for (int i = 0; i < m->params.count; i++) {
         const vt_param_info *pi = &m->params.info[i];
+        if (st_skip && strcmp(pi->name, st_skip) == 0) continue;
         const float *v = m->params.data + pi->offset;
         if (f64 && strcmp(pi->name, f64) == 0)
             for (int64_t k = 0; k < pi->numel; k++) {
@@ -226,11 +235,8 @@ START_TEST(safetensors_refuses_nan_and_duplicates)
     vt_vit_config c;
     tiny(&c);
     vt_vit a, b;
-    ck_assert_int_eq(vt_vit_init(&a, &c), VT_OK);
-    ck_assert_int_eq(vt_vit_init(&b, &c), VT_OK);
     vt_rng r;
-    vt_rng_seed(&r, 5);
-    vt_vit_init_weights(&a, &r);
+    model_pair(&c, &a, &b, &r, 5, false);
     snprintf(path, sizeof path, "/tmp/vit_stbad_XXXXXX");
     close(mkstemp(path));
     /* the helper's file is a good one */
@@ -275,6 +281,70 @@ START_TEST(safetensors_refuses_nan_and_duplicates)
 }
 END_TEST
 
+/* as timm's strict load_state_dict: a tensor the model does not have is refused, naming the first few and
+ * what they are when recognisable (LayerScale, fc_norm, register tokens, q/k norm); a file without a class
+ * token says so instead of miscounting its patch tokens */
+START_TEST(safetensors_refuses_unexpected_tensors)
+{
+    vt_vit_config c, fc;
+    tiny(&c);
+    vt_vit a, b;
+    vt_rng r;
+    model_pair(&c, &a, &b, &r, 9, false);
+    snprintf(path, sizeof path, "/tmp/vit_stextra_XXXXXX");
+    close(mkstemp(path));
+#define E(name) ",\"" name "\":{\"dtype\":\"F32\",\"shape\":[48],\"data_offsets\":[0,192]}"
+    static const struct { const char *extra, *want[4]; } cases[] = {
+        {E("blocks.0.ls1.gamma"), {"unexpected tensor blocks.0.ls1.gamma", "LayerScale", "strict", NULL}},
+        {E("fc_norm.weight") E("fc_norm.bias"), {"unexpected tensors fc_norm.weight, fc_norm.bias (", "fc_norm", NULL}},
+        {E("reg_token"), {"unexpected tensor reg_token", "register tokens", NULL}},
+        {E("blocks.1.attn.q_norm.weight") E("blocks.1.attn.k_norm.weight"),
+         {"blocks.1.attn.q_norm.weight, blocks.1.attn.k_norm.weight", "q/k norm", NULL}},
+        {E("foo.bar"), {"unexpected tensor foo.bar (not parameters of a plain ViT", NULL}},
+        {E("blocks.0.ls1.gamma") E("blocks.0.ls2.gamma") E("fc_norm.weight") E("reg_token") E("foo.bar")
+         E("blocks.0.attn.q_norm.weight"),
+         {"blocks.0.ls1.gamma, blocks.0.ls2.gamma, fc_norm.weight, reg_token and 2 more",
+          "LayerScale (blocks.*.ls1/ls2.gamma), fc_norm", "register tokens", "q/k norm"}},
+    };
+#undef E
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        write_st(&a, NULL, 0, cases[k].extra);
+        for (int way = 0; way < 2; way++) {
+            fc = c;
+            ck_assert_int_eq(way ? vt_vit_config_from_safetensors(path, &fc) : vt_vit_load_safetensors(&b, path), VT_ERR);
+            ck_assert_msg(strstr(vt_errmsg(), path), "%s", vt_errmsg());
+            for (int w = 0; w < 4 && cases[k].want[w]; w++)
+                ck_assert_msg(strstr(vt_errmsg(), cases[k].want[w]), "'%s' not in: %s", cases[k].want[w], vt_errmsg());
+            ck_assert_msg(!strstr(vt_errmsg(), "cls_token"), "%s", vt_errmsg());
+        }
+    }
+    /* a block the model does not have */
+    write_st(&a, NULL, 0, ",\"blocks.2.norm1.weight\":{\"dtype\":\"F32\",\"shape\":[48],\"data_offsets\":[0,192]}");
+    ck_assert_int_eq(vt_vit_load_safetensors(&b, path), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "unexpected tensor blocks.2.norm1.weight"), "%s", vt_errmsg());
+    /* no class token: said as such, by both */
+    st_skip = "cls_token";
+    write_st(&a, NULL, 0, NULL);
+    st_skip = NULL;
+    fc = c;
+    ck_assert_int_eq(vt_vit_config_from_safetensors(path, &fc), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), path) &&
+                  strstr(vt_errmsg(), "no cls_token: models without a class token are not supported") &&
+                  !strstr(vt_errmsg(), "patch tokens"), "%s", vt_errmsg());
+    ck_assert_int_eq(vt_vit_load_safetensors(&b, path), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "no cls_token: models without a class token are not supported"), "%s", vt_errmsg());
+    /* the plain file still loads, by both */
+    write_st(&a, NULL, 0, NULL);
+    fc = c;
+    ck_assert_msg(vt_vit_config_from_safetensors(path, &fc) == VT_OK, "%s", vt_errmsg());
+    ck_assert_msg(vt_vit_load_safetensors(&b, path) == VT_OK, "%s", vt_errmsg());
+    ck_assert_int_eq(memcmp(a.params.data, b.params.data, sizeof(float) * (size_t)a.params.numel), 0);
+    remove(path);
+    vt_vit_free(&a);
+    vt_vit_free(&b);
+}
+END_TEST
+
 /* replace (or add) member name.npy of the zip at p with an f4 array of the given shape */
 static void put_npy(const char *p, const char *name, const float *data, int ndim, const int64_t *shape)
 {
@@ -314,11 +384,8 @@ START_TEST(npz_checks_layouts_and_values)
     vt_vit_config c;
     tiny(&c);
     vt_vit a, b;
-    ck_assert_int_eq(vt_vit_init(&a, &c), VT_OK);
-    ck_assert_int_eq(vt_vit_init(&b, &c), VT_OK);
     vt_rng r;
-    vt_rng_seed(&r, 6);
-    tu_fill_uniform(&r, a.params.data, a.params.numel, -1, 1);
+    model_pair(&c, &a, &b, &r, 6, true);
     char p[64] = "/tmp/vit_npzbad_XXXXXX", q[80];
     close(mkstemp(p));
     snprintf(q, sizeof q, "%s.npz", p);
@@ -369,6 +436,83 @@ START_TEST(npz_checks_layouts_and_values)
                   !strstr(vt_errmsg(), "model description"), "%s", vt_errmsg());
     free(kern);
     free(k2);
+    remove(q);
+    remove(p);
+    vt_vit_free(&a);
+    vt_vit_free(&b);
+}
+END_TEST
+
+/* remove member name.npy from the zip at p */
+static void del_npy(const char *p, const char *name)
+{
+    int err = 0;
+    zip_t *z = zip_open(p, 0, &err);
+    ck_assert_ptr_nonnull(z);
+    char member[512];
+    snprintf(member, sizeof member, "%s.npy", name);
+    zip_int64_t i = zip_name_locate(z, member, 0);
+    ck_assert(i >= 0);
+    ck_assert_int_eq(zip_delete(z, (zip_uint64_t)i), 0);
+    ck_assert_int_eq(zip_close(z), 0);
+}
+
+/* npz members the loaders do not read are refused, naming them, except the representation layer
+ * (pre_logits) of the original ImageNet-21k releases, accepted and listed by vt_vit_npz_ignored for the
+ * caller to report; a file without cls.npy says so */
+START_TEST(npz_refuses_unexpected_members)
+{
+    vt_vit_config c, fc;
+    tiny(&c);
+    vt_vit a, b;
+    vt_rng r;
+    model_pair(&c, &a, &b, &r, 10, true);
+    char p[64] = "/tmp/vit_npzextra_XXXXXX", q[80], ign[256];
+    close(mkstemp(p));
+    snprintf(q, sizeof q, "%s.npz", p);
+    ck_assert_int_eq(vt_vit_save_npz(&a, q), VT_OK);
+    ck_assert_int_eq(vt_vit_npz_ignored(q, ign, sizeof ign), VT_OK);
+    ck_assert_str_eq(ign, "");
+    /* pre_logits: accepted, the weights as without it, and listed as ignored */
+    static float zeros[48 * 48];
+    put_npy(q, "pre_logits/kernel", zeros, 2, (int64_t[]){48, 48});
+    put_npy(q, "pre_logits/bias", zeros, 1, (int64_t[]){48});
+    ck_assert_msg(vt_vit_load_npz(&b, q) == VT_OK, "%s", vt_errmsg());
+    for (int i = 0; i < a.params.count; i++) {
+        const vt_param_info *pi = &a.params.info[i];
+        ck_assert_msg(memcmp(a.params.data + pi->offset, b.params.data + pi->offset, sizeof(float) * (size_t)pi->numel) == 0,
+                      "%s differs", pi->name);
+    }
+    fc = c;
+    ck_assert_msg(vt_vit_config_from_npz(q, &fc) == VT_OK, "%s", vt_errmsg());
+    ck_assert_int_eq(vt_vit_npz_ignored(q, ign, sizeof ign), VT_OK);
+    ck_assert_msg(strstr(ign, "pre_logits/kernel") && strstr(ign, "pre_logits/bias") && !strstr(ign, ".npy"), "%s", ign);
+    /* anything else: refused by both, naming it */
+    put_npy(q, "foo", zeros, 1, (int64_t[]){48});
+    put_npy(q, "MAPHead_0/probe", zeros, 3, (int64_t[]){1, 1, 48});
+    for (int way = 0; way < 2; way++) {
+        fc = c;
+        ck_assert_int_eq(way ? vt_vit_config_from_npz(q, &fc) : vt_vit_load_npz(&b, q), VT_ERR);
+        ck_assert_msg(strstr(vt_errmsg(), q) && strstr(vt_errmsg(), "unexpected members") &&
+                      strstr(vt_errmsg(), "foo.npy") && strstr(vt_errmsg(), "MAPHead_0/probe.npy") &&
+                      strstr(vt_errmsg(), "attention pooling") && !strstr(vt_errmsg(), "pre_logits"),
+                      "%s", vt_errmsg());
+    }
+    ck_assert_int_eq(vt_vit_save_npz(&a, q), VT_OK);
+    /* a block beyond the model's depth, for the loader */
+    put_npy(q, "Transformer/encoderblock_2/LayerNorm_0/scale", zeros, 1, (int64_t[]){48});
+    ck_assert_int_eq(vt_vit_load_npz(&b, q), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "unexpected member Transformer/encoderblock_2/LayerNorm_0/scale.npy"), "%s",
+                  vt_errmsg());
+    /* no class token */
+    ck_assert_int_eq(vt_vit_save_npz(&a, q), VT_OK);
+    del_npy(q, "cls");
+    for (int way = 0; way < 2; way++) {
+        fc = c;
+        ck_assert_int_eq(way ? vt_vit_config_from_npz(q, &fc) : vt_vit_load_npz(&b, q), VT_ERR);
+        ck_assert_msg(strstr(vt_errmsg(), "no cls.npy") && strstr(vt_errmsg(), "without a class token are not supported") &&
+                      !strstr(vt_errmsg(), "patch tokens"), "%s", vt_errmsg());
+    }
     remove(q);
     remove(p);
     vt_vit_free(&a);
@@ -552,6 +696,8 @@ int main(void)
     tcase_add_test(tc, bad_npz_refused);
     tcase_add_test(tc, safetensors_refuses_nan_and_duplicates);
     tcase_add_test(tc, npz_checks_layouts_and_values);
+    tcase_add_test(tc, safetensors_refuses_unexpected_tensors);
+    tcase_add_test(tc, npz_refuses_unexpected_members);
     tcase_add_test(tc, finetune_adapts_head_and_grid);
     tcase_add_test(tc, finetune_refuses_other_architectures);
     suite_add_tcase(s, tc);

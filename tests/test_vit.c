@@ -532,6 +532,60 @@ START_TEST(golden_check_can_fail)
 }
 END_TEST
 
+/* a NaN or inf among the parameters of an HDF5 file (a damaged checkpoint, a diverged run) is refused at
+ * load, naming file, tensor and element; finite values load as saved */
+START_TEST(load_h5_refuses_nonfinite)
+{
+    vt_vit_config c;
+    tiny_config(&c);
+    vt_vit a, b;
+    ck_assert_int_eq(vt_vit_init(&a, &c), VT_OK);
+    ck_assert_int_eq(vt_vit_init(&b, &c), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, 3);
+    vt_vit_init_weights(&a, &r);
+    char path[64];
+    strcpy(path, "/tmp/vit_nonfinite_XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert(fd >= 0);
+    close(fd);
+    const struct { int param; int at; float v; const char *want; } cases[] = {
+        {a.head_b, 0, NAN, "tensor /model/head.bias holds nan at element 0 of 5"},
+        {a.blocks[1].qkv_w, 17, INFINITY, "tensor /model/blocks.1.attn.qkv.weight holds inf at element 17 of 192"},
+        {a.pos_embed, 3, -INFINITY, "tensor /model/pos_embed holds -inf at element 3 of 56"},
+        {-1, 0, 0, NULL},   /* all finite: loads */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        float *w = NULL, keep = 0;
+        if (cases[k].param >= 0) {
+            w = a.params.data + a.params.info[cases[k].param].offset + cases[k].at;
+            keep = *w;
+            *w = cases[k].v;
+        }
+        vt_h5id f = vt_h5_create(path);
+        ck_assert(f >= 0);
+        ck_assert_int_eq(vt_h5_mkgroup(f, "/model"), VT_OK);
+        ck_assert_int_eq(vt_vit_save_h5(&a, f, "/model", 0), VT_OK);
+        vt_h5_close(f);
+        if (w) *w = keep;
+        f = vt_h5_open(path, false);
+        ck_assert(f >= 0);
+        int rc = vt_vit_load_h5(&b, f, "/model");
+        vt_h5_close(f);
+        if (!cases[k].want) {
+            ck_assert_msg(rc == VT_OK, "%s", vt_errmsg());
+            ck_assert_int_eq(memcmp(a.params.data, b.params.data, sizeof(float) * (size_t)a.params.numel), 0);
+        } else {
+            ck_assert_int_eq(rc, VT_ERR);
+            ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), cases[k].want), "%s", vt_errmsg());
+        }
+    }
+    remove(path);
+    vt_vit_free(&a);
+    vt_vit_free(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("vit");
@@ -548,6 +602,7 @@ int main(void)
     tcase_add_test(tc, patch_dropout);
     tcase_add_test(tc, golden_file_passes);
     tcase_add_test(tc, golden_check_can_fail);
+    tcase_add_test(tc, load_h5_refuses_nonfinite);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -6,6 +6,7 @@
 #ifndef VIT_TOOLS_CLI_H
 #define VIT_TOOLS_CLI_H
 
+#include "tensor/tensor.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -44,12 +45,12 @@ static inline bool cli_int(const char *prog, const char *opt, const char *v, int
     return true;
 }
 
-/* v as a finite number in [lo, hi], the whole string (no nan, inf, or trailing text) */
+/* v as a finite number in [lo, hi] in decimal notation, the whole string (no nan, inf, hex or trailing text) */
 static inline bool cli_double(const char *prog, const char *opt, const char *v, double lo, double hi, double *out)
 {
     char *end = NULL;
     double x = 0;
-    bool ok = v && *v && !isspace((unsigned char)*v);
+    bool ok = v && vt_is_decimal(v);
     if (ok) {
         errno = 0;
         x = strtod(v, &end);
@@ -95,6 +96,65 @@ static inline bool cli_check_output(const char *prog, const char *in, const char
         fprintf(stderr, "%s: %s: the output is the input file %s (it would be overwritten); name another file\n",
                 prog, out, in);
         return false;
+    }
+    return true;
+}
+
+/* path ends in ext (e.g. ".npz") after at least one other character */
+static inline bool cli_has_ext(const char *path, const char *ext)
+{
+    size_t n = strlen(path), e = strlen(ext);
+    return n > e && strcmp(path + n - e, ext) == 0;
+}
+
+/* vit-data pack may write out from the source src: an existing out must be an HDF5 file (the one to be
+ * replaced), never another kind of file, least of all a data file inside the source folder; else an
+ * error line naming out and false (a folder as out: cli_check_output) */
+static inline bool cli_check_pack_output(const char *prog, const char *src, const char *out)
+{
+    struct stat st, ss;
+    if (stat(out, &st) != 0 || S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && vt_h5_is_file(out))) return true;
+    /* out is an existing file that is not HDF5: inside the source folder, it is one of its data files */
+    bool inside = false;
+    if (stat(src, &ss) == 0 && S_ISDIR(ss.st_mode)) {
+        char *rs = realpath(src, NULL), *ro = realpath(out, NULL);
+        size_t n = rs ? strlen(rs) : 0;
+        inside = rs && ro && strncmp(ro, rs, n) == 0 && (ro[n] == '/' || (n == 1 && rs[0] == '/'));
+        free(rs);
+        free(ro);
+    }
+    if (inside)
+        fprintf(stderr, "%s: %s is a file of the source folder %s (packing would overwrite its data); name a new "
+                        "file for the HDF5 output\n", prog, out, src);
+    else
+        fprintf(stderr, "%s: %s exists and is not %s: not overwritten (pack writes HDF5; name a new file, or an "
+                        "HDF5 file to replace)\n", prog, out, S_ISREG(st.st_mode) ? "an HDF5 file" : "a regular file");
+    return false;
+}
+
+/* the OpenMP thread count from the environment (OMP_NUM_THREADS: a number, or a list of them for nested
+ * levels) is at most 1024 per level, the limit of --threads and [train] threads; else an error line and
+ * false. Tools call it first in main, before any parallel region: libgomp creates that many threads at the
+ * first one, and tens of thousands crash it. */
+static inline bool cli_check_omp_env(const char *prog)
+{
+    const char *v = getenv("OMP_NUM_THREADS");
+    if (!v) return true;
+    for (const char *p = v; *p;) {
+        while (isspace((unsigned char)*p) || *p == ',') p++;
+        size_t digits = strspn(p, "0123456789");
+        if (!digits) {   /* not a number: libgomp ignores the variable (with its own warning) */
+            p += strcspn(p, ",");
+            continue;
+        }
+        long x = 0;
+        for (size_t k = 0; k < digits && x <= 1024; k++) x = 10 * x + (p[k] - '0');
+        if (x > 1024) {
+            fprintf(stderr, "%s: OMP_NUM_THREADS=%s: more than 1024 threads (the most --threads and [train] threads "
+                            "take); unset it or give a smaller number\n", prog, v);
+            return false;
+        }
+        p += digits;
     }
     return true;
 }

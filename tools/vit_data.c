@@ -16,7 +16,8 @@ static void usage(FILE *f)
                "/usr/share/datasets/fashion-mnist), a CIFAR folder, an HDF5 file or an image-folder root\n"
                "(root/<class>/*.jpg|png, or root/train/<class>/... with root/val/). info prints each split's\n"
                "sample count, classes, image shape and per-channel mean/std; pack writes /train and /test\n"
-               "groups with images (N, H, W, C) uint8 (chunked, deflated) and labels (N,) int64.\n"
+               "groups with images (N, H, W, C) uint8 (chunked, deflated) and labels (N,) int64; an existing\n"
+               "OUT.h5 is replaced only when it is an HDF5 file (never a data file of SRC or any other file).\n"
                "options:\n"
                "  --format auto|idx|cifar|hdf5|folder   (default auto: detected from the path)\n"
                "  --images-key NAME --labels-key NAME    HDF5 dataset names (images, labels)\n"
@@ -100,6 +101,7 @@ static int pack_failed(const vt_pack_file *p, bool existed)
 
 int main(int argc, char **argv)
 {
+    if (!cli_check_omp_env("vit-data")) return 2;
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         usage(stdout);
         return 0;
@@ -168,7 +170,8 @@ int main(int argc, char **argv)
     struct stat st;
     bool existed = is_pack && stat(argv[3], &st) == 0;
     if (is_pack) {
-        if (!cli_check_output("vit-data", argv[2], argv[3])) return 2;
+        if (!cli_check_output("vit-data", argv[2], argv[3]) || !cli_check_pack_output("vit-data", argv[2], argv[3]))
+            return 2;
         if (vt_pack_file_begin(&out, argv[3]) != VT_OK) return pack_failed(&out, existed);
     }
     int found = 0;

@@ -1,24 +1,74 @@
 /* vit-eval - top-1 / top-5 accuracy and loss of a checkpoint on a dataset split. */
 #include "train/train.h"
 #include "cli.h"
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vit-eval --checkpoint FILE [--config FILE] [--data PATH] [--split test|train] [--batch N]\n"
+    fprintf(f, "usage: vit-eval --checkpoint FILE [--config FILE] [--data PATH] [--split test|train|val] [--batch N]\n"
                "                [--threads N]\n"
                "The data settings (path, normalisation, crop_pct, bad_images, ...) come from --config, else from\n"
                "the config stored in the checkpoint; --data overrides the path, --batch [data] eval_batch_size.\n"
                "The model (input size, channels, classes) is the checkpoint's. Prints loss, top-1 and top-5 on the\n"
-               "split (default test).\n"
+               "split (default test). val: for a run trained with [data] val_fraction on data without a test\n"
+               "split, the images of the training split it held out for evaluation (its val_fraction and seed,\n"
+               "from the config stored in the checkpoint).\n"
                "example: vit-eval --checkpoint runs/fashion_mnist/ckpt-000004680.h5\n");
+}
+
+/* where the data path came from, for a message about it */
+static void path_origin(const char *ckpt, const char *cfgpath, char *buf, size_t n)
+{
+    if (cfgpath) snprintf(buf, n, "the [data] path of %s; --data PATH reads the data from elsewhere", cfgpath);
+    else
+        snprintf(buf, n, "the [data] path of the config stored in %s, where the run found its data; --data PATH "
+                         "reads the data from elsewhere", ckpt);
+}
+
+/* the images of the training split that the run held out for evaluation ([data] val_fraction of the run's
+ * config, stored in the checkpoint, with the run's seed): the trainer's own split, so the same images;
+ * *ds the training split, idx/n the held-out indices */
+static int open_val(const vt_config *c, const vt_config *run, const vt_vit_config *mc, const char *ckpt,
+                    const vt_train_state *s, vt_dataset **ds, int64_t **idx, int64_t *n)
+{
+    *ds = NULL;
+    *idx = NULL;
+    *n = 0;
+    if (!(run->val_fraction > 0))
+        return vt_err("%s: the run held out no validation images ([data] val_fraction = 0 in its config): evaluate "
+                      "--split test or train", ckpt);
+    vt_dataset *test = NULL;
+    if (vt_config_open_data(c, mc, "test", &test) != VT_OK) return VT_ERR;
+    if (test) {
+        vt_dataset_close(test);
+        return vt_err("%s has a test split: the trainer evaluates on it and holds out nothing ([data] val_fraction "
+                      "applies only without one): evaluate --split test", c->data_path);
+    }
+    if (vt_config_open_data(c, mc, "train", ds) != VT_OK) return VT_ERR;
+    if (!*ds) return vt_err("%s: no training split to take the held-out images from", c->data_path);
+    int64_t *tr = NULL, ntr = 0;
+    if (vt_split_indices((*ds)->count, run->val_fraction, (uint64_t)run->seed, &tr, &ntr, idx, n) != VT_OK)
+        return VT_ERR;
+    free(tr);
+    /* the split depends on the training set's size: another size, other images */
+    if (s->train_images > 0 && s->train_images != ntr)
+        return vt_err("%s: the run trained on %lld images, this training split of %lld images leaves %lld after "
+                      "holding out %lld: not the data of the run, so not its held-out images", c->data_path,
+                      (long long)s->train_images, (long long)(*ds)->count, (long long)ntr, (long long)*n);
+    if (*n == 0)
+        return vt_err("%s: [data] val_fraction = %g of %lld images holds out none", c->data_path, run->val_fraction,
+                      (long long)(*ds)->count);
+    return VT_OK;
 }
 
 int main(int argc, char **argv)
 {
+    if (!cli_check_omp_env("vit-eval")) return 2;
     vt_blas_ensure_core(argc, argv);
     const char *ckpt = NULL, *cfgpath = NULL, *data = NULL, *split = "test";
     int batch = 0, threads = 0;
@@ -26,7 +76,7 @@ int main(int argc, char **argv)
                                           {"data", required_argument, 0, 'd'},       {"split", required_argument, 0, 's'},
                                           {"batch", required_argument, 0, 'b'},      {"threads", required_argument, 0, 't'},
                                           {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
-    static const char *const splits[] = {"test", "train", NULL};
+    static const char *const splits[] = {"test", "train", "val", NULL};
     int ch;
     while ((ch = getopt_long(argc, argv, "k:c:d:s:b:t:h", longs, NULL)) != -1) {
         switch (ch) {
@@ -57,29 +107,54 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    vt_config c;
+    /* the whole path or none: a cut one could name another folder */
+    if (data && strlen(data) >= sizeof c.data_path) {
+        fprintf(stderr, "vit-eval: --data %s: path too long (%zu characters, at most %zu)\n", data, strlen(data),
+                sizeof c.data_path - 1);
+        return 2;
+    }
     if (threads > 0) vt_set_threads(threads);
     vt_vit_config mc;
     vt_vit m;
-    bool have_model = false, have_graph = false;
-    vt_config c;
+    bool have_model = false, have_graph = false, val = strcmp(split, "val") == 0;
     vt_config_defaults(&c);
+    vt_config run;   /* the run's own config, stored in the checkpoint (its held-out split) */
+    vt_config_defaults(&run);
+    vt_train_state st;
+    memset(&st, 0, sizeof st);
     vt_dataset *ds = NULL;
     vt_loader *l = NULL;
     vt_vit_replicas rep;
+    int64_t *idx = NULL, nidx = 0;
     int rc = 1;
-    char *text = NULL;
+    char *text = NULL, why[1200];
     if (vt_ckpt_model_config(ckpt, &mc) != VT_OK || vt_vit_init(&m, &mc) != VT_OK) goto fail;
     have_model = true;
-    if (vt_ckpt_load(ckpt, &m, NULL, NULL, &text) != VT_OK) goto fail;
-    int r = cfgpath ? vt_config_load(&c, cfgpath) : vt_config_load_text(&c, text, ckpt);
+    if (vt_ckpt_load(ckpt, &m, NULL, val ? &st : NULL, &text) != VT_OK) goto fail;
+    /* the run's config: its held-out split (--split val, and the hint when there is no test split) */
+    int r = vt_config_load_text(&run, text, ckpt);
+    if (r != VT_OK && !val) vt_config_defaults(&run), r = VT_OK;
+    if (r == VT_OK) r = cfgpath ? vt_config_load(&c, cfgpath) : vt_config_load_text(&c, text, ckpt);
     free(text);
     if (r != VT_OK) goto fail;
     if (data) snprintf(c.data_path, sizeof c.data_path, "%s", data);
     c.num_classes = mc.num_classes;   /* the checkpoint's head decides */
     if (batch > 0) c.eval_batch_size = batch;
-    if (vt_config_open_data(&c, &mc, split, &ds) != VT_OK) goto fail;
+    struct stat pst;
+    if (!data && (!c.data_path[0] || stat(c.data_path, &pst) != 0)) {   /* a path from a config: say which */
+        int e = errno;
+        path_origin(ckpt, cfgpath, why, sizeof why);
+        if (!c.data_path[0]) vt_err("no data path: %s is empty", why);
+        else vt_err("%s: %s (%s)", c.data_path, e == ENOENT ? "no such file or folder" : strerror(e), why);
+        goto fail;
+    }
+    if (val ? open_val(&c, &run, &mc, ckpt, &st, &ds, &idx, &nidx) != VT_OK
+            : vt_config_open_data(&c, &mc, split, &ds) != VT_OK)
+        goto fail;
     if (!ds) {
-        vt_err("%s: no %s split", c.data_path, split);
+        vt_err("%s: no %s split%s", c.data_path, split,
+               strcmp(split, "test") == 0 && run.val_fraction > 0 ? " (the run held out part of its training split: --split val)" : "");
         goto fail;
     }
     vt_data_warn_skipped(stderr, "vit-eval: ", ds, split);
@@ -89,13 +164,13 @@ int main(int argc, char **argv)
         goto fail;
     }
     vt_eval_result ev;
-    if (vt_config_loader(&c, &mc, ds, NULL, 0, false, 0, &l) != VT_OK ||
+    if (vt_config_loader(&c, &mc, ds, idx, nidx, false, 0, &l) != VT_OK ||
         vt_vit_replicas_init_eval(&rep, &m, c.replicas, 16u << 20) != VT_OK)
         goto fail;
     have_graph = true;
     if (vt_evaluate(&rep, l, &ev) != VT_OK) goto fail;
-    printf("%s on %s (%s, %lld images): loss %.4f  top-1 %.2f%%  top-5 %.2f%%\n", ckpt, c.data_path, split,
-           (long long)ev.count, ev.loss, ev.top1, ev.top5);
+    printf("%s on %s (%s%s, %lld images): loss %.4f  top-1 %.2f%%  top-5 %.2f%%\n", ckpt, c.data_path, split,
+           val ? ": held out of the training split as the run did" : "", (long long)ev.count, ev.loss, ev.top1, ev.top5);
     vt_loader_free(l);
     l = NULL;
     if (ds->skipped > skipped0) vt_data_warn_skipped(stderr, "vit-eval: ", ds, split);   /* failed at full decode */
@@ -105,6 +180,7 @@ fail:
     vt_loader_free(l);
     if (have_graph) vt_vit_replicas_free(&rep);
     vt_dataset_close(ds);
+    free(idx);
     if (have_model) vt_vit_free(&m);
     return rc;
 }

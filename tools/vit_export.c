@@ -10,12 +10,16 @@ static void usage(FILE *f)
     fprintf(f, "usage: vit-export CHECKPOINT OUT.safetensors|OUT.npz [--format safetensors|npz]\n"
                "Writes the model of a vit checkpoint under timm's state_dict names, float32, so that\n"
                "timm's VisionTransformer.load_state_dict(safetensors.torch.load_file(OUT)) takes it as is;\n"
-               "npz writes the layout of the original Google releases (timm's _load_weights reads it).\n");
+               "npz writes the layout of the original Google releases (timm's _load_weights reads it).\n"
+               "The output name's extension (.safetensors or .npz) chooses the format; --format, when given,\n"
+               "must agree with it. Any other name is refused, so that a checkpoint, a config or a data file\n"
+               "is never overwritten by mistake.\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *format = "safetensors";
+    if (!cli_check_omp_env("vit-export")) return 2;
+    const char *in = NULL, *out = NULL, *format = NULL;
     static const struct option longs[] = {{"format", required_argument, 0, 'f'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
@@ -43,9 +47,19 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    size_t ol = strlen(out);
-    if (ol > 4 && strcmp(out + ol - 4, ".npz") == 0 && !strcmp(format, "safetensors")) format = "npz";
     if (!cli_check_output("vit-export", in, out)) return 2;
+    /* the name says the format: anything else (ckpt-*.h5, config.ini, a data file) is refused unwritten */
+    const char *by_name = cli_has_ext(out, ".safetensors") ? "safetensors" : cli_has_ext(out, ".npz") ? "npz" : NULL;
+    if (!by_name) {
+        fprintf(stderr, "vit-export: %s: expected an output name ending in .safetensors or .npz (it chooses the "
+                        "format; other names are refused so that no other file is overwritten)\n", out);
+        return 2;
+    }
+    if (format && strcmp(format, by_name) != 0) {
+        fprintf(stderr, "vit-export: --format %s but the output %s names a .%s file\n", format, out, by_name);
+        return 2;
+    }
+    format = by_name;
     vt_vit_config mc;
     vt_vit m;
     if (vt_ckpt_model_config(in, &mc) != VT_OK || vt_vit_init(&m, &mc) != VT_OK) {

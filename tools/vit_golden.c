@@ -1,4 +1,5 @@
 /* vit-golden - check this implementation against reference values computed by timm. */
+#include "cli.h"
 #include "train/train.h"
 #include <getopt.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    if (!cli_check_omp_env("vit-golden")) return 2;
     vt_golden_opts o = {0};
     static const struct option longs[] = {{"case", required_argument, 0, 'c'},
                                           {"weights", required_argument, 0, 'w'},

@@ -50,6 +50,7 @@ static void on_signal(int signo)
 
 int main(int argc, char **argv)
 {
+    if (!cli_check_omp_env("vit-train")) return 2;
     if (vt_blas_ensure_core(argc, argv) != VT_OK) fprintf(stderr, "vit-train: warning: %s\n", vt_errmsg());
     vt_train_args a;
     memset(&a, 0, sizeof a);

@@ -3,11 +3,12 @@
  * <group>/labels int64 (N,) with attributes num_classes and class_names. Every HDF5 call is checked
  * (a write that fails, e.g. on a full disk, is an error naming the file and the OS's reason), and
  * vt_pack_file_* write the file under a temporary name, renamed over the final one only when all of
- * it reached the disk. */
+ * it reached the disk; an existing file of that name is replaced only when it is an HDF5 file. */
 #include "data_internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -116,6 +117,10 @@ int vt_pack_file_begin(vt_pack_file *p, const char *path)
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return vt_err("%s is a folder, expected the name of the HDF5 file to write", path);
+    /* an existing file is replaced only when it is an HDF5 file: never a data file, a config, ... */
+    if (stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || !vt_h5_is_file(path)))
+        return vt_err("%s exists and is not %s: not overwritten (name a new file, or an HDF5 file to replace)", path,
+                      S_ISREG(st.st_mode) ? "an HDF5 file" : "a regular file");
     vt_h5_lock();
     p->file = vt_h5_create(p->tmp);
     vt_h5_unlock();

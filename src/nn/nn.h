@@ -81,7 +81,8 @@ vt_var *vt_vit_forward_train(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts
 void vt_vit_patch_keep(int32_t *keep, int N, int K, int prefix, uint64_t key, int64_t image);
 /* the number of patch tokens a training pass keeps of N (N when the rate is 0) */
 int vt_vit_patch_keep_count(const vt_vit_config *c, int N);
-/* read every parameter from group/<timm name> of an HDF5 file; shapes must match exactly */
+/* read every parameter from group/<timm name> of an HDF5 file; shapes must match exactly and every value
+ * must be finite (a NaN or inf is refused naming file, tensor and element) */
 int vt_vit_load_h5(vt_vit *m, vt_h5id file, const char *group);
 int vt_vit_save_h5(const vt_vit *m, vt_h5id file, const char *group, int deflate);
 /* safetensors (timm state_dict names): load every parameter (F32, F64, F16 or BF16, shapes exact,
@@ -91,6 +92,12 @@ int vt_vit_save_safetensors(const vt_vit *m, const char *path);
 /* Google's original .npz releases (zip of .npy, via libzip with CRC checks), mapped as timm's
  * _load_weights does (conv and Dense kernels transposed, q/k/v kernels into the fused qkv) */
 int vt_vit_load_npz(vt_vit *m, const char *path);
+/* Members other than the model's arrays are refused by both loaders (vt_vit_load_npz, vt_vit_config_from_npz),
+ * naming them, except those a real Google release carries and the loaders knowingly leave out: the
+ * representation layer pre_logits/{kernel,bias} of the original ImageNet-21k checkpoints (timm's
+ * _load_weights skips it too; fine-tuning replaces it with the new head). Their names, comma-separated, go to
+ * out ("" for none), for the caller to report as ignored. */
+int vt_vit_npz_ignored(const char *path, char *out, size_t n);
 int vt_vit_save_npz(const vt_vit *m, const char *path);
 /* The model such a file holds, read from its shapes into c, which starts as the config's model: embed_dim
  * (cls_token / pos_embed), depth (the blocks present), mlp_ratio (fc1; the config's kept when it gives the

@@ -9,8 +9,16 @@
  * takes: leading dimensions of size 1 are ignored on both sides (timm's _n2p squeezes (1, 1, 1, C)
  * arrays and copy_ broadcasts (D,) into cls_token's (1, 1, D)), and the attention arrays may have their
  * heads merged, q/k/v kernels (D, D), biases (D,), out kernel (D, D), since timm flattens the head axes
- * anyway. Every value must be finite in float32. */
+ * anyway. Every value must be finite in float32.
+ *
+ * Names: every member must be an array the loader reads; others are refused, naming them (timm's own
+ * _load_weights reads what it needs and ignores the rest, but a member we do not read would mean a model
+ * that differs silently from the file's). The one exception is what real releases carry and timm skips
+ * too: pre_logits/{kernel,bias}, the representation layer of the original ImageNet-21k checkpoints,
+ * accepted and listed by vt_vit_npz_ignored for the caller to report. A file without cls.npy is refused
+ * as a model without a class token. */
 #include "nn.h"
+#include "nn_internal.h"
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +36,8 @@ typedef struct {
 #define NPZ_NOTE                                                                                                \
     " (an npz file holds no model description, so its shapes must match the model's: the config's, or under " \
     "--init the one read from the file's shapes, which then takes a new head and patch grid)"
+
+#define NPZ_NO_CLS "no cls.npy (the class token): models without a class token are not supported"
 
 /* the header of a .npy member of n bytes, avail of them in buf: out's ndim and shape (not its data), the
  * element size, where the data starts and the number of values */
@@ -181,6 +191,94 @@ static zip_t *open_npz(const char *path)
     return z;
 }
 
+/* ---- names: every member must be one the loader reads (or one of the few a real release carries that it
+ * knowingly leaves out); anything else is refused, naming it, as a safetensors file's extra tensors are */
+
+/* members of real Google releases that the loader does not use: the representation layer ("pre_logits")
+ * of the original ImageNet-21k checkpoints (ViT-B_16.npz ...). timm's _load_weights skips it too (it has
+ * dropped the representation layer); fine-tuning replaces it with the head. */
+static bool npz_ignored(const char *member)
+{
+    return strcmp(member, "pre_logits/kernel.npy") == 0 || strcmp(member, "pre_logits/bias.npy") == 0;
+}
+
+/* what an unexpected member is, when recognisable (NULL otherwise) */
+static const char *npz_feature(const char *member)
+{
+    if (strncmp(member, "opt/", 4) == 0) return "an optimizer checkpoint (names under opt/target/)";
+    if (strncmp(member, "params/", 7) == 0) return "a big_vision checkpoint (names under params/)";
+    if (strncmp(member, "MAPHead_0/", 10) == 0) return "attention pooling (MAPHead_0)";
+    if (strstr(member, "/MultiHeadDotProductAttention_0/")) return "big_vision's block layout";
+    return NULL;
+}
+
+/* member is one of a plain ViT's arrays (blocks below depth; depth < 0: any block) */
+static bool npz_plain(const char *member, int depth)
+{
+    static const char *top[] = {"embedding/kernel.npy", "embedding/bias.npy", "cls.npy",
+                                "Transformer/posembed_input/pos_embedding.npy", "Transformer/encoder_norm/scale.npy",
+                                "Transformer/encoder_norm/bias.npy", "head/kernel.npy", "head/bias.npy"};
+    static const char *blk[] = {"LayerNorm_0/scale.npy", "LayerNorm_0/bias.npy", "LayerNorm_2/scale.npy",
+                                "LayerNorm_2/bias.npy", "MlpBlock_3/Dense_0/kernel.npy", "MlpBlock_3/Dense_0/bias.npy",
+                                "MlpBlock_3/Dense_1/kernel.npy", "MlpBlock_3/Dense_1/bias.npy",
+                                "MultiHeadDotProductAttention_1/query/kernel.npy",
+                                "MultiHeadDotProductAttention_1/query/bias.npy",
+                                "MultiHeadDotProductAttention_1/key/kernel.npy",
+                                "MultiHeadDotProductAttention_1/key/bias.npy",
+                                "MultiHeadDotProductAttention_1/value/kernel.npy",
+                                "MultiHeadDotProductAttention_1/value/bias.npy",
+                                "MultiHeadDotProductAttention_1/out/kernel.npy",
+                                "MultiHeadDotProductAttention_1/out/bias.npy"};
+    for (size_t k = 0; k < sizeof top / sizeof top[0]; k++)
+        if (!strcmp(member, top[k])) return true;
+    const char *pre = "Transformer/encoderblock_";
+    const size_t pl = strlen(pre);
+    if (strncmp(member, pre, pl) || !isdigit((unsigned char)member[pl])) return false;
+    char *end;
+    long b = strtol(member + pl, &end, 10);
+    if (*end != '/' || b >= 1 << 20 || (depth >= 0 && b >= depth) || (member[pl] == '0' && end != member + pl + 1))
+        return false;
+    for (size_t k = 0; k < sizeof blk / sizeof blk[0]; k++)
+        if (!strcmp(end + 1, blk[k])) return true;
+    return false;
+}
+
+/* VT_OK when every member of z is read by the loader for a model of depth blocks (< 0: any) or is one it
+ * knowingly ignores; else an error naming the first few others ("and N more") */
+static int npz_check_names(zip_t *z, const char *path, int depth)
+{
+    zip_int64_t entries = zip_get_num_entries(z, 0);
+    vt_unexpected u = {0};
+    for (zip_int64_t i = 0; i < entries; i++) {
+        const char *nm = zip_get_name(z, (zip_uint64_t)i, 0);
+        if (!nm) return vt_err("%s: cannot read the name of member %lld: %s", path, (long long)i, zip_strerror(z));
+        size_t len = strlen(nm);
+        if ((len && nm[len - 1] == '/') || npz_ignored(nm) || npz_plain(nm, depth)) continue;   /* folders: no data */
+        vt_unexpected_add(&u, nm, npz_feature(nm));
+    }
+    if (!u.bad) return VT_OK;
+    return vt_err("%s: unexpected member%s %s%s (%s%s; only the arrays of a plain ViT in the layout of the original "
+                  "Google releases are read, and leaving others out would silently give another model)", path,
+                  u.bad == 1 ? "" : "s", u.list, vt_unexpected_more(&u), u.fl ? "not supported: " : "not arrays of a plain ViT",
+                  u.feats);
+}
+
+int vt_vit_npz_ignored(const char *path, char *out, size_t n)
+{
+    if (n) out[0] = '\0';
+    zip_t *z = open_npz(path);
+    if (!z) return VT_ERR;
+    size_t o = 0;
+    zip_int64_t entries = zip_get_num_entries(z, 0);
+    for (zip_int64_t i = 0; i < entries; i++) {
+        const char *nm = zip_get_name(z, (zip_uint64_t)i, 0);
+        if (nm && npz_ignored(nm) && o < n)
+            o += (size_t)snprintf(out + o, n - o, "%s%.*s", o ? ", " : "", (int)(strlen(nm) - 4), nm);
+    }
+    zip_discard(z);
+    return VT_OK;
+}
+
 int vt_vit_load_npz(vt_vit *m, const char *path)
 {
     zip_t *z = open_npz(path);
@@ -189,14 +287,14 @@ int vt_vit_load_npz(vt_vit *m, const char *path)
     const int64_t D = c->embed_dim, Hd = (int64_t)(c->embed_dim * c->mlp_ratio), K = c->num_classes, Cp = c->in_chans,
                   Pp = c->patch, NH = c->num_heads, T = (int64_t)m->grid_h * m->grid_w + 1;
     npy_t a = {0};
-    int r = VT_OK;
+    int r = npz_check_names(z, path, c->depth);
     char name[256];
     const int64_t hd = D / NH;
 #define LOAD2(nm, want, alt)                                                                              \
     (free(a.data), a.data = NULL, r = read_npy(z, path, (nm), &a), r = r == VT_OK ? need(path, (nm), &a, (want), (alt)) : r)
 #define LOAD(nm, want) LOAD2(nm, want, NO_ALT)
     /* patch embedding: (P, P, C, D) -> (D, C, P, P) */
-    if (LOAD("embedding/kernel", LAYOUT(Pp, Pp, Cp, D)) == VT_OK) {
+    if (r == VT_OK && LOAD("embedding/kernel", LAYOUT(Pp, Pp, Cp, D)) == VT_OK) {
         float *w = P(m, m->patch_w);
         for (int64_t py = 0; py < Pp; py++)
             for (int64_t px = 0; px < Pp; px++)
@@ -205,6 +303,7 @@ int vt_vit_load_npz(vt_vit *m, const char *path)
                         w[((d * Cp + ch) * Pp + py) * Pp + px] = a.data[((py * Pp + px) * Cp + ch) * D + d];
     }
     if (r == VT_OK && LOAD("embedding/bias", LAYOUT(D)) == VT_OK) memcpy(P(m, m->patch_b), a.data, sizeof(float) * (size_t)D);
+    if (r == VT_OK && zip_name_locate(z, "cls.npy", 0) < 0) r = vt_err("%s: " NPZ_NO_CLS, path);
     if (r == VT_OK && LOAD("cls", LAYOUT(1, 1, D)) == VT_OK) memcpy(P(m, m->cls_token), a.data, sizeof(float) * (size_t)D);
     if (r == VT_OK && LOAD("Transformer/posembed_input/pos_embedding", LAYOUT(1, T, D)) == VT_OK)
         memcpy(P(m, m->pos_embed), a.data, sizeof(float) * (size_t)(T * D));
@@ -306,9 +405,10 @@ int vt_vit_config_from_npz(const char *path, vt_vit_config *c)
     npy_t a = {0};
     bool found;
     int64_t cls[1] = {0}, pos[2] = {0}, emb[4] = {0}, head[2] = {0}, fc1[2] = {0};
-    int r = npy_shape(z, path, "cls", false, &a, &found);
-    if (r == VT_OK && found) r = npy_tail(path, "cls", &a, 1, cls);
-    bool have_cls = found;
+    int r = npz_check_names(z, path, -1);
+    if (r == VT_OK) r = npy_shape(z, path, "cls", false, &a, &found);
+    if (r == VT_OK && !found) r = vt_err("%s: " NPZ_NO_CLS, path);
+    if (r == VT_OK) r = npy_tail(path, "cls", &a, 1, cls);
     if (r == VT_OK) r = npy_shape(z, path, pos_name, true, &a, &found);
     if (r == VT_OK) r = npy_tail(path, pos_name, &a, 2, pos);
     if (r == VT_OK) r = npy_shape(z, path, "embedding/kernel", true, &a, &found);
@@ -321,7 +421,7 @@ int vt_vit_config_from_npz(const char *path, vt_vit_config *c)
                    vt_dims_str(a.ndim, a.shape, b, sizeof b));
     }
     if (r == VT_OK) {
-        o.embed_dim = (int)(have_cls ? cls[0] : pos[1]);
+        o.embed_dim = (int)cls[0];
         o.in_chans = (int)emb[2];
         o.num_classes = (int)head[1];
     }

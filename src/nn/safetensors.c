@@ -2,9 +2,12 @@
  * length N, a JSON header of N bytes {"name": {"dtype": "F32", "shape": [..], "data_offsets": [b, e]},
  * "__metadata__": {..}}, then the raw little-endian data (offsets relative to the end of the header).
  * Reading checks every offset against the file, refuses a name or field given twice, a shape other than
- * the model's (exact: timm's state_dict has the model's own layouts) and a value that is not finite in
- * float32; writing emits float32 under timm's names. */
+ * the model's (exact: timm's state_dict has the model's own layouts), a value that is not finite in
+ * float32, and, as timm's strict load_state_dict, any tensor the model does not have (LayerScale, fc_norm,
+ * register tokens, q/k norm ... are named as unsupported) and a file without cls_token; writing emits
+ * float32 under timm's names. */
 #include "nn.h"
+#include "nn_internal.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -292,19 +295,95 @@ static float half_to_float(uint16_t h)
     return f;
 }
 
+#define ST_NO_CLS "no cls_token: models without a class token are not supported"
+
+/* ---- names: a file must hold the model's tensors and nothing else (timm's strict load_state_dict) */
+
+/* what an unexpected timm name belongs to, when recognisable (NULL otherwise) */
+static const char *st_feature(const char *name)
+{
+    static const struct { const char *pat; const char *what; } known[] = {
+        {".ls1.", "LayerScale (blocks.*.ls1/ls2.gamma)"},       {".ls2.", "LayerScale (blocks.*.ls1/ls2.gamma)"},
+        {"fc_norm.", "fc_norm (a norm after pooling)"},          {"reg_token", "register tokens (reg_token)"},
+        {".attn.q_norm.", "q/k norm (blocks.*.attn.q_norm/k_norm)"}, {".attn.k_norm.", "q/k norm (blocks.*.attn.q_norm/k_norm)"},
+        {"norm_pre.", "a norm before the blocks (norm_pre)"},    {"attn_pool.", "attention pooling (attn_pool)"},
+        {"patch_embed.norm.", "a patch-embedding norm"},         {"dist_token", "a distillation token (DeiT)"},
+        {"head_dist.", "a distillation head (DeiT)"},            {"pre_logits.", "a pre-logits layer"},
+        {".attn.norm.", "a norm inside attention"},              {".mlp.norm.", "a norm inside the MLP"},
+        {".mlp.fc1_g.", "a gated MLP (SwiGLU)"},                 {".mlp.fc1_x.", "a gated MLP (SwiGLU)"},
+    };
+    if (strncmp(name, "module.", 7) == 0) return "a 'module.' prefix on every name (a DataParallel state_dict: strip it)";
+    for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
+        const char *p = strstr(name, known[k].pat);
+        /* a pattern without a leading '.' must start the name */
+        if (p && (known[k].pat[0] == '.' || p == name)) return known[k].what;
+    }
+    return NULL;
+}
+
+/* is name one of a plain ViT's (any block index, as the file's depth is read from the names) */
+static bool st_plain_name(const char *name)
+{
+    static const char *top[] = {"cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias",
+                                "norm.weight", "norm.bias", "head.weight", "head.bias"};
+    static const char *blk[] = {"norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight",
+                                "attn.proj.bias", "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias",
+                                "mlp.fc2.weight", "mlp.fc2.bias"};
+    for (size_t k = 0; k < sizeof top / sizeof top[0]; k++)
+        if (!strcmp(name, top[k])) return true;
+    if (strncmp(name, "blocks.", 7) || !isdigit((unsigned char)name[7])) return false;
+    char *end;
+    long b = strtol(name + 7, &end, 10);
+    if (*end != '.' || b >= 1 << 20 || (name[7] == '0' && end != name + 8)) return false;
+    for (size_t k = 0; k < sizeof blk / sizeof blk[0]; k++)
+        if (!strcmp(end + 1, blk[k])) return true;
+    return false;
+}
+
+/* VT_OK when every entry is a parameter of m (m NULL: of a plain ViT of any depth); else an error naming the
+ * first few unexpected tensors ("and N more"), what they are when recognisable, and, when the file has no
+ * cls_token either, that too */
+static int st_check_names(const char *path, const st_entry *es, int n, const vt_vit *m)
+{
+    vt_unexpected u = {0};
+    bool have_cls = false;
+    for (int k = 0; k < n; k++) {
+        const char *nm = es[k].name;
+        size_t nl = strlen(nm);
+        have_cls |= nl >= 9 && strcmp(nm + nl - 9, "cls_token") == 0;   /* module.cls_token: the prefix is named */
+        bool ok = false;
+        if (m) {
+            for (int i = 0; i < m->params.count && !ok; i++) ok = strcmp(m->params.info[i].name, nm) == 0;
+        } else {
+            ok = st_plain_name(nm);
+        }
+        if (!ok) vt_unexpected_add(&u, nm, st_feature(nm));
+    }
+    if (!u.bad) return VT_OK;
+    return vt_err("%s: unexpected tensor%s %s%s (%s%s; refused as timm's strict loading refuses unexpected keys: "
+                  "leaving them out would silently give another model)%s", path, u.bad == 1 ? "" : "s", u.list,
+                  vt_unexpected_more(&u), u.fl ? "not supported: " : "not parameters of a plain ViT", u.feats,
+                  have_cls ? "" : "; also " ST_NO_CLS);
+}
+
+
 int vt_vit_load_safetensors(vt_vit *m, const char *path)
 {
     st_entry *es = NULL;
     int n = 0;
     uint64_t start = 0, len = 0;
     FILE *f = open_header(path, &es, &n, &start, &len);
-    int r = f ? VT_OK : VT_ERR;
+    int r = f ? st_check_names(path, es, n, m) : VT_ERR;
     char a[96], b[96];
     for (int i = 0; r == VT_OK && i < m->params.count; i++) {
         const vt_param_info *pi = &m->params.info[i];
         st_entry *e = NULL;
         for (int k = 0; k < n && !e; k++)
             if (strcmp(es[k].name, pi->name) == 0) e = &es[k];
+        if (!e && i == m->cls_token) {
+            r = vt_err("%s: " ST_NO_CLS, path);
+            break;
+        }
         if (!e) {
             r = vt_err("%s: no tensor %s (the model needs %s)", path, pi->name, vt_dims_str(pi->ndim, pi->shape, a, sizeof a));
             break;
@@ -429,13 +508,15 @@ int vt_vit_config_from_safetensors(const char *path, vt_vit_config *c)
     if (!f) return VT_ERR;
     fclose(f);
     vt_vit_config o = *c;
-    const st_entry *cls, *pos = NULL, *pw = NULL, *head = NULL, *fc1 = NULL;
-    int r = st_find(path, es, n, len, "cls_token", 3, false, &cls);
+    const st_entry *cls = NULL, *pos = NULL, *pw = NULL, *head = NULL, *fc1 = NULL;
+    int r = st_check_names(path, es, n, NULL);
+    if (r == VT_OK) r = st_find(path, es, n, len, "cls_token", 3, false, &cls);
+    if (r == VT_OK && !cls) r = vt_err("%s: " ST_NO_CLS, path);
     if (r == VT_OK) r = st_find(path, es, n, len, "pos_embed", 3, true, &pos);
     if (r == VT_OK) r = st_find(path, es, n, len, "patch_embed.proj.weight", 4, true, &pw);
     if (r == VT_OK) r = st_find(path, es, n, len, "head.weight", 2, true, &head);
     if (r == VT_OK) {
-        o.embed_dim = (int)(cls ? cls->shape[2] : pos->shape[2]);
+        o.embed_dim = (int)cls->shape[2];
         o.in_chans = (int)pw->shape[1];
         o.num_classes = (int)head->shape[0];
         if (pw->shape[2] != pw->shape[3]) {

@@ -1,5 +1,7 @@
-/* vit_io.c - parameters to and from HDF5 groups, by timm name, with exact shape checks. */
+/* vit_io.c - parameters to and from HDF5 groups, by timm name, with exact shape checks; loading refuses a
+ * value that is not finite. */
 #include "nn.h"
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,7 +22,14 @@ int vt_vit_load_h5(vt_vit *m, vt_h5id file, const char *group)
         if (!same)
             return vt_err("%s: tensor %s has shape %s, the model expects %s", vt_h5_filename(file, fb, sizeof fb),
                           pi->name, vt_dims_str(nd, sh, a, sizeof a), vt_dims_str(pi->ndim, pi->shape, b, sizeof b));
-        if (vt_h5_read_into_f32(file, path, m->params.data + pi->offset, pi->numel) != VT_OK) return VT_ERR;
+        float *w = m->params.data + pi->offset;
+        if (vt_h5_read_into_f32(file, path, w, pi->numel) != VT_OK) return VT_ERR;
+        /* a NaN or inf would only show later as a loss of nan (or be exported as it is) */
+        for (int64_t k = 0; k < pi->numel; k++)
+            if (!isfinite(w[k]))
+                return vt_err("%s: tensor %s holds %g at element %lld of %lld (the weights must be finite: the file "
+                              "is damaged or the run it comes from diverged)", vt_h5_filename(file, fb, sizeof fb),
+                              path, (double)w[k], (long long)k, (long long)pi->numel);
     }
     return VT_OK;
 }

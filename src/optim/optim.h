@@ -61,8 +61,9 @@ void vt_optim_step_scaled(vt_optim *o, float *params, const float *grads, double
 bool vt_optim_decays(const char *name, int ndim, const char *const *no_decay_patterns, int npatterns);
 bool vt_glob_match(const char *pattern, const char *name);
 /* every byte of state (moments as float32 datasets, step, kind, numel; the hyper-parameters as
- * informational attributes) to / from an HDF5 group. Load refuses another kind or length with a
- * message naming file and group/dataset, checking everything before it overwrites o. */
+ * informational attributes) to / from an HDF5 group. Load refuses another kind or length, and moments
+ * that are not finite or (exp_avg_sq) negative, with a message naming file, dataset and element; it checks
+ * everything before it overwrites o. */
 int vt_optim_save(const vt_optim *o, vt_h5id file, const char *group);
 int vt_optim_load(vt_optim *o, vt_h5id file, const char *group);
 

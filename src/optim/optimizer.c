@@ -298,6 +298,18 @@ static int check_moment(vt_h5id f, const char *path, int64_t n)
     return VT_OK;
 }
 
+/* the n values of a moment are finite, and with second (Adam's exp_avg_sq, a running mean of squares) not
+ * negative: anything else would turn the next update into NaN or inf */
+static int check_values(const char *fname, const char *path, const float *x, int64_t n, bool second)
+{
+    for (int64_t k = 0; k < n; k++)
+        if (!isfinite(x[k]) || (second && x[k] < 0))
+            return vt_err("%s: optimizer state %s holds %g at element %lld of %lld (expected %s: the file is damaged "
+                          "or the run it comes from diverged)", fname, path, (double)x[k], (long long)k, (long long)n,
+                          second ? "finite values >= 0, a mean of squared gradients" : "finite values");
+    return VT_OK;
+}
+
 /* everything is checked before the first byte of o is overwritten */
 int vt_optim_load(vt_optim *o, vt_h5id f, const char *group)
 {
@@ -317,8 +329,21 @@ int vt_optim_load(vt_optim *o, vt_h5id f, const char *group)
     snprintf(pm, sizeof pm, "%s/%s", group, first_moment_name(o));
     snprintf(pv, sizeof pv, "%s/exp_avg_sq", group);
     if (check_moment(f, pm, o->n) != VT_OK || (o->v && check_moment(f, pv, o->n) != VT_OK)) return VT_ERR;
-    if (vt_h5_read_into_f32(f, pm, o->m, o->n) != VT_OK) return VT_ERR;
-    if (o->v && vt_h5_read_into_f32(f, pv, o->v, o->n) != VT_OK) return VT_ERR;
-    o->step = step;
-    return VT_OK;
+    /* read into copies: o keeps its state until every value has passed */
+    size_t bytes = sizeof(float) * (size_t)(o->n ? o->n : 1);
+    float *m = malloc(bytes), *v = o->v ? malloc(bytes) : NULL;
+    int r = !m || (o->v && !v) ? vt_err("%s: out of memory for the optimizer state (%lld values)", fname, (long long)o->n)
+                               : VT_OK;
+    if (r == VT_OK) r = vt_h5_read_into_f32(f, pm, m, o->n);
+    if (r == VT_OK && v) r = vt_h5_read_into_f32(f, pv, v, o->n);
+    if (r == VT_OK) r = check_values(fname, pm, m, o->n, false);
+    if (r == VT_OK && v) r = check_values(fname, pv, v, o->n, true);
+    if (r == VT_OK) {
+        memcpy(o->m, m, sizeof(float) * (size_t)o->n);
+        if (v) memcpy(o->v, v, sizeof(float) * (size_t)o->n);
+        o->step = step;
+    }
+    free(m);
+    free(v);
+    return r;
 }

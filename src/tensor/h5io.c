@@ -97,6 +97,12 @@ const char *vt_h5_reason(char buf[128])
     return buf;
 }
 
+bool vt_h5_is_file(const char *path)
+{
+    h5_init();
+    return H5Fis_hdf5(path) > 0;
+}
+
 vt_h5id vt_h5_create(const char *path)
 {
     h5_init();

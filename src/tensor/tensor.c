@@ -145,3 +145,24 @@ void vt_set_threads(int n)
 int vt_get_threads(void) { return omp_get_max_threads(); }
 
 void vt_set_blas_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+
+bool vt_is_decimal(const char *v)
+{
+    const char *p = v;
+    if (*p == '+' || *p == '-') p++;
+    size_t before = strspn(p, "0123456789"), after = 0;
+    p += before;
+    if (*p == '.') {
+        after = strspn(p + 1, "0123456789");
+        p += 1 + after;
+    }
+    if (before + after == 0) return false;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        size_t ex = strspn(p, "0123456789");
+        if (!ex) return false;
+        p += ex;
+    }
+    return *p == '\0';
+}

@@ -29,6 +29,9 @@ int vt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int vt_err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The calling thread's last error message ("" if none). */
 const char *vt_errmsg(void);
+/* v is a whole number in decimal notation: [+-] digits [. digits] or [+-] . digits, then [eE [+-] digits]
+ * (what configs and command lines take: no hex, hex floats, inf or nan, which strtod also reads) */
+bool vt_is_decimal(const char *v);
 void vt_err_clear(void);
 
 /* ---------------------------------------------------------------- RNG */
@@ -214,6 +217,8 @@ vt_h5id vt_h5_create(const char *path);
 /* VT_ERR when the file could not be written out (a full disk: the reason is in the message); the file is
  * released either way */
 int vt_h5_close(vt_h5id f);
+/* path is a readable HDF5 file (its signature, also after a user block) */
+bool vt_h5_is_file(const char *path);
 /* HDF5's own error printing off in the calling thread (the wrappers' messages say what failed); the
  * wrappers that open files do it, a thread calling HDF5 directly calls this first */
 void vt_h5_quiet(void);

@@ -247,8 +247,11 @@ static int assign(vt_config *c, const vt_cfg_key *k, const char *value, const ch
     case VT_CFG_INT: {
         errno = 0;
         long long x = strtoll(v, &end, 10);
-        if (!*v || *end || errno)
+        if (!*v || *end || (errno && errno != ERANGE))
             return vt_err("%s: [%s] %s = '%s' is not an integer", where, k->section, k->key, v);
+        if (errno == ERANGE)   /* a whole number, but beyond long long: out of range, not "not an integer" */
+            return vt_err("%s: [%s] %s = %s is out of range %s", where, k->section, k->key, v,
+                          range_text(k, NULL, range, sizeof range));
         if ((double)x < k->min || (double)x > k->max)
             return vt_err("%s: [%s] %s = %lld is out of range %s", where, k->section, k->key, x,
                           range_text(k, NULL, range, sizeof range));
@@ -256,10 +259,19 @@ static int assign(vt_config *c, const vt_cfg_key *k, const char *value, const ch
         return VT_OK;
     }
     case VT_CFG_FLOAT: {
+        /* decimal notation only, as the integers: strtod alone would also take hex (0x10), hex floats,
+         * inf, infinity and nan */
+        if (!vt_is_decimal(v))
+            return vt_err("%s: [%s] %s = '%s' is not a number (expected decimal notation, e.g. 0.001 or 1e-3)",
+                          where, k->section, k->key, v);
         errno = 0;
         double x = strtod(v, &end);
-        if (!*v || *end || errno || !isfinite(x))
-            return vt_err("%s: [%s] %s = '%s' is not a number", where, k->section, k->key, v);
+        if (*end || !isfinite(x))   /* 1e999: beyond a double */
+            return vt_err("%s: [%s] %s = %s is out of range %s", where, k->section, k->key, v,
+                          range_text(k, NULL, range, sizeof range));
+        if (errno == ERANGE)   /* 1e-400: closer to zero than a double's normal range */
+            return vt_err("%s: [%s] %s = %s is too close to zero for a double (use 0 or a larger value)", where,
+                          k->section, k->key, v);
         if (x < k->min || x > k->max)
             return vt_err("%s: [%s] %s = %s is out of range %s", where, k->section, k->key, num_text(x, num, sizeof num),
                           range_text(k, NULL, range, sizeof range));

@@ -80,6 +80,9 @@ int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
         r = vt_vit_load_safetensors(&pre, path);
     } else if (npz) {
         r = vt_vit_load_npz(&pre, path);
+        char ignored[256] = "";
+        if (r == VT_OK && vt_vit_npz_ignored(path, ignored, sizeof ignored) == VT_OK && ignored[0])
+            fprintf(out, "%s: ignored %s (the representation layer, which timm skips too)\n", path, ignored);
     } else {
         vt_h5_lock();
         r = vt_ckpt_load(path, &pre, NULL, NULL, NULL);
