@@ -493,6 +493,33 @@ static void xor_byte(const char *path, long at, uint8_t x)
     fclose(f);
 }
 
+/* a header claiming 2^61 samples (chunked storage allocates nothing, so HDF5 makes such a file in a few
+ * KB): the element count sized the read buffers and overflowed; refused naming the dataset */
+START_TEST(hdf5_huge_claimed_shape)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/big.h5", dir);
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert(f >= 0);
+    const hsize_t N = ((hsize_t)1 << 61) + 1;
+    const char *names[2] = {"images", "labels"};
+    for (int k = 0; k < 2; k++) {
+        hsize_t d[4] = {N, 2, 2, 1}, c[4] = {1024, 2, 2, 1};
+        hid_t s = H5Screate_simple(k ? 1 : 4, d, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
+        H5Pset_chunk(pl, k ? 1 : 4, c);
+        hid_t ds = H5Dcreate2(f, names[k], k ? H5T_STD_I64LE : H5T_STD_U8LE, s, H5P_DEFAULT, pl, H5P_DEFAULT);
+        ck_assert(ds >= 0);
+        H5Dclose(ds);
+        H5Pclose(pl);
+        H5Sclose(s);
+    }
+    H5Fclose(f);
+    vt_dataset *ds = NULL;
+    ck_assert_int_eq(vt_dataset_open(&ds, p, "train", NULL, NULL, NULL), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "big.h5") && strstr(vt_errmsg(), "more than 2^48 elements"), "%s", vt_errmsg());
+}
+END_TEST
+
 /* a flipped byte in the chunk dimensions of the layout message (no checksum in this file format):
  * a chunk larger than the dataset made H5Dread write past its buffers; refused at open now */
 START_TEST(hdf5_corrupt_chunk_dims)
@@ -679,6 +706,7 @@ int main(void)
     tcase_add_test(tc, fashion_mnist_package);
     tcase_add_test(tc, idx_header_messages);
     tcase_add_test(tc, hdf5_corrupt_chunk_dims);
+    tcase_add_test(tc, hdf5_huge_claimed_shape);
     tcase_add_test(tc, hdf5_bad_chunk_in_thread_is_quiet);
     tcase_add_test(tc, pack_file_atomic);
     suite_add_tcase(s, tc);

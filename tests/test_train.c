@@ -536,6 +536,21 @@ START_TEST(run_folder_rules)
     ck_assert(t9.st_mtime == s9.st_mtime && t9.st_size == s9.st_size);
     ck_assert_int_eq(access(c6, F_OK), 0);
     free(a1), free(a2), free(m1), free(m2);
+    /* a newer checkpoint that cannot be read (truncated, or from a newer format): --resume auto stops
+     * instead of going on from an older one, which would overwrite or prune it */
+    char c99[600];
+    snprintf(c99, sizeof c99, "%s/ckpt-000000099.h5", r1);
+    FILE *tf = fopen(c99, "wb");
+    fputs("not an HDF5 file", tf);
+    fclose(tf);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r1, "--resume", "auto", "--set", "train.max_steps=12",
+                                          NULL},
+                         log),
+                     1);
+    ck_assert_msg(strstr(read_log(log), "newer checkpoints that cannot be read") && strstr(read_log(log), "ckpt-000000099.h5"),
+                  "%s", read_log(log));
+    ck_assert_int_eq(access(c99, F_OK), 0);
+    unlink(c99);
     /* into an empty folder: fine */
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r3, "--resume", c9, "--set", "train.max_steps=12",
                                           NULL},

@@ -167,7 +167,9 @@ static int folder_read(vt_dataset *ds, int64_t i, uint8_t *pixels, int *label)
         if (m->bad == VT_BAD_REFUSE) return VT_ERR;
         vt_dataset_note_skip(ds, vt_errmsg());
     }
-    return vt_err("%s: 16 images in a row from sample %lld fail to decode (last: %s)", ds->path, (long long)i, vt_errmsg());
+    char last[512];   /* vt_err must not read the message it writes */
+    snprintf(last, sizeof last, "%s", vt_errmsg());
+    return vt_err("%s: 16 images in a row from sample %lld fail to decode (last: %s)", ds->path, (long long)i, last);
 }
 
 static void folder_close(vt_dataset *ds)

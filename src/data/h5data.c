@@ -136,7 +136,9 @@ static int check_layout(hid_t d, const char *path, const char *name, size_t *cby
     for (int k = 0; ok && chunked && k < nd; k++) {
         /* a fixed dimension holds chunks no larger than itself, an extendible one any (HDF5: < 2^32) */
         hsize_t lim = maxdims[k] == H5S_UNLIMITED ? (hsize_t)1 << 32 : (maxdims[k] > dims[k] ? maxdims[k] : dims[k]);
-        ok = chunk[k] >= 1 && chunk[k] <= lim;
+        ok = chunk[k] >= 1 && chunk[k] <= lim && chunk[k] <= ((size_t)1 << 32) / cb &&   /* HDF5: < 4 GiB a chunk */
+             (!dims[k] || tot <= ((size_t)1 << 48) / dims[k]);                            /* as vt_h5_shape */
+        if (!ok) break;
         cb *= chunk[k];
         tot *= dims[k];
     }

@@ -178,6 +178,24 @@ static int parse_entry(json_t *j, st_entry *e)
 }
 
 /* read and parse the header; *entries malloc'd; *data_start = 8 + N */
+static int by_name(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* a tensor name given twice: JSON leaves it to the reader which one counts, so the file is refused (sorted
+ * names: n log n for headers of any size) */
+static int refuse_twice(const char *path, const st_entry *es, int n)
+{
+    const char **names = malloc(sizeof *names * (size_t)(n ? n : 1));
+    if (!names) return vt_err("%s: out of memory checking the header", path);
+    for (int i = 0; i < n; i++) names[i] = es[i].name;
+    qsort(names, (size_t)n, sizeof *names, by_name);
+    int r = VT_OK;
+    for (int i = 1; i < n && r == VT_OK; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            r = vt_err("%s: bad safetensors header: tensor %s appears twice", path, names[i]);
+    free(names);
+    return r;
+}
+
 static int read_header(FILE *f, const char *path, st_entry **entries, int *count, uint64_t *data_start, uint64_t *data_len)
 {
     uint8_t lenb[8];
@@ -207,10 +225,7 @@ static int read_header(FILE *f, const char *path, st_entry **entries, int *count
     while (r == VT_OK && !empty) {
         char name[sizeof es->name];
         if ((r = read_string(&j, name, sizeof name)) != VT_OK || (r = expect(&j, ':')) != VT_OK) break;
-        /* a name given twice: JSON leaves it to the reader which one counts, so refuse the file */
-        bool meta = strcmp(name, "__metadata__") == 0;
-        for (int q = 0; q < k && !meta; q++)
-            if (strcmp(es[q].name, name) == 0) r = vt_err("%s: bad safetensors header: tensor %s appears twice", path, name);
+        bool meta = strcmp(name, "__metadata__") == 0;   /* tensor names given twice: checked after the loop */
         if (meta && have_meta) r = vt_err("%s: bad safetensors header: __metadata__ appears twice", path);
         if (r != VT_OK) break;
         if (meta) {
@@ -241,6 +256,7 @@ static int read_header(FILE *f, const char *path, st_entry **entries, int *count
         break;
     }
     free(h);
+    if (r == VT_OK) r = refuse_twice(path, es, k);
     if (r != VT_OK) {
         free(es);
         return VT_ERR;

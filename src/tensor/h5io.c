@@ -215,11 +215,19 @@ int vt_h5_shape(vt_h5id loc, const char *path, int *ndim, int64_t *shape)
         return vt_err("%s: dataset %s has %d dimensions (at most 8 supported)", FNAME(loc), path, nd);
     }
     H5Sget_simple_extent_dims(s, dims, NULL);
+    H5Sclose(s);
+    H5Dclose(d);
+    /* no real tensor or dataset has 2^48 elements; a corrupted header can claim anything, and the element
+     * count sizes the reads' buffers */
+    const hsize_t cap = (hsize_t)1 << 48;
+    hsize_t n = 1;
+    for (int i = 0; i < nd; i++) {
+        if (dims[i] && n > cap / dims[i]) return vt_err("%s: dataset %s claims more than 2^48 elements (corrupted file?)", FNAME(loc), path);
+        n *= dims[i];
+    }
     if (ndim) *ndim = nd;
     if (shape)
         for (int i = 0; i < nd; i++) shape[i] = (int64_t)dims[i];
-    H5Sclose(s);
-    H5Dclose(d);
     return VT_OK;
 }
 
@@ -498,9 +506,11 @@ static int write_attr(vt_h5id loc, const char *obj, const char *name, hid_t file
     char why[128] = "";
     if (a >= 0) {
         r = H5Awrite(a, memtype, v);
-        if (H5Aclose(a) < 0 && r >= 0) r = -1;
+        if (r < 0) vt_h5_reason(why);   /* before closing clears the error stack */
+        if (H5Aclose(a) < 0 && r >= 0) r = -1, vt_h5_reason(why);
+    } else {
+        vt_h5_reason(why);
     }
-    if (r < 0) vt_h5_reason(why);
     H5Sclose(s);
     if (r < 0) return vt_err("%s: cannot write attribute %s of %s%s", FNAME(loc), name, obj, why);
     return VT_OK;

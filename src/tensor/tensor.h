@@ -214,8 +214,8 @@ typedef int64_t vt_h5id;
 vt_h5id vt_h5_open(const char *path, bool write);          /* <0 + vt_err on failure */
 /* create (truncate) a new file */
 vt_h5id vt_h5_create(const char *path);
-/* VT_ERR when the file could not be written out (a full disk: the reason is in the message); the file is
- * released either way */
+/* VT_ERR when the file could not be written out (a full disk: the reason is in the message); HDF5 may
+ * then keep the file open inside the library until the process ends (it is not cleaned up at exit) */
 int vt_h5_close(vt_h5id f);
 /* path is a readable HDF5 file (its signature, also after a user block) */
 bool vt_h5_is_file(const char *path);

@@ -93,8 +93,8 @@ static bool run_config_dir(const char *path, char *dir, size_t n)
 {
     const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
     if (strcmp(base, "config.ini") != 0) return false;
-    int len = slash ? (int)(slash - path) : 1;
-    if (snprintf(dir, n, "%.*s", len, slash ? (slash == path ? "/" : path) : ".") >= (int)n) return false;
+    int len = !slash ? 1 : slash == path ? 1 : (int)(slash - path);
+    if (snprintf(dir, n, "%.*s", len, !slash ? "." : slash == path ? "/" : path) >= (int)n) return false;
     char p[4200];
     if (snprintf(p, sizeof p, "%s/metrics.csv", dir) >= (int)sizeof p) return false;
     int nck = 0;
@@ -350,9 +350,12 @@ static int resume_here(const run_t *r, const char *ckpt)
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - ckpt) : 1, slash ? ckpt : ".");
     if (slash == ckpt) snprintf(dir, sizeof dir, "/");
     bool same = realpath(dir, there) && realpath(r->out_dir, here) && strcmp(here, there) == 0;
-    if (!same && refuse_used_dir(r->out_dir) != VT_OK)
+    if (!same && refuse_used_dir(r->out_dir) != VT_OK) {
+        char why[1024];   /* vt_err must not read the message it writes */
+        snprintf(why, sizeof why, "%s", vt_errmsg());
         return vt_err("--resume %s: %s (--out %s names another run's folder: resume into the checkpoint's own "
-                      "folder, %s, or into an empty one)", ckpt, vt_errmsg(), r->out_dir, dir);
+                      "folder, %s, or into an empty one)", ckpt, why, r->out_dir, dir);
+    }
     if (vt_ckpt_newer(r->out_dir, r->st.step, newer, sizeof newer) != VT_OK) return VT_ERR;
     if (newer[0])
         return vt_err("--resume %s: %s holds later checkpoints of this run (%s): going on from step %lld would mix the "
@@ -454,7 +457,11 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
                        "--resume PATH)", r->out_dir, skipped);
                 goto done;
             }
-            if (skipped[0]) fprintf(out, "resume auto: passed over newer checkpoints: %s\n", skipped);
+            if (skipped[0]) {   /* going on from an older one would overwrite or prune them */
+                vt_err("resume auto: %s holds newer checkpoints that cannot be read: %s (move them away to resume from "
+                       "%s, or give --resume PATH)", r->out_dir, skipped, ckpt);
+                goto done;
+            }
             if (!found) fprintf(out, "resume auto: no checkpoint in %s, starting fresh\n", r->out_dir);
         } else {
             snprintf(ckpt, sizeof ckpt, "%s", a->resume);
