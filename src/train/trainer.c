@@ -487,7 +487,10 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
         }
     }
     if (!found && c->init[0]) {   /* a new run, or --resume auto before the first checkpoint */
-        if (vt_finetune_init(&r->model, c->init, c, out) != VT_OK) goto done;
+        if (vt_finetune_init(&r->model, c->init, c, out) != VT_OK) {
+            vt_err_prefix("%s ", a->init ? "--init:" : "[finetune] init:");
+            goto done;
+        }
     }
     if (!a->dry_run) {
         char p[4200];
@@ -526,7 +529,7 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     int64_t skipped0 = r->train_ds->skipped + (r->test_ds ? r->test_ds->skipped : 0);   /* before the workers run */
     if (vt_loader_start(r->train_l, r->st.epoch, r->st.batch_in_epoch) != VT_OK) goto done;
     double t_start = vt_now(), t_log = t_start;
-    double waited = 0, t_eval = 0;   /* loader waits of finished epochs; time spent evaluating */
+    double waited = 0, t_eval = 0, t_eval_log = 0;   /* loader waits of finished epochs; time spent evaluating (all, and up to the last log row) */
     vt_eval_result final_ev = {0};
     bool have_final = false;
     int64_t imgs_since_log = 0, steps_done = 0;
@@ -592,7 +595,7 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
         bool logrow = r->st.step % c->log_every_steps == 0 || do_eval || last;
         if (logrow) {
             double now = vt_now();
-            double ips = imgs_since_log / (now - t_log);
+            double ips = imgs_since_log / (now - t_log - (t_eval - t_eval_log));   /* training time only */
             double eta = (now - t_start) / steps_done * (r->total_steps - r->st.step);
             char row[512];
             if (do_eval)
@@ -604,6 +607,7 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
             if (append_metrics(r, row) != VT_OK) goto done;
             progress(r, r->st.step, step_loss, lr, gnorm, ips, eta);
             t_log = now;
+            t_eval_log = t_eval;
             imgs_since_log = 0;
         }
         bool better = do_eval && ev.top1 > r->st.best_top1;
