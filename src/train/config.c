@@ -40,7 +40,7 @@ static const vt_cfg_key keys[] = {
     {"data", "cifar_coarse", VT_CFG_BOOL, F(cifar_coarse), "false", 0, 0, NULL, false,
      "CIFAR-100: the 20 coarse labels instead of the 100 fine ones"},
     {"data", "bad_images", VT_CFG_ENUM, F(bad_images), "refuse", 0, 0, "refuse|skip", false,
-     "image folders: an undecodable JPEG/PNG is an error naming the file (refuse), or is left out with a warning and counted (skip)"},
+     "image folders: an undecodable JPEG/PNG is an error naming the file (refuse), or (skip) counted with a warning and left out when its header is bad, replaced by the next sample when only the full decode fails"},
     {"data", "decode_size", VT_CFG_INT, F(decode_size), "0", 0, 16384, NULL, false,
      "image folders: size images are decoded (JPEG: DCT-scaled) and kept at before the transform, by shorter-side resize + center crop "
      "(0: the model size / crop_pct, or / 0.875 when crop_pct is 0; but the images' own size when they all agree and are not larger on both sides)"},

@@ -147,7 +147,14 @@ static int open_data(run_t *r, uint64_t seed)
     vt_config *c = &r->cfg;
     vt_vit_config mc;   /* for the input shape; the classes may still come from the data */
     if (vt_config_model(c, &mc) != VT_OK) return VT_ERR;
-    if (vt_config_open_data(c, &mc, "train", &r->train_ds) != VT_OK) return VT_ERR;
+    if (vt_config_open_data(c, &mc, "train", &r->train_ds) != VT_OK) {
+        if (access(c->data_path, F_OK) != 0) {   /* say where the path came from, and from where it is read */
+            char cwd[1024] = "";
+            if (c->data_path[0] != '/' && !getcwd(cwd, sizeof cwd)) cwd[0] = '\0';
+            return vt_err_prefix("[data] path = %s%s%s: ", c->data_path, cwd[0] ? ", relative to " : "", cwd);
+        }
+        return VT_ERR;
+    }
     vt_dataset *ds = r->train_ds;
     if (!ds) return vt_err("%s: no training split found", c->data_path);
     if (c->num_classes == 0) c->num_classes = ds->num_classes;
