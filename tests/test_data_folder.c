@@ -217,6 +217,20 @@ START_TEST(png_classes_and_pixels)
     int luma = (299 * px(0, 1, 1, 0) + 587 * px(0, 1, 1, 1) + 114 * px(0, 1, 1, 2) + 500) / 1000;
     ck_assert_int_eq(pix[7], luma);
     vt_dataset_close(ds);
+    /* images in subfolders of a class belong to it, as in torchvision's ImageFolder: a folder's own files
+     * first, then its subfolders in name order, depth first */
+    write_png(at("root/ant/zoo/deep/3.png"), 5, 6, 3, 5);
+    write_png(at("root/ant/sub/0.png"), 5, 6, 3, 6);
+    mkdir(at("root/bird/nothing_here"), 0777);
+    ds = open_ok(root, "train", NULL);
+    ck_assert_int_eq(ds->count, 7);
+    const int nested[4] = {0, 1, 6, 5};   /* ant/1.PNG, ant/2.png, ant/sub/0.png, ant/zoo/deep/3.png */
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(ds->read(ds, i, pix, &label), VT_OK);
+        ck_assert_int_eq(label, 0);
+        ck_assert_msg(pix[0] == px(nested[i], 0, 0, 0), "sample %d is not the image of seed %d", i, nested[i]);
+    }
+    vt_dataset_close(ds);
 }
 END_TEST
 

@@ -218,19 +218,19 @@ static int add_sample(folder_impl *m, scan_t *s, const char *rel, int label)
     return VT_OK;
 }
 
-static int scan_class(vt_dataset *ds, folder_impl *m, scan_t *s, const char *cls, int label, const vt_data_options *o)
+/* the images of folder sub (relative to the root) and, as torchvision's ImageFolder, of its subfolders
+ * (sorted, depth first, at most 16 levels: a symlink loop ends there); *found counts the image files */
+static int scan_tree(vt_dataset *ds, folder_impl *m, scan_t *s, const char *sub, int label, const vt_data_options *o,
+                     int depth, int64_t *found)
 {
-    char dir[2048], p[4096], rel[2048];
-    snprintf(dir, sizeof dir, "%s/%s", m->root, cls);
-    strlist files;
+    char dir[4096], p[4200], rel[4096];
+    if (snprintf(dir, sizeof dir, "%s/%s", m->root, sub) >= (int)sizeof dir) return vt_err("%s/%s: path too long", m->root, sub);
+    strlist files, subs;
     if (list_dir(dir, false, &files) != VT_OK) return VT_ERR;
-    if (files.n == 0) {
-        strlist_free(&files);
-        return vt_err("%s: empty class folder (expected .jpg, .jpeg or .png files, found none)", dir);
-    }
     int r = VT_OK;
     for (int k = 0; r == VT_OK && k < files.n; k++) {
         snprintf(p, sizeof p, "%s/%s", dir, files.v[k]);
+        (*found)++;
         vt_image_info info;
         if (probe(p, &info) != VT_OK) {
             if (o->bad_images != VT_BAD_SKIP) r = VT_ERR;
@@ -240,10 +240,27 @@ static int scan_class(vt_dataset *ds, folder_impl *m, scan_t *s, const char *cls
         if (s->n == 0) s->first_h = info.h, s->first_w = info.w;
         s->uniform = s->uniform && info.h == s->first_h && info.w == s->first_w;
         s->all_gray = s->all_gray && info.gray;
-        snprintf(rel, sizeof rel, "%s/%s", cls, files.v[k]);
-        r = add_sample(m, s, rel, label);
+        if (snprintf(rel, sizeof rel, "%s/%s", sub, files.v[k]) >= (int)sizeof rel) r = vt_err("%s: path too long", p);
+        else r = add_sample(m, s, rel, label);
     }
     strlist_free(&files);
+    if (r != VT_OK || depth >= 16) return r;
+    if (list_dir(dir, true, &subs) != VT_OK) return VT_ERR;
+    for (int k = 0; r == VT_OK && k < subs.n; k++) {
+        if (snprintf(rel, sizeof rel, "%s/%s", sub, subs.v[k]) >= (int)sizeof rel) r = vt_err("%s/%s: path too long", dir, subs.v[k]);
+        else r = scan_tree(ds, m, s, rel, label, o, depth + 1, found);
+    }
+    strlist_free(&subs);
+    return r;
+}
+
+static int scan_class(vt_dataset *ds, folder_impl *m, scan_t *s, const char *cls, int label, const vt_data_options *o)
+{
+    int64_t found = 0;
+    int r = scan_tree(ds, m, s, cls, label, o, 0, &found);
+    if (r == VT_OK && found == 0)
+        r = vt_err("%s/%s: empty class folder (expected .jpg, .jpeg or .png files in it or its subfolders, found none)",
+                   m->root, cls);
     return r;
 }
 
