@@ -302,7 +302,9 @@ static int scan(vt_dataset *ds, folder_impl *m, scan_t *s, const char *root, con
         if (test && !is_dir(p)) continue;   /* a class without test images */
         r = scan_class(ds, m, s, cls.v[k], k, o);
     }
-    if (r == VT_OK && s->n == 0) r = vt_err("%s: no decodable image (first failure: %s)", m->root, ds->skip_note);
+    if (r == VT_OK && s->n == 0)
+        r = ds->skip_note[0] ? vt_err("%s: no decodable image (first failure: %s)", m->root, ds->skip_note)
+                             : vt_err("%s: no image files (expected <class>/<image>.jpg|.png)", m->root);
     if (r == VT_OK) {
         ds->num_classes = cls.n;
         ds->class_names = cls.v;   /* ownership moves */
