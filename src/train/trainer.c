@@ -240,16 +240,18 @@ static int save_checkpoint(run_t *r, char *path, size_t n, bool better)
     return rc;
 }
 
-static void progress(run_t *r, int64_t step, double loss, double lr, double gnorm, double ips, double eta)
+/* the step's loss and, as timm logs it, the mean since the last line (avg) */
+static void progress(run_t *r, int64_t step, double loss, double avg, double lr, double gnorm, double ips, double eta)
 {
     int64_t e = r->st.epoch + 1;
     if (r->tty) {
-        fprintf(r->out, "\r\033[Kepoch %lld  step %lld/%lld  loss %.4f  lr %.3e  grad %.3f  %.0f img/s  ETA %02d:%02d:%02d",
-                (long long)e, (long long)step, (long long)r->total_steps, loss, lr, gnorm, ips, (int)(eta / 3600),
+        fprintf(r->out,
+                "\r\033[Kepoch %lld  step %lld/%lld  loss %.4f (avg %.4f)  lr %.3e  grad %.3f  %.0f img/s  ETA %02d:%02d:%02d",
+                (long long)e, (long long)step, (long long)r->total_steps, loss, avg, lr, gnorm, ips, (int)(eta / 3600),
                 (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
     } else {
-        fprintf(r->out, "epoch %lld step %lld/%lld loss %.4f lr %.3e grad_norm %.3f img/s %.0f eta %.0fs\n",
-                (long long)e, (long long)step, (long long)r->total_steps, loss, lr, gnorm, ips, eta);
+        fprintf(r->out, "epoch %lld step %lld/%lld loss %.4f (avg %.4f) lr %.3e grad_norm %.3f img/s %.0f eta %.0fs\n",
+                (long long)e, (long long)step, (long long)r->total_steps, loss, avg, lr, gnorm, ips, eta);
     }
     fflush(r->out);
 }
@@ -539,7 +541,8 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     double waited = 0, t_eval = 0, t_eval_log = 0;   /* loader waits of finished epochs; time spent evaluating (all, and up to the last log row) */
     vt_eval_result final_ev = {0};
     bool have_final = false;
-    int64_t imgs_since_log = 0, steps_done = 0;
+    int64_t imgs_since_log = 0, steps_done = 0, steps_since_log = 0;
+    double loss_since_log = 0;
     float *P = r->model.params.data, *G = r->model.params.grad;
     const int64_t NP = r->model.params.numel;
     while (r->st.step < r->total_steps) {
@@ -581,6 +584,8 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
         r->st.batch_in_epoch += c->accum_steps;
         steps_done++;
         imgs_since_log += (int64_t)B * c->accum_steps;
+        loss_since_log += step_loss;
+        steps_since_log++;
         bool epoch_end = r->st.batch_in_epoch >= r->steps_per_epoch * c->accum_steps;
         bool last = r->st.step >= r->total_steps;
         if (a->dry_run) {
@@ -612,10 +617,12 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
                 snprintf(row, sizeof row, "%lld,%lld,%.9g,%.9g,%.9g,%.1f,,,\n", (long long)r->st.step,
                          (long long)r->st.epoch + 1, step_loss, lr, gnorm, ips);
             if (append_metrics(r, row) != VT_OK) goto done;
-            progress(r, r->st.step, step_loss, lr, gnorm, ips, eta);
+            progress(r, r->st.step, step_loss, loss_since_log / (double)steps_since_log, lr, gnorm, ips, eta);
             t_log = now;
             t_eval_log = t_eval;
             imgs_since_log = 0;
+            loss_since_log = 0;
+            steps_since_log = 0;
         }
         bool better = do_eval && ev.top1 > r->st.best_top1;
         if (better) {
