@@ -190,8 +190,8 @@ int main(int argc, char **argv)
         int r = is_pack ? vt_dataset_pack_h5(ds, out.file, g) : info(ds, splits[s], (int64_t)limit);
         if (r == VT_OK && is_pack) printf("%s: %lld images -> %s%s\n", splits[s], (long long)ds->count, argv[3], g);
         if (ds->skipped)
-            fprintf(stderr, "vit-data: warning: %s: %lld undecodable images skipped (first: %s)\n", splits[s],
-                    (long long)ds->skipped, ds->skip_note);
+            fprintf(stderr, "vit-data: warning: %s: %lld undecodable image%s skipped (first: %s)\n", splits[s],
+                    (long long)ds->skipped, ds->skipped == 1 ? "" : "s", ds->skip_note);
         vt_dataset_close(ds);
         if (r != VT_OK) {
             if (!is_pack) {

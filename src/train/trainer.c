@@ -527,8 +527,8 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
             c->accum_steps, (long long)r->steps_per_epoch, (long long)r->total_steps);
     char reps[48] = "";
     if (r->rep.n > 1) snprintf(reps, sizeof reps, " (%d data-parallel replicas)", r->rep.n);
-    fprintf(out, "compute: %d threads%s, OpenBLAS core %s | optimizer %s lr %g (%s schedule, warmup %lld) | out: %s\n",
-            vt_get_threads(), reps, vt_blas_core(), c->optimizer, r->sched.base_lr, c->schedule,
+    fprintf(out, "compute: %d thread%s%s, OpenBLAS core %s | optimizer %s lr %g (%s schedule, warmup %lld) | out: %s\n",
+            vt_get_threads(), vt_get_threads() == 1 ? "" : "s", reps, vt_blas_core(), c->optimizer, r->sched.base_lr, c->schedule,
             (long long)r->sched.warmup_steps, a->dry_run ? "(dry run)" : r->out_dir);
     vt_data_warn_skipped(out, "", r->train_ds, "training data");
     vt_data_warn_skipped(out, "", r->test_ds, "test data");
@@ -667,9 +667,9 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
         /* the evaluation after the last step, or one now (a run resumed when it had already ended) */
         vt_eval_result ev = final_ev;
         if (!have_final && run_eval(r, &ev) != VT_OK) goto done;
-        fprintf(out, "final %s accuracy: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%lld steps, %.1f s)\n",
-                r->test_ds ? "test" : "validation", ev.top1, ev.top5, ev.loss, (long long)r->st.step,
-                vt_now() - t_start);
+        fprintf(out, "final %s accuracy: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (after %lld step%s; this invocation "
+                     "%.1f s)\n", r->test_ds ? "test" : "validation", ev.top1, ev.top5, ev.loss, (long long)r->st.step,
+                r->st.step == 1 ? "" : "s", vt_now() - t_start);
     }
     fprintf(out, "data loader wait: %.2f s of %.1f s of training (%.1f%%; evaluation not counted)\n", waited, t_train,
             t_train > 0 ? 100 * waited / t_train : 0.0);
