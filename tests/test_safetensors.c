@@ -282,8 +282,8 @@ START_TEST(safetensors_refuses_nan_and_duplicates)
 END_TEST
 
 /* as timm's strict load_state_dict: a tensor the model does not have is refused, naming the first few and
- * what they are when recognisable (LayerScale, fc_norm, register tokens, q/k norm); a file without a class
- * token says so instead of miscounting its patch tokens */
+ * what they are when recognisable (LayerScale, register tokens, q/k norm; fc_norm beside norm, which no
+ * ViT has); a file without a class token says so instead of miscounting its patch tokens */
 START_TEST(safetensors_refuses_unexpected_tensors)
 {
     vt_vit_config c, fc;
@@ -296,7 +296,8 @@ START_TEST(safetensors_refuses_unexpected_tensors)
 #define E(name) ",\"" name "\":{\"dtype\":\"F32\",\"shape\":[48],\"data_offsets\":[0,192]}"
     static const struct { const char *extra, *want[4]; } cases[] = {
         {E("blocks.0.ls1.gamma"), {"unexpected tensor blocks.0.ls1.gamma", "LayerScale", "strict", NULL}},
-        {E("fc_norm.weight") E("fc_norm.bias"), {"unexpected tensors fc_norm.weight, fc_norm.bias (", "fc_norm", NULL}},
+        {E("fc_norm.weight") E("fc_norm.bias"),
+         {"unexpected tensors fc_norm.weight, fc_norm.bias (not parameters of", "both norm.* and fc_norm.*", NULL}},
         {E("reg_token"), {"unexpected tensor reg_token", "register tokens", NULL}},
         {E("blocks.1.attn.q_norm.weight") E("blocks.1.attn.k_norm.weight"),
          {"blocks.1.attn.q_norm.weight, blocks.1.attn.k_norm.weight", "q/k norm", NULL}},
@@ -304,7 +305,8 @@ START_TEST(safetensors_refuses_unexpected_tensors)
         {E("blocks.0.ls1.gamma") E("blocks.0.ls2.gamma") E("fc_norm.weight") E("reg_token") E("foo.bar")
          E("blocks.0.attn.q_norm.weight"),
          {"blocks.0.ls1.gamma, blocks.0.ls2.gamma, fc_norm.weight, reg_token and 2 more",
-          "LayerScale (blocks.*.ls1/ls2.gamma), fc_norm", "register tokens", "q/k norm"}},
+          "not supported: LayerScale (blocks.*.ls1/ls2.gamma), register tokens (reg_token), q/k norm",
+          "both norm.* and fc_norm.*"}},
     };
 #undef E
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -685,6 +687,92 @@ START_TEST(finetune_refuses_other_architectures)
 }
 END_TEST
 
+/* [model] fc_norm: fc_norm.weight/bias in place of norm.*, exported and imported exactly; the model read
+ * from a file's shapes has fc_norm = true when the file has fc_norm.* (and no norm.*), false otherwise; a
+ * file of the other kind is refused naming the setting it needs; --init checks it as an architecture key;
+ * Google's .npz layout has no fc_norm */
+START_TEST(fc_norm_round_trip_and_inference)
+{
+    vt_vit_config c, pc, fc;
+    tiny(&c);
+    c.pool = VT_POOL_MEAN;
+    c.img_w = 24;
+    pc = c;
+    c.fc_norm = true;
+    vt_vit a, b, p, q;
+    vt_rng r;
+    model_pair(&c, &a, &b, &r, 12, false);
+    model_pair(&pc, &p, &q, &r, 13, false);
+    tu_fill_uniform(&r, a.params.data + a.params.info[a.fc_norm_w].offset, 48, 0.5f, 1.5f);
+    tu_fill_uniform(&r, a.params.data + a.params.info[a.fc_norm_b].offset, 48, -0.5f, 0.5f);
+    char base[64] = "/tmp/vit_stfc_XXXXXX", fcf[96], plainf[96], npz[96];
+    close(mkstemp(base));
+    snprintf(fcf, sizeof fcf, "%s.fc.safetensors", base);
+    snprintf(plainf, sizeof plainf, "%s.plain.safetensors", base);
+    snprintf(npz, sizeof npz, "%s.npz", base);
+    ck_assert_msg(vt_vit_save_safetensors(&a, fcf) == VT_OK, "%s", vt_errmsg());
+    ck_assert_msg(vt_vit_save_safetensors(&p, plainf) == VT_OK, "%s", vt_errmsg());
+    /* the header names fc_norm.*, not norm.* */
+    FILE *f = fopen(fcf, "rb");
+    static char h[1 << 16];
+    size_t got = fread(h, 1, sizeof h - 1, f);
+    fclose(f);
+    h[got] = '\0';
+    ck_assert(strstr(h + 8, "\"fc_norm.weight\":{\"dtype\":\"F32\",\"shape\":[48]") != NULL);
+    ck_assert(strstr(h + 8, "\"fc_norm.bias\"") != NULL);
+    ck_assert(strstr(h + 8, "\"norm.weight\"") == NULL && strstr(h + 8, "\"norm.bias\"") == NULL);
+    /* back exactly */
+    ck_assert_msg(vt_vit_load_safetensors(&b, fcf) == VT_OK, "%s", vt_errmsg());
+    ck_assert_int_eq(memcmp(a.params.data, b.params.data, sizeof(float) * (size_t)a.params.numel), 0);
+    /* the model the shapes tell, from a config without fc_norm, and back to false from one with it */
+    tiny(&fc);
+    fc.pool = VT_POOL_MEAN;
+    fc.img_w = 24;   /* the grid 4x3 is not square: the config's */
+    ck_assert_msg(vt_vit_config_from_safetensors(fcf, &fc) == VT_OK, "%s", vt_errmsg());
+    ck_assert(fc.fc_norm);
+    ck_assert(fc.embed_dim == 48 && fc.depth == 2 && fc.img_w == 24 && fc.num_classes == 10);
+    ck_assert_int_eq(vt_vit_config_check(&fc), VT_OK);
+    ck_assert_int_eq(vt_ckpt_check_arch(fcf, &fc, &c, true), VT_OK);
+    fc.fc_norm = true;
+    ck_assert_msg(vt_vit_config_from_safetensors(plainf, &fc) == VT_OK, "%s", vt_errmsg());
+    ck_assert(!fc.fc_norm);
+    /* the other kind of model: refused naming what to set */
+    ck_assert_int_eq(vt_vit_load_safetensors(&q, fcf), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), fcf) && strstr(vt_errmsg(), "unexpected tensors fc_norm.weight, fc_norm.bias") &&
+                  strstr(vt_errmsg(), "set [model] fc_norm = true"), "%s", vt_errmsg());
+    ck_assert_int_eq(vt_vit_load_safetensors(&b, plainf), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "unexpected tensors norm.weight, norm.bias (not parameters of this model") &&
+                  strstr(vt_errmsg(), "set [model] fc_norm = false"), "%s", vt_errmsg());
+    /* --init: fc_norm is an architecture key; the same model starts from the file's weights */
+    char log[4096];
+    ck_assert_int_eq(finetune(&q, fcf, log, sizeof log), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "[model] fc_norm = true, the config false"), "%s", vt_errmsg());
+    memset(b.params.data, 0, sizeof(float) * (size_t)b.params.numel);
+    ck_assert_msg(finetune(&b, fcf, log, sizeof log) == VT_OK, "%s", vt_errmsg());
+    check_transfer(&a, &b, fcf);
+    ck_assert_int_eq(finetune(&b, plainf, log, sizeof log), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "[model] fc_norm = false, the config true"), "%s", vt_errmsg());
+    /* .npz: no fc_norm in Google's layout, both ways; the model its shapes tell has none */
+    ck_assert_int_eq(vt_vit_save_npz(&a, npz), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), npz) && strstr(vt_errmsg(), "fc_norm = true has no Google .npz layout"), "%s",
+                  vt_errmsg());
+    ck_assert_int_eq(vt_vit_save_npz(&p, npz), VT_OK);
+    ck_assert_int_eq(vt_vit_load_npz(&b, npz), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "fc_norm = true has no Google .npz layout"), "%s", vt_errmsg());
+    fc = c;
+    ck_assert_msg(vt_vit_config_from_npz(npz, &fc) == VT_OK, "%s", vt_errmsg());
+    ck_assert(!fc.fc_norm);
+    remove(fcf);
+    remove(plainf);
+    remove(npz);
+    remove(base);
+    vt_vit_free(&a);
+    vt_vit_free(&b);
+    vt_vit_free(&p);
+    vt_vit_free(&q);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("safetensors");
@@ -700,6 +788,7 @@ int main(void)
     tcase_add_test(tc, npz_refuses_unexpected_members);
     tcase_add_test(tc, finetune_adapts_head_and_grid);
     tcase_add_test(tc, finetune_refuses_other_architectures);
+    tcase_add_test(tc, fc_norm_round_trip_and_inference);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -135,19 +135,22 @@ static vt_var *model_loss(vt_graph *g, vt_var **in, int nin, void *vctx)
     return logits ? vt_cross_entropy(g, logits, c->labels, 0.1f) : NULL;
 }
 
-/* the whole model's parameter gradients against finite differences, for both poolings and GELUs */
+/* the whole model's parameter gradients against finite differences, for both poolings and GELUs, and
+ * with fc_norm (every parameter, fc_norm.weight/bias among them) */
 START_TEST(model_gradients_match_finite_differences)
 {
-    for (int variant = 0; variant < 2; variant++) {
+    for (int variant = 0; variant < 3; variant++) {
         vt_vit_config c;
         tiny_config(&c);
         c.depth = 1;
         if (variant) {
             c.pool = VT_POOL_MEAN;
-            c.gelu = VT_GELU_TANH;
+            c.gelu = variant == 1 ? VT_GELU_TANH : VT_GELU_ERF;
+            c.fc_norm = variant == 2;
         }
         vt_vit m;
         ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+        ck_assert_int_eq(vt_paramset_find(&m.params, "fc_norm.weight") >= 0, variant == 2);
         vt_rng r;
         vt_rng_seed(&r, 3 + variant);
         /* larger weights than init so that every path matters */
@@ -418,6 +421,296 @@ START_TEST(patch_dropout)
 }
 END_TEST
 
+/* [model] fc_norm (timm's fc_norm=True, its default for global_pool='avg'): timm's state_dict has
+ * fc_norm.weight/bias where norm.weight/bias would be (norm is an Identity), initialised to ones / zeros
+ * with the rest of the init unchanged; only with average pooling */
+START_TEST(fc_norm_names_init_and_config)
+{
+    vt_vit_config c, p;
+    tiny_config(&c);
+    c.pool = VT_POOL_MEAN;
+    p = c;
+    c.fc_norm = true;
+    vt_vit m, plain;
+    ck_assert_msg(vt_vit_init(&m, &c) == VT_OK, "%s", vt_errmsg());
+    ck_assert_int_eq(vt_vit_init(&plain, &p), VT_OK);
+    /* the same list as the plain model's, norm.* replaced by fc_norm.* in the same place (before head) */
+    ck_assert_int_eq(m.params.count, plain.params.count);
+    ck_assert_int_eq(m.params.count, 4 + 12 * 2 + 4);
+    for (int i = 0; i < m.params.count; i++) {
+        const vt_param_info *a = &m.params.info[i], *b = &plain.params.info[i];
+        char want[128];
+        snprintf(want, sizeof want, "%s%s", strncmp(b->name, "norm.", 5) == 0 ? "fc_" : "", b->name);
+        ck_assert_msg(strcmp(a->name, want) == 0, "parameter %d: %s, timm's is %s", i, a->name, want);
+        ck_assert_int_eq(a->ndim, b->ndim);
+        for (int k = 0; k < a->ndim; k++) ck_assert_int_eq(a->shape[k], b->shape[k]);
+    }
+    const int n = m.params.count;
+    ck_assert_str_eq(m.params.info[n - 4].name, "fc_norm.weight");
+    ck_assert_str_eq(m.params.info[n - 3].name, "fc_norm.bias");
+    ck_assert_str_eq(m.params.info[n - 2].name, "head.weight");
+    ck_assert_int_eq(m.params.info[n - 4].ndim, 1);
+    ck_assert_int_eq(m.params.info[n - 4].shape[0], 8);
+    ck_assert_int_eq(m.fc_norm_w, n - 4);
+    ck_assert_int_eq(m.fc_norm_b, n - 3);
+    ck_assert_int_eq(m.norm_w, -1);
+    ck_assert_int_eq(m.norm_b, -1);
+    ck_assert_int_eq(plain.fc_norm_w, -1);
+    ck_assert_ptr_null(vt_vit_param(&m, "norm.weight"));
+    ck_assert_ptr_null(vt_vit_param(&m, "norm.bias"));
+    ck_assert_ptr_null(vt_vit_param(&plain, "fc_norm.weight"));
+    ck_assert_int_eq(vt_vit_num_params(&m), vt_vit_num_params(&plain));
+    /* timm's init: LayerNorm ones / zeros, drawing nothing, so every other tensor is the plain model's */
+    vt_rng r1, r2;
+    vt_rng_seed(&r1, 11);
+    vt_rng_seed(&r2, 11);
+    vt_vit_init_weights(&m, &r1);
+    vt_vit_init_weights(&plain, &r2);
+    ck_assert_int_eq(memcmp(m.params.data, plain.params.data, sizeof(float) * (size_t)m.params.numel), 0);
+    ck_assert_int_eq(memcmp(&r1, &r2, sizeof r1), 0);
+    vt_var *w = vt_vit_param(&m, "fc_norm.weight"), *b = vt_vit_param(&m, "fc_norm.bias");
+    for (int k = 0; k < 8; k++) {
+        ck_assert_float_eq(w->val.data[k], 1.0f);
+        ck_assert_float_eq(b->val.data[k], 0.0f);
+    }
+    vt_vit_free(&m);
+    vt_vit_free(&plain);
+    /* class-token pooling has no fc_norm here */
+    c.pool = VT_POOL_TOKEN;
+    ck_assert_int_eq(vt_vit_config_check(&c), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "fc_norm = true needs pool = avg"), "%s", vt_errmsg());
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_ERR);
+    /* the config key: false by default, refused with pool = token naming the keys */
+    vt_config cfg;
+    vt_vit_config mc;
+    vt_config_defaults(&cfg);
+    ck_assert_int_eq(vt_config_model(&cfg, &mc), VT_OK);
+    ck_assert(!mc.fc_norm);
+    ck_assert_int_eq(vt_config_load_text(&cfg, "[model]\nfc_norm = true\n", "fc.ini"), VT_OK);
+    ck_assert_int_eq(vt_config_model(&cfg, &mc), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "fc.ini") && strstr(vt_errmsg(), "[model] fc_norm = true needs pool = avg"), "%s",
+                  vt_errmsg());
+    ck_assert_int_eq(vt_config_set(&cfg, "model.pool=avg"), VT_OK);
+    ck_assert_msg(vt_config_model(&cfg, &mc) == VT_OK, "%s", vt_errmsg());
+    ck_assert(mc.fc_norm && mc.pool == VT_POOL_MEAN);
+}
+END_TEST
+
+/* the fc_norm forward is timm's forward_head: the blocks' output (no norm), the mean of its patch tokens,
+ * LayerNorm (layer_norm_eps), head; checked in double precision from the last block's activations, and
+ * against the plain model with the same values in norm.* (a norm before the pooling: other logits) */
+START_TEST(fc_norm_forward_matches_reference)
+{
+    vt_vit_config c;
+    tiny_config(&c);
+    c.pool = VT_POOL_MEAN;
+    c.fc_norm = true;
+    c.ln_eps = 1e-5f;
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, 21);
+    tu_fill_uniform(&r, m.params.data, m.params.numel, -0.5f, 0.5f);
+    enum { B = 3 };
+    const int D = c.embed_dim, K = c.num_classes, T = 2 * 3 + 1;
+    float img[B * 2 * 8 * 12];
+    tu_fill_uniform(&r, img, B * 2 * 8 * 12, -1, 1);
+    int64_t shape[4] = {B, 2, 8, 12};
+    vt_graph g;
+    vt_graph_init(&g, 1 << 18);
+    vt_vit_acts acts = {0};
+    vt_var *blocks[2] = {0};
+    acts.block = blocks;
+    vt_var *logits = vt_vit_forward(&m, &g, vt_var_wrap(&g, img, 4, shape, "x"), &acts);
+    ck_assert_msg(logits != NULL, "%s", vt_errmsg());
+    ck_assert_ptr_null(acts.norm);
+    ck_assert_ptr_nonnull(acts.fc_norm);
+    ck_assert_ptr_nonnull(blocks[1]);
+    ck_assert_int_eq(blocks[1]->val.shape[1], T);
+    const float *w = vt_vit_param(&m, "fc_norm.weight")->val.data, *bb = vt_vit_param(&m, "fc_norm.bias")->val.data;
+    const float *hw = vt_vit_param(&m, "head.weight")->val.data, *hb = vt_vit_param(&m, "head.bias")->val.data;
+    double worst = 0, scale = 0;
+    for (int b = 0; b < B; b++) {
+        const float *x = blocks[1]->val.data + (size_t)b * T * D;
+        double mean[64], mu = 0, var = 0, y[64];
+        for (int d = 0; d < D; d++) {
+            mean[d] = 0;
+            for (int t = 1; t < T; t++) mean[d] += x[t * D + d];   /* patch tokens only */
+            mean[d] /= T - 1;
+            mu += mean[d] / D;
+        }
+        for (int d = 0; d < D; d++) var += (mean[d] - mu) * (mean[d] - mu) / D;
+        for (int d = 0; d < D; d++) {
+            y[d] = (mean[d] - mu) / sqrt(var + (double)c.ln_eps) * w[d] + bb[d];
+            ck_assert_msg(fabs(acts.fc_norm->val.data[b * D + d] - y[d]) < 1e-5, "fc_norm[%d][%d]: %.7g vs %.7g", b, d,
+                          acts.fc_norm->val.data[b * D + d], y[d]);
+        }
+        for (int k = 0; k < K; k++) {
+            double ref = hb[k];
+            for (int d = 0; d < D; d++) ref += (double)hw[k * D + d] * y[d];
+            worst = fmax(worst, fabs(logits->val.data[b * K + k] - ref));
+            scale = fmax(scale, fabs(ref));
+        }
+    }
+    ck_assert_msg(scale > 0.1 && worst <= 1e-5 * fmax(1, scale), "logits off the reference by %g (scale %g)", worst, scale);
+    /* evaluation without a tape (block buffers reused): the same logits, bitwise */
+    float got[B * 5];
+    memcpy(got, logits->val.data, sizeof got);
+    vt_graph g2;
+    vt_graph_init(&g2, 1 << 18);
+    vt_graph_set_grad(&g2, false);
+    vt_var *l2 = vt_vit_forward(&m, &g2, vt_var_wrap(&g2, img, 4, shape, "x"), NULL);
+    ck_assert_ptr_nonnull(l2);
+    ck_assert_int_eq(memcmp(got, l2->val.data, sizeof got), 0);
+    /* the plain model (norm before pooling) with the same values: other logits */
+    vt_vit_config pc = c;
+    pc.fc_norm = false;
+    vt_vit plain;
+    ck_assert_int_eq(vt_vit_init(&plain, &pc), VT_OK);
+    memcpy(plain.params.data, m.params.data, sizeof(float) * (size_t)m.params.numel);
+    ck_assert_int_eq(plain.norm_w, m.fc_norm_w);
+    vt_graph_reset(&g2);
+    l2 = vt_vit_forward(&plain, &g2, vt_var_wrap(&g2, img, 4, shape, "x"), NULL);
+    ck_assert_ptr_nonnull(l2);
+    ck_assert_msg(tu_maxdiff(got, l2->val.data, B * 5) > 1e-3, "norm before / after pooling: the same logits");
+    vt_graph_free(&g);
+    vt_graph_free(&g2);
+    vt_vit_free(&plain);
+    vt_vit_free(&m);
+}
+END_TEST
+
+/* data-parallel replicas with fc_norm: 1, 2 and 3 replicas give the same loss and gradients (up to float
+ * summation order), fc_norm's among them */
+START_TEST(fc_norm_replicas_agree)
+{
+    vt_vit_config c;
+    tiny_config(&c);
+    c.pool = VT_POOL_MEAN;
+    c.fc_norm = true;
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, 31);
+    vt_vit_init_weights(&m, &r);
+    const vt_param_info *fw = &m.params.info[m.fc_norm_w], *fb = &m.params.info[m.fc_norm_b];
+    tu_fill_uniform(&r, m.params.data + fw->offset, fw->numel, 0.5f, 1.5f);
+    tu_fill_uniform(&r, m.params.data + fb->offset, fb->numel, -0.5f, 0.5f);
+    enum { B = 5 };
+    const int64_t per = (int64_t)c.in_chans * c.img_h * c.img_w, NP = m.params.numel;
+    float *img = malloc(sizeof(float) * (size_t)(B * per));
+    tu_fill_uniform(&r, img, B * per, -1, 1);
+    int labels[B] = {3, 0, 4, 1, 2};
+    float *ref = malloc(sizeof(float) * (size_t)NP);
+    double ref_loss = 0;
+    for (int n = 1; n <= 3; n++) {
+        vt_vit_replicas rep;
+        ck_assert_msg(vt_vit_replicas_init(&rep, &m, n, 1 << 16, false) == VT_OK, "%s", vt_errmsg());
+        double loss = 0;
+        vt_paramset_zero_grad(&m.params);
+        ck_assert_msg(vt_vit_replicas_train(&rep, img, labels, B, 0.1f, 1.0f, 5, &loss) == VT_OK, "%s", vt_errmsg());
+        vt_vit_replicas_free(&rep);
+        if (n == 1) {
+            memcpy(ref, m.params.grad, sizeof(float) * (size_t)NP);
+            ref_loss = loss;
+            ck_assert_msg(tu_maxabs(m.params.grad + fw->offset, fw->numel) > 1e-4, "no gradient for fc_norm.weight");
+            ck_assert_msg(tu_maxabs(m.params.grad + fb->offset, fb->numel) > 1e-4, "no gradient for fc_norm.bias");
+            continue;
+        }
+        ck_assert_msg(fabs(loss - ref_loss) <= 1e-6 * fabs(ref_loss), "%d replicas: loss %.9g vs %.9g", n, loss, ref_loss);
+        const double scale = tu_maxabs(ref, NP);
+        for (int i = 0; i < m.params.count; i++) {
+            const vt_param_info *pi = &m.params.info[i];
+            double d = tu_maxdiff(m.params.grad + pi->offset, ref + pi->offset, pi->numel);
+            ck_assert_msg(d <= 1e-5 * scale, "%d replicas: %s gradient off by %g (scale %g)", n, pi->name, d, scale);
+        }
+    }
+    free(img);
+    free(ref);
+    vt_vit_free(&m);
+}
+END_TEST
+
+/* checkpoints record fc_norm as a /model attribute and read it back; a file written before the key reads
+ * as fc_norm = false; a checkpoint of the other kind is refused naming [model] fc_norm */
+START_TEST(fc_norm_checkpoints)
+{
+    vt_vit_config c, back, plain;
+    tiny_config(&c);
+    c.pool = VT_POOL_MEAN;
+    plain = c;
+    c.fc_norm = true;
+    vt_vit m, m2, p;
+    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
+    ck_assert_int_eq(vt_vit_init(&m2, &c), VT_OK);
+    ck_assert_int_eq(vt_vit_init(&p, &plain), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, 41);
+    tu_fill_uniform(&r, m.params.data, m.params.numel, -1, 1);
+    char dir[] = "/tmp/vit_fcck_XXXXXX", path[4096], old[4200];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    vt_train_state st = {0};
+    st.step = 3;
+    ck_assert_msg(vt_ckpt_write(dir, &m, NULL, &st, "", 0, path, sizeof path) == VT_OK, "%s", vt_errmsg());
+    ck_assert_msg(vt_ckpt_model_config(path, &back) == VT_OK, "%s", vt_errmsg());
+    ck_assert(back.fc_norm && back.pool == VT_POOL_MEAN);
+    ck_assert_int_eq(vt_ckpt_check_arch(path, &back, &c, true), VT_OK);
+    ck_assert_msg(vt_ckpt_load(path, &m2, NULL, NULL, NULL) == VT_OK, "%s", vt_errmsg());
+    for (int i = 0; i < m.params.count; i++) {
+        const vt_param_info *pi = &m.params.info[i];
+        ck_assert_msg(memcmp(m.params.data + pi->offset, m2.params.data + pi->offset, sizeof(float) * (size_t)pi->numel) == 0,
+                      "%s differs after the checkpoint round trip", pi->name);
+    }
+    /* the other model: refused by the architecture check (both ways) and by the loader */
+    ck_assert_int_eq(vt_ckpt_check_arch(path, &back, &plain, false), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), path) && strstr(vt_errmsg(), "[model] fc_norm = true, the config false"), "%s",
+                  vt_errmsg());
+    ck_assert_int_eq(vt_ckpt_check_arch(path, &plain, &back, true), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "[model] fc_norm = false, the config true"), "%s", vt_errmsg());
+    ck_assert_int_eq(vt_ckpt_load(path, &p, NULL, NULL, NULL), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "norm.weight"), "%s", vt_errmsg());
+    /* the plain model's checkpoint says fc_norm = false */
+    st.step = 4;
+    ck_assert_int_eq(vt_ckpt_write(dir, &p, NULL, &st, "", 0, path, sizeof path), VT_OK);
+    back.fc_norm = true;
+    ck_assert_int_eq(vt_ckpt_model_config(path, &back), VT_OK);
+    ck_assert(!back.fc_norm);
+    remove(path);
+    /* a file of before the attribute: /model without fc_norm */
+    for (int v = 0; v < 2; v++) {
+        snprintf(old, sizeof old, "%s/old.h5", dir);
+        vt_h5id f = vt_h5_create(old);
+        ck_assert(f >= 0);
+        ck_assert_int_eq(vt_h5_write_attr_str(f, "/", "format", VT_CKPT_FORMAT), VT_OK);
+        ck_assert_int_eq(vt_h5_write_attr_i64(f, "/", "format_version", VT_CKPT_VERSION), VT_OK);
+        ck_assert_int_eq(vt_h5_write_attr_i64(f, "/", "complete", 1), VT_OK);
+        ck_assert_int_eq(vt_h5_mkgroup(f, "/model"), VT_OK);
+        const char *names[8] = {"img_h", "img_w", "patch", "in_chans", "num_classes", "embed_dim", "depth", "num_heads"};
+        const int64_t vals[8] = {8, 12, 4, 2, 5, 8, 2, 2};
+        for (int i = 0; i < 8; i++) ck_assert_int_eq(vt_h5_write_attr_i64(f, "/model", names[i], vals[i]), VT_OK);
+        ck_assert_int_eq(vt_h5_write_attr_f64(f, "/model", "mlp_ratio", 1.5), VT_OK);
+        ck_assert_int_eq(vt_h5_write_attr_f64(f, "/model", "layer_norm_eps", 1e-6), VT_OK);
+        ck_assert_int_eq(vt_h5_write_attr_str(f, "/model", "pool", "avg"), VT_OK);
+        ck_assert_int_eq(vt_h5_write_attr_str(f, "/model", "gelu", "erf"), VT_OK);
+        if (v == 1) ck_assert_int_eq(vt_h5_write_attr_i64(f, "/model", "fc_norm", 2), VT_OK);
+        vt_h5_close(f);
+        back.fc_norm = true;
+        if (v == 0) {
+            ck_assert_msg(vt_ckpt_model_config(old, &back) == VT_OK, "%s", vt_errmsg());
+            ck_assert(!back.fc_norm && back.pool == VT_POOL_MEAN);
+        } else {
+            ck_assert_int_eq(vt_ckpt_model_config(old, &back), VT_ERR);
+            ck_assert_msg(strstr(vt_errmsg(), "fc_norm = 2"), "%s", vt_errmsg());
+        }
+        remove(old);
+    }
+    rmdir(dir);
+    vt_vit_free(&m);
+    vt_vit_free(&m2);
+    vt_vit_free(&p);
+}
+END_TEST
+
 START_TEST(forward_refuses_wrong_input)
 {
     vt_vit_config c;
@@ -599,6 +892,10 @@ int main(void)
     tcase_add_test(tc, memory_savers_are_exact_and_smaller);
     tcase_add_test(tc, replicas_match_the_single_graph_step);
     tcase_add_test(tc, forward_refuses_wrong_input);
+    tcase_add_test(tc, fc_norm_names_init_and_config);
+    tcase_add_test(tc, fc_norm_forward_matches_reference);
+    tcase_add_test(tc, fc_norm_replicas_agree);
+    tcase_add_test(tc, fc_norm_checkpoints);
     tcase_add_test(tc, patch_dropout);
     tcase_add_test(tc, golden_file_passes);
     tcase_add_test(tc, golden_check_can_fail);

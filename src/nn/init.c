@@ -21,7 +21,7 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 /* pos_embed trunc_normal(.02); cls_token normal(1e-6); Linear weights trunc_normal(.02), biases 0;
- * LayerNorm 1 / 0; the patch conv keeps torch's default Conv2d init: weight and bias
+ * LayerNorm (norm1, norm2, norm or fc_norm) 1 / 0; the patch conv keeps torch's default Conv2d init: weight and bias
  * uniform(+-1/sqrt(fan_in)) with fan_in = C*P*P. Parameters are visited in timm's order. */
 void vt_vit_init_weights(vt_vit *m, vt_rng *rng)
 {

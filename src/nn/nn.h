@@ -23,6 +23,9 @@ typedef struct {
     double mlp_ratio;       /* hidden = (int)(D * mlp_ratio), as timm */
     float ln_eps;           /* 1e-6 */
     vt_pool_kind pool;      /* class token (timm 'token') or mean of patch tokens ('avg') */
+    bool fc_norm;           /* avg pooling only: no LayerNorm over the tokens (timm's norm is Identity); the
+                               pooled vector goes through fc_norm (LayerNorm, ln_eps) before the head, as
+                               timm's fc_norm=True (its default for 'avg'). false: norm, then the pooling */
     vt_gelu_kind gelu;      /* exact erf (timm default) or tanh */
     double patch_drop_rate; /* training passes only: each image keeps max(1, (int)(N (1 - rate))) of its
                                N patch tokens, a random subset (timm's patch_drop_rate / PatchDropout) */
@@ -36,7 +39,9 @@ typedef struct {
 typedef struct {
     vt_vit_config cfg;
     vt_paramset params;     /* timm state_dict names and layouts, in timm's order */
-    int cls_token, pos_embed, patch_w, patch_b, norm_w, norm_b, head_w, head_b;
+    int cls_token, pos_embed, patch_w, patch_b, head_w, head_b;
+    int norm_w, norm_b;     /* the final LayerNorm over the tokens ("norm.*"); -1 with cfg.fc_norm */
+    int fc_norm_w, fc_norm_b; /* the LayerNorm after pooling ("fc_norm.*"); -1 without cfg.fc_norm */
     vt_block_params *blocks;
     int grid_h, grid_w;     /* img / patch */
 } vt_vit;
@@ -46,10 +51,11 @@ typedef struct {
     vt_var *patch_embed;    /* (B, N, D) */
     vt_var **block_attn;    /* depth entries: (B, N+1, D), attention after proj */
     vt_var **block;         /* depth entries: (B, N+1, D) */
-    vt_var *norm;           /* (B, N+1, D) */
+    vt_var *norm;           /* (B, N+1, D); NULL with fc_norm (no norm over the tokens) */
+    vt_var *fc_norm;        /* (B, D): with fc_norm, the pooled tokens after it (NULL otherwise) */
 } vt_vit_acts;
 
-/* fill the timm defaults (eps 1e-6, token pooling, erf GELU, mlp 4, 3 channels) */
+/* fill the timm defaults (eps 1e-6, token pooling, erf GELU, mlp 4, 3 channels, fc_norm false) */
 void vt_vit_config_defaults(vt_vit_config *c);
 /* named presets of the paper's Table 1: "ti16" "s16" "b16" "l16" "h14" (also "vit_tiny_patch16" style
  * names); sets embed_dim, depth, num_heads, patch, mlp_ratio only */
@@ -90,7 +96,9 @@ int vt_vit_save_h5(const vt_vit *m, vt_h5id file, const char *group, int deflate
 int vt_vit_load_safetensors(vt_vit *m, const char *path);
 int vt_vit_save_safetensors(const vt_vit *m, const char *path);
 /* Google's original .npz releases (zip of .npy, via libzip with CRC checks), mapped as timm's
- * _load_weights does (conv and Dense kernels transposed, q/k/v kernels into the fused qkv) */
+ * _load_weights does (conv and Dense kernels transposed, q/k/v kernels into the fused qkv). Their layout
+ * has no norm after pooling (Transformer/encoder_norm is timm's norm): a model with fc_norm is refused by
+ * the loader and the writer. */
 int vt_vit_load_npz(vt_vit *m, const char *path);
 /* Members other than the model's arrays are refused by both loaders (vt_vit_load_npz, vt_vit_config_from_npz),
  * naming them, except those a real Google release carries and the loaders knowingly leave out: the
@@ -103,7 +111,8 @@ int vt_vit_save_npz(const vt_vit *m, const char *path);
  * (cls_token / pos_embed), depth (the blocks present), mlp_ratio (fc1; the config's kept when it gives the
  * same hidden size), patch and in_chans (patch embedding), num_classes (head) and, from pos_embed's tokens
  * less the class token, the input size: the config's grid when the count is its, else a square grid (as
- * timm assumes), else an error. num_heads (npz: read when the q kernel keeps its heads axis), layer_norm_eps,
+ * timm assumes), else an error; fc_norm: safetensors, true when the file has fc_norm.* and no norm.* (both
+ * refused), npz, always false. num_heads (npz: read when the q kernel keeps its heads axis), layer_norm_eps,
  * gelu and pool stay c's. */
 int vt_vit_config_from_safetensors(const char *path, vt_vit_config *c);
 int vt_vit_config_from_npz(const char *path, vt_vit_config *c);

@@ -16,7 +16,10 @@
  * that differs silently from the file's). The one exception is what real releases carry and timm skips
  * too: pre_logits/{kernel,bias}, the representation layer of the original ImageNet-21k checkpoints,
  * accepted and listed by vt_vit_npz_ignored for the caller to report. A file without cls.npy is refused
- * as a model without a class token. */
+ * as a model without a class token.
+ *
+ * The layout has one final norm, Transformer/encoder_norm, over the tokens before any pooling (timm's
+ * norm): a model with fc_norm, a norm after the pooling, is refused both ways. */
 #include "nn.h"
 #include "nn_internal.h"
 #include <ctype.h>
@@ -279,8 +282,13 @@ int vt_vit_npz_ignored(const char *path, char *out, size_t n)
     return VT_OK;
 }
 
+#define NPZ_FC_NORM                                                                                            \
+    "%s: a model with [model] fc_norm = true has no Google .npz layout (its Transformer/encoder_norm is the norm " \
+    "over the tokens before pooling, fc_norm = false)%s"
+
 int vt_vit_load_npz(vt_vit *m, const char *path)
 {
+    if (m->cfg.fc_norm) return vt_err(NPZ_FC_NORM, path, "");
     zip_t *z = open_npz(path);
     if (!z) return VT_ERR;
     const vt_vit_config *c = &m->cfg;
@@ -402,6 +410,7 @@ int vt_vit_config_from_npz(const char *path, vt_vit_config *c)
     if (!z) return VT_ERR;
     const char *pos_name = "Transformer/posembed_input/pos_embedding";
     vt_vit_config o = *c;
+    o.fc_norm = false;   /* the layout has none */
     npy_t a = {0};
     bool found;
     int64_t cls[1] = {0}, pos[2] = {0}, emb[4] = {0}, head[2] = {0}, fc1[2] = {0};
@@ -513,6 +522,7 @@ int vt_vit_save_npz(const vt_vit *mc, const char *path)
 {
     vt_vit *m = (vt_vit *)mc;   /* read only */
     const vt_vit_config *c = &m->cfg;
+    if (c->fc_norm) return vt_err(NPZ_FC_NORM, path, ": write .safetensors instead");
     const int64_t D = c->embed_dim, Hd = (int64_t)(c->embed_dim * c->mlp_ratio), K = c->num_classes, Cp = c->in_chans,
                   Pp = c->patch, NH = c->num_heads, hd = D / NH, T = (int64_t)m->grid_h * m->grid_w + 1;
     int64_t big = Pp * Pp * Cp * D;

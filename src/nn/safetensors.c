@@ -3,9 +3,10 @@
  * "__metadata__": {..}}, then the raw little-endian data (offsets relative to the end of the header).
  * Reading checks every offset against the file, refuses a name or field given twice, a shape other than
  * the model's (exact: timm's state_dict has the model's own layouts), a value that is not finite in
- * float32, and, as timm's strict load_state_dict, any tensor the model does not have (LayerScale, fc_norm,
- * register tokens, q/k norm ... are named as unsupported) and a file without cls_token; writing emits
- * float32 under timm's names. */
+ * float32, and, as timm's strict load_state_dict, any tensor the model does not have (LayerScale, register
+ * tokens, q/k norm ... are named as unsupported; fc_norm.* against norm.*, the two final norms a ViT may
+ * have, say which [model] fc_norm the file needs) and a file without cls_token; writing emits float32
+ * under timm's names. */
 #include "nn.h"
 #include "nn_internal.h"
 #include <ctype.h>
@@ -320,7 +321,7 @@ static const char *st_feature(const char *name)
 {
     static const struct { const char *pat; const char *what; } known[] = {
         {".ls1.", "LayerScale (blocks.*.ls1/ls2.gamma)"},       {".ls2.", "LayerScale (blocks.*.ls1/ls2.gamma)"},
-        {"fc_norm.", "fc_norm (a norm after pooling)"},          {"reg_token", "register tokens (reg_token)"},
+        {"reg_token", "register tokens (reg_token)"},
         {".attn.q_norm.", "q/k norm (blocks.*.attn.q_norm/k_norm)"}, {".attn.k_norm.", "q/k norm (blocks.*.attn.q_norm/k_norm)"},
         {"norm_pre.", "a norm before the blocks (norm_pre)"},    {"attn_pool.", "attention pooling (attn_pool)"},
         {"patch_embed.norm.", "a patch-embedding norm"},         {"dist_token", "a distillation token (DeiT)"},
@@ -337,11 +338,17 @@ static const char *st_feature(const char *name)
     return NULL;
 }
 
-/* is name one of a plain ViT's (any block index, as the file's depth is read from the names) */
-static bool st_plain_name(const char *name)
+static bool st_is_norm(const char *name) { return !strcmp(name, "norm.weight") || !strcmp(name, "norm.bias"); }
+static bool st_is_fc_norm(const char *name) { return !strcmp(name, "fc_norm.weight") || !strcmp(name, "fc_norm.bias"); }
+
+/* is name one of a plain ViT's (any block index, as the file's depth is read from the names); the final
+ * norm is norm.* or, with fc_norm, fc_norm.*: fc_norm_ok says which (timm's models never have both) */
+static bool st_plain_name(const char *name, bool fc_norm_ok)
 {
+    if (st_is_norm(name)) return !fc_norm_ok;
+    if (st_is_fc_norm(name)) return fc_norm_ok;
     static const char *top[] = {"cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias",
-                                "norm.weight", "norm.bias", "head.weight", "head.bias"};
+                                "head.weight", "head.bias"};
     static const char *blk[] = {"norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight",
                                 "attn.proj.bias", "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias",
                                 "mlp.fc2.weight", "mlp.fc2.bias"};
@@ -356,13 +363,19 @@ static bool st_plain_name(const char *name)
     return false;
 }
 
-/* VT_OK when every entry is a parameter of m (m NULL: of a plain ViT of any depth); else an error naming the
- * first few unexpected tensors ("and N more"), what they are when recognisable, and, when the file has no
- * cls_token either, that too */
+/* VT_OK when every entry is a parameter of m (m NULL: of a plain ViT of any depth, with norm.* or, when
+ * the file has no norm.*, fc_norm.*); else an error naming the first few unexpected tensors ("and N more"),
+ * what they are when recognisable, the [model] fc_norm the file's final norm needs when that is the
+ * difference, and, when the file has no cls_token either, that too */
 static int st_check_names(const char *path, const st_entry *es, int n, const vt_vit *m)
 {
     vt_unexpected u = {0};
-    bool have_cls = false;
+    bool have_cls = false, file_norm = false, file_fc_norm = false, bad_norm = false, bad_fc_norm = false;
+    int bad_norms = 0;   /* of the unexpected names, norm.* and fc_norm.* */
+    for (int k = 0; k < n; k++) {
+        file_norm |= st_is_norm(es[k].name);
+        file_fc_norm |= st_is_fc_norm(es[k].name);
+    }
     for (int k = 0; k < n; k++) {
         const char *nm = es[k].name;
         size_t nl = strlen(nm);
@@ -371,15 +384,30 @@ static int st_check_names(const char *path, const st_entry *es, int n, const vt_
         if (m) {
             for (int i = 0; i < m->params.count && !ok; i++) ok = strcmp(m->params.info[i].name, nm) == 0;
         } else {
-            ok = st_plain_name(nm);
+            ok = st_plain_name(nm, !file_norm);
         }
-        if (!ok) vt_unexpected_add(&u, nm, st_feature(nm));
+        if (ok) continue;
+        bad_norm |= st_is_norm(nm);
+        bad_fc_norm |= st_is_fc_norm(nm);
+        bad_norms += st_is_norm(nm) || st_is_fc_norm(nm);
+        vt_unexpected_add(&u, nm, st_feature(nm));
     }
     if (!u.bad) return VT_OK;
+    const char *hint = "";
+    if ((bad_norm || bad_fc_norm) && file_norm && file_fc_norm)
+        hint = "; the file has both norm.* and fc_norm.*, the final norm before and after pooling: no ViT has both";
+    else if (bad_fc_norm)
+        hint = "; the file's model has fc_norm, a LayerNorm after the average pooling instead of norm.* before it: "
+               "set [model] fc_norm = true (with pool = avg)";
+    else if (bad_norm)
+        hint = "; the file's model has norm.*, the final LayerNorm over the tokens, instead of fc_norm: set [model] "
+               "fc_norm = false";
+    /* a file whose only difference is the final norm holds a plain ViT, just not this one */
+    const char *what = u.fl ? "not supported: " : m && bad_norms == u.bad ? "not parameters of this model"
+                                                                          : "not parameters of a plain ViT";
     return vt_err("%s: unexpected tensor%s %s%s (%s%s; refused as timm's strict loading refuses unexpected keys: "
-                  "leaving them out would silently give another model)%s", path, u.bad == 1 ? "" : "s", u.list,
-                  vt_unexpected_more(&u), u.fl ? "not supported: " : "not parameters of a plain ViT", u.feats,
-                  have_cls ? "" : "; also " ST_NO_CLS);
+                  "leaving them out would silently give another model)%s%s", path, u.bad == 1 ? "" : "s", u.list,
+                  vt_unexpected_more(&u), what, u.feats, hint, have_cls ? "" : "; also " ST_NO_CLS);
 }
 
 
@@ -560,6 +588,9 @@ int vt_vit_config_from_safetensors(const char *path, vt_vit_config *c)
         }
     }
     if (r == VT_OK) r = vt_vit_grid_from_pos_embed(path, "pos_embed", pos->shape[1], (int)pw->shape[2], &o);
+    /* the final norm: fc_norm.* (after the pooling; the names check refused it beside norm.*) or norm.* */
+    o.fc_norm = false;
+    for (int k = 0; r == VT_OK && k < n; k++) o.fc_norm |= st_is_fc_norm(es[k].name);
     if (r == VT_OK) {
         o.patch = (int)pw->shape[2];
         *c = o;

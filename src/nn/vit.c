@@ -49,8 +49,15 @@ int vt_vit_init(vt_vit *m, const vt_vit_config *c)
         r |= P1(BP("mlp.fc2.bias"), D, &b->fc2_b);
 #undef BP
     }
-    r |= P1("norm.weight", D, &m->norm_w);
-    r |= P1("norm.bias", D, &m->norm_b);
+    /* timm registers norm, then fc_norm, then head; with fc_norm its norm is an Identity (no parameters) */
+    m->norm_w = m->norm_b = m->fc_norm_w = m->fc_norm_b = -1;
+    if (c->fc_norm) {
+        r |= P1("fc_norm.weight", D, &m->fc_norm_w);
+        r |= P1("fc_norm.bias", D, &m->fc_norm_b);
+    } else {
+        r |= P1("norm.weight", D, &m->norm_w);
+        r |= P1("norm.bias", D, &m->norm_b);
+    }
     r |= P2("head.weight", c->num_classes, D, &m->head_w);
     r |= P1("head.bias", c->num_classes, &m->head_b);
     if (r == VT_OK) r = vt_paramset_alloc(&m->params);
@@ -58,7 +65,8 @@ int vt_vit_init(vt_vit *m, const vt_vit_config *c)
         vt_vit_free(m);
         return VT_ERR;
     }
-    /* LayerNorm gains start at one, so a freshly built model is usable before init_weights */
+    /* LayerNorm gains (norm1/norm2, norm or fc_norm) start at one, so a freshly built model is usable
+     * before init_weights */
     float *p = m->params.data;
     const vt_param_info *info = m->params.info;
     for (int i = 0; i < m->params.count; i++) {
@@ -189,8 +197,15 @@ vt_var *vt_vit_forward_train(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts
         }
         if (acts && acts->block) acts->block[i] = x;
     }
-    x = vt_layernorm(g, x, PV(m->norm_w), PV(m->norm_b), c->ln_eps);
-    if (acts && x) acts->norm = x;
-    x = x ? vt_pool(g, x, c->pool, 1) : NULL;
+    if (c->fc_norm) {
+        /* timm's fc_norm: no norm over the tokens, the mean of the patch tokens, then a LayerNorm of it */
+        x = vt_pool(g, x, c->pool, 1);
+        x = x ? vt_layernorm(g, x, PV(m->fc_norm_w), PV(m->fc_norm_b), c->ln_eps) : NULL;
+        if (acts && x) acts->fc_norm = x;
+    } else {
+        x = vt_layernorm(g, x, PV(m->norm_w), PV(m->norm_b), c->ln_eps);
+        if (acts && x) acts->norm = x;
+        x = x ? vt_pool(g, x, c->pool, 1) : NULL;
+    }
     return x ? vt_linear(g, x, PV(m->head_w), PV(m->head_b)) : NULL;
 }

@@ -32,6 +32,7 @@ static int write_model_attrs(vt_h5id f, const vt_vit_config *c)
     r |= vt_h5_write_attr_f64(f, "/model", "mlp_ratio", c->mlp_ratio);
     r |= vt_h5_write_attr_f64(f, "/model", "layer_norm_eps", c->ln_eps);
     r |= vt_h5_write_attr_str(f, "/model", "pool", c->pool == VT_POOL_MEAN ? "avg" : "token");
+    r |= vt_h5_write_attr_i64(f, "/model", "fc_norm", c->fc_norm ? 1 : 0);
     r |= vt_h5_write_attr_str(f, "/model", "gelu", c->gelu == VT_GELU_TANH ? "tanh" : "erf");
     r |= vt_h5_write_attr_str(f, "/model", "layout", "timm state_dict names and shapes, float32");
     return r ? VT_ERR : VT_OK;
@@ -136,8 +137,12 @@ int vt_ckpt_model_config(const char *path, vt_vit_config *mc)
     char pool[16] = "token", gelu[16] = "erf";
     if (r == VT_OK) r = vt_h5_attr_str(f, "/model", "pool", pool, sizeof pool);
     if (r == VT_OK) r = vt_h5_attr_str(f, "/model", "gelu", gelu, sizeof gelu);
+    int64_t fc_norm = 0;   /* files written before the key have norm.*: fc_norm = false */
+    if (r == VT_OK && vt_h5_has_attr(f, "/model", "fc_norm")) r = vt_h5_attr_i64(f, "/model", "fc_norm", &fc_norm);
     vt_h5_close(f);
     if (r != VT_OK) return VT_ERR;
+    if (fc_norm != 0 && fc_norm != 1) return vt_err("%s: /model attribute fc_norm = %lld, expected 0 or 1", path, (long long)fc_norm);
+    mc->fc_norm = fc_norm == 1;
     mc->img_h = (int)v[0];
     mc->img_w = (int)v[1];
     mc->patch = (int)v[2];
@@ -188,6 +193,8 @@ int vt_ckpt_check_arch(const char *path, const vt_vit_config *ck, const vt_vit_c
     const char *pool[] = {[VT_POOL_TOKEN] = "token", [VT_POOL_MEAN] = "avg"};
     const char *gelu[] = {[VT_GELU_ERF] = "erf", [VT_GELU_TANH] = "tanh"};
     if (ck->pool != mc->pool) return arch_diff(path, "pool", pool[ck->pool], pool[mc->pool], whole);
+    if (ck->fc_norm != mc->fc_norm)
+        return arch_diff(path, "fc_norm", ck->fc_norm ? "true" : "false", mc->fc_norm ? "true" : "false", whole);
     if (ck->gelu != mc->gelu) return arch_diff(path, "gelu", gelu[ck->gelu], gelu[mc->gelu], whole);
     return VT_OK;
 }

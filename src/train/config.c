@@ -27,7 +27,9 @@ static const vt_cfg_key keys[] = {
     {"model", "num_heads", VT_CFG_INT, F(num_heads), "12", 1, 1024, NULL, false, "attention heads (must divide embed_dim)"},
     {"model", "mlp_ratio", VT_CFG_FLOAT, F(mlp_ratio), "4", 0.01, 64, NULL, false, "MLP hidden size / embed_dim"},
     {"model", "layer_norm_eps", VT_CFG_FLOAT, F(layer_norm_eps), "1e-6", 1e-12, 1, NULL, false, "LayerNorm epsilon (timm: 1e-6)"},
-    {"model", "pool", VT_CFG_ENUM, F(pool), "token", 0, 0, "token|avg", false, "class token, or mean of the patch tokens after the final LayerNorm (timm's global_pool='avg' with fc_norm=False)"},
+    {"model", "pool", VT_CFG_ENUM, F(pool), "token", 0, 0, "token|avg", false, "class token, or mean of the patch tokens (timm's global_pool='avg'), after the final LayerNorm unless fc_norm"},
+    {"model", "fc_norm", VT_CFG_BOOL, F(fc_norm), "false", 0, 0, NULL, false,
+     "pool = avg only: no LayerNorm over the tokens, a LayerNorm (fc_norm.*, not norm.*) of their mean instead: timm's fc_norm=True, its default for global_pool='avg' (false, the default here so that older configs and checkpoints keep their model: timm's fc_norm=False)"},
     {"model", "gelu", VT_CFG_ENUM, F(gelu), "erf", 0, 0, "erf|tanh", false, "exact GELU or the tanh approximation"},
     {"model", "patch_drop_rate", VT_CFG_FLOAT, F(patch_drop_rate), "0", 0, 0.99, NULL, false,
      "training only: fraction of patch tokens each image drops, a random subset per image and step (timm PatchDropout; evaluation keeps all)"},
@@ -606,6 +608,7 @@ int vt_config_model(const vt_config *c, vt_vit_config *mc)
     mc->num_classes = c->num_classes ? c->num_classes : 1;   /* 0: filled in from the dataset */
     mc->ln_eps = (float)c->layer_norm_eps;
     mc->pool = strcmp(c->pool, "avg") == 0 ? VT_POOL_MEAN : VT_POOL_TOKEN;
+    mc->fc_norm = c->fc_norm;
     mc->gelu = strcmp(c->gelu, "tanh") == 0 ? VT_GELU_TANH : VT_GELU_ERF;
     mc->patch_drop_rate = c->patch_drop_rate;
     if (vt_vit_config_check(mc) != VT_OK) return model_err(c, "[model] ");

@@ -59,8 +59,8 @@ int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
 {
     size_t pl = strlen(path);
     bool st = pl > 12 && strcmp(path + pl - 12, ".safetensors") == 0, npz = pl > 4 && strcmp(path + pl - 4, ".npz") == 0;
-    /* the source model: for .safetensors / .npz the config's, with what the shapes tell (num_heads,
-     * layer_norm_eps, gelu and pool stay the config's) */
+    /* the source model: for .safetensors / .npz the config's, with what the names and shapes tell (num_heads,
+     * layer_norm_eps, gelu and pool stay the config's; fc_norm comes from a safetensors file's names) */
     vt_vit_config src = m->cfg;
     int r;
     if (st) {

@@ -59,7 +59,7 @@ int vt_ckpt_write(const char *dir, const vt_vit *m, const vt_optim *o, const vt_
 /* read the model description stored in a checkpoint (/model attributes) */
 int vt_ckpt_model_config(const char *path, vt_vit_config *mc);
 /* VT_OK when a checkpoint's model description ck can serve the config's model mc: the same architecture
- * (depth, width, heads, patch, channels, MLP ratio, LayerNorm eps, pooling, GELU), and with whole (resume)
+ * (depth, width, heads, patch, channels, MLP ratio, LayerNorm eps, pooling, fc_norm, GELU), and with whole (resume)
  * also the same input size and classes; else VT_ERR naming path, the [model] key and both values */
 int vt_ckpt_check_arch(const char *path, const vt_vit_config *ck, const vt_vit_config *mc, bool whole);
 /* Load a checkpoint: format version and every tensor's shape are checked against m (and o);
@@ -88,6 +88,7 @@ typedef struct {
     int img_size, img_h, img_w, patch_size, in_chans, num_classes, embed_dim, depth, num_heads;
     double mlp_ratio, layer_norm_eps, patch_drop_rate;
     char pool[16], gelu[16];
+    bool fc_norm;               /* a LayerNorm after the average pooling instead of before it (timm's fc_norm) */
     /* [data] */
     char data_path[VT_STR], data_format[16], images_key[64], labels_key[64], bad_images[16];
     bool cifar_coarse;
