@@ -190,7 +190,7 @@ END_TEST
 
 /* a safetensors file of m's parameters as F32, except f64 (if not NULL) as F64 with its element 0 set to
  * poke; extra is appended to the header's entries (e.g. a second entry of a name) */
-static const char *st_skip;   /* when set, write_st leaves this tensor out */
+static const char *st_skip;   /* when set, write_st leaves out the tensors whose names start with it */
 
 static void write_st(const vt_vit *m, const char *f64, double poke, const char *extra)
 {
@@ -199,7 +199,7 @@ static void write_st(const vt_vit *m, const char *f64, double poke, const char *
     uint64_t off = 0;
     for (int i = 0; i < m->params.count; i++) {
         const vt_param_info *pi = &m->params.info[i];
-        if (st_skip && strcmp(pi->name, st_skip) == 0) continue;
+        if (st_skip && strncmp(pi->name, st_skip, strlen(st_skip)) == 0) continue;
         bool d = f64 && strcmp(pi->name, f64) == 0;
         len += (size_t)snprintf(h + len, sizeof h - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", pi->name, d ? "F64" : "F32");
         for (int k = 0; k < pi->ndim; k++) len += (size_t)snprintf(h + len, sizeof h - len, k ? ",%lld" : "%lld", (long long)pi->shape[k]);
@@ -215,7 +215,7 @@ static void write_st(const vt_vit *m, const char *f64, double poke, const char *
     fwrite(h, 1, len, f);
     for (int i = 0; i < m->params.count; i++) {
         const vt_param_info *pi = &m->params.info[i];
-        if (st_skip && strcmp(pi->name, st_skip) == 0) continue;
+        if (st_skip && strncmp(pi->name, st_skip, strlen(st_skip)) == 0) continue;
         const float *v = m->params.data + pi->offset;
         if (f64 && strcmp(pi->name, f64) == 0)
             for (int64_t k = 0; k < pi->numel; k++) {
@@ -644,6 +644,41 @@ START_TEST(finetune_adapts_head_and_grid)
 }
 END_TEST
 
+/* a backbone without head.* (timm's DINO/MAE weights, a reset_classifier(0) export): everything else is
+ * taken, the head made new as for another class count; the exact loader still refuses it */
+START_TEST(finetune_takes_a_backbone)
+{
+    vt_vit_config c;
+    vt_vit a, t;
+    small(&c, 8, 8, 4, 2);
+    random_model(&a, &c, 21);
+    snprintf(path, sizeof path, "/tmp/vit_bb_XXXXXX");
+    close(mkstemp(path));
+    st_skip = "head.";
+    write_st(&a, NULL, 0, NULL);
+    st_skip = NULL;
+    char file[96], log[4096];
+    snprintf(file, sizeof file, "%s.safetensors", path);
+    ck_assert_int_eq(rename(path, file), 0);
+    small(&c, 8, 8, 4, 2);   /* the same class count: still a new head, the file has none */
+    random_model(&t, &c, 22);
+    ck_assert_int_eq(vt_vit_load_safetensors(&t, file), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "no tensor head.weight"), "%s", vt_errmsg());
+    ck_assert_msg(finetune(&t, file, log, sizeof log) == VT_OK, "%s", vt_errmsg());
+    ck_assert_msg(strstr(log, "head: none in the file, 4 classes (initialised: zeros)"), "%s", log);
+    for (int i = 0; i < t.params.count; i++) {
+        const vt_param_info *pi = &t.params.info[i];
+        const float *v = t.params.data + pi->offset, *sv = a.params.data + a.params.info[i].offset;
+        for (int64_t k = 0; k < pi->numel; k++)
+            ck_assert_msg(strncmp(pi->name, "head.", 5) == 0 ? v[k] == 0.0f : v[k] == sv[k], "%s[%lld]", pi->name,
+                          (long long)k);
+    }
+    vt_vit_free(&t);
+    vt_vit_free(&a);
+    remove(file);
+}
+END_TEST
+
 /* the same architecture is required (as for an HDF5 checkpoint), naming the [model] key; identical
  * shapes load exactly */
 START_TEST(finetune_refuses_other_architectures)
@@ -787,6 +822,7 @@ int main(void)
     tcase_add_test(tc, safetensors_refuses_unexpected_tensors);
     tcase_add_test(tc, npz_refuses_unexpected_members);
     tcase_add_test(tc, finetune_adapts_head_and_grid);
+    tcase_add_test(tc, finetune_takes_a_backbone);
     tcase_add_test(tc, finetune_refuses_other_architectures);
     tcase_add_test(tc, fc_norm_round_trip_and_inference);
     suite_add_tcase(s, tc);

@@ -94,6 +94,9 @@ int vt_vit_save_h5(const vt_vit *m, vt_h5id file, const char *group, int deflate
 /* safetensors (timm state_dict names): load every parameter (F32, F64, F16 or BF16, shapes exact,
  * offsets checked against the file); save all as F32 with a __metadata__ entry (little-endian hosts) */
 int vt_vit_load_safetensors(vt_vit *m, const char *path);
+/* the same, except that a file without any head.* tensor (a backbone, as timm's DINO/MAE weights) loads
+ * everything else and leaves the head as it was; *had_head says which it was */
+int vt_vit_load_safetensors_backbone(vt_vit *m, const char *path, bool *had_head);
 int vt_vit_save_safetensors(const vt_vit *m, const char *path);
 /* Google's original .npz releases (zip of .npy, via libzip with CRC checks), mapped as timm's
  * _load_weights does (conv and Dense kernels transposed, q/k/v kernels into the fused qkv). Their layout

@@ -411,7 +411,9 @@ static int st_check_names(const char *path, const st_entry *es, int n, const vt_
 }
 
 
-int vt_vit_load_safetensors(vt_vit *m, const char *path)
+int vt_vit_load_safetensors(vt_vit *m, const char *path) { return vt_vit_load_safetensors_backbone(m, path, NULL); }
+
+int vt_vit_load_safetensors_backbone(vt_vit *m, const char *path, bool *had_head)
 {
     st_entry *es = NULL;
     int n = 0;
@@ -419,8 +421,12 @@ int vt_vit_load_safetensors(vt_vit *m, const char *path)
     FILE *f = open_header(path, &es, &n, &start, &len);
     int r = f ? st_check_names(path, es, n, m) : VT_ERR;
     char a[96], b[96];
+    bool head = false;
+    for (int k = 0; r == VT_OK && k < n; k++) head |= strncmp(es[k].name, "head.", 5) == 0;
+    if (had_head) *had_head = head;
     for (int i = 0; r == VT_OK && i < m->params.count; i++) {
         const vt_param_info *pi = &m->params.info[i];
+        if (had_head && !head && (i == m->head_w || i == m->head_b)) continue;   /* a backbone: the caller's to fill */
         st_entry *e = NULL;
         for (int k = 0; k < n && !e; k++)
             if (strcmp(es[k].name, pi->name) == 0) e = &es[k];
@@ -558,11 +564,11 @@ int vt_vit_config_from_safetensors(const char *path, vt_vit_config *c)
     if (r == VT_OK && !cls) r = vt_err("%s: " ST_NO_CLS, path);
     if (r == VT_OK) r = st_find(path, es, n, len, "pos_embed", 3, true, &pos);
     if (r == VT_OK) r = st_find(path, es, n, len, "patch_embed.proj.weight", 4, true, &pw);
-    if (r == VT_OK) r = st_find(path, es, n, len, "head.weight", 2, true, &head);
+    if (r == VT_OK) r = st_find(path, es, n, len, "head.weight", 2, false, &head);
     if (r == VT_OK) {
         o.embed_dim = (int)cls->shape[2];
         o.in_chans = (int)pw->shape[1];
-        o.num_classes = (int)head->shape[0];
+        if (head) o.num_classes = (int)head->shape[0];   /* none (a backbone, e.g. timm's DINO/MAE): the config's */
         if (pw->shape[2] != pw->shape[3]) {
             char a[96];
             r = vt_err("%s: tensor patch_embed.proj.weight has shape %s: the patches are not square", path,

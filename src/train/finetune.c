@@ -1,15 +1,17 @@
 /* finetune.c - start a run from pretrained weights (--init): weights only, step 0. The source model is
  * the one the file describes (an HDF5 checkpoint's stored description, or what the shapes of a
  * .safetensors / .npz file tell, as timm reads its pretrained files); it must have the config's
- * architecture. Its tensors are then copied: a head of a different class count is re-initialised; the
+ * architecture. Its tensors are then copied: a head of a different class count is re-initialised, and
+ * one is made for a .safetensors backbone without a head (timm's DINO/MAE weights); the
  * position embedding is resized when the patch grid differs; any other shape mismatch is refused naming
  * the tensor and both shapes. */
 #include "train.h"
 #include <string.h>
 
-/* copy pre (the model src describes, loaded from path) into m, adapting the head and pos_embed */
+/* copy pre (the model src describes, loaded from path) into m, adapting the head and pos_embed; new_head:
+ * the file had none (a backbone), so the head is initialised whatever the class count */
 static int transfer(vt_vit *m, const vt_vit *pre, const vt_vit_config *src, const char *path, const vt_config *c,
-                    FILE *out)
+                    bool new_head, FILE *out)
 {
     char a[96], b[96];
     int r = VT_OK;
@@ -24,9 +26,10 @@ static int transfer(vt_vit *m, const vt_vit *pre, const vt_vit_config *src, cons
         for (int k = 0; same && k < s->ndim; k++) same = s->shape[k] == dst->shape[k];
         float *d = m->params.data + dst->offset;
         const float *sv = pre->params.data + s->offset;
-        if (same) {
+        const bool head = strncmp(dst->name, "head.", 5) == 0;
+        if (same && !(head && new_head)) {
             memcpy(d, sv, sizeof(float) * (size_t)dst->numel);
-        } else if (strncmp(dst->name, "head.", 5) == 0 && src->num_classes != m->cfg.num_classes) {
+        } else if (head && (new_head || src->num_classes != m->cfg.num_classes)) {
             /* new head: zeros (the paper's fine-tuning) or timm's trunc normal */
             if (strcmp(c->head_init, "zeros") == 0 || strcmp(dst->name, "head.bias") == 0) {
                 memset(d, 0, sizeof(float) * (size_t)dst->numel);
@@ -35,7 +38,9 @@ static int transfer(vt_vit *m, const vt_vit *pre, const vt_vit_config *src, cons
                 vt_rng_seed(&rng, (uint64_t)c->seed + 17);
                 for (int64_t k = 0; k < dst->numel; k++) d[k] = (float)vt_rng_trunc_normal(&rng, 0, 0.02, -2, 2);
             }
-            if (strcmp(dst->name, "head.weight") == 0)
+            if (strcmp(dst->name, "head.weight") == 0 && new_head)
+                fprintf(out, "head: none in the file, %d classes (initialised: %s)\n", m->cfg.num_classes, c->head_init);
+            else if (strcmp(dst->name, "head.weight") == 0)
                 fprintf(out, "head: %d -> %d classes (re-initialised: %s)\n", src->num_classes, m->cfg.num_classes,
                         c->head_init);
         } else if (strcmp(dst->name, "pos_embed") == 0 && s->shape[2] == dst->shape[2]) {
@@ -74,10 +79,11 @@ int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
     }
     if (r == VT_OK) r = vt_ckpt_check_arch(path, &src, &m->cfg, false);
     if (r != VT_OK) return VT_ERR;
+    bool had_head = true;   /* a .safetensors backbone may have none */
     vt_vit pre;
     if (vt_vit_init(&pre, &src) != VT_OK) return vt_err_prefix("%s: ", path);
     if (st) {
-        r = vt_vit_load_safetensors(&pre, path);
+        r = vt_vit_load_safetensors_backbone(&pre, path, &had_head);
     } else if (npz) {
         r = vt_vit_load_npz(&pre, path);
         char ignored[256] = "";
@@ -88,7 +94,7 @@ int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
         r = vt_ckpt_load(path, &pre, NULL, NULL, NULL);
         vt_h5_unlock();
     }
-    if (r == VT_OK) r = transfer(m, &pre, &src, path, c, out);
+    if (r == VT_OK) r = transfer(m, &pre, &src, path, c, !had_head, out);
     vt_vit_free(&pre);
     if (r == VT_OK) fprintf(out, "initialised from %s (weights only, step 0)\n", path);
     return r;
