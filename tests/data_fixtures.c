@@ -73,12 +73,16 @@ long file_crc(const char *path)
 }
 
 /* a small HDF5 file (not a dataset: what an old output of another kind could be) */
-void write_small_h5(const char *path)
+void write_small_h5(const char *path, bool dataset)
 {
     vt_h5id f = vt_h5_create(path);
     ck_assert(f >= 0);
     int64_t v[3] = {4, 5, 6};
     ck_assert_int_eq(vt_h5_write_i64(f, "/old", v, 1, (int64_t[]){3}), VT_OK);
+    if (dataset) {
+        const uint8_t px[4] = {1, 2, 3, 4};
+        ck_assert_int_eq(vt_h5_write_u8(f, "/train/images", px, 4, (int64_t[]){1, 2, 2, 1}, 0), VT_OK);
+    }
     vt_h5_close(f);
 }
 

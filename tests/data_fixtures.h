@@ -15,8 +15,9 @@ void write_text(const char *folder, const char *name, const char *text);
 void expect_file_text(const char *path, const char *text);
 /* crc32 of the whole file at path (-1 when it cannot be read): a file left as it was keeps it */
 long file_crc(const char *path);
-/* a small HDF5 file (not a dataset: what an old output of another kind could be) */
-void write_small_h5(const char *path);
+/* a small HDF5 file: with dataset, an old packed dataset (a /train/images of one 2x2 image) that vit-data
+ * pack may replace; without, an HDF5 file of another kind (as a checkpoint), which it must not */
+void write_small_h5(const char *path, bool dataset);
 /* train-images/labels IDX files in folder: 3000 noise images of 12x20 (about 700 KB, noise does not
  * deflate), labels 0..9 */
 void write_noise_idx(const char *folder, uint64_t seed);

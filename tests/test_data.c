@@ -649,7 +649,11 @@ START_TEST(pack_file_atomic)
     ck_assert_msg(strstr(vt_errmsg(), out) && strstr(vt_errmsg(), "exists and is not an HDF5 file"), "%s", vt_errmsg());
     expect_file_text(out, "keep");
     ck_assert_int_ne(access(tmp, F_OK), 0);
-    write_small_h5(out);
+    write_small_h5(out, false);   /* an HDF5 file of another kind (a checkpoint): not a dataset to replace */
+    ck_assert_int_eq(vt_pack_file_begin(&pf, out), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "is an HDF5 file but not a dataset"), "%s", vt_errmsg());
+    ck_assert_int_ne(access(tmp, F_OK), 0);
+    write_small_h5(out, true);
     long crc0 = file_crc(out);
     vt_dataset *src;
     ck_assert_int_eq(vt_dataset_open(&src, dir, "train", NULL, NULL, NULL), VT_OK);

@@ -118,7 +118,7 @@ START_TEST(tool_data_pack_refusals)
     write_noise_idx(src, 3);
     snprintf(out, sizeof out, "%s/x.h5", dir);
     snprintf(part, sizeof part, "%s.partial", out);
-    write_small_h5(out);
+    write_small_h5(out, true);
     long crc0 = file_crc(out);
     run_tool(&t, 200 << 10, "tools/vit-data", "pack", src, out, NULL);
     expect_tool(&t, 1, "vit-data", "x.h5.partial", "/train/images", strerror(EFBIG), "x.h5 left as it was", NULL);
@@ -209,7 +209,7 @@ START_TEST(tool_export_refusals)
     /* an output not named .safetensors or .npz (another checkpoint, a config) is refused, untouched */
     char other[600], ini[600], npz[600];
     snprintf(other, sizeof other, "%s/ckpt-000000056.h5", dir);
-    write_small_h5(other);
+    write_small_h5(other, false);
     long crc_other = file_crc(other);
     write_text(dir, "config.ini", "[data]\n");
     snprintf(ini, sizeof ini, "%s/config.ini", dir);

@@ -109,6 +109,16 @@ int vt_dataset_pack_h5(vt_dataset *ds, vt_h5id f, const char *group)
 }
 
 /* ---------------------------------------------------------------- the file, written atomically */
+/* does the HDF5 file at path hold a dataset of the layout this file writes (or h5data.c reads)? */
+static bool packed_dataset(const char *path)
+{
+    vt_h5id f = vt_h5_open(path, false);
+    if (f < 0) return false;
+    bool yes = vt_h5_exists(f, "/train/images") || vt_h5_exists(f, "/test/images") || vt_h5_exists(f, "/images");
+    vt_h5_close(f);
+    return yes;
+}
+
 int vt_pack_file_begin(vt_pack_file *p, const char *path)
 {
     p->file = -1;
@@ -122,6 +132,11 @@ int vt_pack_file_begin(vt_pack_file *p, const char *path)
         return vt_err("%s exists and is not %s: not overwritten (name a new file, or an HDF5 file to replace)", path,
                       S_ISREG(st.st_mode) ? "an HDF5 file" : "a regular file");
     vt_h5_lock();
+    if (stat(path, &st) == 0 && !packed_dataset(path)) {   /* nor another kind of HDF5 file (a checkpoint) */
+        vt_h5_unlock();
+        return vt_err("%s is an HDF5 file but not a dataset (no /train/images, /test/images or /images): not "
+                      "overwritten (name a new file, or a dataset file to replace)", path);
+    }
     p->file = vt_h5_create(p->tmp);
     vt_h5_unlock();
     if (p->file < 0) {
