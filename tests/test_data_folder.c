@@ -231,6 +231,35 @@ START_TEST(png_classes_and_pixels)
         ck_assert_msg(pix[0] == px(nested[i], 0, 0, 0), "sample %d is not the image of seed %d", i, nested[i]);
     }
     vt_dataset_close(ds);
+    /* a symlink back up a class folder is walked once, not until a depth limit */
+    char link[600];
+    snprintf(link, sizeof link, "%s/root/cat/loop", dir);
+    ck_assert_int_eq(symlink(".", link), 0);
+    snprintf(link, sizeof link, "%s/root/cat/loop2", dir);
+    ck_assert_int_eq(symlink("..", link), 0);   /* up to the root: the other classes' folders are not cat's */
+    ds = open_ok(root, "train", NULL);
+    ck_assert_int_eq(ds->count, 7 + 5);   /* ..: ant (4) and bird (1) once more, under cat/loop2 */
+    vt_dataset_close(ds);
+    unlink(link);
+    ds = open_ok(root, "train", NULL);
+    ck_assert_int_eq(ds->count, 7);
+    vt_dataset_close(ds);
+    /* classes whose images are all in subfolders are found, also in the train/val layout (train and val never
+     * taken as classes) */
+    write_png(at("nest/train/a/s/1.png"), 5, 6, 3, 1);
+    write_png(at("nest/train/b/t/u/2.png"), 5, 6, 3, 2);
+    write_png(at("nest/val/a/x/3.png"), 5, 6, 3, 3);
+    char nest[512];
+    snprintf(nest, sizeof nest, "%s/nest", dir);
+    ck_assert_msg(vt_dataset_open(&ds, nest, "train", "auto", NULL, NULL) == VT_OK, "%s", vt_errmsg());
+    ck_assert_str_eq(ds->format, "folder");
+    ck_assert_int_eq(ds->count, 2);
+    ck_assert_int_eq(ds->num_classes, 2);
+    ck_assert_str_eq(ds->class_names[0], "a");
+    vt_dataset_close(ds);
+    ds = open_ok(nest, "test", NULL);
+    ck_assert_int_eq(ds->count, 1);
+    vt_dataset_close(ds);
 }
 END_TEST
 

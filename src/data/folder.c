@@ -84,7 +84,29 @@ static int list_dir(const char *dir, bool dirs, strlist *out)
     return VT_OK;
 }
 
-/* does dir hold at least one subfolder with an image file in it? */
+/* subfolders of a class are followed to this depth; deeper is an error naming the folder */
+enum { MAX_DEPTH = 32 };
+
+/* does dir, or a subfolder of it (to depth levels), hold an image file? */
+static bool has_image_below(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d) return false;
+    struct dirent *e;
+    bool found = false;
+    while (!found && (e = readdir(d))) found = e->d_name[0] != '.' && is_image_name(e->d_name);
+    closedir(d);
+    if (found || depth <= 0) return found;
+    strlist sub;
+    if (list_dir(dir, true, &sub) != VT_OK) return false;
+    char p[4096];
+    for (int k = 0; k < sub.n && !found; k++)
+        if (snprintf(p, sizeof p, "%s/%s", dir, sub.v[k]) < (int)sizeof p) found = has_image_below(p, depth - 1);
+    strlist_free(&sub);
+    return found;
+}
+
+/* does dir hold at least one subfolder with an image file in it or below it (a class folder)? */
 static bool has_class_dirs(const char *dir)
 {
     strlist sub;
@@ -93,11 +115,7 @@ static bool has_class_dirs(const char *dir)
     char p[4096];
     for (int k = 0; k < sub.n && !found; k++) {
         snprintf(p, sizeof p, "%s/%s", dir, sub.v[k]);
-        DIR *d = opendir(p);
-        struct dirent *e;
-        while (d && !found && (e = readdir(d)))
-            found = e->d_name[0] != '.' && is_image_name(e->d_name);
-        if (d) closedir(d);
+        found = has_image_below(p, 4);   /* enough to recognise the layout; scanning goes deeper */
     }
     strlist_free(&sub);
     return found;
@@ -218,13 +236,29 @@ static int add_sample(folder_impl *m, scan_t *s, const char *rel, int label)
     return VT_OK;
 }
 
+/* the folders of one class visited so far (device, inode): a symlink back up the tree is walked once */
+typedef struct {
+    dev_t dev[4096];
+    ino_t ino[4096];
+    int n;
+} visited_t;
+
 /* the images of folder sub (relative to the root) and, as torchvision's ImageFolder, of its subfolders
- * (sorted, depth first, at most 16 levels: a symlink loop ends there); *found counts the image files */
+ * (sorted, depth first; each real folder once, at most MAX_DEPTH deep); *found counts the image files */
 static int scan_tree(vt_dataset *ds, folder_impl *m, scan_t *s, const char *sub, int label, const vt_data_options *o,
-                     int depth, int64_t *found)
+                     int depth, int64_t *found, visited_t *seen)
 {
     char dir[4096], p[4200], rel[4096];
     if (snprintf(dir, sizeof dir, "%s/%s", m->root, sub) >= (int)sizeof dir) return vt_err("%s/%s: path too long", m->root, sub);
+    struct stat st;
+    if (stat(dir, &st) != 0) return vt_err("%s: cannot read: %s", dir, strerror(errno));
+    for (int k = 0; k < seen->n; k++)
+        if (seen->dev[k] == st.st_dev && seen->ino[k] == st.st_ino) return VT_OK;   /* a link to a folder seen */
+    if (seen->n == (int)(sizeof seen->dev / sizeof *seen->dev))
+        return vt_err("%s: more than %d folders in one class", dir, seen->n);
+    seen->dev[seen->n] = st.st_dev;
+    seen->ino[seen->n++] = st.st_ino;
+    if (depth > MAX_DEPTH) return vt_err("%s: folders nested deeper than %d levels in a class", dir, MAX_DEPTH);
     strlist files, subs;
     if (list_dir(dir, false, &files) != VT_OK) return VT_ERR;
     int r = VT_OK;
@@ -244,11 +278,11 @@ static int scan_tree(vt_dataset *ds, folder_impl *m, scan_t *s, const char *sub,
         else r = add_sample(m, s, rel, label);
     }
     strlist_free(&files);
-    if (r != VT_OK || depth >= 16) return r;
+    if (r != VT_OK) return r;
     if (list_dir(dir, true, &subs) != VT_OK) return VT_ERR;
     for (int k = 0; r == VT_OK && k < subs.n; k++) {
         if (snprintf(rel, sizeof rel, "%s/%s", sub, subs.v[k]) >= (int)sizeof rel) r = vt_err("%s/%s: path too long", dir, subs.v[k]);
-        else r = scan_tree(ds, m, s, rel, label, o, depth + 1, found);
+        else r = scan_tree(ds, m, s, rel, label, o, depth + 1, found, seen);
     }
     strlist_free(&subs);
     return r;
@@ -257,7 +291,11 @@ static int scan_tree(vt_dataset *ds, folder_impl *m, scan_t *s, const char *sub,
 static int scan_class(vt_dataset *ds, folder_impl *m, scan_t *s, const char *cls, int label, const vt_data_options *o)
 {
     int64_t found = 0;
-    int r = scan_tree(ds, m, s, cls, label, o, 0, &found);
+    visited_t *seen = malloc(sizeof *seen);
+    if (!seen) return vt_err("out of memory scanning %s/%s", m->root, cls);
+    seen->n = 0;
+    int r = scan_tree(ds, m, s, cls, label, o, 0, &found, seen);
+    free(seen);
     if (r == VT_OK && found == 0)
         r = vt_err("%s/%s: empty class folder (expected .jpg, .jpeg or .png files in it or its subfolders, found none)",
                    m->root, cls);
