@@ -644,6 +644,29 @@ START_TEST(finetune_adapts_head_and_grid)
 }
 END_TEST
 
+/* an HDF5 checkpoint knows its grid: 2x8 into 4x4 (the same 16 tokens) is resampled, not copied */
+START_TEST(finetune_same_count_other_grid)
+{
+    vt_vit_config c;
+    vt_vit a, t;
+    small(&c, 8, 32, 4, 2);   /* patch 4: grid 2x8 */
+    random_model(&a, &c, 31);
+    char d[64] = "/tmp/vit_grid_XXXXXX", ck[128], log[4096];
+    ck_assert_ptr_nonnull(mkdtemp(d));
+    vt_train_state st = {.step = 7, .best_top1 = -1};
+    ck_assert_msg(vt_ckpt_write(d, &a, NULL, &st, "", 0, ck, sizeof ck) == VT_OK, "%s", vt_errmsg());
+    small(&c, 16, 16, 4, 2);   /* grid 4x4 */
+    random_model(&t, &c, 32);
+    ck_assert_msg(finetune(&t, ck, log, sizeof log) == VT_OK, "%s", vt_errmsg());
+    ck_assert_msg(strstr(log, "pos_embed: 2x8 -> 4x4 (bicubic)"), "%s", log);
+    check_transfer(&a, &t, ck);
+    vt_vit_free(&t);
+    vt_vit_free(&a);
+    remove(ck);
+    rmdir(d);
+}
+END_TEST
+
 /* a backbone without head.* (timm's DINO/MAE weights, a reset_classifier(0) export): everything else is
  * taken, the head made new as for another class count; the exact loader still refuses it */
 START_TEST(finetune_takes_a_backbone)
@@ -823,6 +846,7 @@ int main(void)
     tcase_add_test(tc, npz_refuses_unexpected_members);
     tcase_add_test(tc, finetune_adapts_head_and_grid);
     tcase_add_test(tc, finetune_takes_a_backbone);
+    tcase_add_test(tc, finetune_same_count_other_grid);
     tcase_add_test(tc, finetune_refuses_other_architectures);
     tcase_add_test(tc, fc_norm_round_trip_and_inference);
     suite_add_tcase(s, tc);

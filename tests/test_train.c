@@ -170,6 +170,13 @@ static void assert_same_weights(const char *a, const char *b)
     vt_h5_close(fb);
 }
 
+/* the last 1500 characters of a log: enough for a failure message (Check refuses long ones) */
+static const char *tail(const char *text)
+{
+    size_t n = strlen(text);
+    return n > 1500 ? text + n - 1500 : text;
+}
+
 static char *read_log(const char *log)
 {
     FILE *f = fopen(log, "r");
@@ -505,19 +512,19 @@ START_TEST(run_folder_rules)
                                           NULL},
                          log),
                      1);
-    ck_assert_msg(strstr(read_log(log), "holds later checkpoints of this run (ckpt-000000009.h5)"), "%s", read_log(log));
+    ck_assert_msg(strstr(read_log(log), "holds later checkpoints of this run (ckpt-000000009.h5)"), "%s", tail(read_log(log)));
     /* into another run's folder */
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r2, "--resume", c9, "--set", "train.max_steps=12",
                                           NULL},
                          log),
                      1);
-    ck_assert_msg(strstr(read_log(log), "names another run's folder"), "%s", read_log(log));
+    ck_assert_msg(strstr(read_log(log), "names another run's folder"), "%s", tail(read_log(log)));
     /* another batch size: the data order would not be the run's */
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r1, "--resume", "auto", "--set", "data.batch_size=8",
                                           "--set", "train.max_steps=12", NULL},
                          log),
                      1);
-    ck_assert_msg(strstr(read_log(log), "trained with [data] batch_size = 16, the config says 8"), "%s", read_log(log));
+    ck_assert_msg(strstr(read_log(log), "trained with [data] batch_size = 16, the config says 8"), "%s", tail(read_log(log)));
     /* while another trainer holds the folder */
     char lockp[600];
     snprintf(lockp, sizeof lockp, "%s/.vit-train.lock", r1);
@@ -525,7 +532,7 @@ START_TEST(run_folder_rules)
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r1, "--resume", "auto", NULL}, log), 1);
-    ck_assert_msg(strstr(read_log(log), "another vit-train"), "%s", read_log(log));
+    ck_assert_msg(strstr(read_log(log), "another vit-train"), "%s", tail(read_log(log)));
     close(fd);
     /* none of that changed either folder */
     char *a1 = metrics_without_speed(r1), *a2 = metrics_without_speed(r2);
@@ -548,27 +555,61 @@ START_TEST(run_folder_rules)
                          log),
                      1);
     ck_assert_msg(strstr(read_log(log), "newer checkpoints that cannot be read") && strstr(read_log(log), "ckpt-000000099.h5"),
-                  "%s", read_log(log));
+                  "%s", tail(read_log(log)));
     ck_assert_int_eq(access(c99, F_OK), 0);
+    unlink(c99);
+    /* a readable checkpoint under a later step's name (a copy) is not taken for that step */
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", c6, c99);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r1, "--resume", "auto", "--set", "train.max_steps=12",
+                                          NULL},
+                         log),
+                     1);
+    ck_assert_msg(strstr(read_log(log), "named step 99 but holds step 6"), "%s", tail(read_log(log)));
     unlink(c99);
     /* into an empty folder: fine */
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r3, "--resume", c9, "--set", "train.max_steps=12",
                                           NULL},
                          log),
                      0);
+    /* a checkpoint a killed trainer was writing is removed by the next one in the folder */
+    char stale[600];
+    snprintf(stale, sizeof stale, "%s/ckpt-000000010.h5.tmp", r1);
+    tf = fopen(stale, "wb");
+    fputs("partial", tf);
+    fclose(tf);
     /* the run's own config.ini: that folder, no --out needed */
     char own[600];
     snprintf(own, sizeof own, "%s/config.ini", r1);
     ck_assert_int_eq(run((const char *[]){"--config", own, "--resume", "auto", "--set", "train.max_steps=12", NULL}, log),
                      0);
     ck_assert_msg(strstr(read_log(log), "resumed from ") && strstr(read_log(log), "W1/ckpt-000000009.h5 at step 9"),
-                  "%s", read_log(log));
+                  "%s", tail(read_log(log)));
+    ck_assert_int_ne(access(stale, F_OK), 0);
+    /* the lock file is never opened through a link (it would truncate the file linked to) */
+    char r4[512], victim[600], lk[600];
+    snprintf(r4, sizeof r4, "%s/W4", dir);
+    mkdir(r4, 0777);
+    snprintf(victim, sizeof victim, "%s/victim.txt", dir);
+    tf = fopen(victim, "w");
+    fputs("important", tf);
+    fclose(tf);
+    snprintf(lk, sizeof lk, "%s/.vit-train.lock", r4);
+    ck_assert_int_eq(symlink(victim, lk), 0);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r4, "--set", "train.max_steps=6", NULL}, log), 1);
+    ck_assert_msg(strstr(read_log(log), ".vit-train.lock: cannot create the lock file"), "%s", tail(read_log(log)));
+    tf = fopen(victim, "r");
+    char vb[32] = "";
+    ck_assert_ptr_nonnull(fgets(vb, sizeof vb, tf));
+    fclose(tf);
+    ck_assert_str_eq(vb, "important");
     /* a path longer than the config holds is refused, not cut short */
     char longp[400];
     memset(longp, 'x', sizeof longp - 1);
     longp[sizeof longp - 1] = '\0';
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r3, "--init", longp, NULL}, log), 1);
-    ck_assert_msg(strstr(read_log(log), "path too long"), "%s", read_log(log));
+    ck_assert_msg(strstr(read_log(log), "path too long"), "%s", tail(read_log(log)));
 }
 END_TEST
 
@@ -596,7 +637,7 @@ START_TEST(bad_checkpoints_and_commands)
     ck_assert_msg(strstr(vt_errmsg(), "trunc.h5") != NULL, "%s", vt_errmsg());
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", bad, NULL}, log), 1);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", dir, NULL}, log), 1);
-    ck_assert_msg(strstr(read_log(log), "is a folder, expected an HDF5 file"), "%s", read_log(log));
+    ck_assert_msg(strstr(read_log(log), "is a folder, expected an HDF5 file"), "%s", tail(read_log(log)));
     /* not a checkpoint at all */
     ck_assert_int_eq(vt_ckpt_model_config(tu_golden("vit_reference.h5"), &mc), VT_ERR);
     ck_assert(strstr(vt_errmsg(), "not a vit checkpoint") != NULL);
@@ -617,7 +658,7 @@ START_TEST(bad_checkpoints_and_commands)
                          log),
                      1);
     ck_assert_msg(strstr(read_log(log), "[model] pool = token, the config avg (set pool = token to continue that run)"),
-                  "%s", read_log(log));
+                  "%s", tail(read_log(log)));
     /* a full disk while writing a checkpoint: refused with the reason, no partial file, the older ones kept */
     struct stat st0;
     ck_assert_int_eq(stat(ck, &st0), 0);
@@ -651,7 +692,7 @@ START_TEST(bad_checkpoints_and_commands)
         }
     closedir(dd);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", "auto", NULL}, log), 1);
-    ck_assert_msg(strstr(read_log(log), "resume auto: no readable checkpoint in"), "%s", read_log(log));
+    ck_assert_msg(strstr(read_log(log), "resume auto: no readable checkpoint in"), "%s", tail(read_log(log)));
     char *metrics_after = metrics_without_speed(out);
     ck_assert_str_eq(metrics_before, metrics_after);
     free(metrics_before);
@@ -660,9 +701,9 @@ START_TEST(bad_checkpoints_and_commands)
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--bogus", NULL}, log), 2);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--threads", "zero", NULL}, log), 2);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--threads", "100000", NULL}, log), 2);
-    ck_assert_msg(strstr(read_log(log), "--threads 100000: expected an integer in [0, 1024]"), "%s", read_log(log));
+    ck_assert_msg(strstr(read_log(log), "--threads 100000: expected an integer in [0, 1024]"), "%s", tail(read_log(log)));
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--config", cfg, NULL}, log), 2);
-    ck_assert_msg(strstr(read_log(log), "--config given twice"), "%s", read_log(log));
+    ck_assert_msg(strstr(read_log(log), "--config given twice"), "%s", tail(read_log(log)));
     ck_assert_int_eq(run((const char *[]){"--config", "/nonexistent.ini", NULL}, log), 1);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--set", "model.dept=3", NULL}, log), 1);
     const char *text = read_log(log);

@@ -301,7 +301,12 @@ int vt_ckpt_find_latest(const char *dir, char *path, size_t n, bool *found, char
         snprintf(path, n, "%s/%s", dir, list[i].name);
         vt_h5id f = vt_h5_open(path, false);
         if (f >= 0) {
-            if (check_header(f, path) == VT_OK) *found = true;
+            int64_t inside = -1;
+            if (check_header(f, path) == VT_OK && vt_h5_attr_i64(f, "/state", "step", &inside) == VT_OK) {
+                /* a copy under another name would be taken for a later step */
+                if (inside == list[i].step) *found = true;
+                else vt_err("%s: named step %lld but holds step %lld", path, list[i].step, (long long)inside);
+            }
             vt_h5_close(f);
         }
         if (!*found && used < skipped_n) {   /* truncated or corrupted: say why, try an older one */

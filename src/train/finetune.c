@@ -27,7 +27,10 @@ static int transfer(vt_vit *m, const vt_vit *pre, const vt_vit_config *src, cons
         float *d = m->params.data + dst->offset;
         const float *sv = pre->params.data + s->offset;
         const bool head = strncmp(dst->name, "head.", 5) == 0;
-        if (same && !(head && new_head)) {
+        /* the same token count on another grid (2x8 -> 4x4) is still a resize */
+        const bool regrid = strcmp(dst->name, "pos_embed") == 0 &&
+                            (src->img_h / src->patch != m->grid_h || src->img_w / src->patch != m->grid_w);
+        if (same && !(head && new_head) && !regrid) {
             memcpy(d, sv, sizeof(float) * (size_t)dst->numel);
         } else if (head && (new_head || src->num_classes != m->cfg.num_classes)) {
             /* new head: zeros (the paper's fine-tuning) or timm's trunc normal */
@@ -43,7 +46,7 @@ static int transfer(vt_vit *m, const vt_vit *pre, const vt_vit_config *src, cons
             else if (strcmp(dst->name, "head.weight") == 0)
                 fprintf(out, "head: %d -> %d classes (re-initialised: %s)\n", src->num_classes, m->cfg.num_classes,
                         c->head_init);
-        } else if (strcmp(dst->name, "pos_embed") == 0 && s->shape[2] == dst->shape[2]) {
+        } else if (regrid && s->shape[2] == dst->shape[2]) {
             int gh = src->img_h / src->patch, gw = src->img_w / src->patch;
             vt_interp mode;
             r = vt_interp_parse(c->pos_interp, &mode);

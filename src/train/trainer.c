@@ -1,6 +1,7 @@
 /* trainer.c - the training loop behind vit-train: config, data, model, optimizer, schedule,
  * accumulation, clipping, evaluation, metrics.csv, checkpoints and exact resume. */
 #include "train.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -167,6 +168,12 @@ static int open_data(run_t *r, uint64_t seed)
     if (!r->test_ds && c->val_fraction > 0 &&
         vt_split_indices(ds->count, c->val_fraction, seed, &tr, &ntr, &va, &nva) != VT_OK)
         return VT_ERR;
+    if (!r->test_ds && c->val_fraction > 0 && nva == 0) {
+        free(tr);
+        free(va);
+        return vt_err("%s: [data] val_fraction = %g of %lld images holds out none (no evaluation would run)", ds->path,
+                      c->val_fraction, (long long)ds->count);
+    }
     int rc = vt_config_loader(c, &mc, ds, tr, ntr, true, seed, &r->train_l);
     if (rc == VT_OK && r->test_ds)
         rc = vt_config_loader(c, &mc, r->test_ds, NULL, 0, false, seed, &r->eval_l);
@@ -296,7 +303,7 @@ static int lock_dir(run_t *r)
     char p[4200];
     if (snprintf(p, sizeof p, "%s/.vit-train.lock", r->out_dir) >= (int)sizeof p)
         return vt_err("%.64s...: output directory path too long", r->out_dir);
-    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);   /* never through a link to another file */
     if (fd < 0) return vt_err("%s: cannot create the lock file: %s", p, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
@@ -316,6 +323,15 @@ static int lock_dir(run_t *r)
     int k = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)k, 0) != k) { /* the pid is only for the message */ }
     r->lock_fd = fd;
+    /* checkpoints a killed trainer was writing (never renamed into place): nobody else writes here now */
+    DIR *d = opendir(r->out_dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, "ckpt-", 5) == 0 && n > 7 && strcmp(e->d_name + n - 7, ".h5.tmp") == 0 &&
+            snprintf(p, sizeof p, "%s/%s", r->out_dir, e->d_name) < (int)sizeof p)
+            unlink(p);
+    }
+    if (d) closedir(d);
     return VT_OK;
 }
 
@@ -346,6 +362,10 @@ static int same_data_order(const run_t *r, const char *ckpt, const char *text)
         if (keys[i].was != keys[i].is)
             return vt_err("%s: the run was trained with %s = %g, the config says %g (the data order depends on it: %s)",
                           ckpt, keys[i].key, keys[i].was, keys[i].is, hint);
+    /* another path may hold the same images (a moved copy): said, not refused; its size was compared above */
+    if (strcmp(old.data_path, c->data_path) != 0)
+        fprintf(r->out, "warning: the run was trained on [data] path = %s, the config says %s: the data order assumes "
+                        "the same images in the same order\n", old.data_path, c->data_path);
     return VT_OK;
 }
 
@@ -518,9 +538,10 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     if (mc.patch_drop_rate > 0)
         snprintf(drop, sizeof drop, ", patch dropout %g (trains on %d of %d tokens)", mc.patch_drop_rate,
                  vt_vit_patch_keep_count(&mc, npatch), npatch);
-    fprintf(out, "vit %s | model: ViT %dx%d patch %d, dim %d, depth %d, heads %d, mlp %g, %d classes, %.3fM params%s\n",
-            VIT_VERSION, mc.img_h, mc.img_w, mc.patch, mc.embed_dim, mc.depth, mc.num_heads, mc.mlp_ratio,
-            mc.num_classes, vt_vit_num_params(&r->model) / 1e6, drop);
+    fprintf(out, "vit %s | model: ViT %dx%d patch %d, dim %d, depth %d, heads %d, mlp %g, %s pooling%s, %d classes, "
+                 "%.3fM params%s\n", VIT_VERSION, mc.img_h, mc.img_w, mc.patch, mc.embed_dim, mc.depth, mc.num_heads,
+            mc.mlp_ratio, mc.pool == VT_POOL_MEAN ? "avg" : "token", mc.fc_norm ? " + fc_norm" : "", mc.num_classes,
+            vt_vit_num_params(&r->model) / 1e6, drop);
     fprintf(out, "data: %s (%s) %lld training images %dx%dx%d, %s %lld | batch %d x %d accumulated | %lld steps/epoch, %lld steps\n",
             ds->path, ds->format, (long long)vt_loader_size(r->train_l), ds->h, ds->w, ds->c,
             r->test_ds ? "test" : "validation", (long long)(r->eval_l ? vt_loader_size(r->eval_l) : 0), c->batch_size,
