@@ -68,10 +68,10 @@ int main(int argc, char **argv)
                                           {"patch-drop", required_argument, 0, 'p'},
                                           {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     int ch;
-    bool ok = true;
+    bool ok = true, model_given = false;
     while ((ch = getopt_long(argc, argv, "m:c:b:s:t:i:rR:p:h", longs, NULL)) != -1) {
         switch (ch) {
-        case 'm': model = optarg; break;
+        case 'm': model = optarg, model_given = true; break;
         case 'c': cfgpath = optarg; break;
         case 'b': ok = cli_int("vit-bench", "--batch", optarg, 1, 1 << 20, &batch); break;
         case 's': ok = cli_int("vit-bench", "--steps", optarg, 1, 1000000, &steps); break;
@@ -88,6 +88,11 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "vit-bench: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        return 2;
+    }
+    if (model_given && cfgpath) {
+        fprintf(stderr, "vit-bench: --model %s and --config %s: give one (a config describes its own model)\n", model,
+                cfgpath);
         return 2;
     }
     vt_vit_config mc;
@@ -112,12 +117,17 @@ int main(int argc, char **argv)
         mc.num_heads = 3;
         if (!batch) batch = 128;
     } else if (vt_vit_preset(&mc, model) != VT_OK) {
-        fprintf(stderr, "vit-bench: %s\n", vt_errmsg());
+        fprintf(stderr, "vit-bench: %s (or fmnist)\n", vt_errmsg());
         return 2;
     }
     if (img) mc.img_h = mc.img_w = img;
     if (patch_drop >= 0) mc.patch_drop_rate = patch_drop;
     if (!batch) batch = 8;
+    if (replicas > batch) {
+        fprintf(stderr, "vit-bench: --replicas %d is more than the batch of %d images (each replica takes a part)\n",
+                replicas, batch);
+        return 2;
+    }
     if (threads > 0) vt_set_threads(threads);
     threads = vt_get_threads();
 

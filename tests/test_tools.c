@@ -457,6 +457,10 @@ START_TEST(tool_bench_options)
     }
     run_tool(&t, 0, B, "--steps", "1", "stray", NULL);
     expect_tool(&t, 2, "vit-bench: unexpected argument 'stray'", NULL);
+    run_tool(&t, 0, B, "--model", "s16", "--config", "x.ini", NULL);
+    expect_tool(&t, 2, "vit-bench: --model s16 and --config x.ini: give one", NULL);
+    run_tool(&t, 0, B, "--model", "fmnist", "--batch", "2", "--replicas", "4", NULL);
+    expect_tool(&t, 2, "--replicas 4 is more than the batch of 2 images", NULL);
     static const char *lbad[][2] = {{"--batch", "0"}, {"--size", "0"}, {"--batches", "0"}};
     for (int k = 0; k < 3; k++) {
         run_tool(&t, 0, L, "--data", "/nonexistent", lbad[k][0], lbad[k][1], NULL);
