@@ -475,22 +475,40 @@ START_TEST(fc_norm_names_init_and_config)
     }
     vt_vit_free(&m);
     vt_vit_free(&plain);
-    /* class-token pooling has no fc_norm here */
-    c.pool = VT_POOL_TOKEN;
-    ck_assert_int_eq(vt_vit_config_check(&c), VT_ERR);
-    ck_assert_msg(strstr(vt_errmsg(), "fc_norm = true needs pool = avg"), "%s", vt_errmsg());
-    ck_assert_int_eq(vt_vit_init(&m, &c), VT_ERR);
-    /* the config key: false by default, refused with pool = token naming the keys */
+    /* class-token pooling with fc_norm (timm allows it): a LayerNorm of the class token alone, which is per
+     * token the final norm's arithmetic: the same weights give bitwise the same logits as the plain model */
+    vt_vit_config ct = c, cp = c;
+    ct.pool = cp.pool = VT_POOL_TOKEN;
+    cp.fc_norm = false;
+    vt_vit tk, pl;
+    ck_assert_int_eq(vt_vit_init(&tk, &ct), VT_OK);
+    ck_assert_int_eq(vt_vit_init(&pl, &cp), VT_OK);
+    ck_assert_int_eq(tk.params.numel, pl.params.numel);
+    vt_rng rt;
+    vt_rng_seed(&rt, 3);
+    tu_fill_uniform(&rt, pl.params.data, pl.params.numel, -0.5f, 0.5f);
+    memcpy(tk.params.data, pl.params.data, sizeof(float) * (size_t)pl.params.numel);   /* fc_norm.* where norm.* is */
+    float img[2 * 2 * 8 * 12];
+    tu_fill_uniform(&rt, img, 2 * 2 * 8 * 12, -1, 1);
+    int64_t shp[4] = {2, 2, 8, 12};
+    vt_graph g1, g2;
+    vt_graph_init(&g1, 1 << 18);
+    vt_graph_init(&g2, 1 << 18);
+    vt_var *l1 = vt_vit_forward(&tk, &g1, vt_var_wrap(&g1, img, 4, shp, "x"), NULL);
+    vt_var *l2 = vt_vit_forward(&pl, &g2, vt_var_wrap(&g2, img, 4, shp, "x"), NULL);
+    ck_assert_msg(l1 && l2, "%s", vt_errmsg());
+    ck_assert_int_eq(memcmp(l1->val.data, l2->val.data, sizeof(float) * 2 * (size_t)c.num_classes), 0);
+    vt_graph_free(&g1);
+    vt_graph_free(&g2);
+    vt_vit_free(&tk);
+    vt_vit_free(&pl);
+    /* the config key: false by default */
     vt_config cfg;
     vt_vit_config mc;
     vt_config_defaults(&cfg);
     ck_assert_int_eq(vt_config_model(&cfg, &mc), VT_OK);
     ck_assert(!mc.fc_norm);
-    ck_assert_int_eq(vt_config_load_text(&cfg, "[model]\nfc_norm = true\n", "fc.ini"), VT_OK);
-    ck_assert_int_eq(vt_config_model(&cfg, &mc), VT_ERR);
-    ck_assert_msg(strstr(vt_errmsg(), "fc.ini") && strstr(vt_errmsg(), "[model] fc_norm = true needs pool = avg"), "%s",
-                  vt_errmsg());
-    ck_assert_int_eq(vt_config_set(&cfg, "model.pool=avg"), VT_OK);
+    ck_assert_int_eq(vt_config_load_text(&cfg, "[model]\nfc_norm = true\npool = avg\n", "fc.ini"), VT_OK);
     ck_assert_msg(vt_config_model(&cfg, &mc) == VT_OK, "%s", vt_errmsg());
     ck_assert(mc.fc_norm && mc.pool == VT_POOL_MEAN);
 }

@@ -60,8 +60,5 @@ int vt_vit_config_check(const vt_vit_config *c)
         return vt_err("model: mlp_ratio %g must give a positive hidden size", c->mlp_ratio);
     if (!(c->ln_eps > 0)) return vt_err("model: layer_norm_eps %g must be positive", c->ln_eps);
     if (c->pool != VT_POOL_TOKEN && c->pool != VT_POOL_MEAN) return vt_err("model: unknown pooling %d", (int)c->pool);
-    if (c->fc_norm && c->pool != VT_POOL_MEAN)
-        return vt_err("model: fc_norm = true needs pool = avg (fc_norm is a LayerNorm of the averaged patch tokens "
-                      "that replaces the final norm; with pool = token set fc_norm = false)");
     return VT_OK;
 }

@@ -29,7 +29,7 @@ static const vt_cfg_key keys[] = {
     {"model", "layer_norm_eps", VT_CFG_FLOAT, F(layer_norm_eps), "1e-6", 1e-12, 1, NULL, false, "LayerNorm epsilon (timm: 1e-6)"},
     {"model", "pool", VT_CFG_ENUM, F(pool), "token", 0, 0, "token|avg", false, "class token, or mean of the patch tokens (timm's global_pool='avg'), after the final LayerNorm unless fc_norm"},
     {"model", "fc_norm", VT_CFG_BOOL, F(fc_norm), "false", 0, 0, NULL, false,
-     "pool = avg only: no LayerNorm over the tokens, a LayerNorm (fc_norm.*, not norm.*) of their mean instead: timm's fc_norm=True, its default for global_pool='avg' (false, the default here so that older configs and checkpoints keep their model: timm's fc_norm=False)"},
+     "no LayerNorm over the tokens, a LayerNorm (fc_norm.*, not norm.*) of the pooled vector instead: timm's fc_norm=True, its default for global_pool='avg' (false, the default here so that older configs and checkpoints keep their model: timm's fc_norm=False); with pool = token the same numbers as norm, under timm's other name"},
     {"model", "gelu", VT_CFG_ENUM, F(gelu), "erf", 0, 0, "erf|tanh", false, "exact GELU or the tanh approximation"},
     {"model", "patch_drop_rate", VT_CFG_FLOAT, F(patch_drop_rate), "0", 0, 0.99, NULL, false,
      "training only: fraction of patch tokens each image drops, a random subset per image and step (timm PatchDropout; evaluation keeps all)"},
