@@ -396,6 +396,13 @@ START_TEST(bad_images)
     ck_assert_int_eq(ds->skipped, 1);
     ck_assert_msg(strstr(ds->skip_note, "broken.jpg") != NULL, "%s", ds->skip_note);
     vt_dataset_close(ds);
+    /* a class every image of which fails: refused even when skipping (it would be trained on nothing) */
+    write_bytes(at("b/z/only.png"), "not a png", 9);
+    vt_dataset *none = NULL;
+    ck_assert_int_eq(vt_dataset_open_opts(&none, root, "train", &skip), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "b/z: none of its 1 images decodes"), "%s", vt_errmsg());
+    unlink(at("b/z/only.png"));
+    rmdir(at("b/z"));
     unlink(at("b/a/broken.jpg"));
     /* JPEG magic with a damaged header */
     static const char hdr[] = "\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01garbage";
@@ -438,7 +445,7 @@ START_TEST(bad_images)
     /* a folder of nothing but bad images, skipping */
     write_bytes(at("z/k/a.png"), "not a png", 9);
     snprintf(root, sizeof root, "%s/z", dir);
-    refused(root, &skip, "no decodable image", "a.png");
+    refused(root, &skip, "none of its 1 images decodes", "a.png");
 }
 END_TEST
 

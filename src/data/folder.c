@@ -294,8 +294,12 @@ static int scan_class(vt_dataset *ds, folder_impl *m, scan_t *s, const char *cls
     visited_t *seen = malloc(sizeof *seen);
     if (!seen) return vt_err("out of memory scanning %s/%s", m->root, cls);
     seen->n = 0;
+    const int64_t before = s->n;
     int r = scan_tree(ds, m, s, cls, label, o, 0, &found, seen);
     free(seen);
+    if (r == VT_OK && found > 0 && s->n == before)   /* skip mode: the class would be trained on nothing */
+        r = vt_err("%s/%s: none of its %lld images decodes (first failure: %s)", m->root, cls, (long long)found,
+                   ds->skip_note);
     if (r == VT_OK && found == 0)
         r = vt_err("%s/%s: empty class folder (expected .jpg, .jpeg or .png files in it or its subfolders, found none)",
                    m->root, cls);
