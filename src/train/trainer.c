@@ -276,11 +276,14 @@ static int append_metrics(run_t *r, const char *row)
 static int run_eval(run_t *r, vt_eval_result *ev)
 {
     if (!r->eval_l) return VT_ERR;
-    if (vt_evaluate(&r->rep, r->eval_l, ev) != VT_OK) return VT_ERR;
+    return vt_evaluate(&r->rep, r->eval_l, ev);
+}
+
+static void print_eval(run_t *r, const vt_eval_result *ev)
+{
     if (r->tty) fputc('\n', r->out);
     fprintf(r->out, "eval after step %lld: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (%lld images)\n",
             (long long)r->st.step, ev->loss, ev->top1, ev->top5, (long long)ev->count);
-    return VT_OK;
 }
 
 static void cleanup(run_t *r)
@@ -639,6 +642,7 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
                          (long long)r->st.epoch + 1, step_loss, lr, gnorm, ips);
             if (append_metrics(r, row) != VT_OK) goto done;
             progress(r, r->st.step, step_loss, loss_since_log / (double)steps_since_log, lr, gnorm, ips, eta);
+            if (do_eval) print_eval(r, &ev);   /* after the step's own line */
             t_log = now;
             t_eval_log = t_eval;
             imgs_since_log = 0;
@@ -687,7 +691,10 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     if (r->eval_l) {
         /* the evaluation after the last step, or one now (a run resumed when it had already ended) */
         vt_eval_result ev = final_ev;
-        if (!have_final && run_eval(r, &ev) != VT_OK) goto done;
+        if (!have_final) {
+            if (run_eval(r, &ev) != VT_OK) goto done;
+            print_eval(r, &ev);
+        }
         fprintf(out, "final %s accuracy: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (after %lld step%s; this invocation "
                      "%.1f s)\n", r->test_ds ? "test" : "validation", ev.top1, ev.top5, ev.loss, (long long)r->st.step,
                 r->st.step == 1 ? "" : "s", vt_now() - t_start);
