@@ -704,6 +704,8 @@ START_TEST(bad_checkpoints_and_commands)
     ck_assert_msg(strstr(read_log(log), "--threads 100000: expected an integer in [0, 1024]"), "%s", tail(read_log(log)));
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--config", cfg, NULL}, log), 2);
     ck_assert_msg(strstr(read_log(log), "--config given twice"), "%s", tail(read_log(log)));
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", "a", "--out", "b", NULL}, log), 2);
+    ck_assert_msg(strstr(read_log(log), "--out given twice"), "%s", tail(read_log(log)));
     ck_assert_int_eq(run((const char *[]){"--config", "/nonexistent.ini", NULL}, log), 1);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--set", "model.dept=3", NULL}, log), 1);
     const char *text = read_log(log);

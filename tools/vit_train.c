@@ -67,6 +67,16 @@ int main(int argc, char **argv)
     int ch;
     long long seed;
     while ((ch = getopt_long(argc, argv, "c:s:o:r:i:t:S:pdhA:", longs, NULL)) != -1) {
+        /* an option given twice would silently keep the last: only --set repeats (--config has its own message) */
+        static bool given[256];
+        if (ch > 0 && ch < 256 && ch != 's' && ch != 'c' && ch != '?' && given[ch]) {
+            const char *name = "?";
+            for (int o = 0; longs[o].name; o++)
+                if (longs[o].val == ch) name = longs[o].name;
+            fprintf(stderr, "vit-train: --%s given twice\n", name);
+            return 2;
+        }
+        if (ch > 0 && ch < 256) given[ch] = true;
         switch (ch) {
         case 'c':
             if (a.config_path) {
