@@ -441,6 +441,8 @@ START_TEST(bad_images)
     ck_assert_int_eq(ds->skipped, 1);
     ck_assert_msg(strstr(ds->skip_note, "half.jpg") != NULL, "%s", ds->skip_note);
     ck_assert_int_eq(pix[5], px(0, 0, 1, 2));   /* ok.png */
+    ck_assert_int_eq(ds->read(ds, 0, pix, &label), VT_OK);   /* met again (next epoch): counted once */
+    ck_assert_int_eq(ds->skipped, 1);
     vt_dataset_close(ds);
     /* a folder of nothing but bad images, skipping */
     write_bytes(at("z/k/a.png"), "not a png", 9);

@@ -19,6 +19,7 @@ typedef struct {
     char *pool;        /* "class/file" strings */
     size_t *off;       /* count: offsets into pool */
     int *labels;       /* count */
+    uint8_t *failed;   /* count (skip mode): 1 once a sample's full decode failed; set atomically */
     vt_bad_policy bad;
 } folder_impl;
 
@@ -176,18 +177,20 @@ static int folder_read(vt_dataset *ds, int64_t i, uint8_t *pixels, int *label)
 {
     folder_impl *m = ds->impl;
     if (i < 0 || i >= ds->count) return vt_err("%s: sample %lld out of range [0, %lld)", ds->path, (long long)i, (long long)ds->count);
-    for (int attempt = 0; attempt < 16 && attempt < ds->count; attempt++) {
+    int attempt = 0;
+    for (; attempt < 16 && attempt < ds->count; attempt++) {
         int64_t k = (i + attempt) % ds->count;
+        if (m->failed && __atomic_load_n(&m->failed[k], __ATOMIC_RELAXED)) continue;   /* known bad: no retry */
         if (decode(ds, m, k, pixels) == VT_OK) {
             *label = m->labels[k];
             return VT_OK;
         }
         if (m->bad == VT_BAD_REFUSE) return VT_ERR;
-        vt_dataset_note_skip(ds, vt_errmsg());
+        /* each bad file counted once, however often it is met */
+        if (!m->failed || __atomic_exchange_n(&m->failed[k], 1, __ATOMIC_RELAXED) == 0) vt_dataset_note_skip(ds, vt_errmsg());
     }
-    char last[512];   /* vt_err must not read the message it writes */
-    snprintf(last, sizeof last, "%s", vt_errmsg());
-    return vt_err("%s: 16 images in a row from sample %lld fail to decode (last: %s)", ds->path, (long long)i, last);
+    return vt_err("%s: %d images in a row from sample %lld fail to decode (first: %s)", ds->path, attempt, (long long)i,
+                  ds->skip_note);
 }
 
 static void folder_close(vt_dataset *ds)
@@ -197,6 +200,7 @@ static void folder_close(vt_dataset *ds)
         free(m->pool);
         free(m->off);
         free(m->labels);
+        free(m->failed);
         free(m);
     }
     vt_dataset_free_base(ds);
@@ -386,6 +390,11 @@ int vt_folder_open(vt_dataset **out, const char *root, const char *split, const 
         return VT_ERR;
     }
     m->bad = o->bad_images;
+    if (m->bad == VT_BAD_SKIP && !(m->failed = calloc((size_t)s.n, 1))) {
+        ds->impl = m;
+        folder_close(ds);   /* frees m too */
+        return vt_err("%s: out of memory", root);
+    }
     ds->count = s.n;
     if (o->image_h > 0 || o->image_w > 0) {
         ds->h = o->image_h > 0 ? o->image_h : o->image_w;
