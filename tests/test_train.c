@@ -604,6 +604,15 @@ START_TEST(run_folder_rules)
     ck_assert_ptr_nonnull(fgets(vb, sizeof vb, tf));
     fclose(tf);
     ck_assert_str_eq(vb, "important");
+    /* nor through a hard link */
+    unlink(lk);
+    ck_assert_int_eq(link(victim, lk), 0);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r4, "--set", "train.max_steps=6", NULL}, log), 1);
+    ck_assert_msg(strstr(read_log(log), "not a lock file of vit-train"), "%s", tail(read_log(log)));
+    tf = fopen(victim, "r");
+    ck_assert_ptr_nonnull(fgets(vb, sizeof vb, tf));
+    fclose(tf);
+    ck_assert_str_eq(vb, "important");
     /* a path longer than the config holds is refused, not cut short */
     char longp[400];
     memset(longp, 'x', sizeof longp - 1);

@@ -1,7 +1,8 @@
 /* folder.c - ImageNet-style image folders: root/<class>/<file>.jpg|.jpeg|.png (train only), or
  * root/train/<class>/... with root/val/ (or root/test/) as the test split. Classes are the
- * training folder's subfolders sorted by name (byte order, as Python's sorted()), files sorted by
- * name. Every file's header is probed at open: an undecodable one is refused (the default) or
+ * training folder's subfolders sorted by name (byte order, as Python's sorted()); a class's images are
+ * those in its folder and its subfolders, in torchvision ImageFolder's order (folders by whole path,
+ * files by name; hidden files and folders left out). Every file's header is probed at open: an undecodable one is refused (the default) or
  * skipped; a file that fails later, at full decode, is refused or replaced by the next sample that
  * decodes. Files are recognised by their first bytes, so a PNG named .jpg still decodes. Samples are
  * delivered at one size: image_h x image_w when given, else the images' own when they all agree (and,
@@ -70,8 +71,7 @@ static int list_dir(const char *dir, bool dirs, strlist *out)
         if (e->d_type == DT_DIR) isd = true;
         else if (e->d_type == DT_REG) isd = false;
         else {
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            isd = is_dir(p);
+            isd = snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p && is_dir(p);
         }
         if (isd != dirs || (!dirs && !is_image_name(e->d_name))) continue;
         if (push(out, e->d_name) != VT_OK) {
@@ -116,7 +116,7 @@ static bool has_class_dirs(const char *dir)
     char p[4096];
     for (int k = 0; k < sub.n && !found; k++) {
         snprintf(p, sizeof p, "%s/%s", dir, sub.v[k]);
-        found = has_image_below(p, 4);   /* enough to recognise the layout; scanning goes deeper */
+        found = has_image_below(p, MAX_DEPTH);   /* as deep as scanning goes (it stops at the first image) */
     }
     strlist_free(&sub);
     return found;
@@ -240,70 +240,93 @@ static int add_sample(folder_impl *m, scan_t *s, const char *rel, int label)
     return VT_OK;
 }
 
-/* the folders of one class visited so far (device, inode): a symlink back up the tree is walked once */
+/* the folders of a split seen so far (device, inode): the split's folder and its class folders first, so
+ * that a symlink back up, or into another class, is not walked as part of this class; then each class's */
 typedef struct {
-    dev_t dev[4096];
-    ino_t ino[4096];
-    int n;
+    dev_t *dev;
+    ino_t *ino;
+    int n, cap;
 } visited_t;
 
-/* the images of folder sub (relative to the root) and, as torchvision's ImageFolder, of its subfolders
- * (sorted, depth first; each real folder once, at most MAX_DEPTH deep); *found counts the image files */
-static int scan_tree(vt_dataset *ds, folder_impl *m, scan_t *s, const char *sub, int label, const vt_data_options *o,
-                     int depth, int64_t *found, visited_t *seen)
+/* adds dir; false when it was there already (or cannot be read: the caller lists it and says why) */
+static bool visit(visited_t *v, const char *dir)
 {
-    char dir[4096], p[4200], rel[4096];
-    if (snprintf(dir, sizeof dir, "%s/%s", m->root, sub) >= (int)sizeof dir) return vt_err("%s/%s: path too long", m->root, sub);
     struct stat st;
-    if (stat(dir, &st) != 0) return vt_err("%s: cannot read: %s", dir, strerror(errno));
-    for (int k = 0; k < seen->n; k++)
-        if (seen->dev[k] == st.st_dev && seen->ino[k] == st.st_ino) return VT_OK;   /* a link to a folder seen */
-    if (seen->n == (int)(sizeof seen->dev / sizeof *seen->dev))
-        return vt_err("%s: more than %d folders in one class", dir, seen->n);
-    seen->dev[seen->n] = st.st_dev;
-    seen->ino[seen->n++] = st.st_ino;
-    if (depth > MAX_DEPTH) return vt_err("%s: folders nested deeper than %d levels in a class", dir, MAX_DEPTH);
-    strlist files, subs;
-    if (list_dir(dir, false, &files) != VT_OK) return VT_ERR;
-    int r = VT_OK;
-    for (int k = 0; r == VT_OK && k < files.n; k++) {
-        snprintf(p, sizeof p, "%s/%s", dir, files.v[k]);
-        (*found)++;
-        vt_image_info info;
-        if (probe(p, &info) != VT_OK) {
-            if (o->bad_images != VT_BAD_SKIP) r = VT_ERR;
-            else vt_dataset_note_skip(ds, vt_errmsg());
-            continue;
-        }
-        if (s->n == 0) s->first_h = info.h, s->first_w = info.w;
-        s->uniform = s->uniform && info.h == s->first_h && info.w == s->first_w;
-        s->all_gray = s->all_gray && info.gray;
-        if (snprintf(rel, sizeof rel, "%s/%s", sub, files.v[k]) >= (int)sizeof rel) r = vt_err("%s: path too long", p);
-        else r = add_sample(m, s, rel, label);
+    if (stat(dir, &st) != 0) return true;
+    for (int k = 0; k < v->n; k++)
+        if (v->dev[k] == st.st_dev && v->ino[k] == st.st_ino) return false;
+    if (v->n == v->cap) {
+        int nc = v->cap ? 2 * v->cap : 256;
+        dev_t *nd = realloc(v->dev, sizeof *nd * (size_t)nc);
+        if (nd) v->dev = nd;
+        ino_t *ni = nd ? realloc(v->ino, sizeof *ni * (size_t)nc) : NULL;
+        if (ni) v->ino = ni;
+        if (!nd || !ni) return true;   /* out of memory: no loop check for this one (depth still bounds it) */
+        v->cap = nc;
     }
-    strlist_free(&files);
-    if (r != VT_OK) return r;
+    v->dev[v->n] = st.st_dev;
+    v->ino[v->n++] = st.st_ino;
+    return true;
+}
+
+/* sub (relative to the root) and its subfolders, each real folder once, at most MAX_DEPTH deep, into dirs */
+static int gather_dirs(folder_impl *m, const char *sub, int depth, bool top, visited_t *seen, strlist *dirs)
+{
+    char dir[4096], rel[4096];
+    if (snprintf(dir, sizeof dir, "%s/%s", m->root, sub) >= (int)sizeof dir) return vt_err("%s/%s: path too long", m->root, sub);
+    if (!top && !visit(seen, dir)) return VT_OK;   /* a link to a folder seen (the class's own is pre-visited) */
+    if (depth > MAX_DEPTH) return vt_err("%s: folders nested deeper than %d levels in a class", dir, MAX_DEPTH);
+    if (push(dirs, sub) != VT_OK) return vt_err("out of memory listing %s", dir);
+    strlist subs;
     if (list_dir(dir, true, &subs) != VT_OK) return VT_ERR;
+    int r = VT_OK;
     for (int k = 0; r == VT_OK && k < subs.n; k++) {
         if (snprintf(rel, sizeof rel, "%s/%s", sub, subs.v[k]) >= (int)sizeof rel) r = vt_err("%s/%s: path too long", dir, subs.v[k]);
-        else r = scan_tree(ds, m, s, rel, label, o, depth + 1, found, seen);
+        else r = gather_dirs(m, rel, depth + 1, false, seen, dirs);
     }
     strlist_free(&subs);
     return r;
 }
 
-static int scan_class(vt_dataset *ds, folder_impl *m, scan_t *s, const char *cls, int label, const vt_data_options *o)
+/* the images of class folder cls and its subfolders as torchvision's ImageFolder orders them
+ * (sorted(os.walk(...)): folders by their whole path, files sorted within each); *found counts the files */
+static int scan_class(vt_dataset *ds, folder_impl *m, scan_t *s, const char *cls, int label, const vt_data_options *o,
+                      visited_t *seen)
 {
+    strlist dirs = {0};
+    int r = gather_dirs(m, cls, 0, true, seen, &dirs);
+    if (r == VT_OK && dirs.n > 1) qsort(dirs.v, (size_t)dirs.n, sizeof *dirs.v, cmp_str);
     int64_t found = 0;
-    visited_t *seen = malloc(sizeof *seen);
-    if (!seen) return vt_err("out of memory scanning %s/%s", m->root, cls);
-    seen->n = 0;
     const int64_t before = s->n;
-    int r = scan_tree(ds, m, s, cls, label, o, 0, &found, seen);
-    free(seen);
+    char dir[4096], p[4200], rel[4200];
+    for (int d = 0; r == VT_OK && d < dirs.n; d++) {
+        snprintf(dir, sizeof dir, "%s/%s", m->root, dirs.v[d]);
+        strlist files;
+        if (list_dir(dir, false, &files) != VT_OK) {
+            r = VT_ERR;
+            break;
+        }
+        for (int k = 0; r == VT_OK && k < files.n; k++) {
+            snprintf(p, sizeof p, "%s/%s", dir, files.v[k]);
+            found++;
+            vt_image_info info;
+            if (probe(p, &info) != VT_OK) {
+                if (o->bad_images != VT_BAD_SKIP) r = VT_ERR;
+                else vt_dataset_note_skip(ds, vt_errmsg());
+                continue;
+            }
+            if (s->n == 0) s->first_h = info.h, s->first_w = info.w;
+            s->uniform = s->uniform && info.h == s->first_h && info.w == s->first_w;
+            s->all_gray = s->all_gray && info.gray;
+            if (snprintf(rel, sizeof rel, "%s/%s", dirs.v[d], files.v[k]) >= (int)sizeof rel) r = vt_err("%s: path too long", p);
+            else r = add_sample(m, s, rel, label);
+        }
+        strlist_free(&files);
+    }
+    strlist_free(&dirs);
     if (r == VT_OK && found > 0 && s->n == before)   /* skip mode: the class would be trained on nothing */
-        r = vt_err("%s/%s: none of its %lld images decodes (first failure: %s)", m->root, cls, (long long)found,
-                   ds->skip_note);
+        r = vt_err("%s/%s: none of its %lld image%s decodes (first failure: %s)", m->root, cls, (long long)found,
+                   found == 1 ? "" : "s", ds->skip_note);
     if (r == VT_OK && found == 0)
         r = vt_err("%s/%s: empty class folder (expected .jpg, .jpeg or .png files in it or its subfolders, found none)",
                    m->root, cls);
@@ -343,11 +366,19 @@ static int scan(vt_dataset *ds, folder_impl *m, scan_t *s, const char *root, con
                 r = vt_err("%s/%s: class folder not among the %d training classes of %s", m->root, here.v[k], cls.n, train);
     }
     char p[4096];
+    visited_t seen = {0};
+    visit(&seen, m->root);
+    for (int k = 0; k < cls.n; k++) {
+        snprintf(p, sizeof p, "%s/%s", m->root, cls.v[k]);
+        visit(&seen, p);
+    }
     for (int k = 0; r == VT_OK && k < cls.n; k++) {
         snprintf(p, sizeof p, "%s/%s", m->root, cls.v[k]);
         if (test && !is_dir(p)) continue;   /* a class without test images */
-        r = scan_class(ds, m, s, cls.v[k], k, o);
+        r = scan_class(ds, m, s, cls.v[k], k, o, &seen);
     }
+    free(seen.dev);
+    free(seen.ino);
     if (r == VT_OK && s->n == 0)
         r = ds->skip_note[0] ? vt_err("%s: no decodable image (first failure: %s)", m->root, ds->skip_note)
                              : vt_err("%s: no image files (expected <class>/<image>.jpg|.png)", m->root);

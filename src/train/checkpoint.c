@@ -164,8 +164,10 @@ int vt_ckpt_model_config(const char *path, vt_vit_config *mc)
 
 static int arch_diff(const char *path, const char *key, const char *ck, const char *cfg, bool whole)
 {
-    return vt_err("%s: the model in the file has [model] %s = %s, the config %s (set %s = %s %s)", path, key, ck, cfg,
-                  key, ck, whole ? "to continue that run" : "to start from its weights");
+    /* timm's fc_norm goes with average pooling: say so where the config would keep class-token pooling */
+    const char *also = strcmp(key, "fc_norm") == 0 && strcmp(ck, "true") == 0 ? "; timm uses it with pool = avg" : "";
+    return vt_err("%s: the model in the file has [model] %s = %s, the config %s (set %s = %s %s%s)", path, key, ck, cfg,
+                  key, ck, whole ? "to continue that run" : "to start from its weights", also);
 }
 
 int vt_ckpt_check_arch(const char *path, const vt_vit_config *ck, const vt_vit_config *mc, bool whole)

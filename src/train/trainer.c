@@ -247,7 +247,7 @@ static int save_checkpoint(run_t *r, char *path, size_t n, bool better)
     return rc;
 }
 
-/* the step's loss and, as timm logs it, the mean since the last line (avg) */
+/* the step's loss and the mean since the previous line (avg; timm's is the mean since the epoch began) */
 static void progress(run_t *r, int64_t step, double loss, double avg, double lr, double gnorm, double ips, double eta)
 {
     int64_t e = r->st.epoch + 1;
@@ -308,6 +308,11 @@ static int lock_dir(run_t *r)
         return vt_err("%.64s...: output directory path too long", r->out_dir);
     int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);   /* never through a link to another file */
     if (fd < 0) return vt_err("%s: cannot create the lock file: %s", p, strerror(errno));
+    struct stat st;   /* nor a hard link to one: the pid is written into it */
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_size > 64) {
+        close(fd);
+        return vt_err("%s: not a lock file of vit-train (a link to another file, or another file): remove it", p);
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         char pid[32] = "";
