@@ -188,6 +188,12 @@ START_TEST(transforms)
     ck_assert(strstr(vt_errmsg(), "2 values given, expected 1 or 3") != NULL);
     ck_assert_int_eq(vt_parse_floats("0.1, x", vals, 3, "[data] std"), VT_ERR);
     ck_assert(strstr(vt_errmsg(), "[data] std") != NULL);
+    /* only finite decimal numbers, no empty items: each refused naming the key */
+    const char *bad[] = {"nan", "inf", "1e400", "0x1p-1", "0.3,", "0.5,,0.5", ",0.5", ""};
+    for (int k = 0; k < 8; k++) {
+        ck_assert_msg(vt_parse_floats(bad[k], vals, 3, "[data] mean") == VT_ERR, "'%s' accepted", bad[k]);
+        ck_assert_msg(strstr(vt_errmsg(), "[data] mean"), "%s", vt_errmsg());
+    }
 }
 END_TEST
 

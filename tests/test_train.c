@@ -568,6 +568,17 @@ START_TEST(run_folder_rules)
                      1);
     ck_assert_msg(strstr(read_log(log), "named step 99 but holds step 6"), "%s", tail(read_log(log)));
     unlink(c99);
+    /* a diverging run: an evaluation of NaN logits is never scored as hits nor kept as the best checkpoint */
+    char r6[512];
+    snprintf(r6, sizeof r6, "%s/W6", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r6, "--set", "optim.lr=1000", "--set",
+                                          "train.eval_every_steps=1", "--set", "optim.clip_grad_norm=0", NULL},
+                         log),
+                     1);
+    const char *dl = tail(read_log(log));
+    ck_assert_msg((strstr(dl, "evaluation loss is nan") || strstr(dl, "loss is nan")) && !strstr(dl, "loss nan") &&
+                      !strstr(dl, "loss -nan"),
+                  "%s", dl);
     /* into an empty folder: fine */
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r3, "--resume", c9, "--set", "train.max_steps=12",
                                           NULL},

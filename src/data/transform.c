@@ -10,16 +10,26 @@
 
 int vt_parse_floats(const char *text, float *out, int n, const char *what)
 {
+    /* items separated by commas (spaces around them allowed), each a finite decimal number that fits a float */
     float v[16];
     int k = 0;
     const char *p = text;
-    while (*p && k < 16) {
-        char *end;
-        double x = strtod(p, &end);
-        if (end == p) return vt_err("%s: '%s' is not a comma-separated list of numbers", what, text);
+    for (;;) {
+        while (*p == ' ' || *p == '\t') p++;
+        size_t len = strcspn(p, ",");
+        char item[64];
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        if (len == 0 || len >= sizeof item || k == 16)
+            return vt_err("%s: '%s' is not a comma-separated list of up to 16 numbers (an empty or overlong item)", what, text);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        double x = vt_is_decimal(item) ? strtod(item, NULL) : NAN;
+        if (!isfinite(x) || fabs(x) > 3e38)
+            return vt_err("%s: '%s' is not a finite decimal number", what, item);
         v[k++] = (float)x;
-        p = end;
-        while (*p == ' ' || *p == ',' || *p == '\t') p++;
+        p += strcspn(p, ",");
+        if (!*p) break;
+        p++;   /* past the comma: an item must follow */
     }
     if (k == 1)
         for (int i = 0; i < n; i++) out[i] = v[0];

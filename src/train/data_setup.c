@@ -47,7 +47,7 @@ int vt_config_transform(const vt_config *c, const vt_vit_config *mc, bool train,
         vt_parse_floats(c->std, tf->std, tf->out_c, "[data] std") != VT_OK)
         return VT_ERR;
     for (int k = 0; k < tf->out_c; k++)
-        if (!(tf->std[k] > 0)) return vt_err("[data] std: %g must be positive", tf->std[k]);
+        if (!(tf->std[k] >= 1e-6f)) return vt_err("[data] std: %g must be at least 1e-6 (normalisation divides by it)", tf->std[k]);
     tf->train = train;
     tf->hflip = c->hflip;
     tf->crop_padding = c->crop_padding;

@@ -22,10 +22,12 @@ static int eval_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
     int64_t h1 = 0, h5 = 0;
     for (int b = 0; b < nb; b++) {
         const float *z = logits->val.data + (size_t)b * K;
-        /* rank of the true class: how many logits beat it (ties counted against) */
+        /* rank of the true class: how many logits beat it (ties counted against); a NaN beats everything,
+         * as in torch.topk, so a model that outputs NaN scores nothing (every comparison with NaN is false) */
         int above = 0;
         for (int k = 0; k < K; k++)
-            if (k != y[b] && (z[k] > z[y[b]] || (z[k] == z[y[b]] && k < y[b]))) above++;
+            if (k != y[b] && (!(z[k] <= z[y[b]]) || (z[k] == z[y[b]] && k < y[b]))) above++;
+        if (isnan(z[y[b]])) above = K;
         h1 += above < 1;
         h5 += above < 5;
     }

@@ -227,6 +227,10 @@ static int build_optimizer(run_t *r)
     r->sched.base_lr = base;
     r->sched.warmup_lr_init = c->warmup_lr_init;
     r->sched.lr_min = c->lr_min;
+    if (c->scale_lr && c->lr_min > base && r->sched.kind != VT_SCHED_CONSTANT)   /* config.c compared the unscaled lr */
+        return vt_err("[schedule] lr_min = %g is above the scaled lr (%g = [optim] lr %g x global batch %lld / 256, "
+                      "scale_lr): the decay would raise the rate", c->lr_min, base, c->lr,
+                      (long long)c->batch_size * c->accum_steps);
     r->sched.warmup_steps = c->warmup_steps ? c->warmup_steps : (int64_t)llround(c->warmup_epochs * r->steps_per_epoch);
     r->sched.total_steps = r->total_steps - r->sched.warmup_steps;
     if (r->sched.warmup_steps >= r->total_steps && r->sched.warmup_steps > 0)
@@ -271,6 +275,22 @@ static int append_metrics(run_t *r, const char *row)
     fputs(row, f);
     fclose(f);
     return VT_OK;
+}
+
+/* what a stop on a non-finite value leaves: "the last checkpoint (...) is kept", or that there is none */
+static const char *kept(const run_t *r)
+{
+    static char buf[4400];
+    char path[4200], skipped[8];
+    bool found = false;
+    vt_h5_lock();   /* loader workers may be reading an HDF5 dataset */
+    int rc = vt_ckpt_find_latest(r->out_dir, path, sizeof path, &found, skipped, sizeof skipped);
+    vt_h5_unlock();
+    if (rc == VT_OK && found)
+        snprintf(buf, sizeof buf, "the last checkpoint, %s, is kept", path);
+    else
+        snprintf(buf, sizeof buf, "no checkpoint was written before it");
+    return buf;
 }
 
 static int run_eval(run_t *r, vt_eval_result *ev)
@@ -594,16 +614,16 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
                                       &loss) != VT_OK)
                 goto done;
             if (!isfinite(loss)) {
-                vt_err("loss is %g at step %lld (epoch %lld): stopping; the last checkpoint is kept", loss,
-                       (long long)r->st.step + 1, (long long)r->st.epoch + 1);
+                vt_err("loss is %s at step %lld (epoch %lld): stopping; %s", isnan(loss) ? "nan" : "infinite",
+                       (long long)r->st.step + 1, (long long)r->st.epoch + 1, kept(r));
                 goto done;
             }
             step_loss += loss / c->accum_steps;
         }
         double gnorm = vt_grad_norm(G, NP);   /* non-finite exactly when a gradient is */
         if (!isfinite(gnorm)) {
-            vt_err("non-finite gradient at step %lld (epoch %lld): stopping; the last checkpoint is kept",
-                   (long long)r->st.step + 1, (long long)r->st.epoch + 1);
+            vt_err("non-finite gradient at step %lld (epoch %lld): stopping; %s", (long long)r->st.step + 1,
+                   (long long)r->st.epoch + 1, kept(r));
             goto done;
         }
         double lr = vt_lr_at(&r->sched, r->st.step);
@@ -628,6 +648,11 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
         vt_eval_result ev = {0};
         double t_ev = vt_now();
         if (do_eval && run_eval(r, &ev) != VT_OK) goto done;
+        if (do_eval && !isfinite(ev.loss)) {   /* never a checkpoint, let alone the best */
+            vt_err("evaluation loss is %s after step %lld: the model has diverged; stopping; %s",
+                   isnan(ev.loss) ? "nan" : "infinite", (long long)r->st.step, kept(r));
+            goto done;
+        }
         if (do_eval && last) {
             final_ev = ev;
             have_final = true;
@@ -712,6 +737,9 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     }
     status = VT_TRAIN_DONE;
 done:
+    /* a message about config keys ("[schedule] ...") names the config it came from */
+    if (status == VT_TRAIN_FAILED && vt_errmsg()[0] == '[' && c->source[0])
+        vt_err_prefix("%s%s: ", c->source, c->overridden ? " (with --set overrides)" : "");
     cleanup(r);
     return status;
 }
