@@ -458,6 +458,7 @@ static int write_any(vt_h5id loc, const char *path, const void *data, hid_t file
         hsize_t rows = row ? (65536 + row - 1) / row : 1;
         chunk[0] = rows < 1 ? 1 : (rows > dims[0] ? dims[0] : rows);
         H5Pset_chunk(plist, ndim, chunk);
+        if (H5Tget_size(filetype) > 1) H5Pset_shuffle(plist);   /* bytes of equal rank together: floats deflate */
         H5Pset_deflate(plist, (unsigned)deflate);
     }
     hid_t d = H5Dcreate2((hid_t)loc, path, filetype, s, H5P_DEFAULT, plist, H5P_DEFAULT);

@@ -20,7 +20,7 @@ static const vt_cfg_key keys[] = {
     {"model", "img_h", VT_CFG_INT, F(img_h), "0", 0, 65536, NULL, false, "input height (0: img_size)"},
     {"model", "img_w", VT_CFG_INT, F(img_w), "0", 0, 65536, NULL, false, "input width (0: img_size)"},
     {"model", "patch_size", VT_CFG_INT, F(patch_size), "16", 1, 4096, NULL, false, "patch size P (conv kernel = stride = P)"},
-    {"model", "in_chans", VT_CFG_INT, F(in_chans), "3", 1, 64, NULL, false, "input channels the model takes (data is converted)"},
+    {"model", "in_chans", VT_CFG_INT, F(in_chans), "3", 1, 4, NULL, false, "input channels the model takes (data is converted: gray to RGB, RGB to gray by luma; 2 and 4 take the first channels, repeating the last)"},
     {"model", "num_classes", VT_CFG_INT, F(num_classes), "0", 0, 1000000, NULL, false, "classes of the head (0: from the dataset)"},
     {"model", "embed_dim", VT_CFG_INT, F(embed_dim), "768", 1, 65536, NULL, false, "token width D"},
     {"model", "depth", VT_CFG_INT, F(depth), "12", 0, 1024, NULL, false, "number of transformer blocks"},
@@ -66,7 +66,7 @@ static const vt_cfg_key keys[] = {
     {"data", "rrc_ratio_max", VT_CFG_FLOAT, F(rrc_ratio_max), "1.3333333333", 0.01, 100, NULL, false, "random-resized-crop: largest aspect ratio"},
     {"data", "crop_pct", VT_CFG_FLOAT, F(crop_pct), "0", 0, 1, NULL, false,
      "evaluation, and training without random_resized_crop: resize the shorter side to size / crop_pct, then center-crop "
-     "(timm: 0.875 at 224); 0: resize the whole image to the model size"},
+     "(timm: 0.875 at 224; 0 or 0.1 .. 1); 0: resize the whole image to the model size"},
     /* [optim] */
     {"optim", "optimizer", VT_CFG_ENUM, F(optimizer), "adamw", 0, 0, "sgd|adam|adamw", false, "update rule (torch semantics)"},
     {"optim", "lr", VT_CFG_FLOAT, F(lr), "1e-3", 0, 1e3, NULL, false, "base learning rate (after warmup)"},
@@ -93,7 +93,7 @@ static const vt_cfg_key keys[] = {
     {"schedule", "lr_min", VT_CFG_FLOAT, F(lr_min), "1e-5", 0, 1e3, NULL, false, "LR at the end of the cosine / linear decay"},
     /* [train] */
     {"train", "epochs", VT_CFG_INT, F(epochs), "10", 1, 1 << 20, NULL, false, "passes over the training set"},
-    {"train", "max_steps", VT_CFG_INT, F(max_steps), "0", 0, 1 << 30, NULL, false, "stop after this many optimizer steps (0: epochs decide)"},
+    {"train", "max_steps", VT_CFG_INT, F(max_steps), "0", 0, 1 << 30, NULL, false, "the run's length in optimizer steps, in place of epochs (shorter or longer; 0: epochs decide)"},
     {"train", "seed", VT_CFG_INT, F(seed), "0", 0, 2147483647, NULL, false, "seed of initialisation, shuffling and augmentation"},
     {"train", "threads", VT_CFG_INT, F(threads), "0", 0, 1024, NULL, false, "compute threads (0: all cores)"},
     {"train", "log_every_steps", VT_CFG_INT, F(log_every_steps), "50", 1, 1 << 30, NULL, false, "metrics.csv row and progress line period"},
@@ -106,7 +106,7 @@ static const vt_cfg_key keys[] = {
     {"checkpoint", "every_steps", VT_CFG_INT, F(every_steps), "0", 0, 1 << 30, NULL, false, "write a checkpoint every N steps (0: every epoch)"},
     {"checkpoint", "keep_last", VT_CFG_INT, F(keep_last), "3", 1, 1 << 20, NULL, false, "checkpoints kept (plus the best)"},
     {"checkpoint", "keep_best", VT_CFG_BOOL, F(keep_best), "true", 0, 0, NULL, false, "also keep the one with the best eval top-1"},
-    {"checkpoint", "deflate", VT_CFG_INT, F(deflate), "0", 0, 9, NULL, false, "zlib compression level of checkpoint tensors (0: none)"},
+    {"checkpoint", "deflate", VT_CFG_INT, F(deflate), "0", 0, 9, NULL, false, "zlib compression level of checkpoint tensors (0: none; trained float weights shrink by about 1%, so it mostly costs time)"},
     /* [finetune] */
     {"finetune", "init", VT_CFG_STRING, F(init), "", 0, 0, NULL, false,
      "start from these weights (HDF5 checkpoint, .safetensors or Google .npz): weights only, step 0"},
