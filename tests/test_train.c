@@ -579,6 +579,15 @@ START_TEST(run_folder_rules)
     ck_assert_msg((strstr(dl, "evaluation loss is nan") || strstr(dl, "loss is nan")) && !strstr(dl, "loss nan") &&
                       !strstr(dl, "loss -nan"),
                   "%s", dl);
+    /* keys a combination does not use are named, not silently ignored */
+    snprintf(r6, sizeof r6, "%s/W10", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r6, "--dry-run", "--set", "data.val_fraction=0.1",
+                                          "--set", "data.decode_size=64", NULL},
+                         log),
+                     0);
+    ck_assert_msg(strstr(read_log(log), "warning: [data] val_fraction = 0.1 unused") &&
+                      strstr(read_log(log), "warning: [data] decode_size = 64 unused"),
+                  "%s", tail(read_log(log)));
     /* into an empty folder: fine */
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", r3, "--resume", c9, "--set", "train.max_steps=12",
                                           NULL},

@@ -579,6 +579,15 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     fprintf(out, "compute: %d thread%s%s, OpenBLAS core %s | optimizer %s lr %g (%s schedule, warmup %lld) | out: %s\n",
             vt_get_threads(), vt_get_threads() == 1 ? "" : "s", reps, vt_blas_core(), c->optimizer, r->sched.base_lr, c->schedule,
             (long long)r->sched.warmup_steps, a->dry_run ? "(dry run)" : r->out_dir);
+    /* keys this combination does not use: said, so that a setting believed in is not silently without effect */
+    if (c->val_fraction > 0 && r->test_ds)
+        fprintf(out, "warning: [data] val_fraction = %g unused: %s has a test split, which evaluation uses\n",
+                c->val_fraction, c->data_path);
+    if (c->crop_padding > 0 && c->random_resized_crop)
+        fprintf(out, "warning: [data] crop_padding = %d unused: random_resized_crop takes its place\n", c->crop_padding);
+    if (c->decode_size > 0 && strcmp(r->train_ds->format, "folder") != 0)
+        fprintf(out, "warning: [data] decode_size = %d unused: it applies to image folders, %s is %s\n", c->decode_size,
+                c->data_path, r->train_ds->format);
     vt_data_warn_skipped(out, "", r->train_ds, "training data");
     vt_data_warn_skipped(out, "", r->test_ds, "test data");
     fflush(out);
