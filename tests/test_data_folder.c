@@ -174,15 +174,15 @@ static void refused(const char *path, const vt_data_options *o, const char *w1, 
 START_TEST(png_classes_and_pixels)
 {
     /* classes sorted by name whatever the creation order; files sorted within a class */
-    write_png(at("root/bird/b.png"), 5, 6, 1, 2);           /* gray: replicated to RGB */
-    write_png(at("root/ant/2.png"), 5, 6, 3, 1);
-    write_png(at("root/ant/1.PNG"), 5, 6, 3, 0);
-    write_png(at("root/cat/rgba.png"), 5, 6, 4, 3);         /* alpha dropped */
-    write_png(at("root/cat/really_png.jpg"), 5, 6, 3, 4);   /* recognised by its bytes */
-    write_bytes(at("root/cat/notes.txt"), "x", 1);
-    write_bytes(at("root/cat/.hidden.png"), "x", 1);
+    write_png(at("classes/bird/b.png"), 5, 6, 1, 2);           /* gray: replicated to RGB */
+    write_png(at("classes/ant/2.png"), 5, 6, 3, 1);
+    write_png(at("classes/ant/1.PNG"), 5, 6, 3, 0);
+    write_png(at("classes/cat/rgba.png"), 5, 6, 4, 3);         /* alpha dropped */
+    write_png(at("classes/cat/really_png.jpg"), 5, 6, 3, 4);   /* recognised by its bytes */
+    write_bytes(at("classes/cat/notes.txt"), "x", 1);
+    write_bytes(at("classes/cat/.hidden.png"), "x", 1);
     char root[512];
-    snprintf(root, sizeof root, "%s/root", dir);
+    snprintf(root, sizeof root, "%s/classes", dir);
     vt_dataset *ds = open_ok(root, "train", NULL);
     ck_assert_str_eq(ds->format, "folder");
     ck_assert_int_eq(ds->count, 5);
@@ -219,9 +219,9 @@ START_TEST(png_classes_and_pixels)
     vt_dataset_close(ds);
     /* images in subfolders of a class belong to it, as in torchvision's ImageFolder: a folder's own files
      * first, then its subfolders in name order, depth first */
-    write_png(at("root/ant/zoo/deep/3.png"), 5, 6, 3, 5);
-    write_png(at("root/ant/sub/0.png"), 5, 6, 3, 6);
-    mkdir(at("root/bird/nothing_here"), 0777);
+    write_png(at("classes/ant/zoo/deep/3.png"), 5, 6, 3, 5);
+    write_png(at("classes/ant/sub/0.png"), 5, 6, 3, 6);
+    mkdir(at("classes/bird/nothing_here"), 0777);
     ds = open_ok(root, "train", NULL);
     ck_assert_int_eq(ds->count, 7);
     const int nested[4] = {0, 1, 6, 5};   /* ant/1.PNG, ant/2.png, ant/sub/0.png, ant/zoo/deep/3.png */
@@ -233,12 +233,12 @@ START_TEST(png_classes_and_pixels)
     vt_dataset_close(ds);
     /* a symlink back up a class folder is walked once, not until a depth limit */
     char link[600];
-    snprintf(link, sizeof link, "%s/root/cat/loop", dir);
+    snprintf(link, sizeof link, "%s/classes/cat/loop", dir);
     ck_assert_int_eq(symlink(".", link), 0);
-    snprintf(link, sizeof link, "%s/root/cat/loop2", dir);
+    snprintf(link, sizeof link, "%s/classes/cat/loop2", dir);
     ck_assert_int_eq(symlink("..", link), 0);   /* up to the root: the other classes' folders are not cat's */
     char link3[600];
-    snprintf(link3, sizeof link3, "%s/root/cat/ants", dir);
+    snprintf(link3, sizeof link3, "%s/classes/cat/ants", dir);
     ck_assert_int_eq(symlink("../ant", link3), 0);   /* into another class: its images keep their own label */
     ds = open_ok(root, "train", NULL);
     ck_assert_int_eq(ds->count, 7);
