@@ -642,15 +642,16 @@ START_TEST(pack_file_atomic)
     snprintf(tmp, sizeof tmp, "%s.partial", out);
     vt_pack_file pf;
     /* a folder is not a file name; an existing file that is not HDF5 (a data file, a config) is not replaced */
-    ck_assert_int_eq(vt_pack_file_begin(&pf, dir), VT_ERR);
+    ck_assert_int_eq(vt_pack_file_begin(&pf, dir, NULL), VT_ERR);
+    ck_assert(pf.refused);   /* a bad output name, not a failure to write */
     ck_assert_msg(strstr(vt_errmsg(), "is a folder"), "%s", vt_errmsg());
     write_text(dir, "x.h5", "keep");
-    ck_assert_int_eq(vt_pack_file_begin(&pf, out), VT_ERR);
+    ck_assert_int_eq(vt_pack_file_begin(&pf, out, NULL), VT_ERR);
     ck_assert_msg(strstr(vt_errmsg(), out) && strstr(vt_errmsg(), "exists and is not an HDF5 file"), "%s", vt_errmsg());
     expect_file_text(out, "keep");
     ck_assert_int_ne(access(tmp, F_OK), 0);
     write_small_h5(out, false);   /* an HDF5 file of another kind (a checkpoint): not a dataset to replace */
-    ck_assert_int_eq(vt_pack_file_begin(&pf, out), VT_ERR);
+    ck_assert_int_eq(vt_pack_file_begin(&pf, out, NULL), VT_ERR);
     ck_assert_msg(strstr(vt_errmsg(), "is an HDF5 file but not a dataset"), "%s", vt_errmsg());
     ck_assert_int_ne(access(tmp, F_OK), 0);
     write_small_h5(out, true);
@@ -672,7 +673,7 @@ START_TEST(pack_file_atomic)
         signal(SIGXFSZ, SIG_IGN);
         setrlimit(RLIMIT_FSIZE, &lim);
         char msg[1024];
-        int rc = vt_pack_file_begin(&pf, out);
+        int rc = vt_pack_file_begin(&pf, out, NULL);
         if (rc == VT_OK) rc = vt_dataset_pack_h5(src, pf.file, "/train");
         if (rc == VT_OK) rc = vt_pack_file_commit(&pf);
         else vt_pack_file_abort(&pf);
@@ -691,7 +692,7 @@ START_TEST(pack_file_atomic)
     ck_assert(file_crc(out) == crc0);
     ck_assert_int_ne(access(tmp, F_OK), 0);
     /* without the limit it replaces the old file */
-    ck_assert_int_eq(vt_pack_file_begin(&pf, out), VT_OK);
+    ck_assert_int_eq(vt_pack_file_begin(&pf, out, NULL), VT_OK);
     ck_assert_msg(vt_dataset_pack_h5(src, pf.file, "/train") == VT_OK, "%s", vt_errmsg());
     ck_assert_msg(vt_pack_file_commit(&pf) == VT_OK, "%s", vt_errmsg());
     ck_assert_int_ne(access(tmp, F_OK), 0);

@@ -107,30 +107,6 @@ static inline bool cli_has_ext(const char *path, const char *ext)
     return n > e && strcmp(path + n - e, ext) == 0;
 }
 
-/* vit-data pack may write out from the source src: an existing out must be an HDF5 file (the one to be
- * replaced), never another kind of file, least of all a data file inside the source folder; else an
- * error line naming out and false (a folder as out: cli_check_output) */
-static inline bool cli_check_pack_output(const char *prog, const char *src, const char *out)
-{
-    struct stat st, ss;
-    if (stat(out, &st) != 0 || S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && vt_h5_is_file(out))) return true;
-    /* out is an existing file that is not HDF5: inside the source folder, it is one of its data files */
-    bool inside = false;
-    if (stat(src, &ss) == 0 && S_ISDIR(ss.st_mode)) {
-        char *rs = realpath(src, NULL), *ro = realpath(out, NULL);
-        size_t n = rs ? strlen(rs) : 0;
-        inside = rs && ro && strncmp(ro, rs, n) == 0 && (ro[n] == '/' || (n == 1 && rs[0] == '/'));
-        free(rs);
-        free(ro);
-    }
-    if (inside)
-        fprintf(stderr, "%s: %s is a file of the source folder %s (packing would overwrite its data); name a new "
-                        "file for the HDF5 output\n", prog, out, src);
-    else
-        fprintf(stderr, "%s: %s exists and is not %s: not overwritten (pack writes HDF5; name a new file, or an "
-                        "HDF5 file to replace)\n", prog, out, S_ISREG(st.st_mode) ? "an HDF5 file" : "a regular file");
-    return false;
-}
 
 /* the OpenMP thread count from the environment (OMP_NUM_THREADS: a number, or a list of them for nested
  * levels) is at most 1024 per level, the limit of --threads and [train] threads; else an error line and

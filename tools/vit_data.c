@@ -172,9 +172,12 @@ int main(int argc, char **argv)
     struct stat st;
     bool existed = is_pack && stat(argv[3], &st) == 0;
     if (is_pack) {
-        if (!cli_check_output("vit-data", argv[2], argv[3]) || !cli_check_pack_output("vit-data", argv[2], argv[3]))
+        if (!cli_check_output("vit-data", argv[2], argv[3])) return 2;
+        if (vt_pack_file_begin(&out, argv[3], argv[2]) != VT_OK) {
+            if (!out.refused) return pack_failed(&out, existed);
+            fprintf(stderr, "vit-data: %s\n", vt_errmsg());   /* a bad output name: a command-line error */
             return 2;
-        if (vt_pack_file_begin(&out, argv[3]) != VT_OK) return pack_failed(&out, existed);
+        }
     }
     int found = 0;
     const char *splits[2] = {"train", "test"};

@@ -72,15 +72,18 @@ void vt_dataset_close(vt_dataset *ds);
 int vt_dataset_pack_h5(vt_dataset *ds, vt_h5id file, const char *group);
 
 /* A packed file written so that a failure never leaves a partial file under its name nor harms an
- * existing one: begin creates <path>.partial beside path (refusing a path that is a folder); pack
+ * existing one: begin creates <path>.partial beside path, refusing (p->refused set) a path that is a
+ * folder, or an existing file other than a packed dataset (a data file of the source folder src, which
+ * may be NULL, is named as such); pack
  * into p->file; commit flushes and closes it, checking each step, syncs it to the disk and renames it
  * over path; abort (after any failure) closes and removes it, keeping vt_errmsg(). A failed commit
  * has removed it too. Messages name the file and give the OS's reason ("No space left on device"). */
 typedef struct {
     vt_h5id file;
     char path[4096], tmp[4200];
+    bool refused;   /* begin refused path as the output (not a failure to write) */
 } vt_pack_file;
-int vt_pack_file_begin(vt_pack_file *p, const char *path);
+int vt_pack_file_begin(vt_pack_file *p, const char *path, const char *src);
 int vt_pack_file_commit(vt_pack_file *p);
 void vt_pack_file_abort(vt_pack_file *p);
 

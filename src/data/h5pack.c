@@ -119,24 +119,43 @@ static bool packed_dataset(const char *path)
     return yes;
 }
 
-int vt_pack_file_begin(vt_pack_file *p, const char *path)
+/* is the existing file out inside the folder src? */
+static bool inside_folder(const char *out, const char *src)
+{
+    struct stat ss;
+    if (!src || stat(src, &ss) != 0 || !S_ISDIR(ss.st_mode)) return false;
+    char *rs = realpath(src, NULL), *ro = realpath(out, NULL);
+    size_t n = rs ? strlen(rs) : 0;
+    bool in = rs && ro && strncmp(ro, rs, n) == 0 && (ro[n] == '/' || (n == 1 && rs[0] == '/'));
+    free(rs);
+    free(ro);
+    return in;
+}
+
+int vt_pack_file_begin(vt_pack_file *p, const char *path, const char *src)
 {
     p->file = -1;
+    p->refused = true;
     if (snprintf(p->path, sizeof p->path, "%s", path) >= (int)sizeof p->path) return vt_err("%s: path too long", path);
     snprintf(p->tmp, sizeof p->tmp, "%s.partial", path);
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return vt_err("%s is a folder, expected the name of the HDF5 file to write", path);
     /* an existing file is replaced only when it is an HDF5 file: never a data file, a config, ... */
-    if (stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || !vt_h5_is_file(path)))
+    if (stat(path, &st) == 0 && (!S_ISREG(st.st_mode) || !vt_h5_is_file(path))) {
+        if (inside_folder(path, src))
+            return vt_err("%s is a file of the source folder %s (packing would overwrite its data); name a new file "
+                          "for the HDF5 output", path, src);
         return vt_err("%s exists and is not %s: not overwritten (name a new file, or an HDF5 file to replace)", path,
                       S_ISREG(st.st_mode) ? "an HDF5 file" : "a regular file");
+    }
     vt_h5_lock();
     if (stat(path, &st) == 0 && !packed_dataset(path)) {   /* nor another kind of HDF5 file (a checkpoint) */
         vt_h5_unlock();
         return vt_err("%s is an HDF5 file but not a dataset (no /train/images, /test/images or /images): not "
                       "overwritten (name a new file, or a dataset file to replace)", path);
     }
+    p->refused = false;
     p->file = vt_h5_create(p->tmp);
     vt_h5_unlock();
     if (p->file < 0) {
