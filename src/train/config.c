@@ -217,7 +217,7 @@ static const char *range_text(const vt_cfg_key *k, const char *between, char *bu
 }
 
 /* the file (and --set) a config came from, for messages */
-static const char *origin(const vt_config *c, char *buf, size_t n)
+const char *vt_config_origin(const vt_config *c, char *buf, size_t n)
 {
     if (c->source[0]) snprintf(buf, n, "%s%s", c->source, c->overridden ? " (with --set overrides)" : "");
     else snprintf(buf, n, "%s", c->overridden ? "--set" : "config");
@@ -564,7 +564,7 @@ int vt_config_write(const vt_config *c, FILE *f)
 int vt_config_validate(const vt_config *c)
 {
     char o[1100], a[40], b[40];
-    origin(c, o, sizeof o);
+    vt_config_origin(c, o, sizeof o);
     for (const vt_cfg_key *k = keys; k->key; k++)
         if (k->required && k->type == VT_CFG_STRING && ((const char *)c + k->offset)[0] == '\0')
             return vt_err("%s: missing required key [%s] %s (%s)", o, k->section, k->key, k->help);
@@ -590,7 +590,7 @@ static int model_err(const vt_config *c, const char *what)
     char msg[1024], o[1100];
     snprintf(msg, sizeof msg, "%s", vt_errmsg());
     const char *m = strncmp(msg, "model: ", 7) == 0 ? msg + 7 : msg;
-    return vt_err("%s: %s%s", origin(c, o, sizeof o), what, m);
+    return vt_err("%s: %s%s", vt_config_origin(c, o, sizeof o), what, m);
 }
 
 int vt_config_model(const vt_config *c, vt_vit_config *mc)

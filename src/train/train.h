@@ -155,6 +155,8 @@ int vt_config_validate(const vt_config *c);
 /* write every key (resolved) as INI text that vt_config_load reads back to the same config (strings
  * that need it are quoted) */
 int vt_config_write(const vt_config *c, FILE *f);
+/* where c came from, for messages: "cfg.ini", "cfg.ini (with --set overrides)", "--set" or "config" */
+const char *vt_config_origin(const vt_config *c, char *buf, size_t n);
 /* the model description the config asks for */
 int vt_config_model(const vt_config *c, vt_vit_config *mc);
 /* start m from the weights in path (--init: an HDF5 checkpoint, .safetensors or .npz): the file's model

@@ -747,8 +747,10 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     status = VT_TRAIN_DONE;
 done:
     /* a message about config keys ("[schedule] ...") names the config it came from */
-    if (status == VT_TRAIN_FAILED && vt_errmsg()[0] == '[' && c->source[0])
-        vt_err_prefix("%s%s: ", c->source, c->overridden ? " (with --set overrides)" : "");
+    if (status == VT_TRAIN_FAILED && vt_errmsg()[0] == '[' && c->source[0]) {
+        char o[1100];
+        vt_err_prefix("%s: ", vt_config_origin(c, o, sizeof o));
+    }
     cleanup(r);
     return status;
 }
