@@ -85,8 +85,6 @@ typedef struct vt_graph {
     int64_t pool_n[64];
 } vt_graph;
 
-double vt_now(void);   /* monotonic seconds */
-
 int vt_graph_init(vt_graph *g, size_t arena_bytes);
 void vt_graph_free(vt_graph *g);
 /* forget the tape and every per-step tensor (parameters are untouched) */

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char *const op_names[] = {
     [VT_OP_LINEAR] = "linear",       [VT_OP_LAYERNORM] = "layernorm", [VT_OP_GELU] = "gelu",
@@ -169,13 +168,6 @@ float *ag_grad_of(vt_graph *g, vt_var *v)
 {
     if (!v || !v->requires_grad) return NULL;
     return vt_var_grad(g, v);
-}
-
-double vt_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 vt_var *ag_out(vt_graph *g, int ndim, const int64_t *shape, const char *name, vt_var *const *ins, int nin)

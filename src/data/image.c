@@ -1,8 +1,7 @@
 /* image.c - geometry on whole uint8 images: the centered region of a target aspect, and the
  * shorter-side-resize + center-crop fit image folders use to deliver one size. The resampling is
- * nn's torch-exact bilinear (antialiased when shrinking): one resize implementation in the project. */
+ * the tensor layer's torch-exact bilinear (antialiased when shrinking): one resize implementation in the project. */
 #include "data_internal.h"
-#include "nn/nn.h"
 #include <math.h>
 #include <stdlib.h>
 

@@ -2,7 +2,6 @@
  * shrinking), random-resized-crop, random crop with padding, horizontal flip, normalisation,
  * random erasing. */
 #include "data_internal.h"
-#include "nn/nn.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +58,7 @@ void vt_sample_rng(vt_rng *r, uint64_t seed, int64_t epoch, int64_t index)
 }
 
 /* src (C, sh, sw) region [y0, y0+rh) x [x0, x0+rw) (whole pixels) -> dst (C, dh, dw): the crop is
- * copied to tmp, then resized like torch's bilinear interpolate with antialias (nn/pos_resample.c) in
+ * copied to tmp, then resized like torch's bilinear interpolate with antialias (tensor/resize.c) in
  * the workspace work */
 static int resize_region(const float *src, int C, int sh, int sw, int y0, int x0, int rh, int rw, float *dst, int dh,
                          int dw, float *tmp, void *work)

@@ -158,15 +158,6 @@ vt_var *vt_vit_replicas_part_loss(vt_vit_replicas *r, int i, float *x, const int
                                   const uint64_t *train_key, vt_var **logits_out);
 
 /* ---- BEGIN pos_resample (src/nn/pos_resample.c) ---- */
-typedef enum { VT_INTERP_BICUBIC = 0, VT_INTERP_BILINEAR = 1 } vt_interp;
-int vt_interp_parse(const char *name, vt_interp *out);
-/* planar images in (C, ih, iw) -> out (C, oh, ow), as torch's interpolate(align_corners=False) */
-int vt_resize_image_f32(float *out, const float *in, int C, int ih, int iw, int oh, int ow, vt_interp mode, bool antialias);
-/* the same without allocating: work (8-byte aligned) has vt_resize_work_bytes(ih, iw, oh, ow) bytes, a size
- * that never shrinks when ih or iw grows (so the largest input's size serves every smaller one); 0 for bad sizes */
-size_t vt_resize_work_bytes(int ih, int iw, int oh, int ow);
-int vt_resize_image_f32_work(float *out, const float *in, int C, int ih, int iw, int oh, int ow, vt_interp mode,
-                             bool antialias, void *work);
 /* position embedding in (prefix + old_h*old_w, D) -> out (prefix + new_h*new_w, D): prefix tokens kept,
  * the grid resized (timm resample_abs_pos_embed) */
 int vt_pos_resample(float *out, const float *in, int D, int prefix, int old_h, int old_w, int new_h, int new_w,

@@ -1,9 +1,7 @@
-/* tensor.c - tensor descriptions, views and the thread setting. */
+/* tensor.c - tensor descriptions and views. */
 #include "tensor.h"
 #include <stdio.h>
 #include <string.h>
-#include <omp.h>
-#include <cblas.h>
 
 static void set_contiguous_strides(vt_tensor *t)
 {
@@ -58,16 +56,6 @@ bool vt_shape_equal(const vt_tensor *a, const vt_tensor *b)
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] != b->shape[i]) return false;
     return true;
-}
-
-const char *vt_dims_str(int ndim, const int64_t *shape, char *buf, size_t n)
-{
-    size_t off = 0;
-    off += (size_t)snprintf(buf + off, n - off, "(");
-    for (int i = 0; i < ndim && off < n; i++)
-        off += (size_t)snprintf(buf + off, n - off, i ? ", %lld" : "%lld", (long long)shape[i]);
-    if (off < n) snprintf(buf + off, n - off, ")");
-    return buf;
 }
 
 const char *vt_shape_str(const vt_tensor *t, char *buf, size_t n)
@@ -133,36 +121,4 @@ void vt_tensor_copy_to_contiguous(float *dst, const vt_tensor *t)
             idx[d] = 0;
         }
     }
-}
-
-void vt_set_threads(int n)
-{
-    if (n < 1) n = 1;
-    omp_set_num_threads(n);
-    openblas_set_num_threads(n);
-}
-
-int vt_get_threads(void) { return omp_get_max_threads(); }
-
-void vt_set_blas_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
-
-bool vt_is_decimal(const char *v)
-{
-    const char *p = v;
-    if (*p == '+' || *p == '-') p++;
-    size_t before = strspn(p, "0123456789"), after = 0;
-    p += before;
-    if (*p == '.') {
-        after = strspn(p + 1, "0123456789");
-        p += 1 + after;
-    }
-    if (before + after == 0) return false;
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-') p++;
-        size_t ex = strspn(p, "0123456789");
-        if (!ex) return false;
-        p += ex;
-    }
-    return *p == '\0';
 }

@@ -1,13 +1,12 @@
-/* tensor.h - the lowest layer of vit: errors, RNG, arena, float32 tensors
- * and the forward/backward kernels every higher layer is built from.
+/* tensor.h - the tensor layer of vit, on top of src/base (errors, RNG, threads, HDF5): the arena,
+ * float32 tensors and the forward/backward kernels every higher layer is built from.
  *
  * Conventions (llm.c style):
  *  - kernels take raw float pointers plus dims; shapes are written above each one;
  *  - x_forward(out, cache..., in, params..., dims) / x_backward(din, dparams..., dout, in, cache..., dims);
  *  - backward kernels ADD into their outputs (din, dparams) so gradients accumulate;
  *  - any output pointer of a backward kernel may be NULL when that gradient is not wanted.
- * Library code never exits: functions that can fail return VT_OK (0) or VT_ERR (-1) / NULL and
- * leave a message in vt_errmsg().
+ * Functions that can fail return VT_OK / VT_ERR or NULL with a message, as everywhere (base.h).
  */
 #ifndef VIT_TENSOR_H
 #define VIT_TENSOR_H
@@ -15,36 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include "base/base.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---------------------------------------------------------------- errors */
-enum { VT_OK = 0, VT_ERR = -1 };
-
-/* Set the calling thread's error message (printf format); always returns VT_ERR. */
-int vt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Prefix the current message with more context ("loading x.h5: " + old message); returns VT_ERR. */
-int vt_err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The calling thread's last error message ("" if none). */
-const char *vt_errmsg(void);
-/* v is a whole number in decimal notation: [+-] digits [. digits] or [+-] . digits, then [eE [+-] digits]
- * (what configs and command lines take: no hex, hex floats, inf or nan, which strtod also reads) */
-bool vt_is_decimal(const char *v);
-void vt_err_clear(void);
-
-/* ---------------------------------------------------------------- RNG */
-/* Explicit, seedable RNG (xoshiro256** seeded by splitmix64). State is plain data so a
- * checkpoint can store it. */
-typedef struct { uint64_t s[4]; } vt_rng;
-
-void vt_rng_seed(vt_rng *r, uint64_t seed);
-uint64_t vt_rng_u64(vt_rng *r);
-double vt_rng_uniform(vt_rng *r);            /* [0, 1) */
-double vt_rng_normal(vt_rng *r);             /* N(0, 1) */
-/* normal(mean, std) truncated to [a, b] (absolute bounds, as torch.nn.init.trunc_normal_) */
-double vt_rng_trunc_normal(vt_rng *r, double mean, double std, double a, double b);
 
 /* ---------------------------------------------------------------- arena */
 /* Bump allocator for everything one training step creates. vt_arena_reset() frees nothing:
@@ -89,7 +63,6 @@ bool vt_tensor_is_contiguous(const vt_tensor *t);
 bool vt_shape_equal(const vt_tensor *a, const vt_tensor *b);
 /* writes "(2, 3, 4)" into buf */
 const char *vt_shape_str(const vt_tensor *t, char *buf, size_t n);
-const char *vt_dims_str(int ndim, const int64_t *shape, char *buf, size_t n);
 /* views: share data, change the description */
 int vt_tensor_reshape(vt_tensor *out, const vt_tensor *t, int ndim, const int64_t *shape);
 int vt_tensor_slice(vt_tensor *out, const vt_tensor *t, int dim, int64_t start, int64_t len);
@@ -97,22 +70,6 @@ int vt_tensor_transpose(vt_tensor *out, const vt_tensor *t, int d0, int d1);
 /* copy any strided tensor into contiguous memory dst (numel floats) */
 void vt_tensor_copy_to_contiguous(float *dst, const vt_tensor *t);
 float vt_tensor_get(const vt_tensor *t, const int64_t *idx);
-
-/* ---------------------------------------------------------------- threads */
-void vt_set_threads(int n);   /* OpenMP and OpenBLAS threads */
-int vt_get_threads(void);
-/* OpenBLAS only (the data-parallel step makes single-threaded BLAS calls side by side, then restores it) */
-void vt_set_blas_threads(int n);
-
-/* ---------------------------------------------------------------- BLAS core */
-/* the OpenBLAS kernel family in use ("SkylakeX", "Haswell", "Prescott", ...) */
-const char *vt_blas_core(void);
-/* the best family this CPU supports (NULL if none better than the generic ones) */
-const char *vt_blas_best_core(void);
-/* Call first thing in main(): if OpenBLAS picked weaker kernels than the CPU supports and the user
- * did not set OPENBLAS_CORETYPE, set it and re-exec the program (returns only if nothing to do or
- * the exec failed, VT_ERR with a message then). */
-int vt_blas_ensure_core(int argc, char **argv);
 
 /* ---------------------------------------------------------------- kernels */
 /* GEMM, row-major: C(M,N) = alpha * op(A) op(B) + beta * C, lda/ldb/ldc are row strides. */
@@ -198,6 +155,17 @@ typedef enum { VT_POOL_TOKEN = 0, VT_POOL_MEAN = 1 } vt_pool_kind;
 void vt_pool_forward(float *out, const float *x, int B, int T, int D, vt_pool_kind kind, int prefix);
 void vt_pool_backward(float *dx, const float *dout, int B, int T, int D, vt_pool_kind kind, int prefix);
 
+/* Image resize, as torch's interpolate(align_corners=False, antialias) computed in double:
+ * planar images in (C, ih, iw) -> out (C, oh, ow) */
+typedef enum { VT_INTERP_BICUBIC = 0, VT_INTERP_BILINEAR = 1 } vt_interp;
+int vt_interp_parse(const char *name, vt_interp *out);
+int vt_resize_image_f32(float *out, const float *in, int C, int ih, int iw, int oh, int ow, vt_interp mode, bool antialias);
+/* the same without allocating: work (8-byte aligned) has vt_resize_work_bytes(ih, iw, oh, ow) bytes, a size
+ * that never shrinks when ih or iw grows (so the largest input's size serves every smaller one); 0 for bad sizes */
+size_t vt_resize_work_bytes(int ih, int iw, int oh, int ow);
+int vt_resize_image_f32_work(float *out, const float *in, int C, int ih, int iw, int oh, int ow, vt_interp mode,
+                             bool antialias, void *work);
+
 /* Softmax cross-entropy with label smoothing eps (torch's definition):
  * logits (B, K), labels (B) -> returns the mean loss over B; probs (B, K) cached for backward.
  * loss_b = (1-eps) * (-log p[y]) + eps * mean_k(-log p[k]). Labels out of range -> NaN loss. */
@@ -206,61 +174,6 @@ double vt_crossentropy_forward(float *probs, const float *logits, const int *lab
 /* dlogits += dloss * (probs - target) / B, target = (1-eps) onehot + eps / K */
 void vt_crossentropy_backward(float *dlogits, const float *probs, const int *labels, int B, int K,
                               float smoothing, float dloss);
-
-/* ---------------------------------------------------------------- HDF5 helpers */
-/* Thin wrappers over the HDF5 C library (hid_t is an int64_t). Every failure sets a message
- * naming the file and object. HDF5's own error stack printing is turned off by vt_h5_open. */
-typedef int64_t vt_h5id;
-vt_h5id vt_h5_open(const char *path, bool write);          /* <0 + vt_err on failure */
-/* create (truncate) a new file */
-vt_h5id vt_h5_create(const char *path);
-/* VT_ERR when the file could not be written out (a full disk: the reason is in the message); HDF5 may
- * then keep the file open inside the library until the process ends (it is not cleaned up at exit) */
-int vt_h5_close(vt_h5id f);
-/* path is a readable HDF5 file (its signature, also after a user block) */
-bool vt_h5_is_file(const char *path);
-/* HDF5's own error printing off in the calling thread (the wrappers' messages say what failed); the
- * wrappers that open files do it, a thread calling HDF5 directly calls this first */
-void vt_h5_quiet(void);
-/* the operating system's reason for the calling thread's newest HDF5 failure, when its error stack
- * carries one ("No space left on device"), as " (reason)" in buf, else "" */
-const char *vt_h5_reason(char buf[128]);
-bool vt_h5_exists(vt_h5id loc, const char *path);          /* every link on the path exists */
-bool vt_h5_is_group(vt_h5id loc, const char *path);
-/* names of the direct children of a group, sorted; *names is malloc'd (free with vt_h5_free_names) */
-int vt_h5_list(vt_h5id loc, const char *group, char ***names, int *count);
-void vt_h5_free_names(char **names, int count);
-/* read a dataset of any float/int type as float32 / float64 / int64 (malloc'd; caller frees).
- * ndim/shape may be NULL; shape must hold VT_MAXDIM+ entries (datasets up to 8-D accepted). */
-int vt_h5_read_f32(vt_h5id loc, const char *path, float **out, int *ndim, int64_t *shape);
-int vt_h5_read_f64(vt_h5id loc, const char *path, double **out, int *ndim, int64_t *shape);
-int vt_h5_read_i64(vt_h5id loc, const char *path, int64_t **out, int *ndim, int64_t *shape);
-/* read a dataset into caller memory; the dataset must have exactly expect_numel elements */
-int vt_h5_read_into_f32(vt_h5id loc, const char *path, float *dst, int64_t expect_numel);
-/* dataset shape without reading (ndim up to 8) */
-int vt_h5_shape(vt_h5id loc, const char *path, int *ndim, int64_t *shape);
-/* attributes of the object at obj (a group or dataset path, "." for loc itself) */
-bool vt_h5_has_attr(vt_h5id loc, const char *obj, const char *name);
-int vt_h5_attr_f64(vt_h5id loc, const char *obj, const char *name, double *v);
-int vt_h5_attr_i64(vt_h5id loc, const char *obj, const char *name, int64_t *v);
-int vt_h5_attr_bool(vt_h5id loc, const char *obj, const char *name, bool *v);   /* h5py bool enum or int */
-int vt_h5_attr_str(vt_h5id loc, const char *obj, const char *name, char *buf, size_t n);
-/* writing (float32 datasets, optional deflate level 0..9) and scalar attributes */
-int vt_h5_write_f32(vt_h5id loc, const char *path, const float *data, int ndim, const int64_t *shape, int deflate);
-int vt_h5_write_f64(vt_h5id loc, const char *path, const double *data, int ndim, const int64_t *shape);
-int vt_h5_write_u8(vt_h5id loc, const char *path, const uint8_t *data, int ndim, const int64_t *shape, int deflate);
-int vt_h5_write_i64(vt_h5id loc, const char *path, const int64_t *data, int ndim, const int64_t *shape);
-int vt_h5_write_attr_i64(vt_h5id loc, const char *obj, const char *name, int64_t v);
-int vt_h5_write_attr_f64(vt_h5id loc, const char *obj, const char *name, double v);
-int vt_h5_write_attr_str(vt_h5id loc, const char *obj, const char *name, const char *v);
-/* create the group and any missing parents */
-int vt_h5_mkgroup(vt_h5id loc, const char *path);
-/* the serial HDF5 library is not thread-safe: threads that touch HDF5 while others may (data loader
- * workers, checkpoint writes) hold this recursive lock around each use */
-void vt_h5_lock(void);
-void vt_h5_unlock(void);
-/* the file name of an open object, for messages */
-const char *vt_h5_filename(vt_h5id loc, char *buf, size_t n);
 
 #ifdef __cplusplus
 }

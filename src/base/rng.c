@@ -1,5 +1,5 @@
 /* rng.c - xoshiro256** seeded with splitmix64; explicit state, no globals. */
-#include "tensor.h"
+#include "base.h"
 #include <math.h>
 
 static uint64_t splitmix64(uint64_t *x)

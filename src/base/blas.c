@@ -2,7 +2,7 @@
  * Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) does not recognise some recent Xeons and falls back to
  * its slowest "Prescott" kernels (47 instead of 311 GFLOPS measured for sgemm on 2 cores). The core
  * type is read from OPENBLAS_CORETYPE when the library loads, so the fix is to set it and re-exec. */
-#include "tensor.h"
+#include "base.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
