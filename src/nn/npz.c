@@ -20,7 +20,6 @@
  *
  * The layout has one final norm, Transformer/encoder_norm, over the tokens before any pooling (timm's
  * norm): a model with fc_norm, a norm after the pooling, is refused both ways. */
-#include "nn.h"
 #include "nn_internal.h"
 #include <ctype.h>
 #include <math.h>
@@ -34,11 +33,6 @@ typedef struct {
     int64_t shape[8];
     float *data;   /* malloc'd, C order */
 } npy_t;
-
-/* added to a shape mismatch, the one error where the missing model description is the point */
-#define NPZ_NOTE                                                                                                \
-    " (an npz file holds no model description, so its shapes must match the model's: the config's, or under " \
-    "--init the one read from the file's shapes, which then takes a new head and patch grid)"
 
 #define NPZ_NO_CLS "no cls.npy (the class token): models without a class token are not supported"
 
@@ -129,8 +123,7 @@ static int read_npy(zip_t *z, const char *path, const char *name, npy_t *out)
             free(buf);
             free(out->data);
             out->data = NULL;
-            return vt_err("%s: %s holds %g%s at element %lld of %lld (the weights must be finite)", path, member, d,
-                          isfinite(d) ? " (beyond float32's range)" : "", (long long)i, (long long)count);
+            return vt_weights_not_finite(path, member, d, i, count);
         }
     }
     free(buf);
@@ -167,17 +160,21 @@ static int need(const char *path, const char *name, const npy_t *a, layout want,
         char t[96];
         snprintf(x, sizeof x, " or %s", vt_dims_str(alt.ndim, alt.dim, t, sizeof t));
     }
-    return vt_err("%s: %s has shape %s, the model needs %s%s" NPZ_NOTE, path, name,
+    return vt_err("%s: %s has shape %s, the model needs %s%s" VT_WEIGHTS_NOTE("an npz file"), path, name,
                   vt_dims_str(a->ndim, a->shape, b, sizeof b), w, x);
 }
 
-static float *P(vt_vit *m, int idx) { return m->params.data + m->params.info[idx].offset; }
-
-/* copy an (in, out) kernel into an (out, in) weight */
-static void transpose2(float *dst, const float *src, int64_t in, int64_t out)
+/* the seven vectors of block i, in the order the loader reads and the writer writes them */
+void vt_npz_block_vecs(const vt_vit *m, int i, vt_npz_vec v[VT_NPZ_BLOCK_VECS])
 {
-    for (int64_t i = 0; i < in; i++)
-        for (int64_t o = 0; o < out; o++) dst[o * in + i] = src[i * out + o];
+    const vt_block_params *b = &m->blocks[i];
+    const int64_t D = m->cfg.embed_dim, Hd = (int64_t)(m->cfg.embed_dim * m->cfg.mlp_ratio);
+    const vt_npz_vec vec[VT_NPZ_BLOCK_VECS] = {
+        {"LayerNorm_0/scale", b->norm1_w, D}, {"LayerNorm_0/bias", b->norm1_b, D},
+        {"LayerNorm_2/scale", b->norm2_w, D}, {"LayerNorm_2/bias", b->norm2_b, D},
+        {"MultiHeadDotProductAttention_1/out/bias", b->proj_b, D},
+        {"MlpBlock_3/Dense_0/bias", b->fc1_b, Hd}, {"MlpBlock_3/Dense_1/bias", b->fc2_b, D}};
+    memcpy(v, vec, sizeof vec);
 }
 
 /* the zip, consistency-checked; NULL with a message naming the file */
@@ -218,32 +215,23 @@ static const char *npz_feature(const char *member)
 /* member is one of a plain ViT's arrays (blocks below depth; depth < 0: any block) */
 static bool npz_plain(const char *member, int depth)
 {
-    static const char *top[] = {"embedding/kernel.npy", "embedding/bias.npy", "cls.npy",
-                                "Transformer/posembed_input/pos_embedding.npy", "Transformer/encoder_norm/scale.npy",
-                                "Transformer/encoder_norm/bias.npy", "head/kernel.npy", "head/bias.npy"};
-    static const char *blk[] = {"LayerNorm_0/scale.npy", "LayerNorm_0/bias.npy", "LayerNorm_2/scale.npy",
-                                "LayerNorm_2/bias.npy", "MlpBlock_3/Dense_0/kernel.npy", "MlpBlock_3/Dense_0/bias.npy",
-                                "MlpBlock_3/Dense_1/kernel.npy", "MlpBlock_3/Dense_1/bias.npy",
-                                "MultiHeadDotProductAttention_1/query/kernel.npy",
-                                "MultiHeadDotProductAttention_1/query/bias.npy",
-                                "MultiHeadDotProductAttention_1/key/kernel.npy",
-                                "MultiHeadDotProductAttention_1/key/bias.npy",
-                                "MultiHeadDotProductAttention_1/value/kernel.npy",
-                                "MultiHeadDotProductAttention_1/value/bias.npy",
-                                "MultiHeadDotProductAttention_1/out/kernel.npy",
-                                "MultiHeadDotProductAttention_1/out/bias.npy"};
-    for (size_t k = 0; k < sizeof top / sizeof top[0]; k++)
-        if (!strcmp(member, top[k])) return true;
-    const char *pre = "Transformer/encoderblock_";
-    const size_t pl = strlen(pre);
-    if (strncmp(member, pre, pl) || !isdigit((unsigned char)member[pl])) return false;
-    char *end;
-    long b = strtol(member + pl, &end, 10);
-    if (*end != '/' || b >= 1 << 20 || (depth >= 0 && b >= depth) || (member[pl] == '0' && end != member + pl + 1))
-        return false;
-    for (size_t k = 0; k < sizeof blk / sizeof blk[0]; k++)
-        if (!strcmp(end + 1, blk[k])) return true;
-    return false;
+    static const char *const top[] = {"embedding/kernel.npy", "embedding/bias.npy", "cls.npy",
+                                      "Transformer/posembed_input/pos_embedding.npy",
+                                      "Transformer/encoder_norm/scale.npy", "Transformer/encoder_norm/bias.npy",
+                                      "head/kernel.npy", "head/bias.npy"};
+    static const char *const blk[] = {"LayerNorm_0/scale.npy", "LayerNorm_0/bias.npy", "LayerNorm_2/scale.npy",
+                                      "LayerNorm_2/bias.npy", "MlpBlock_3/Dense_0/kernel.npy", "MlpBlock_3/Dense_0/bias.npy",
+                                      "MlpBlock_3/Dense_1/kernel.npy", "MlpBlock_3/Dense_1/bias.npy",
+                                      "MultiHeadDotProductAttention_1/query/kernel.npy",
+                                      "MultiHeadDotProductAttention_1/query/bias.npy",
+                                      "MultiHeadDotProductAttention_1/key/kernel.npy",
+                                      "MultiHeadDotProductAttention_1/key/bias.npy",
+                                      "MultiHeadDotProductAttention_1/value/kernel.npy",
+                                      "MultiHeadDotProductAttention_1/value/bias.npy",
+                                      "MultiHeadDotProductAttention_1/out/kernel.npy",
+                                      "MultiHeadDotProductAttention_1/out/bias.npy"};
+    return vt_weights_plain_name(member, top, sizeof top / sizeof top[0], "Transformer/encoderblock_", '/', blk,
+                                 sizeof blk / sizeof blk[0], depth);
 }
 
 /* VT_OK when every member of z is read by the loader for a model of depth blocks (< 0: any) or is one it
@@ -282,13 +270,9 @@ int vt_vit_npz_ignored(const char *path, char *out, size_t n)
     return VT_OK;
 }
 
-#define NPZ_FC_NORM                                                                                            \
-    "%s: a model with [model] fc_norm = true has no Google .npz layout (its Transformer/encoder_norm is the norm " \
-    "over the tokens before pooling, fc_norm = false)%s"
-
 int vt_vit_load_npz(vt_vit *m, const char *path)
 {
-    if (m->cfg.fc_norm) return vt_err(NPZ_FC_NORM, path, "");
+    if (m->cfg.fc_norm) return vt_err(VT_NPZ_FC_NORM, path, "");
     zip_t *z = open_npz(path);
     if (!z) return VT_ERR;
     const vt_vit_config *c = &m->cfg;
@@ -303,55 +287,57 @@ int vt_vit_load_npz(vt_vit *m, const char *path)
 #define LOAD(nm, want) LOAD2(nm, want, NO_ALT)
     /* patch embedding: (P, P, C, D) -> (D, C, P, P) */
     if (r == VT_OK && LOAD("embedding/kernel", LAYOUT(Pp, Pp, Cp, D)) == VT_OK) {
-        float *w = P(m, m->patch_w);
+        float *w = vt_pdata(m, m->patch_w);
         for (int64_t py = 0; py < Pp; py++)
             for (int64_t px = 0; px < Pp; px++)
                 for (int64_t ch = 0; ch < Cp; ch++)
                     for (int64_t d = 0; d < D; d++)
                         w[((d * Cp + ch) * Pp + py) * Pp + px] = a.data[((py * Pp + px) * Cp + ch) * D + d];
     }
-    if (r == VT_OK && LOAD("embedding/bias", LAYOUT(D)) == VT_OK) memcpy(P(m, m->patch_b), a.data, sizeof(float) * (size_t)D);
+    if (r == VT_OK && LOAD("embedding/bias", LAYOUT(D)) == VT_OK)
+        memcpy(vt_pdata(m, m->patch_b), a.data, sizeof(float) * (size_t)D);
     if (r == VT_OK && zip_name_locate(z, "cls.npy", 0) < 0) r = vt_err("%s: " NPZ_NO_CLS, path);
-    if (r == VT_OK && LOAD("cls", LAYOUT(1, 1, D)) == VT_OK) memcpy(P(m, m->cls_token), a.data, sizeof(float) * (size_t)D);
+    if (r == VT_OK && LOAD("cls", LAYOUT(1, 1, D)) == VT_OK)
+        memcpy(vt_pdata(m, m->cls_token), a.data, sizeof(float) * (size_t)D);
     if (r == VT_OK && LOAD("Transformer/posembed_input/pos_embedding", LAYOUT(1, T, D)) == VT_OK)
-        memcpy(P(m, m->pos_embed), a.data, sizeof(float) * (size_t)(T * D));
+        memcpy(vt_pdata(m, m->pos_embed), a.data, sizeof(float) * (size_t)(T * D));
     for (int i = 0; r == VT_OK && i < c->depth; i++) {
         const vt_block_params *b = &m->blocks[i];
         char pre[96];
         snprintf(pre, sizeof pre, "Transformer/encoderblock_%d", i);
-        const struct { const char *n; int idx; int64_t numel; } vec[] = {
-            {"LayerNorm_0/scale", b->norm1_w, D}, {"LayerNorm_0/bias", b->norm1_b, D},
-            {"LayerNorm_2/scale", b->norm2_w, D}, {"LayerNorm_2/bias", b->norm2_b, D},
-            {"MultiHeadDotProductAttention_1/out/bias", b->proj_b, D},
-            {"MlpBlock_3/Dense_0/bias", b->fc1_b, Hd}, {"MlpBlock_3/Dense_1/bias", b->fc2_b, D}};
-        for (size_t k = 0; r == VT_OK && k < sizeof vec / sizeof vec[0]; k++) {
-            snprintf(name, sizeof name, "%s/%s", pre, vec[k].n);
+        vt_npz_vec vec[VT_NPZ_BLOCK_VECS];
+        vt_npz_block_vecs(m, i, vec);
+        for (size_t k = 0; r == VT_OK && k < VT_NPZ_BLOCK_VECS; k++) {
+            snprintf(name, sizeof name, "%s/%s", pre, vec[k].name);
             if (LOAD(name, LAYOUT(vec[k].numel)) == VT_OK)
-                memcpy(P(m, vec[k].idx), a.data, sizeof(float) * (size_t)vec[k].numel);
+                memcpy(vt_pdata(m, vec[k].idx), a.data, sizeof(float) * (size_t)vec[k].numel);
         }
         /* q, k, v: kernel (D, heads, hd) -> rows [j*D, (j+1)*D) of qkv.weight (3D, D); bias (heads, hd) */
         const char *qkv[3] = {"query", "key", "value"};
         for (int j = 0; r == VT_OK && j < 3; j++) {
             snprintf(name, sizeof name, "%s/MultiHeadDotProductAttention_1/%s/kernel", pre, qkv[j]);
-            if (LOAD2(name, LAYOUT(D, NH, hd), LAYOUT(D, D)) == VT_OK) transpose2(P(m, b->qkv_w) + j * D * D, a.data, D, D);
+            if (LOAD2(name, LAYOUT(D, NH, hd), LAYOUT(D, D)) == VT_OK)
+                vt_transpose2(vt_pdata(m, b->qkv_w) + j * D * D, a.data, D, D);
             snprintf(name, sizeof name, "%s/MultiHeadDotProductAttention_1/%s/bias", pre, qkv[j]);
             if (r == VT_OK && LOAD2(name, LAYOUT(NH, hd), LAYOUT(D)) == VT_OK)
-                memcpy(P(m, b->qkv_b) + j * D, a.data, sizeof(float) * (size_t)D);
+                memcpy(vt_pdata(m, b->qkv_b) + j * D, a.data, sizeof(float) * (size_t)D);
         }
         /* out kernel (heads, hd, D) -> proj.weight (D, heads*hd) */
         snprintf(name, sizeof name, "%s/MultiHeadDotProductAttention_1/out/kernel", pre);
-        if (r == VT_OK && LOAD2(name, LAYOUT(NH, hd, D), LAYOUT(D, D)) == VT_OK) transpose2(P(m, b->proj_w), a.data, D, D);
+        if (r == VT_OK && LOAD2(name, LAYOUT(NH, hd, D), LAYOUT(D, D)) == VT_OK)
+            vt_transpose2(vt_pdata(m, b->proj_w), a.data, D, D);
         snprintf(name, sizeof name, "%s/MlpBlock_3/Dense_0/kernel", pre);
-        if (r == VT_OK && LOAD(name, LAYOUT(D, Hd)) == VT_OK) transpose2(P(m, b->fc1_w), a.data, D, Hd);
+        if (r == VT_OK && LOAD(name, LAYOUT(D, Hd)) == VT_OK) vt_transpose2(vt_pdata(m, b->fc1_w), a.data, D, Hd);
         snprintf(name, sizeof name, "%s/MlpBlock_3/Dense_1/kernel", pre);
-        if (r == VT_OK && LOAD(name, LAYOUT(Hd, D)) == VT_OK) transpose2(P(m, b->fc2_w), a.data, Hd, D);
+        if (r == VT_OK && LOAD(name, LAYOUT(Hd, D)) == VT_OK) vt_transpose2(vt_pdata(m, b->fc2_w), a.data, Hd, D);
     }
     if (r == VT_OK && LOAD("Transformer/encoder_norm/scale", LAYOUT(D)) == VT_OK)
-        memcpy(P(m, m->norm_w), a.data, sizeof(float) * (size_t)D);
+        memcpy(vt_pdata(m, m->norm_w), a.data, sizeof(float) * (size_t)D);
     if (r == VT_OK && LOAD("Transformer/encoder_norm/bias", LAYOUT(D)) == VT_OK)
-        memcpy(P(m, m->norm_b), a.data, sizeof(float) * (size_t)D);
-    if (r == VT_OK && LOAD("head/kernel", LAYOUT(D, K)) == VT_OK) transpose2(P(m, m->head_w), a.data, D, K);
-    if (r == VT_OK && LOAD("head/bias", LAYOUT(K)) == VT_OK) memcpy(P(m, m->head_b), a.data, sizeof(float) * (size_t)K);
+        memcpy(vt_pdata(m, m->norm_b), a.data, sizeof(float) * (size_t)D);
+    if (r == VT_OK && LOAD("head/kernel", LAYOUT(D, K)) == VT_OK) vt_transpose2(vt_pdata(m, m->head_w), a.data, D, K);
+    if (r == VT_OK && LOAD("head/bias", LAYOUT(K)) == VT_OK)
+        memcpy(vt_pdata(m, m->head_b), a.data, sizeof(float) * (size_t)K);
 #undef LOAD
 #undef LOAD2
     free(a.data);
@@ -436,15 +422,11 @@ int vt_vit_config_from_npz(const char *path, vt_vit_config *c)
     }
     /* depth: the blocks present (a missing one in between is the loader's to name) */
     o.depth = 0;
-    const char *pre = "Transformer/encoderblock_";
-    const size_t pl = strlen(pre);
     zip_int64_t entries = r == VT_OK ? zip_get_num_entries(z, 0) : 0;
     for (zip_int64_t i = 0; i < entries; i++) {
         const char *nm = zip_get_name(z, (zip_uint64_t)i, 0);
-        if (!nm || strncmp(nm, pre, pl) != 0 || !isdigit((unsigned char)nm[pl])) continue;
-        char *end;
-        long b = strtol(nm + pl, &end, 10);
-        if (*end == '/' && b < 1 << 20 && b + 1 > o.depth) o.depth = (int)b + 1;
+        long b = nm ? vt_weights_block(nm, "Transformer/encoderblock_", '/', false, NULL) : -1;
+        if (b + 1 > o.depth) o.depth = (int)b + 1;
     }
     if (r == VT_OK && o.depth > 0) {
         const char *dense0 = "Transformer/encoderblock_0/MlpBlock_3/Dense_0/kernel",
@@ -452,12 +434,7 @@ int vt_vit_config_from_npz(const char *path, vt_vit_config *c)
         r = npy_shape(z, path, dense0, true, &a, &found);
         if (r == VT_OK) r = npy_tail(path, dense0, &a, 2, fc1);
         if (r == VT_OK) {
-            /* hidden = (int)(D * mlp_ratio): keep the config's ratio when it gives the file's hidden size */
-            const int hidden = (int)fc1[1];
-            if ((int)(o.embed_dim * o.mlp_ratio) != hidden) {
-                o.mlp_ratio = (double)hidden / o.embed_dim;
-                if ((int)(o.embed_dim * o.mlp_ratio) != hidden) o.mlp_ratio = nextafter(o.mlp_ratio, INFINITY);
-            }
+            vt_weights_mlp_ratio(&o, (int)fc1[1]);
             /* the heads, when the q kernel keeps Flax's (D, heads, head_dim) */
             r = npy_shape(z, path, query, true, &a, &found);
         }
@@ -473,139 +450,4 @@ int vt_vit_config_from_npz(const char *path, vt_vit_config *c)
     }
     zip_discard(z);
     return r;
-}
-
-/* ---- writing: the same names and layouts, float32 .npy members, deflate-compressed */
-
-/* add one array as <name>.npy; data (numel floats) is copied */
-static int add_npy(zip_t *z, const char *path, const char *name, const float *data, int ndim, const int64_t *shape)
-{
-    char dict[256], sh[128] = "";
-    size_t o = 0;
-    int64_t numel = 1;
-    for (int i = 0; i < ndim; i++) {
-        o += (size_t)snprintf(sh + o, sizeof sh - o, "%lld%s", (long long)shape[i], ndim == 1 ? "," : (i + 1 < ndim ? ", " : ""));
-        numel *= shape[i];
-    }
-    int dl = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", sh);
-    /* magic (6) + version (2) + length (2) + dict + padding + '\n' is a multiple of 64 */
-    size_t hl = (size_t)dl + 1, total = 10 + hl;
-    size_t pad = (64 - total % 64) % 64;
-    hl += pad;
-    size_t n = 10 + hl + sizeof(float) * (size_t)numel;
-    uint8_t *buf = malloc(n);
-    if (!buf) return vt_err("out of memory");
-    memcpy(buf, "\x93NUMPY\x01\x00", 8);
-    buf[8] = (uint8_t)(hl & 255);
-    buf[9] = (uint8_t)(hl >> 8);
-    memcpy(buf + 10, dict, (size_t)dl);
-    memset(buf + 10 + dl, ' ', pad);
-    buf[10 + hl - 1] = '\n';
-    memcpy(buf + 10 + hl, data, sizeof(float) * (size_t)numel);
-    zip_source_t *src = zip_source_buffer(z, buf, n, 1);   /* libzip frees buf */
-    if (!src) {
-        free(buf);
-        return vt_err("%s: cannot add %s: %s", path, name, zip_strerror(z));
-    }
-    char member[512];
-    snprintf(member, sizeof member, "%s.npy", name);
-    zip_int64_t idx = zip_file_add(z, member, src, ZIP_FL_OVERWRITE);
-    if (idx < 0) {
-        zip_source_free(src);
-        return vt_err("%s: cannot add %s: %s", path, member, zip_strerror(z));
-    }
-    zip_set_file_compression(z, (zip_uint64_t)idx, ZIP_CM_DEFLATE, 0);
-    return VT_OK;
-}
-
-int vt_vit_save_npz(const vt_vit *mc, const char *path)
-{
-    vt_vit *m = (vt_vit *)mc;   /* read only */
-    const vt_vit_config *c = &m->cfg;
-    if (c->fc_norm) return vt_err(NPZ_FC_NORM, path, ": write .safetensors instead");
-    const int64_t D = c->embed_dim, Hd = (int64_t)(c->embed_dim * c->mlp_ratio), K = c->num_classes, Cp = c->in_chans,
-                  Pp = c->patch, NH = c->num_heads, hd = D / NH, T = (int64_t)m->grid_h * m->grid_w + 1;
-    int64_t big = Pp * Pp * Cp * D;
-    if (D * Hd > big) big = D * Hd;
-    if (D * K > big) big = D * K;
-    if (D * D > big) big = D * D;
-    float *tmp = malloc(sizeof(float) * (size_t)big);
-    if (!tmp) return vt_err("out of memory");
-    char tpath[4200];
-    snprintf(tpath, sizeof tpath, "%s.tmp", path);
-    remove(tpath);
-    int zerr = 0;
-    zip_t *z = zip_open(tpath, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
-    if (!z) {
-        free(tmp);
-        return vt_err("%s: cannot create the zip", tpath);
-    }
-    int r = VT_OK;
-    const float *w = P(m, m->patch_w);
-    for (int64_t py = 0; py < Pp; py++)
-        for (int64_t px = 0; px < Pp; px++)
-            for (int64_t ch = 0; ch < Cp; ch++)
-                for (int64_t d = 0; d < D; d++)
-                    tmp[((py * Pp + px) * Cp + ch) * D + d] = w[((d * Cp + ch) * Pp + py) * Pp + px];
-    r = add_npy(z, path, "embedding/kernel", tmp, 4, (int64_t[]){Pp, Pp, Cp, D});
-    if (r == VT_OK) r = add_npy(z, path, "embedding/bias", P(m, m->patch_b), 1, (int64_t[]){D});
-    if (r == VT_OK) r = add_npy(z, path, "cls", P(m, m->cls_token), 3, (int64_t[]){1, 1, D});
-    if (r == VT_OK) r = add_npy(z, path, "Transformer/posembed_input/pos_embedding", P(m, m->pos_embed), 3, (int64_t[]){1, T, D});
-    char name[256];
-    for (int i = 0; r == VT_OK && i < c->depth; i++) {
-        const vt_block_params *b = &m->blocks[i];
-        char pre[96];
-        snprintf(pre, sizeof pre, "Transformer/encoderblock_%d", i);
-        const struct { const char *n; int idx; int64_t numel; } vec[] = {
-            {"LayerNorm_0/scale", b->norm1_w, D}, {"LayerNorm_0/bias", b->norm1_b, D},
-            {"LayerNorm_2/scale", b->norm2_w, D}, {"LayerNorm_2/bias", b->norm2_b, D},
-            {"MultiHeadDotProductAttention_1/out/bias", b->proj_b, D},
-            {"MlpBlock_3/Dense_0/bias", b->fc1_b, Hd}, {"MlpBlock_3/Dense_1/bias", b->fc2_b, D}};
-        for (size_t k = 0; r == VT_OK && k < sizeof vec / sizeof vec[0]; k++) {
-            snprintf(name, sizeof name, "%s/%s", pre, vec[k].n);
-            r = add_npy(z, path, name, P(m, vec[k].idx), 1, (int64_t[]){vec[k].numel});
-        }
-        const char *qkv[3] = {"query", "key", "value"};
-        for (int j = 0; r == VT_OK && j < 3; j++) {
-            transpose2(tmp, P(m, b->qkv_w) + j * D * D, D, D);   /* (D out, D in) -> (D in, heads, hd) */
-            snprintf(name, sizeof name, "%s/MultiHeadDotProductAttention_1/%s/kernel", pre, qkv[j]);
-            r = add_npy(z, path, name, tmp, 3, (int64_t[]){D, NH, hd});
-            snprintf(name, sizeof name, "%s/MultiHeadDotProductAttention_1/%s/bias", pre, qkv[j]);
-            if (r == VT_OK) r = add_npy(z, path, name, P(m, b->qkv_b) + j * D, 2, (int64_t[]){NH, hd});
-        }
-        if (r != VT_OK) break;
-        transpose2(tmp, P(m, b->proj_w), D, D);
-        snprintf(name, sizeof name, "%s/MultiHeadDotProductAttention_1/out/kernel", pre);
-        r = add_npy(z, path, name, tmp, 3, (int64_t[]){NH, hd, D});
-        transpose2(tmp, P(m, b->fc1_w), Hd, D);
-        snprintf(name, sizeof name, "%s/MlpBlock_3/Dense_0/kernel", pre);
-        if (r == VT_OK) r = add_npy(z, path, name, tmp, 2, (int64_t[]){D, Hd});
-        transpose2(tmp, P(m, b->fc2_w), D, Hd);
-        snprintf(name, sizeof name, "%s/MlpBlock_3/Dense_1/kernel", pre);
-        if (r == VT_OK) r = add_npy(z, path, name, tmp, 2, (int64_t[]){Hd, D});
-    }
-    if (r == VT_OK) r = add_npy(z, path, "Transformer/encoder_norm/scale", P(m, m->norm_w), 1, (int64_t[]){D});
-    if (r == VT_OK) r = add_npy(z, path, "Transformer/encoder_norm/bias", P(m, m->norm_b), 1, (int64_t[]){D});
-    if (r == VT_OK) {
-        transpose2(tmp, P(m, m->head_w), K, D);
-        r = add_npy(z, path, "head/kernel", tmp, 2, (int64_t[]){D, K});
-    }
-    if (r == VT_OK) r = add_npy(z, path, "head/bias", P(m, m->head_b), 1, (int64_t[]){K});
-    free(tmp);
-    if (r != VT_OK) {
-        zip_discard(z);
-        remove(tpath);
-        return VT_ERR;
-    }
-    if (zip_close(z) != 0) {
-        r = vt_err("%s: cannot write: %s", tpath, zip_strerror(z));
-        zip_discard(z);
-        remove(tpath);
-        return r;
-    }
-    if (rename(tpath, path) != 0) {
-        remove(tpath);
-        return vt_err("%s: cannot rename into place", path);
-    }
-    return VT_OK;
 }

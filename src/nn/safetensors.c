@@ -1,288 +1,18 @@
 /* safetensors.c - the format timm and the Hugging Face hub publish: an 8-byte little-endian header
- * length N, a JSON header of N bytes {"name": {"dtype": "F32", "shape": [..], "data_offsets": [b, e]},
- * "__metadata__": {..}}, then the raw little-endian data (offsets relative to the end of the header).
+ * length N, a JSON header of N bytes (parsed in safetensors_header.c), then the raw little-endian data
+ * (offsets relative to the end of the header).
  * Reading checks every offset against the file, refuses a name or field given twice, a shape other than
  * the model's (exact: timm's state_dict has the model's own layouts), a value that is not finite in
  * float32, and, as timm's strict load_state_dict, any tensor the model does not have (LayerScale, register
  * tokens, q/k norm ... are named as unsupported; fc_norm.* against norm.*, the two final norms a ViT may
  * have, say which [model] fc_norm the file needs) and a file without cls_token; writing emits float32
  * under timm's names. */
-#include "nn.h"
 #include "nn_internal.h"
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ST_MAX_HEADER (100u << 20)
-
-/* added to a shape mismatch, the one error where the missing model description is the point */
-#define ST_NOTE                                                                                                  \
-    " (a safetensors file holds no model description, so its shapes must match the model's: the config's, or " \
-    "under --init the one read from the file's shapes, which then takes a new head and patch grid)"
-
-typedef struct {
-    char name[256];
-    char dtype[8];
-    int ndim;
-    int64_t shape[8];
-    uint64_t begin, end;
-} st_entry;
-
-typedef struct {
-    const char *p, *end;
-    const char *path;
-} json_t;
-
-static void skip_ws(json_t *j)
-{
-    while (j->p < j->end && isspace((unsigned char)*j->p)) j->p++;
-}
-
-static int expect(json_t *j, char c)
-{
-    skip_ws(j);
-    if (j->p >= j->end || *j->p != c) return vt_err("%s: bad safetensors header: expected '%c'", j->path, c);
-    j->p++;
-    return VT_OK;
-}
-
-/* a JSON string without escapes beyond \" and \\ (names and dtypes never need more); with truncate
- * (values skipped unread) a longer string is cut to fit, otherwise it is an error */
-static int read_string_t(json_t *j, char *out, size_t n, bool truncate)
-{
-    if (expect(j, '"') != VT_OK) return VT_ERR;
-    size_t k = 0;
-    while (j->p < j->end && *j->p != '"') {
-        char c = *j->p++;
-        if (c == '\\' && j->p < j->end) c = *j->p++;
-        if (k + 1 < n) out[k++] = c;
-        else if (!truncate) {
-            out[k] = '\0';
-            return vt_err("%s: bad safetensors header: name '%.40s...' longer than %zu bytes", j->path, out, n - 1);
-        }
-    }
-    if (j->p >= j->end) return vt_err("%s: bad safetensors header: unterminated string", j->path);
-    j->p++;
-    out[k] = '\0';
-    return VT_OK;
-}
-
-static int read_string(json_t *j, char *out, size_t n) { return read_string_t(j, out, n, false); }
-
-static int read_uint(json_t *j, uint64_t *v)
-{
-    skip_ws(j);
-    if (j->p >= j->end || !isdigit((unsigned char)*j->p))
-        return vt_err("%s: bad safetensors header: expected a number", j->path);
-    uint64_t x = 0;
-    while (j->p < j->end && isdigit((unsigned char)*j->p)) {
-        if (x > (UINT64_MAX - 9) / 10) return vt_err("%s: bad safetensors header: number too large", j->path);
-        x = x * 10 + (uint64_t)(*j->p++ - '0');
-    }
-    *v = x;
-    return VT_OK;
-}
-
-/* skip any JSON value (used for __metadata__ and unknown fields) */
-static int skip_value(json_t *j, int depth)
-{
-    skip_ws(j);
-    if (j->p >= j->end || depth > 32) return vt_err("%s: bad safetensors header", j->path);
-    char c = *j->p;
-    if (c == '"') {
-        char tmp[8];
-        return read_string_t(j, tmp, sizeof tmp, true);
-    }
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        j->p++;
-        skip_ws(j);
-        if (j->p < j->end && *j->p == close) return j->p++, VT_OK;
-        for (;;) {
-            if (c == '{') {
-                char tmp[8];
-                if (read_string_t(j, tmp, sizeof tmp, true) != VT_OK || expect(j, ':') != VT_OK) return VT_ERR;
-            }
-            if (skip_value(j, depth + 1) != VT_OK) return VT_ERR;
-            skip_ws(j);
-            if (j->p < j->end && *j->p == ',') {
-                j->p++;
-                continue;
-            }
-            return expect(j, close);
-        }
-    }
-    while (j->p < j->end && (isalnum((unsigned char)*j->p) || *j->p == '.' || *j->p == '-' || *j->p == '+')) j->p++;
-    return VT_OK;
-}
-
-static int parse_entry(json_t *j, st_entry *e)
-{
-    if (expect(j, '{') != VT_OK) return VT_ERR;
-    bool have_dtype = false, have_shape = false, have_off = false;
-    for (;;) {
-        char key[32];
-        if (read_string_t(j, key, sizeof key, true) != VT_OK || expect(j, ':') != VT_OK) return VT_ERR;
-        bool *have = !strcmp(key, "dtype") ? &have_dtype : !strcmp(key, "shape") ? &have_shape
-                   : !strcmp(key, "data_offsets") ? &have_off : NULL;
-        if (have && *have)
-            return vt_err("%s: bad safetensors header: tensor %s gives \"%s\" twice", j->path, e->name, key);
-        if (strcmp(key, "dtype") == 0) {
-            if (read_string(j, e->dtype, sizeof e->dtype) != VT_OK) return VT_ERR;
-            have_dtype = true;
-        } else if (strcmp(key, "shape") == 0 || strcmp(key, "data_offsets") == 0) {
-            bool shape = key[0] == 's';
-            uint64_t v[8];
-            int n = 0;
-            if (expect(j, '[') != VT_OK) return VT_ERR;
-            skip_ws(j);
-            if (j->p < j->end && *j->p == ']') j->p++;
-            else
-                for (;;) {
-                    if (n == 8 || read_uint(j, &v[n++]) != VT_OK)
-                        return n == 8 ? vt_err("%s: tensor %s: too many dimensions", j->path, e->name) : VT_ERR;
-                    skip_ws(j);
-                    if (j->p < j->end && *j->p == ',') {
-                        j->p++;
-                        continue;
-                    }
-                    if (expect(j, ']') != VT_OK) return VT_ERR;
-                    break;
-                }
-            if (shape) {
-                e->ndim = n;
-                for (int i = 0; i < n; i++) e->shape[i] = (int64_t)v[i];
-                have_shape = true;
-            } else {
-                if (n != 2) return vt_err("%s: tensor %s: data_offsets must be [begin, end]", j->path, e->name);
-                e->begin = v[0];
-                e->end = v[1];
-                have_off = true;
-            }
-        } else if (skip_value(j, 1) != VT_OK) {
-            return VT_ERR;
-        }
-        skip_ws(j);
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
-            continue;
-        }
-        if (expect(j, '}') != VT_OK) return VT_ERR;
-        break;
-    }
-    if (!have_dtype || !have_shape || !have_off)
-        return vt_err("%s: tensor %s: the header lacks dtype, shape or data_offsets", j->path, e->name);
-    return VT_OK;
-}
-
-/* read and parse the header; *entries malloc'd; *data_start = 8 + N */
-static int by_name(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
-
-/* a tensor name given twice: JSON leaves it to the reader which one counts, so the file is refused (sorted
- * names: n log n for headers of any size) */
-static int refuse_twice(const char *path, const st_entry *es, int n)
-{
-    const char **names = malloc(sizeof *names * (size_t)(n ? n : 1));
-    if (!names) return vt_err("%s: out of memory checking the header", path);
-    for (int i = 0; i < n; i++) names[i] = es[i].name;
-    qsort(names, (size_t)n, sizeof *names, by_name);
-    int r = VT_OK;
-    for (int i = 1; i < n && r == VT_OK; i++)
-        if (strcmp(names[i - 1], names[i]) == 0)
-            r = vt_err("%s: bad safetensors header: tensor %s appears twice", path, names[i]);
-    free(names);
-    return r;
-}
-
-static int read_header(FILE *f, const char *path, st_entry **entries, int *count, uint64_t *data_start, uint64_t *data_len)
-{
-    uint8_t lenb[8];
-    if (fread(lenb, 1, 8, f) != 8) return vt_err("%s: not a safetensors file (shorter than the 8-byte header length)", path);
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = n << 8 | lenb[i];
-    if (fseek(f, 0, SEEK_END) != 0) return vt_err("%s: cannot seek", path);
-    long fsize = ftell(f);
-    if (n == 0 || n > ST_MAX_HEADER || n + 8 > (uint64_t)fsize)
-        return vt_err("%s: safetensors header length %llu does not fit the file of %ld bytes (truncated?)", path,
-                      (unsigned long long)n, fsize);
-    char *h = malloc(n + 1);
-    if (!h) return vt_err("%s: out of memory for the header", path);
-    fseek(f, 8, SEEK_SET);
-    if (fread(h, 1, n, f) != n) {
-        free(h);
-        return vt_err("%s: cannot read the safetensors header", path);
-    }
-    h[n] = '\0';
-    json_t j = {h, h + n, path};
-    int cap = 64, k = 0, r = expect(&j, '{');
-    st_entry *es = malloc(sizeof *es * (size_t)cap);
-    if (!es) r = vt_err("out of memory");
-    skip_ws(&j);
-    bool empty = j.p < j.end && *j.p == '}', have_meta = false;
-    if (empty) j.p++;
-    while (r == VT_OK && !empty) {
-        char name[sizeof es->name];
-        if ((r = read_string(&j, name, sizeof name)) != VT_OK || (r = expect(&j, ':')) != VT_OK) break;
-        bool meta = strcmp(name, "__metadata__") == 0;   /* tensor names given twice: checked after the loop */
-        if (meta && have_meta) r = vt_err("%s: bad safetensors header: __metadata__ appears twice", path);
-        if (r != VT_OK) break;
-        if (meta) {
-            have_meta = true;
-            r = skip_value(&j, 1);
-        } else {
-            if (k == cap) {
-                cap *= 2;
-                st_entry *ne = realloc(es, sizeof *es * (size_t)cap);
-                if (!ne) {
-                    r = vt_err("out of memory");
-                    break;
-                }
-                es = ne;
-            }
-            memset(&es[k], 0, sizeof es[k]);
-            snprintf(es[k].name, sizeof es[k].name, "%s", name);
-            r = parse_entry(&j, &es[k]);
-            k++;
-        }
-        if (r != VT_OK) break;
-        skip_ws(&j);
-        if (j.p < j.end && *j.p == ',') {
-            j.p++;
-            continue;
-        }
-        r = expect(&j, '}');
-        break;
-    }
-    free(h);
-    if (r == VT_OK) r = refuse_twice(path, es, k);
-    if (r != VT_OK) {
-        free(es);
-        return VT_ERR;
-    }
-    *entries = es;
-    *count = k;
-    *data_start = 8 + n;
-    *data_len = (uint64_t)fsize - 8 - n;
-    return VT_OK;
-}
-
-/* the file open after its header, read into entries; NULL with a message (nothing to free) on failure */
-static FILE *open_header(const char *path, st_entry **entries, int *count, uint64_t *data_start, uint64_t *data_len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        vt_err("%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (read_header(f, path, entries, count, data_start, data_len) != VT_OK) {
-        fclose(f);
-        return NULL;
-    }
-    return f;
-}
 
 static size_t dtype_size(const char *d)
 {
@@ -347,27 +77,20 @@ static bool st_plain_name(const char *name, bool fc_norm_ok)
 {
     if (st_is_norm(name)) return !fc_norm_ok;
     if (st_is_fc_norm(name)) return fc_norm_ok;
-    static const char *top[] = {"cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias",
-                                "head.weight", "head.bias"};
-    static const char *blk[] = {"norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight",
-                                "attn.proj.bias", "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias",
-                                "mlp.fc2.weight", "mlp.fc2.bias"};
-    for (size_t k = 0; k < sizeof top / sizeof top[0]; k++)
-        if (!strcmp(name, top[k])) return true;
-    if (strncmp(name, "blocks.", 7) || !isdigit((unsigned char)name[7])) return false;
-    char *end;
-    long b = strtol(name + 7, &end, 10);
-    if (*end != '.' || b >= 1 << 20 || (name[7] == '0' && end != name + 8)) return false;
-    for (size_t k = 0; k < sizeof blk / sizeof blk[0]; k++)
-        if (!strcmp(end + 1, blk[k])) return true;
-    return false;
+    static const char *const top[] = {"cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias",
+                                      "head.weight", "head.bias"};
+    static const char *const blk[] = {"norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias",
+                                      "attn.proj.weight", "attn.proj.bias", "norm2.weight", "norm2.bias",
+                                      "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias"};
+    return vt_weights_plain_name(name, top, sizeof top / sizeof top[0], "blocks.", '.', blk, sizeof blk / sizeof blk[0],
+                                 -1);
 }
 
 /* VT_OK when every entry is a parameter of m (m NULL: of a plain ViT of any depth, with norm.* or, when
  * the file has no norm.*, fc_norm.*); else an error naming the first few unexpected tensors ("and N more"),
  * what they are when recognisable, the [model] fc_norm the file's final norm needs when that is the
  * difference, and, when the file has no cls_token either, that too */
-static int st_check_names(const char *path, const st_entry *es, int n, const vt_vit *m)
+static int st_check_names(const char *path, const vt_st_entry *es, int n, const vt_vit *m)
 {
     vt_unexpected u = {0};
     bool have_cls = false, file_norm = false, file_fc_norm = false, bad_norm = false, bad_fc_norm = false;
@@ -415,10 +138,10 @@ int vt_vit_load_safetensors(vt_vit *m, const char *path) { return vt_vit_load_sa
 
 int vt_vit_load_safetensors_backbone(vt_vit *m, const char *path, bool *had_head)
 {
-    st_entry *es = NULL;
+    vt_st_entry *es = NULL;
     int n = 0;
     uint64_t start = 0, len = 0;
-    FILE *f = open_header(path, &es, &n, &start, &len);
+    FILE *f = vt_st_open(path, &es, &n, &start, &len);
     int r = f ? st_check_names(path, es, n, m) : VT_ERR;
     char a[96], b[96];
     bool head = false;
@@ -427,7 +150,7 @@ int vt_vit_load_safetensors_backbone(vt_vit *m, const char *path, bool *had_head
     for (int i = 0; r == VT_OK && i < m->params.count; i++) {
         const vt_param_info *pi = &m->params.info[i];
         if (had_head && !head && (i == m->head_w || i == m->head_b)) continue;   /* a backbone: the caller's to fill */
-        st_entry *e = NULL;
+        vt_st_entry *e = NULL;
         for (int k = 0; k < n && !e; k++)
             if (strcmp(es[k].name, pi->name) == 0) e = &es[k];
         if (!e && i == m->cls_token) {
@@ -441,7 +164,7 @@ int vt_vit_load_safetensors_backbone(vt_vit *m, const char *path, bool *had_head
         bool same = e->ndim == pi->ndim;
         for (int k = 0; same && k < e->ndim; k++) same = e->shape[k] == pi->shape[k];
         if (!same) {
-            r = vt_err("%s: tensor %s has shape %s, the model expects %s" ST_NOTE, path, pi->name,
+            r = vt_err("%s: tensor %s has shape %s, the model expects %s" VT_WEIGHTS_NOTE("a safetensors file"), path, pi->name,
                        vt_dims_str(e->ndim, e->shape, a, sizeof a), vt_dims_str(pi->ndim, pi->shape, b, sizeof b));
             break;
         }
@@ -483,8 +206,9 @@ int vt_vit_load_safetensors_backbone(vt_vit *m, const char *path, bool *had_head
             if (!isfinite(dst[k])) {   /* NaN, inf, or an F64 beyond float32's range */
                 double d = dst[k];
                 if (es_ == 8) memcpy(&d, p, 8);
-                r = vt_err("%s: tensor %s holds %g%s at element %lld of %lld (the weights must be finite)", path,
-                           pi->name, d, isfinite(d) ? " (beyond float32's range)" : "", (long long)k, (long long)pi->numel);
+                char what[300];
+                snprintf(what, sizeof what, "tensor %s", pi->name);
+                r = vt_weights_not_finite(path, what, d, k, pi->numel);
                 break;
             }
         }
@@ -498,34 +222,12 @@ int vt_vit_load_safetensors_backbone(vt_vit *m, const char *path, bool *had_head
 
 /* ---- the model a file describes (vit-train --init): what its shapes tell, the rest left as in c */
 
-int vt_vit_grid_from_pos_embed(const char *path, const char *name, int64_t tokens, int patch, vt_vit_config *c)
-{
-    const int64_t n = tokens - 1;   /* without the class token */
-    const int gh = c->patch > 0 ? c->img_h / c->patch : 0, gw = c->patch > 0 ? c->img_w / c->patch : 0;
-    if (n < 1) return vt_err("%s: %s has %lld tokens: no patch tokens besides the class token", path, name, (long long)tokens);
-    if (n == (int64_t)gh * gw) {
-        c->img_h = gh * patch;
-        c->img_w = gw * patch;
-        return VT_OK;
-    }
-    int64_t s = (int64_t)sqrt((double)n);
-    while (s * s > n) s--;
-    while ((s + 1) * (s + 1) <= n) s++;
-    if (s * s != n)
-        return vt_err("%s: %s has %lld patch tokens (+ the class token): not the config's %dx%d grid and not a square "
-                      "one, so the grid it was trained on is unknown (set [model] img_h and img_w to that grid times "
-                      "the patch size %d)", path, name, (long long)n, gh, gw, patch);
-    if (s * patch > 1 << 20) return vt_err("%s: %s has %lld patch tokens: too many", path, name, (long long)n);
-    c->img_h = c->img_w = (int)s * patch;
-    return VT_OK;
-}
-
 /* *out: entry name, with ndim dimensions and its data the size they say; a missing one is an error when
  * need, else *out = NULL */
-static int st_find(const char *path, const st_entry *es, int n, uint64_t len, const char *name, int ndim, bool need,
-                   const st_entry **out)
+static int st_find(const char *path, const vt_st_entry *es, int n, uint64_t len, const char *name, int ndim, bool need,
+                   const vt_st_entry **out)
 {
-    const st_entry *e = NULL;
+    const vt_st_entry *e = NULL;
     *out = NULL;
     for (int k = 0; k < n && !e; k++)
         if (strcmp(es[k].name, name) == 0) e = &es[k];
@@ -551,14 +253,14 @@ static int st_find(const char *path, const st_entry *es, int n, uint64_t len, co
 
 int vt_vit_config_from_safetensors(const char *path, vt_vit_config *c)
 {
-    st_entry *es = NULL;
+    vt_st_entry *es = NULL;
     int n = 0;
     uint64_t start = 0, len = 0;
-    FILE *f = open_header(path, &es, &n, &start, &len);
+    FILE *f = vt_st_open(path, &es, &n, &start, &len);
     if (!f) return VT_ERR;
     fclose(f);
     vt_vit_config o = *c;
-    const st_entry *cls = NULL, *pos = NULL, *pw = NULL, *head = NULL, *fc1 = NULL;
+    const vt_st_entry *cls = NULL, *pos = NULL, *pw = NULL, *head = NULL, *fc1 = NULL;
     int r = st_check_names(path, es, n, NULL);
     if (r == VT_OK) r = st_find(path, es, n, len, "cls_token", 3, false, &cls);
     if (r == VT_OK && !cls) r = vt_err("%s: " ST_NO_CLS, path);
@@ -578,21 +280,11 @@ int vt_vit_config_from_safetensors(const char *path, vt_vit_config *c)
     /* depth: the blocks present (a missing one in between is the loader's to name) */
     o.depth = 0;
     for (int k = 0; r == VT_OK && k < n; k++) {
-        const char *nm = es[k].name;
-        if (strncmp(nm, "blocks.", 7) || !isdigit((unsigned char)nm[7])) continue;
-        char *end;
-        long b = strtol(nm + 7, &end, 10);
-        if (*end == '.' && b < 1 << 20 && b + 1 > o.depth) o.depth = (int)b + 1;
+        long b = vt_weights_block(es[k].name, "blocks.", '.', false, NULL);
+        if (b + 1 > o.depth) o.depth = (int)b + 1;
     }
     if (r == VT_OK && o.depth > 0) r = st_find(path, es, n, len, "blocks.0.mlp.fc1.weight", 2, true, &fc1);
-    if (r == VT_OK && fc1) {
-        /* hidden = (int)(D * mlp_ratio): keep the config's ratio when it gives the file's hidden size */
-        const int hidden = (int)fc1->shape[0];
-        if ((int)(o.embed_dim * o.mlp_ratio) != hidden) {
-            o.mlp_ratio = (double)hidden / o.embed_dim;
-            if ((int)(o.embed_dim * o.mlp_ratio) != hidden) o.mlp_ratio = nextafter(o.mlp_ratio, INFINITY);
-        }
-    }
+    if (r == VT_OK && fc1) vt_weights_mlp_ratio(&o, (int)fc1->shape[0]);
     if (r == VT_OK) r = vt_vit_grid_from_pos_embed(path, "pos_embed", pos->shape[1], (int)pw->shape[2], &o);
     /* the final norm: fc_norm.* (after the pooling; the names check refused it beside norm.*) or norm.* */
     o.fc_norm = false;
