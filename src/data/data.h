@@ -87,6 +87,10 @@ int vt_pack_file_begin(vt_pack_file *p, const char *path, const char *src);
 int vt_pack_file_commit(vt_pack_file *p);
 void vt_pack_file_abort(vt_pack_file *p);
 
+/* one PNG or JPEG file (recognised by its first bytes, not its name) as uint8 (h, w, channels), channels 1
+ * or 3 (gray replicated, RGB to luma, alpha dropped); *pix is malloc'd */
+int vt_image_file_read(const char *path, int channels, uint8_t **pix, int *h, int *w);
+
 /* ---------------------------------------------------------------- transforms */
 /* what random erasing writes (timm's modes): a normal(0, 1) value per pixel, one per channel, or zero */
 typedef enum { VT_ERASE_PIXEL = 0, VT_ERASE_RAND = 1, VT_ERASE_CONST = 2 } vt_erase_mode;
