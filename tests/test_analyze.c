@@ -173,12 +173,35 @@ static void ref_linear(const vt_vit *m, int wi, int bi, const double *x, double 
         }
 }
 
+/* softmax(q k^T / sqrt(hs)) of every head from qkv (T, 3D): P[h][t][s] (query t, key s), and o (T, D) = P v */
+static void ref_heads(const double *qkv, int T, int D, int NH, double *P, double *o)
+{
+    const int hs = D / NH;
+    for (int hd = 0; hd < NH; hd++)
+        for (int t = 0; t < T; t++) {
+            double *row = P + ((size_t)hd * T + t) * T, mx = -INFINITY, z = 0;
+            for (int s = 0; s < T; s++) {
+                double d = 0;
+                for (int e = 0; e < hs; e++) d += qkv[t * 3 * D + hd * hs + e] * qkv[s * 3 * D + D + hd * hs + e];
+                row[s] = d / sqrt((double)hs);
+                mx = fmax(mx, row[s]);
+            }
+            for (int s = 0; s < T; s++) z += row[s] = exp(row[s] - mx);
+            for (int s = 0; s < T; s++) row[s] /= z;
+            for (int e = 0; o && e < hs; e++) {
+                double acc = 0;
+                for (int s = 0; s < T; s++) acc += row[s] * qkv[s * 3 * D + 2 * D + hd * hs + e];
+                o[t * D + hd * hs + e] = acc;
+            }
+        }
+}
+
 /* the attention probabilities of one image x (C, H, W): P[l][h][t][s] (query t, key s) */
 static void ref_attention(const vt_vit *m, const float *x, double *P)
 {
     const vt_vit_config *c = &m->cfg;
     const int D = c->embed_dim, gw = m->grid_w, p = c->patch, C = c->in_chans, N = m->grid_h * gw, T = N + 1;
-    const int NH = c->num_heads, hs = D / NH, Hd = (int)(D * c->mlp_ratio), K = C * p * p;
+    const int NH = c->num_heads, Hd = (int)(D * c->mlp_ratio), K = C * p * p;
     double *tok = calloc((size_t)T * D, 8), *h = calloc((size_t)T * D, 8), *qkv = calloc((size_t)T * 3 * D, 8);
     double *o = calloc((size_t)T * D, 8), *f = calloc((size_t)T * Hd, 8), *patch = calloc((size_t)K, 8);
     for (int d = 0; d < D; d++) tok[d] = pd(m, m->cls_token, d) + pd(m, m->pos_embed, d);
@@ -194,23 +217,7 @@ static void ref_attention(const vt_vit *m, const float *x, double *P)
         const vt_block_params *b = &m->blocks[l];
         ref_layernorm(m, b->norm1_w, b->norm1_b, tok, h, T, D);
         ref_linear(m, b->qkv_w, b->qkv_b, h, qkv, T, D, 3 * D);
-        for (int hd = 0; hd < NH; hd++)
-            for (int t = 0; t < T; t++) {
-                double *row = P + (((size_t)l * NH + hd) * T + t) * T, mx = -INFINITY, z = 0;
-                for (int s = 0; s < T; s++) {
-                    double d = 0;
-                    for (int e = 0; e < hs; e++) d += qkv[t * 3 * D + hd * hs + e] * qkv[s * 3 * D + D + hd * hs + e];
-                    row[s] = d / sqrt((double)hs);
-                    mx = fmax(mx, row[s]);
-                }
-                for (int s = 0; s < T; s++) z += row[s] = exp(row[s] - mx);
-                for (int s = 0; s < T; s++) row[s] /= z;
-                for (int e = 0; e < hs; e++) {
-                    double acc = 0;
-                    for (int s = 0; s < T; s++) acc += row[s] * qkv[s * 3 * D + 2 * D + hd * hs + e];
-                    o[t * D + hd * hs + e] = acc;
-                }
-            }
+        ref_heads(qkv, T, D, NH, P + (size_t)l * NH * T * T, o);
         ref_linear(m, b->proj_w, b->proj_b, o, h, T, D, D);
         for (int e = 0; e < T * D; e++) tok[e] += h[e];
         ref_layernorm(m, b->norm2_w, b->norm2_b, tok, h, T, D);
@@ -333,6 +340,111 @@ START_TEST(tape_attention_matches_double_forward)
     free(P);
     vt_graph_free(&g);
     vt_vit_free(&m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- timm's model of the goldens */
+static double *golden_f64(vt_h5id f, const char *fmt, int i)
+{
+    char path[256];
+    snprintf(path, sizeof path, fmt, i);
+    double *v;
+    int nd;
+    int64_t sh[VT_MAXDIM];
+    ck_assert_msg(vt_h5_read_f64(f, path, &v, &nd, sh) == VT_OK, "%s", vt_errmsg());
+    return v;
+}
+
+/* vit_tiny_f64 of the goldens: the probabilities of every block recomputed in double precision from
+ * timm's own float64 activations (the tokens entering the block, timm's parameters), against the ones
+ * the tape keeps in our float32 forward pass of the case's input; and the mean distance and rollout of
+ * both within 1e-5 */
+START_TEST(golden_vit_tiny_matches_timm_activations)
+{
+    vt_h5id f = vt_h5_open(tu_golden("vit_reference.h5"), false);
+    ck_assert_msg(f >= 0, "%s", vt_errmsg());
+    const char *G = "/vit_tiny_f64";
+    vt_vit_config mc;
+    vt_vit_config_defaults(&mc);
+    int64_t a[8];
+    const char *names[8] = {"img_h", "img_w", "patch", "in_chans", "num_classes", "embed_dim", "depth", "num_heads"};
+    for (int k = 0; k < 8; k++) ck_assert_int_eq(vt_h5_attr_i64(f, G, names[k], &a[k]), VT_OK);
+    mc.img_h = (int)a[0], mc.img_w = (int)a[1], mc.patch = (int)a[2], mc.in_chans = (int)a[3], mc.num_classes = (int)a[4];
+    mc.embed_dim = (int)a[5], mc.depth = (int)a[6], mc.num_heads = (int)a[7];
+    ck_assert_int_eq(vt_h5_attr_f64(f, G, "mlp_ratio", &mc.mlp_ratio), VT_OK);
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &mc), VT_OK);
+    ck_assert_msg(vt_vit_load_h5(&m, f, "/vit_tiny_f64/params") == VT_OK, "%s", vt_errmsg());
+    float *x;
+    int nd;
+    int64_t sh[VT_MAXDIM];
+    ck_assert_int_eq(vt_h5_read_f32(f, "/vit_tiny_f64/input", &x, &nd, sh), VT_OK);
+    const int B = (int)sh[0], L = mc.depth, NH = mc.num_heads, D = mc.embed_dim, N = m.grid_h * m.grid_w, T = N + 1;
+    vt_graph g;
+    ck_assert_int_eq(vt_graph_init(&g, 1 << 20), VT_OK);
+    const float *att[16];
+    ck_assert_int_le(L, 16);
+    ck_assert_msg(vt_an_forward_attention(&m, &g, x, B, att, NULL) == VT_OK, "%s", vt_errmsg());
+    double *P = malloc(sizeof(double) * L * NH * T * T), *h = malloc(sizeof(double) * T * D);
+    double *qkv = malloc(sizeof(double) * T * 3 * D), *tok = malloc(sizeof(double) * T * D);
+    double *pe = golden_f64(f, "/vit_tiny_f64/acts/patch_embed", 0), *cls = golden_f64(f, "/vit_tiny_f64/params/cls_token", 0);
+    double *pos = golden_f64(f, "/vit_tiny_f64/params/pos_embed", 0), dist[64 * 64], sum[16 * 16] = {0}, want[16 * 16] = {0};
+    double one[16 * 16], out[64], ref[64], work[3 * 65], worst = 0;
+    ck_assert_int_le(N, 64);
+    ck_assert_int_le(L * NH, 256);
+    vt_an_patch_distances(m.grid_h, m.grid_w, mc.patch, dist);
+    for (int l = 0; l < L; l++) vt_an_attention_distance(att[l], B, NH, T, dist, sum + l * NH);
+    for (int b = 0; b < B; b++) {
+        for (int l = 0; l < L; l++) {
+            if (l == 0) {   /* the tokens entering block 0: [cls; patch_embed] + pos */
+                for (int t = 0; t < T; t++)
+                    for (int d = 0; d < D; d++)
+                        tok[t * D + d] = (t ? pe[((size_t)b * N + t - 1) * D + d] : cls[d]) + pos[t * D + d];
+            } else {
+                double *prev = golden_f64(f, "/vit_tiny_f64/acts/block_%d", l - 1);
+                memcpy(tok, prev + (size_t)b * T * D, sizeof(double) * T * D);
+                free(prev);
+            }
+            double *lw = golden_f64(f, "/vit_tiny_f64/params/blocks.%d.norm1.weight", l);
+            double *lb = golden_f64(f, "/vit_tiny_f64/params/blocks.%d.norm1.bias", l);
+            double *qw = golden_f64(f, "/vit_tiny_f64/params/blocks.%d.attn.qkv.weight", l);
+            double *qb = golden_f64(f, "/vit_tiny_f64/params/blocks.%d.attn.qkv.bias", l);
+            for (int t = 0; t < T; t++) {
+                double mu = 0, var = 0;
+                for (int d = 0; d < D; d++) mu += tok[t * D + d] / D;
+                for (int d = 0; d < D; d++) var += (tok[t * D + d] - mu) * (tok[t * D + d] - mu) / D;
+                for (int d = 0; d < D; d++) h[t * D + d] = (tok[t * D + d] - mu) / sqrt(var + 1e-6) * lw[d] + lb[d];
+                for (int o = 0; o < 3 * D; o++) {
+                    double s = qb[o];
+                    for (int d = 0; d < D; d++) s += h[t * D + d] * qw[(size_t)o * D + d];
+                    qkv[t * 3 * D + o] = s;
+                }
+            }
+            free(lw), free(lb), free(qw), free(qb);
+            ref_heads(qkv, T, D, NH, P + (size_t)l * NH * T * T, NULL);
+            for (int hd = 0; hd < NH; hd++)
+                for (int t = 0; t < T; t++)
+                    for (int s = 0; s < T; s++)
+                        worst = fmax(worst, fabs(att[l][((size_t)(b * NH + hd) * T + s) * T + t] - P[((l * NH + hd) * T + t) * T + s]));
+        }
+        ref_distance(P, L, NH, m.grid_h, m.grid_w, mc.patch, one);
+        for (int k = 0; k < L * NH; k++) want[k] += one[k] / B;
+        for (int mean = 0; mean < 2; mean++) {
+            vt_an_rollout(att, L, b, NH, T, mean, out, work);
+            ref_rollout(P, L, NH, T, mean, ref);
+            for (int i = 0; i < N; i++)
+                ck_assert_msg(fabs(out[i] - ref[i]) < 1e-5, "image %d, mean row %d, patch %d: rollout %.9g, timm %.9g", b,
+                              mean, i, out[i], ref[i]);
+        }
+    }
+    ck_assert_msg(worst < 1e-5, "attention probabilities differ from timm's by %g", worst);
+    for (int k = 0; k < L * NH; k++)
+        ck_assert_msg(fabs(sum[k] / (B * N) - want[k]) < 1e-5 * want[k], "distance of block %d head %d: %.9g, timm %.9g",
+                      k / NH, k % NH, sum[k] / (B * N), want[k]);
+    free(P), free(h), free(qkv), free(tok), free(pe), free(cls), free(pos), free(x);
+    vt_graph_free(&g);
+    vt_vit_free(&m);
+    vt_h5_close(f);
 }
 END_TEST
 
@@ -466,6 +578,7 @@ int main(void)
     tcase_add_test(t, attention_distance_known);
     tcase_add_test(t, rollout_one_hot);
     tcase_add_test(t, tape_attention_matches_double_forward);
+    tcase_add_test(t, golden_vit_tiny_matches_timm_activations);
     suite_add_tcase(s, t);
     TCase *e = tcase_create("tool");
     tcase_add_checked_fixture(e, setup, teardown);
