@@ -375,5 +375,6 @@ fail:
     if (rc != 0) fprintf(stderr, "vit-analyze: %s\n", vt_errmsg());
     if (f >= 0) vt_h5_close(f);
     if (have) vt_vit_free(&m);
+    vt_an_plot_finish();
     return rc;
 }

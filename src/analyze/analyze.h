@@ -69,6 +69,9 @@ int vt_an_plot_filters(const char *path, const double *comp, const double *ratio
 int vt_an_plot_rollout(const char *path, const float *images, int n, int C, int H, int W, const double *maps, int gh,
                        int gw, const char *const *captions, const char *title);
 
+/* give back what the drawing library keeps for the life of the process (its font caches): once, at exit */
+void vt_an_plot_finish(void);
+
 #ifdef __cplusplus
 }
 #endif

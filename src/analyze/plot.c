@@ -1,6 +1,7 @@
 /* plot.c - the drawing pieces of the figures: canvas and PNG, text, colour maps, heat-map tiles,
  * images, colour bars, tick steps. */
 #include "plot_internal.h"
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -208,4 +209,10 @@ void an_colorbar(cairo_t *cr, double x, double y, double w, double h, double lo,
         an_text(cr, x + w + 6, py, 11, 0, 0.5, false, buf);
     }
     if (label) an_text(cr, x + w + 44, y + h / 2, 12, 0.5, 0.5, true, label);
+}
+
+void vt_an_plot_finish(void)
+{
+    cairo_debug_reset_static_data();
+    FcFini();   /* fontconfig's configuration, which cairo's text loaded */
 }
