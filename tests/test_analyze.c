@@ -28,6 +28,21 @@ START_TEST(pos_similarity_known_cosines)
 }
 END_TEST
 
+/* a 2 x 3 grid whose similarity is 1 along rows, -1 along columns, 0.5 elsewhere: the means say so, and the
+ * neighbours (7 pairs in each direction: 4 along rows, 3 along columns) average 1 and -1 */
+START_TEST(pos_structure_known)
+{
+    enum { gh = 2, gw = 3, N = gh * gw };
+    double sim[N * N], out[4];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+            sim[i * N + j] = i == j ? 1 : i / gw == j / gw ? 1 : i % gw == j % gw ? -1 : 0.5;
+    vt_an_pos_structure(sim, gh, gw, out);
+    const double want[4] = {(4 * 1.0 + 3 * -1.0) / 7, 1, -1, 0.5};
+    for (int k = 0; k < 4; k++) ck_assert_msg(fabs(out[k] - want[k]) < 1e-12, "kind %d: %g, expected %g", k, out[k], want[k]);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- principal components */
 /* an orthonormal basis of R^k (rows of u, k x k) from Gram-Schmidt on seeded random vectors */
 static void random_basis(double *u, int k, uint64_t seed)
@@ -574,6 +589,7 @@ int main(void)
     Suite *s = suite_create("analyze");
     TCase *t = tcase_create("numbers");
     tcase_add_test(t, pos_similarity_known_cosines);
+    tcase_add_test(t, pos_structure_known);
     tcase_add_test(t, pca_known_basis);
     tcase_add_test(t, attention_distance_known);
     tcase_add_test(t, rollout_one_hot);

@@ -78,6 +78,10 @@ static int weight_figures(vt_vit *m, const char *dir, vt_h5id f)
     if (r == VT_OK) r = vt_h5_write_f64(f, "pos_similarity", sim, 2, (int64_t[]){N, N});
     if (r == VT_OK) r = vt_h5_write_attr_i64(f, "pos_similarity", "grid_h", m->grid_h);
     if (r == VT_OK) r = vt_h5_write_attr_i64(f, "pos_similarity", "grid_w", m->grid_w);
+    double ps[4];
+    vt_an_pos_structure(sim, m->grid_h, m->grid_w, ps);
+    static const char *const kinds[4] = {"mean_neighbours", "mean_same_row", "mean_same_column", "mean_other"};
+    for (int k = 0; k < 4 && r == VT_OK; k++) r = vt_h5_write_attr_f64(f, "pos_similarity", kinds[k], ps[k]);
     if (r == VT_OK) r = vt_an_pca(m->params.vars[m->patch_w].val.data, D, K, nc, comp, var, ratio);
     if (r == VT_OK) {
         snprintf(p, sizeof p, "%s/embedding_filters.png", dir);
@@ -90,8 +94,10 @@ static int weight_figures(vt_vit *m, const char *dir, vt_h5id f)
     if (r == VT_OK) {
         double top = 0;
         for (int i = 0; i < nc; i++) top += ratio[i];
-        printf("position embeddings: %dx%d grid; embedding filters: top %d of %d components explain %.1f%% of the "
-               "variance (first %.1f%%)\n", m->grid_h, m->grid_w, nc, K, 100 * top, 100 * ratio[0]);
+        printf("position embeddings, %dx%d grid: mean cosine similarity %.3f with the 4 neighbours, %.3f in the same "
+               "row, %.3f in the same column, %.3f elsewhere\n", m->grid_h, m->grid_w, ps[0], ps[1], ps[2], ps[3]);
+        printf("embedding filters: the top %d of %d components explain %.1f%% of the variance (the first %.1f%%)\n", nc,
+               K, 100 * top, 100 * ratio[0]);
     }
     free(sim);
     free(comp);
@@ -171,6 +177,7 @@ typedef struct {
     int *labels, *preds;
     float *show;           /* (SHOW, C, H, W) in [0, 1] */
     int64_t n;
+    double uniform;        /* the mean distance of uniform attention (every patch key alike) */
 } gathered;
 
 static int gather(vt_vit *m, source *s, int batch, const vt_transform *tf, gathered *g)
@@ -183,6 +190,7 @@ static int gather(vt_vit *m, source *s, int batch, const vt_transform *tf, gathe
     int r = vt_graph_init(&gr, (size_t)64 << 20);
     if (r == VT_OK && (!dist || !work || !att)) r = vt_err("out of memory");
     if (r == VT_OK) vt_an_patch_distances(m->grid_h, m->grid_w, c->patch, dist);
+    for (size_t k = 0; r == VT_OK && k < (size_t)N * N; k++) g->uniform += dist[k] / ((double)N * N);
     for (int b = 0; r == VT_OK;) {
         float *x;
         const int *y;
@@ -230,7 +238,7 @@ static int write_attention(vt_vit *m, const gathered *g, const char *dir, vt_h5i
     char p[4200], cap[SHOW][64];
     const char *caps[SHOW];
     snprintf(p, sizeof p, "%s/attention_distance.png", dir);
-    int r = vt_an_plot_distance(p, g->dist_sum, L, NH, 0, NULL);
+    int r = vt_an_plot_distance(p, g->dist_sum, L, NH, g->uniform, 0, NULL);
     const int shown = g->n < SHOW ? (int)g->n : SHOW;
     for (int i = 0; i < shown; i++) {
         if (g->labels[i] >= 0) snprintf(cap[i], sizeof cap[i], "#%lld  label %d  predicted %d", (long long)g->ids[i], g->labels[i], g->preds[i]);
@@ -244,12 +252,13 @@ static int write_attention(vt_vit *m, const gathered *g, const char *dir, vt_h5i
                                                       : "Attention rollout (class token's row)");
     if (r == VT_OK) r = vt_h5_write_f64(f, "attention_distance", g->dist_sum, 2, (int64_t[]){L, NH});
     if (r == VT_OK) r = vt_h5_write_attr_i64(f, "attention_distance", "images", g->n);
+    if (r == VT_OK) r = vt_h5_write_attr_f64(f, "attention_distance", "uniform", g->uniform);
     if (r == VT_OK) r = vt_h5_write_f64(f, "rollout", g->maps, 3, (int64_t[]){g->n, m->grid_h, m->grid_w});
     if (r == VT_OK) r = vt_h5_write_attr_str(f, "rollout", "row", c->pool == VT_POOL_MEAN ? "mean of the patch tokens" : "class token");
     if (r == VT_OK) r = vt_h5_write_i64(f, "rollout_ids", g->ids, 1, (int64_t[]){g->n});
     if (r != VT_OK) return VT_ERR;
-    printf("mean attention distance over %lld image%s (pixels, mean of the heads; min..max):\n", (long long)g->n,
-           g->n == 1 ? "" : "s");
+    printf("mean attention distance over %lld image%s (pixels, mean of the heads; min..max; uniform attention: %.3f):\n",
+           (long long)g->n, g->n == 1 ? "" : "s", g->uniform);
     for (int l = 0; l < L; l++) {
         double s = 0, lo = INFINITY, hi = 0;
         for (int h = 0; h < NH; h++) s += g->dist_sum[l * NH + h], lo = fmin(lo, g->dist_sum[l * NH + h]), hi = fmax(hi, g->dist_sum[l * NH + h]);

@@ -23,6 +23,11 @@ extern "C" {
  * similarity 0 with everything (and 1 with itself). */
 void vt_an_pos_similarity(const float *pos, int prefix, int N, int D, double *sim);
 
+/* how row/column structured a similarity matrix (N, N) of a gh x gw grid is: the mean over the pairs of
+ * distinct positions that are 4-neighbours (out[0]), in the same row (out[1]), in the same column (out[2]),
+ * and in neither (out[3]); 0 for a kind without pairs */
+void vt_an_pos_structure(const double *sim, int gh, int gw, double out[4]);
+
 /* principal components of the rows of w (n, k) (the patch embedding's D filters of C p p weights),
  * centred on their mean: the ncomp (<= k) directions of largest variance, unit vectors in comp
  * (ncomp, k), sign fixed so that the largest-magnitude entry is positive; var (ncomp) their variance
@@ -57,8 +62,10 @@ void vt_an_rollout(const float *const *att, int depth, int b, int NH, int T, boo
  * column c of the grid shows the similarity of position (r, c) with every position, colours -1..1
  * with a colour bar. sim (N, N), N = gh gw. */
 int vt_an_plot_pos_similarity(const char *path, const double *sim, int gh, int gw, const char *title);
-/* mean attention distance (depth, heads) against the block, one dot per head (Fig. 7 right) */
-int vt_an_plot_distance(const char *path, const double *dist, int depth, int heads, double max_dist, const char *title);
+/* mean attention distance (depth, heads) against the block, one dot per head (Fig. 7 right); uniform > 0
+ * draws the distance of uniform attention as a dashed line; max_dist <= 0: the axis fits the data */
+int vt_an_plot_distance(const char *path, const double *dist, int depth, int heads, double uniform, double max_dist,
+                        const char *title);
 /* the principal components comp (ncomp, C, p, p) as p x p images with their explained variance
  * (Fig. 7 left): RGB (C >= 3, the first three channels, each component scaled to its own range), or
  * channel 0 (C < 3) on a diverging scale shared by all components, with a colour bar */

@@ -25,6 +25,22 @@ void vt_an_pos_similarity(const float *pos, int prefix, int N, int D, double *si
     free(norm);
 }
 
+void vt_an_pos_structure(const double *sim, int gh, int gw, double out[4])
+{
+    const int N = gh * gw;
+    double sum[4] = {0};
+    int64_t cnt[4] = {0};
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            const int ri = i / gw, ci = i % gw, rj = j / gw, cj = j % gw;
+            if (i == j) continue;
+            if (abs(ri - rj) + abs(ci - cj) == 1) sum[0] += sim[(size_t)i * N + j], cnt[0]++;
+            const int k = ri == rj ? 1 : ci == cj ? 2 : 3;
+            sum[k] += sim[(size_t)i * N + j], cnt[k]++;
+        }
+    for (int k = 0; k < 4; k++) out[k] = cnt[k] ? sum[k] / cnt[k] : 0.0;
+}
+
 /* LAPACK's symmetric eigensolver (OpenBLAS carries LAPACK): eigenvalues ascending in w, eigenvectors
  * in the columns of a (column-major) */
 extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w,

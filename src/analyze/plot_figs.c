@@ -47,10 +47,11 @@ int vt_an_plot_pos_similarity(const char *path, const double *sim, int gh, int g
     return r == VT_OK ? e : VT_ERR;
 }
 
-int vt_an_plot_distance(const char *path, const double *dist, int depth, int heads, double max_dist, const char *title)
+int vt_an_plot_distance(const char *path, const double *dist, int depth, int heads, double uniform, double max_dist,
+                        const char *title)
 {
     const int x0 = 80, y0 = 56, pw = 440, ph = 320, W = 660, H = 440;
-    double top = 0;
+    double top = uniform > 0 ? uniform : 0;
     for (int i = 0; i < depth * heads; i++) top = fmax(top, dist[i]);
     if (!(max_dist > 0)) {
         const double s = an_nice_step(top * 1.1 + 1e-9, 5);
@@ -78,6 +79,17 @@ int vt_an_plot_distance(const char *path, const double *dist, int depth, int hea
     }
     cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
     cairo_rectangle(cr, x0 + 0.5, y0 + 0.5, pw, ph), cairo_stroke(cr);
+    if (uniform > 0) {   /* the reference: every key patch weighted alike */
+        const double py = y0 + ph - fmin(uniform, max_dist) / max_dist * ph, dash[] = {6, 4};
+        cairo_save(cr);
+        cairo_set_dash(cr, dash, 2, 0);
+        cairo_set_source_rgb(cr, 0.5, 0.5, 0.5);
+        cairo_move_to(cr, x0, py), cairo_line_to(cr, x0 + pw, py), cairo_stroke(cr);
+        const double ly = y0 + 10 + (heads < 16 ? heads : 17) * 18;   /* its legend entry, below the heads' */
+        cairo_move_to(cr, x0 + pw + 16, ly), cairo_line_to(cr, x0 + pw + 32, ly), cairo_stroke(cr);
+        cairo_restore(cr);
+        an_text(cr, x0 + pw + 36, ly, 11, 0, 0.5, false, "uniform attention");
+    }
     /* one dot per head, coloured by head */
     for (int l = 0; l < depth; l++)
         for (int h = 0; h < heads; h++) {
