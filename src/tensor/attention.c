@@ -63,42 +63,63 @@ enum { SMALL_T = 64, SMALL_HS = 32 };
 static inline bool small_path(int T, int hs) { return T <= SMALL_T && hs <= SMALL_HS; }
 
 /* C (M, N) = alpha A B + beta C, or alpha A^T B + beta C with transA (A of row stride lda), B row-major
- * with at least N rounded up to 16 readable columns. Register tiles of up to MR rows x 32 columns (GCC
- * vector extensions: 16-float vectors, split by the compiler where the machine's are narrower); the
- * last vector of a row may be partial (nl < 16 lanes stored). */
-typedef float vf16 __attribute__((vector_size(64)));
-enum { MR = 8 };
+ * with at least N rounded up to VL readable columns. Register tiles of up to MR rows x NV vectors of VL
+ * floats (GCC vector extensions), sized from the target so that the MR x NV accumulators, NV vectors
+ * of B and one broadcast of A fit its vector registers without spilling:
+ *   AVX-512 (32 zmm): 16 lanes, 8 x 2 -> 19 registers;  AVX/AVX2 (16 ymm): 8 lanes, 6 x 2 -> 15;
+ *   aarch64 NEON (32 q): 4 lanes, 8 x 3 -> 28;          other targets (SSE2's 16 xmm): 4 lanes, 6 x 2.
+ * (A vector wider than the target's is split by GCC into pieces that no longer fit its registers:
+ * the 8 x 32 tile of 16-float vectors built for AVX2 took 70 of a 92 ms step on the default model.)
+ * The last vector of a row may be partial (nl < VL lanes stored). */
+#if defined(__AVX512F__)
+#define VL 16
+#define MR 8
+#define NV 2
+#elif defined(__AVX__)
+#define VL 8
+#define MR 6
+#define NV 2
+#elif defined(__aarch64__)
+#define VL 4
+#define MR 8
+#define NV 3
+#else
+#define VL 4
+#define MR 6
+#define NV 2
+#endif
+typedef float vfl __attribute__((vector_size(VL * sizeof(float))));
 
-static inline vf16 ld16(const float *p)
+static inline vfl ldv(const float *p)
 {
-    vf16 v;
+    vfl v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-/* rows [0, mr) and vectors [0, nv) of a tile, nl lanes of the last vector; mr <= MR, nv <= 2 and
+/* rows [0, mr) and vectors [0, nv) of a tile, nl lanes of the last vector; mr <= MR, nv <= NV and
  * transA are constants after inlining */
 static inline __attribute__((always_inline)) void tile(int mr, int nv, bool transA, int nl, int K, float alpha,
                                                        const float *A, int lda, const float *B, int ldb,
                                                        float beta, float *C, int ldc)
 {
-    vf16 c[MR][2] = {{{0}}};
+    vfl c[MR][NV] = {{{0}}};
     for (int k = 0; k < K; k++) {
         const float *b = B + (size_t)k * ldb;
-        const vf16 b0 = ld16(b), b1 = nv > 1 ? ld16(b + 16) : b0;
+        vfl bv[NV];
+        for (int v = 0; v < nv; v++) bv[v] = ldv(b + VL * v);
         const float *a = transA ? A + (size_t)k * lda : A + k;
         for (int r = 0; r < mr; r++) {
             const float ar = transA ? a[r] : a[(size_t)r * lda];
-            c[r][0] += ar * b0;
-            if (nv > 1) c[r][1] += ar * b1;
+            for (int v = 0; v < nv; v++) c[r][v] += ar * bv[v];
         }
     }
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++) {
-            float *o = C + (size_t)r * ldc + 16 * v;
-            const vf16 x = alpha * c[r][v];
-            if (v < nv - 1 || nl == 16) {
-                const vf16 y = beta == 0.0f ? x : x + beta * ld16(o);
+            float *o = C + (size_t)r * ldc + VL * v;
+            const vfl x = alpha * c[r][v];
+            if (v < nv - 1 || nl == VL) {
+                const vfl y = beta == 0.0f ? x : x + beta * ldv(o);
                 memcpy(o, &y, sizeof y);
             } else {
                 for (int l = 0; l < nl; l++) o[l] = beta == 0.0f ? x[l] : x[l] + beta * o[l];
@@ -106,27 +127,43 @@ static inline __attribute__((always_inline)) void tile(int mr, int nv, bool tran
         }
 }
 
+/* the tile for nv vectors (1..NV) and mr rows (1..MR), each a constant inside */
+#define TILE_NV(R, NVC) tile(R, NVC, transA, nl, K, alpha, a, lda, B + j, ldb, beta, c, ldc)
+#if NV == 3
+#define TILE_ROWS(R) (nv == 3 ? TILE_NV(R, 3) : nv == 2 ? TILE_NV(R, 2) : TILE_NV(R, 1))
+#else
+#define TILE_ROWS(R) (nv == 2 ? TILE_NV(R, 2) : TILE_NV(R, 1))
+#endif
+
 static inline __attribute__((always_inline)) void small_gemm_t(bool transA, int M, int N, int K, float alpha,
                                                                const float *A, int lda, const float *B, int ldb,
                                                                float beta, float *C, int ldc)
 {
     for (int j = 0; j < N;) {
-        const int left = N - j, nv = left > 16 ? 2 : 1, nl = left >= 32 ? 16 : (left - 1) % 16 + 1;
+        const int left = N - j, nv = left >= NV * VL ? NV : (left + VL - 1) / VL;
+        const int nl = left >= NV * VL ? VL : (left - 1) % VL + 1;
         for (int i = 0; i < M; i += MR) {
             const float *a = transA ? A + i : A + (size_t)i * lda;
             float *c = C + (size_t)i * ldc + j;
             const int mr = M - i < MR ? M - i : MR;
-#define TILE(R)                                                                                  \
-    case R:                                                                                      \
-        if (nv == 2) tile(R, 2, transA, nl, K, alpha, a, lda, B + j, ldb, beta, c, ldc);         \
-        else tile(R, 1, transA, nl, K, alpha, a, lda, B + j, ldb, beta, c, ldc);                 \
-        break;
-            switch (mr) { TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8) }
-#undef TILE
+            switch (mr) {
+            case 1: TILE_ROWS(1); break;
+            case 2: TILE_ROWS(2); break;
+            case 3: TILE_ROWS(3); break;
+            case 4: TILE_ROWS(4); break;
+            case 5: TILE_ROWS(5); break;
+            case 6: TILE_ROWS(6); break;
+#if MR > 6
+            case 7: TILE_ROWS(7); break;
+            case 8: TILE_ROWS(8); break;
+#endif
+            }
         }
-        j += 16 * nv;
+        j += VL * nv;
     }
 }
+#undef TILE_ROWS
+#undef TILE_NV
 
 static void small_gemm(bool transA, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                        int ldb, float beta, float *C, int ldc)
@@ -135,17 +172,17 @@ static void small_gemm(bool transA, int M, int N, int K, float alpha, const floa
     else small_gemm_t(false, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-static inline int pad16(int n) { return (n + 15) & ~15; }
+static inline int padv(int n) { return (n + VL - 1) / VL * VL; }
 
-/* Z (T, n) of row stride ld, as small_gemm's B: itself when n is a multiple of 16 (reading a row's
- * 16-float vectors stays inside it), else copied into buf (T, pad16(n)) with zeros after column n */
+/* Z (T, n) of row stride ld, as small_gemm's B: itself when n is a multiple of VL (reading a row's
+ * vectors stays inside it), else copied into buf (T, padv(n)) with zeros after column n */
 static const float *padded(const float *Z, int T, int n, int ld, float *buf, int *ldo)
 {
-    if (n % 16 == 0) {
+    if (n % VL == 0) {
         *ldo = ld;
         return Z;
     }
-    const int np = pad16(n);
+    const int np = padv(n);
     for (int t = 0; t < T; t++) {
         memcpy(buf + (size_t)t * np, Z + (size_t)t * ld, sizeof(float) * (size_t)n);
         memset(buf + (size_t)t * np + n, 0, sizeof(float) * (size_t)(np - n));
@@ -162,7 +199,7 @@ static void gemm_nt(int T, int hs, float alpha, const float *X, int ldx, const f
         vt_sgemm(false, true, T, T, hs, alpha, X, ldx, Y, ldy, 0.0f, C, T);
         return;
     }
-    const int tp = pad16(T);
+    const int tp = padv(T);
     float yt[SMALL_HS * SMALL_T];
     for (int d = 0; d < hs; d++) {
         float *row = yt + (size_t)d * tp;

@@ -2,6 +2,7 @@
 #ifndef VIT_TENSOR_INTERNAL_H
 #define VIT_TENSOR_INTERNAL_H
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 
@@ -10,7 +11,10 @@
  * polynomial (|r| <= ln2/2: relative error below 1e-8 before rounding). */
 static inline float vt__expf(float x)
 {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    /* clamp, one select each: a value-select vectorises on every target; nested ternaries and
+     * fminf/fmaxf (NaN rules) need AVX-512's mask registers under GCC's default -ftrapping-math */
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
     /* round to nearest by adding and subtracting 1.5 * 2^23 (vectorises, unlike floorf) */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693145751953125f;
@@ -32,7 +36,7 @@ static inline float vt__expf(float x)
  * fractional error below 1.2e-7), vectorisable like vt__expf */
 static inline float vt__erff(float x)
 {
-    float z = x < 0 ? -x : x;
+    float z = fabsf(x);
     float t = 1.0f / (1.0f + 0.5f * z);
     float p = 0.17087277f;
     p = p * t - 0.82215223f;
@@ -46,6 +50,6 @@ static inline float vt__erff(float x)
     p = p * t - 1.26551223f;
     float erfc = t * vt__expf(-z * z + p);
     float r = 1.0f - erfc;
-    return x < 0 ? -r : r;
+    return copysignf(r, x);   /* erf is odd; sign by bit operations, no branch */
 }
 #endif
