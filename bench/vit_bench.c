@@ -23,6 +23,58 @@ static double forward_flops(const vt_vit_config *c, double *patch_part)
     return patch + c->depth * block + 2 * D * K;
 }
 
+/* what one op does per image in a training step, for its achieved-rate column: FLOPs for the
+ * compute-bound ones (GEMMs, attention), else the bytes it must at least read and write (each tensor
+ * once: a lower bound on its memory traffic) */
+typedef struct {
+    const char *op;
+    double flops[2], bytes[2];   /* [forward, backward] per image */
+} op_cost;
+
+static int op_costs(const vt_vit_config *c, op_cost *o)
+{
+    const int n = (c->img_h / c->patch) * (c->img_w / c->patch);
+    const double P = c->patch, D = c->embed_dim, N = n, T = vt_vit_patch_keep_count(c, n) + 1;
+    const double H = (int)(c->embed_dim * c->mlp_ratio), K = c->num_classes, L = c->depth, f = sizeof(float);
+    const double patch = 2 * N * c->in_chans * P * P * D;
+    const double lin = patch + L * (2 * T * D * 3 * D + 2 * T * D * D + 2 * 2 * T * D * H) + 2 * D * K;
+    const double att = L * 2 * 2 * T * T * D;
+    int k = 0;
+    /* backward: the weight and input gradients (twice forward), no input gradient of the patch embedding */
+    o[k++] = (op_cost){"linear", {lin, 2 * lin - patch}, {0, 0}};
+    o[k++] = (op_cost){"attention", {att, 2 * att}, {0, 0}};
+    /* LayerNorm (2 a block + the final one) reads x, writes y; backward reads dy and x, writes dx */
+    o[k++] = (op_cost){"layernorm", {0, 0}, {(2 * L + 1) * 2 * T * D * f, (2 * L + 1) * 3 * T * D * f}};
+    /* GELU writes its output and its derivative; backward reads dy and the derivative, writes dx */
+    o[k++] = (op_cost){"gelu", {0, 0}, {L * 3 * T * H * f, L * 3 * T * H * f}};
+    /* two residual adds a block: read two, write one; backward passes dy on to both inputs */
+    o[k++] = (op_cost){"add", {0, 0}, {L * 2 * 3 * T * D * f, L * 2 * 3 * T * D * f}};
+    o[k++] = (op_cost){"embed", {0, 0}, {(2 * N + 1) * D * f + T * D * f, 2 * T * D * f}};
+    o[k++] = (op_cost){"pool", {0, 0}, {T * D * f, T * D * f}};
+    return k;
+}
+
+/* the CPU's name as the kernel reports it (x86 "model name"; elsewhere the machine type) */
+static void cpu_name(char *out, size_t n)
+{
+    snprintf(out, n, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0 || strncmp(line, "Model", 5) == 0) {
+            const char *v = strchr(line, ':');
+            if (!v) continue;
+            v++;
+            while (*v == ' ' || *v == '\t') v++;
+            snprintf(out, n, "%s", v);
+            out[strcspn(out, "\n")] = 0;
+            break;
+        }
+    }
+    fclose(f);
+}
+
 static double sgemm_peak(int n)
 {
     float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float)),
@@ -49,7 +101,8 @@ static void usage(FILE *f)
                "fmnist: 28x28x1, patch 4, dim 192, depth 6, heads 3, MLP 4x, 10 classes.\n"
                "--recompute-attn: keep 2 floats per attention row instead of the T x T probabilities\n"
                "(backward recomputes them): less activation memory for one more GEMM per head.\n"
-               "--replicas R: split each batch over R data-parallel replicas, one thread each.\n"
+               "--replicas R: split each batch over R data-parallel replicas, one thread each (default: the\n"
+               "config's [train] replicas with --config, else 1).\n"
                "--patch-drop P: patch dropout rate of the training passes (default: the config's, else 0).\n");
 }
 
@@ -58,7 +111,7 @@ int main(int argc, char **argv)
     if (!cli_check_omp_env("vit-bench")) return 2;
     vt_blas_ensure_core(argc, argv);
     const char *model = "fmnist", *cfgpath = NULL;
-    int batch = 0, steps = 5, threads = 0, img = 0, replicas = 1;
+    int batch = 0, steps = 5, threads = 0, img = 0, replicas = 0;
     double patch_drop = -1;
     bool recompute = false;
     static const struct option longs[] = {{"model", required_argument, 0, 'm'}, {"config", required_argument, 0, 'c'},
@@ -106,6 +159,7 @@ int main(int argc, char **argv)
         }
         if (mc.num_classes < 2) mc.num_classes = 10;
         if (!batch) batch = cfg.batch_size;
+        if (!replicas) replicas = cfg.replicas;   /* as the config trains */
         model = cfgpath;
     } else if (strcmp(model, "fmnist") == 0) {
         mc.img_h = mc.img_w = 28;
@@ -123,6 +177,7 @@ int main(int argc, char **argv)
     if (img) mc.img_h = mc.img_w = img;
     if (patch_drop >= 0) mc.patch_drop_rate = patch_drop;
     if (!batch) batch = 8;
+    if (!replicas) replicas = 1;
     if (replicas > batch) {
         fprintf(stderr, "vit-bench: --replicas %d is more than the batch of %d images (each replica takes a part)\n",
                 replicas, batch);
@@ -163,7 +218,11 @@ int main(int argc, char **argv)
     printf("model %s: %dx%d patch %d, dim %d, depth %d, heads %d, mlp %g, %d classes, %.2fM params\n", model, mc.img_h,
            mc.img_w, mc.patch, mc.embed_dim, mc.depth, mc.num_heads, mc.mlp_ratio, mc.num_classes,
            vt_vit_num_params(&m) / 1e6);
-    printf("batch %d, %d threads, OpenBLAS core %s, sgemm peak (2048^3) %.1f GFLOPS\n", batch, threads, vt_blas_core(), peak);
+    char cpu[160];
+    cpu_name(cpu, sizeof cpu);
+    printf("CPU %s; kernels built for %s\n", cpu, VIT_ISA);
+    printf("batch %d, %d thread%s, %d replica%s, OpenBLAS core %s, sgemm peak (2048^3) %.1f GFLOPS\n", batch, threads,
+           threads == 1 ? "" : "s", replicas, replicas == 1 ? "" : "s", vt_blas_core(), peak);
 
     vt_vit_replicas rep;
     if (vt_vit_replicas_init(&rep, &m, replicas, 64 << 20, recompute) != VT_OK) {
@@ -207,16 +266,27 @@ int main(int argc, char **argv)
            1e3 * t_total / steps, train_flops / 1e9, gflops, 100 * gflops / peak);
     printf("activation memory %.2f MB per image (arena peak %.1f MB%s), peak RSS %.1f MB\n",
            act_bytes / 1e6 / batch, act_bytes / 1e6, recompute ? ", attention recomputed" : "", ru.ru_maxrss / 1024.0);
-    printf("per-op time (ms per step%s)      forward  backward\n", rep.n > 1 ? ", mean of the replicas" : "");
+    printf("per-op time (ms per step%s)      forward  backward   achieved fwd / bwd\n",
+           rep.n > 1 ? ", mean of the replicas" : "");
+    op_cost costs[16];
+    const int ncost = op_costs(&mc, costs);
+    const double part = (double)batch / rep.n;   /* images of one replica's part */
     double accounted = 0;
     for (int op = 0; op < VT_OP_COUNT; op++) {
-        double f = 0, b = 0;
-        for (int i = 0; i < rep.n; i++) {
-            f += rep.graphs[i].op_seconds[op][0] / steps / rep.n;
-            b += rep.graphs[i].op_seconds[op][1] / steps / rep.n;
+        double t[2] = {0, 0};
+        for (int i = 0; i < rep.n; i++)
+            for (int d = 0; d < 2; d++) t[d] += rep.graphs[i].op_seconds[op][d] / steps / rep.n;
+        accounted += t[0] + t[1];
+        if (t[0] + t[1] <= 1e-5) continue;
+        printf("  %-26s %9.2f %9.2f", vt_op_name(op), 1e3 * t[0], 1e3 * t[1]);
+        for (int k = 0; k < ncost; k++) {
+            if (strcmp(costs[k].op, vt_op_name(op)) != 0) continue;
+            const bool fl = costs[k].flops[0] > 0;
+            const double *w = fl ? costs[k].flops : costs[k].bytes;
+            printf("   %6.1f / %6.1f %s", t[0] > 0 ? w[0] * part / t[0] / 1e9 : 0, t[1] > 0 ? w[1] * part / t[1] / 1e9 : 0,
+                   fl ? "GFLOPS" : "GB/s");
         }
-        accounted += f + b;
-        if (f + b > 1e-5) printf("  %-26s %9.2f %9.2f\n", vt_op_name(op), 1e3 * f, 1e3 * b);
+        printf("\n");
     }
     printf("  %-26s %9.2f\n", "clip + optimizer", 1e3 * t_opt / steps);
     printf("  %-26s %9.2f\n", "other", 1e3 * (t_total / steps - accounted - t_opt / steps));
