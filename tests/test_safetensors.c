@@ -108,6 +108,20 @@ START_TEST(bad_npz_refused)
     fclose(o);
     ck_assert_int_eq(vt_vit_load_npz(&m, p), VT_ERR);
     ck_assert_msg(strstr(vt_errmsg(), p) && strstr(vt_errmsg(), "embedding/kernel.npy"), "%s", vt_errmsg());
+    /* a first member claiming 4 GiB (local header and central directory agree) is refused before its size
+     * sizes a buffer (found by fuzzing: tests/fuzz/regressions/npz/member-claims-4gib) */
+    buf[off] ^= 0x5a;
+    uint8_t *cd = NULL;   /* the first central directory entry */
+    for (size_t k = 0; !cd && k + 4 <= n; k++)
+        if (memcmp(buf + k, "PK\x01\x02", 4) == 0) cd = buf + k;
+    ck_assert_ptr_nonnull(cd);
+    memcpy(buf + 22, "\xf0\xff\xff\xff", 4);
+    memcpy(cd + 24, "\xf0\xff\xff\xff", 4);
+    o = fopen(p, "wb");
+    fwrite(buf, 1, n, o);
+    fclose(o);
+    ck_assert_int_eq(vt_vit_load_npz(&m, p), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "is damaged (it claims 4294967280 bytes"), "%s", vt_errmsg());
     /* a model with more blocks than the file has */
     c.depth = 3;
     vt_vit m3;

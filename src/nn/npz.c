@@ -84,6 +84,14 @@ static int read_npy(zip_t *z, const char *path, const char *name, npy_t *out)
     zip_stat_t st;
     if (zip_stat_index(z, (zip_uint64_t)idx, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
         return vt_err("%s: cannot stat %s", path, member);
+    /* the size sizes the buffer: a damaged directory must not claim more than the member's bytes can give
+     * (stored: as many; deflate expands at most 1032 times) */
+    bool stored = (st.valid & ZIP_STAT_COMP_METHOD) && st.comp_method == ZIP_CM_STORE,
+         deflated = (st.valid & ZIP_STAT_COMP_METHOD) && st.comp_method == ZIP_CM_DEFLATE;
+    if ((st.valid & ZIP_STAT_COMP_SIZE) && (stored || deflated) &&
+        (stored ? st.size > st.comp_size : st.size > 64 && (st.size - 64) / 1032 > st.comp_size))
+        return vt_err("%s: %s is damaged (it claims %llu bytes from %llu %s bytes)", path, member,
+                      (unsigned long long)st.size, (unsigned long long)st.comp_size, stored ? "stored" : "deflated");
     zip_file_t *f = zip_fopen_index(z, (zip_uint64_t)idx, 0);
     if (!f) return vt_err("%s: cannot open %s: %s", path, member, zip_strerror(z));
     uint8_t *buf = malloc(st.size + 1);
