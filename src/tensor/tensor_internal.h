@@ -17,6 +17,10 @@ static inline float vt__expf(float x)
     x = x > 88.0f ? 88.0f : x;
     /* round to nearest by adding and subtracting 1.5 * 2^23 (vectorises, unlike floorf) */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    /* a NaN x (a diverged run's logits) passes the clamp: keep n a number so that the exponent below is in
+     * range (converting NaN to int and shifting the negative result is undefined); the result is still NaN,
+     * through r */
+    n = n == n ? n : 0.0f;
     float r = x - n * 0.693145751953125f;
     r = r - n * 1.42860682030941723e-6f;
     float p = 1.0f / 5040.0f;
