@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 /* ---------------------------------------------------------------- position-embedding similarity */
 START_TEST(pos_similarity_known_cosines)
@@ -463,6 +464,44 @@ START_TEST(golden_vit_tiny_matches_timm_activations)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- metrics.csv */
+START_TEST(metrics_read_and_running_mean)
+{
+    char d[256], p[512];
+    fx_tempdir(d, sizeof d, "vit_metrics");
+    /* columns found by name (another order, an extra column), empty eval cells are NAN */
+    write_text(d, "metrics.csv", "epoch,step,extra,loss,lr,grad_norm,eval_loss,eval_top1,eval_top5\n"
+                                 "1,10,7,2.5,1e-3,0.5,,,\n1,20,7,1.5,2e-3,0.25,1.25,50.5,90\r\n\n2,30,7,0.5,3e-3,0.125,,,\n");
+    snprintf(p, sizeof p, "%s/metrics.csv", d);
+    vt_an_metrics m;
+    ck_assert_msg(vt_an_metrics_read(p, &m) == VT_OK, "%s", vt_errmsg());
+    ck_assert_int_eq(m.rows, 3);
+    const double step[3] = {10, 20, 30}, loss[3] = {2.5, 1.5, 0.5}, ep[3] = {1, 1, 2};
+    for (int i = 0; i < 3; i++) {
+        ck_assert(m.col[VT_AN_STEP][i] == step[i] && m.col[VT_AN_LOSS][i] == loss[i] && m.col[VT_AN_EPOCH][i] == ep[i]);
+        ck_assert(i == 1 ? m.col[VT_AN_EVAL_TOP1][i] == 50.5 : isnan(m.col[VT_AN_EVAL_TOP1][i]));
+    }
+    double mean[3];
+    vt_an_running_mean(m.col[VT_AN_LOSS], 3, 2, mean);
+    ck_assert(mean[0] == 2.5 && mean[1] == 2.0 && mean[2] == 1.0);
+    vt_an_running_mean(m.col[VT_AN_EVAL_LOSS], 3, 2, mean);   /* NANs left out of the mean */
+    ck_assert(isnan(mean[0]) && mean[1] == 1.25 && mean[2] == 1.25);
+    vt_an_metrics_free(&m);
+    /* refusals name the file and line */
+    const char *bad[][2] = {{"step,loss\n10,abc\n", ":2: cell 2 is not a number"},
+                            {"step,loss\n10,1\n20\n", ":3: 1 cells, the header has 2"},
+                            {"loss,lr\n1,2\n", "no 'step' column"},
+                            {"", "empty file"},
+                            {"step,loss\n10,nan\n", "not a number"}};
+    for (int k = 0; k < 5; k++) {
+        write_text(d, "metrics.csv", bad[k][0]);
+        ck_assert_int_eq(vt_an_metrics_read(p, &m), VT_ERR);
+        ck_assert_msg(strstr(vt_errmsg(), bad[k][1]) && strstr(vt_errmsg(), "metrics.csv"), "case %d: %s", k, vt_errmsg());
+    }
+    fx_remove(d);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- the tool, as a user runs it */
 static char dir[256];
 static void setup(void) { fx_tempdir(dir, sizeof dir, "vit_analyze"); }
@@ -584,6 +623,49 @@ START_TEST(tool_end_to_end)
 }
 END_TEST
 
+/* vit-plot on two run folders (one a copy with other losses): four PNGs in --out; one run: RUN/plots by
+ * default; several without --out, a broken metrics.csv and --x epoch of a run inside its first epoch refused */
+START_TEST(tool_plot_end_to_end)
+{
+    const char *bin = getenv("VIT_PLOT_BIN");
+    ck_assert_msg(bin != NULL, "VIT_PLOT_BIN is not set (meson sets it)");
+    char a[300], b[300], cmd[4096], p[700], err[8192];
+    snprintf(a, sizeof a, "%s/runa", dir);
+    snprintf(b, sizeof b, "%s/runb", dir);
+    mkdir(a, 0777), mkdir(b, 0777);
+    const char *csv = "step,epoch,loss,lr,grad_norm,img_per_s,eval_loss,eval_top1,eval_top5\n"
+                      "50,1,2.3,1e-4,1.5,100,,,\n100,1,2.0,2e-4,1.4,100,1.9,30,70\n150,2,1.7,1.5e-4,1.2,100,,,\n"
+                      "200,2,1.5,1e-4,1.0,100,1.4,55,90\n";
+    write_text(a, "metrics.csv", csv);
+    write_text(b, "metrics.csv", csv);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' --out '%s/plots' --x epoch >'%s/out' 2>'%s/err'", bin, a, b, dir, dir, dir);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 0);
+    const char *figs[] = {"loss", "lr", "grad_norm", "accuracy"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/plots/%s.png", dir, figs[i]);
+        ck_assert_msg(is_png(p), "%s is not a PNG", p);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' '%s' >'%s/out' 2>'%s/err'", bin, a, dir, dir);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 0);
+    snprintf(p, sizeof p, "%s/plots/loss.png", a);
+    ck_assert_msg(is_png(p), "%s is not a PNG", p);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' >'%s/out' 2>'%s/err'", bin, a, b, dir, dir);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+    write_text(b, "metrics.csv", "step,epoch,loss\n50,1,2.3\n100,1,x\n");
+    snprintf(cmd, sizeof cmd, "'%s' '%s' >'%s/out' 2>'%s/err'", bin, b, dir, dir);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 1);
+    snprintf(p, sizeof p, "%s/err", dir);
+    FILE *f = fopen(p, "r");
+    size_t n = f ? fread(err, 1, sizeof err - 1, f) : 0;
+    err[n] = '\0';
+    if (f) fclose(f);
+    ck_assert_msg(strstr(err, "metrics.csv:3: cell 3 is not a number"), "%s", err);
+    write_text(b, "metrics.csv", "step,epoch,loss\n50,1,2.3\n");
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --x epoch >'%s/out' 2>'%s/err'", bin, b, dir, dir);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("analyze");
@@ -595,10 +677,12 @@ int main(void)
     tcase_add_test(t, rollout_one_hot);
     tcase_add_test(t, tape_attention_matches_double_forward);
     tcase_add_test(t, golden_vit_tiny_matches_timm_activations);
+    tcase_add_test(t, metrics_read_and_running_mean);
     suite_add_tcase(s, t);
     TCase *e = tcase_create("tool");
     tcase_add_checked_fixture(e, setup, teardown);
     tcase_add_test(e, tool_end_to_end);
+    tcase_add_test(e, tool_plot_end_to_end);
     suite_add_tcase(s, e);
     return tu_run(s);
 }

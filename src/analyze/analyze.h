@@ -76,6 +76,34 @@ int vt_an_plot_filters(const char *path, const double *comp, const double *ratio
 int vt_an_plot_rollout(const char *path, const float *images, int n, int C, int H, int W, const double *maps, int gh,
                        int gw, const char *const *captions, const char *title);
 
+/* ---------------------------------------------------------------- plots of a run (metrics.c, plot_lines.c) */
+/* the columns of a run's metrics.csv that vit-plot draws (found by their header names; NAN where a row has
+ * no value, as the eval columns between evaluations, or where the file has no such column) */
+enum { VT_AN_STEP, VT_AN_EPOCH, VT_AN_LOSS, VT_AN_LR, VT_AN_GRAD_NORM, VT_AN_EVAL_LOSS, VT_AN_EVAL_TOP1, VT_AN_EVAL_TOP5,
+       VT_AN_NCOLS };
+typedef struct {
+    int rows, cap;
+    double *col[VT_AN_NCOLS];
+} vt_an_metrics;
+/* read path; a cell that is not a finite number, a row of another length than the header or a header without
+ * a step column is refused naming file and line */
+int vt_an_metrics_read(const char *path, vt_an_metrics *m);
+void vt_an_metrics_free(vt_an_metrics *m);
+/* out[i] the mean of the non-NAN values among y[i - window + 1 .. i] (NAN when there are none) */
+void vt_an_running_mean(const double *y, int n, int window, double *out);
+
+/* one line (or, with markers, dots joined by a line) of a chart: points with a NAN coordinate are left out;
+ * colour indexes a palette of 10; thin: a light thin line (raw values under their mean) */
+typedef struct {
+    const char *label;   /* legend entry (NULL: none) */
+    const double *x, *y;
+    int n, colour;
+    bool markers, thin, dashed;
+} vt_an_series;
+/* a line chart of the series with axes that fit them, labels and a legend */
+int vt_an_plot_lines(const char *path, const vt_an_series *s, int ns, const char *title, const char *xlabel,
+                     const char *ylabel);
+
 /* give back what the drawing library keeps for the life of the process (its font caches): once, at exit */
 void vt_an_plot_finish(void);
 
