@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 TCase *tc_data_folder(void);
 
@@ -465,6 +466,61 @@ START_TEST(bad_images)
 }
 END_TEST
 
+/* a header claiming 60000x60000 is refused before the decoder allocates for it (10.8 GB), whoever reads the
+ * file (found by fuzzing vt_image_file_read: tests/fuzz/regressions/png/claims-60000x60000) */
+static unsigned long png_crc_of(const uint8_t *b, size_t n) { return crc32(0, b, (uInt)n); }
+
+static void patch_file(const char *path, long off, const uint8_t *bytes, size_t n)
+{
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, off, SEEK_SET);
+    ck_assert_int_eq(fwrite(bytes, 1, n, f), n);
+    fclose(f);
+}
+
+START_TEST(huge_header_refused_before_decode)
+{
+    char p[400];
+    uint8_t *pix = NULL;
+    int h, w;
+    snprintf(p, sizeof p, "%s/big.png", dir);
+    write_png(p, 3, 3, 3, 1);
+    uint8_t ihdr[17];   /* "IHDR" + 13 bytes at offset 12: width, height at 16 and 20; the CRC at 29 */
+    FILE *f = fopen(p, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 12, SEEK_SET);
+    ck_assert_int_eq(fread(ihdr, 1, 17, f), 17);
+    fclose(f);
+    const uint8_t dim[4] = {0, 0, 0xea, 0x60};   /* 60000 */
+    memcpy(ihdr + 4, dim, 4);
+    memcpy(ihdr + 8, dim, 4);
+    uint32_t crc = (uint32_t)png_crc_of(ihdr, 17);
+    const uint8_t cb[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8), (uint8_t)crc};
+    patch_file(p, 12, ihdr, 17);
+    patch_file(p, 29, cb, 4);
+    ck_assert_int_eq(vt_image_file_read(p, 3, &pix, &h, &w), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "image size 60000x60000 (expected 1 to 2^28 pixels)"), "%s", vt_errmsg());
+    ck_assert_ptr_null(pix);
+    snprintf(p, sizeof p, "%s/big.jpg", dir);
+    write_jpeg(p, 8, 8, 3);
+    f = fopen(p, "rb");
+    ck_assert_ptr_nonnull(f);
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    long sof = -1;   /* FF C0, length, precision, then height and width */
+    for (size_t k = 0; sof < 0 && k + 9 < n; k++)
+        if (buf[k] == 0xff && buf[k + 1] == 0xc0) sof = (long)k;
+    ck_assert(sof > 0);
+    const uint8_t hw[4] = {0xea, 0x60, 0xea, 0x60};
+    patch_file(p, sof + 5, hw, 4);
+    ck_assert_int_eq(vt_image_file_read(p, 3, &pix, &h, &w), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "image size 60000x60000 (expected 1 to 2^28 pixels)"), "%s", vt_errmsg());
+    ck_assert_ptr_null(pix);
+}
+END_TEST
+
 TCase *tc_data_folder(void)
 {
     TCase *tc = tcase_create("folder");
@@ -475,5 +531,6 @@ TCase *tc_data_folder(void)
     tcase_add_test(tc, jpeg_pixels_and_sizes);
     tcase_add_test(tc, center_crop_exact);
     tcase_add_test(tc, bad_images);
+    tcase_add_test(tc, huge_header_refused_before_decode);
     return tc;
 }

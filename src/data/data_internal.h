@@ -34,6 +34,9 @@ typedef struct {
     int w, h;
     bool gray;
 } vt_image_info;
+/* the largest image probed or decoded (a header may claim any size; the decoders refuse a larger one before
+ * allocating for it): 2^28 pixels, 16384 x 16384 */
+#define VT_IMAGE_MAX_PIXELS (1LL << 28)
 bool vt_is_jpeg_name(const char *name);
 bool vt_is_png_name(const char *name);
 int vt_jpeg_probe(const char *path, vt_image_info *info);

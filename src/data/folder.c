@@ -150,7 +150,7 @@ static int probe(const char *path, vt_image_info *info)
     int k = sniff(path);
     if (k == VT_ERR) return VT_ERR;
     int r = k == 'j' ? vt_jpeg_probe(path, info) : vt_png_probe(path, info);
-    if (r == VT_OK && (info->w < 1 || info->h < 1 || (int64_t)info->w * info->h > (1LL << 28)))
+    if (r == VT_OK && (info->w < 1 || info->h < 1 || (int64_t)info->w * info->h > VT_IMAGE_MAX_PIXELS))
         r = vt_err("%s: image size %dx%d (expected 1 to 2^28 pixels)", path, info->w, info->h);
     return r;
 }

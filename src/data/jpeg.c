@@ -124,6 +124,12 @@ int vt_jpeg_decode(const char *path, int c, int min_h, int min_w, uint8_t **pix,
     jpeg_create_decompress(&d);
     jpeg_stdio_src(&d, f);
     jpeg_read_header(&d, TRUE);
+    if (d.image_width < 1 || d.image_height < 1 || (int64_t)d.image_width * d.image_height > VT_IMAGE_MAX_PIXELS) {
+        int W = (int)d.image_width, H = (int)d.image_height;
+        jpeg_destroy_decompress(&d);
+        fclose(f);
+        return vt_err("%s: image size %dx%d (expected 1 to 2^28 pixels)", path, W, H);
+    }
     bool cmyk = d.jpeg_color_space == JCS_CMYK || d.jpeg_color_space == JCS_YCCK;
     d.out_color_space = cmyk ? JCS_CMYK : c == 1 ? JCS_GRAYSCALE : JCS_RGB;
     pick_scale(&d, min_h, min_w);

@@ -100,6 +100,10 @@ int vt_png_decode(const char *path, int c, uint8_t **pix, int *h, int *w)
     }
     png_read_info(p, i);
     int W = (int)png_get_image_width(p, i), H = (int)png_get_image_height(p, i);
+    if (W < 1 || H < 1 || (int64_t)W * H > VT_IMAGE_MAX_PIXELS) {
+        finish(f, p, i);
+        return vt_err("%s: image size %dx%d (expected 1 to 2^28 pixels)", path, W, H);
+    }
     int type = png_get_color_type(p, i);
     bool gray = !(type & PNG_COLOR_MASK_COLOR);
     if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(p);

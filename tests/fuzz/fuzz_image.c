@@ -1,9 +1,11 @@
 /* fuzz_image.c - image probing and decoding (PNG with libpng, JPEG with libjpeg-turbo) as an image-folder
  * dataset meets a file: root/<class>/<file> opened (the probe: sniffing the first bytes, the header, the
  * size check), then the sample read (the full decode, DCT scaling, the fit to the delivered size). The
- * delivered size and channels vary with the input's length, so that one input sees one setting. */
+ * delivered size and channels vary with the input's length, so that one input sees one setting. The file is
+ * then read whole (vt_image_file_read), as vit-analyze --image reads one. */
 #include "fuzz.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -21,6 +23,14 @@ static void image_case(const char *target, const char *name, const uint8_t *data
     o.image_w = sizes[size % 4][1];
     o.channels = size / 4 % 2 ? 3 : 1;
     vt_fuzz_read_dataset(target, root, "train", &o);
+    /* one image file read whole, as vit-analyze --image reads it */
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s", cls, name);
+    uint8_t *pix = NULL;
+    int h = 0, w = 0;
+    if (vt_image_file_read(path, o.channels, &pix, &h, &w) != VT_OK) vt_fuzz_require_msg(target);
+    else vt_fuzz_require(pix && h >= 1 && w >= 1, target, "a decoded image has no pixels");
+    free(pix);
 }
 
 int vt_fuzz_png(const uint8_t *data, size_t size)
