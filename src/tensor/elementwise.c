@@ -132,9 +132,13 @@ void vt_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t 
     }
 }
 
-/* GELU and its derivative in one pass (one erf, one exp); deriv may be inp itself */
+/* GELU and its derivative in one pass (one erf, one exp); deriv may be inp itself. Element i reads
+ * inp[i] before it writes deriv[i], so the loops are vectorised as they are (omp simd): left to
+ * itself GCC checks the two pointers for overlap at run time and, as they are equal when the
+ * derivative overwrites the input (the training pass), ran the scalar loop (6% of a step) */
 static void gelu_erf_fwd_deriv_chunk(float *restrict out, float *deriv, const float *inp, int n)
 {
+    #pragma omp simd
     for (int i = 0; i < n; i++) {
         float x = inp[i];
         float cdf = 0.5f * (1.0f + vt__erff(x * INV_SQRT2));
@@ -145,6 +149,7 @@ static void gelu_erf_fwd_deriv_chunk(float *restrict out, float *deriv, const fl
 
 static void gelu_tanh_fwd_deriv_chunk(float *restrict out, float *deriv, const float *inp, int n)
 {
+    #pragma omp simd
     for (int i = 0; i < n; i++) {
         float x = inp[i];
         float u = GELU_TANH_K * (x + 0.044715f * x * x * x);
