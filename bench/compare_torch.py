@@ -4,11 +4,16 @@ vit-bench, in one invocation, printing both images/s and the ratio.
 
     python3 bench/compare_torch.py --model fmnist --batch 128 --steps 10 [--threads 2]
     python3 bench/compare_torch.py --model s16 --batch 8 --steps 3
+    python3 bench/compare_torch.py --config configs/fashion_mnist.ini --batch 16 --steps 200
+
+With --config the model, the batch and vit's replicas are the config's, both without patch dropout
+(PyTorch has none: vit-bench gets --patch-drop 0), the pooling ("token" or "avg", timm's
+global_pool='avg' with the final norm before the mean) as the config says.
 
 Needs Debian's python3-torch (1.13). The model is a plain pre-norm ViT with timm's layout (fused qkv,
 exact GELU, LayerNorm eps 1e-6, class-token pooling), built here so that timm is not required.
 """
-import argparse, os, re, subprocess, sys, time, resource
+import argparse, configparser, os, re, subprocess, sys, time, resource
 
 PRESETS = {  # name: (img, patch, chans, classes, dim, depth, heads, mlp)
     "fmnist": (28, 4, 1, 10, 192, 6, 3, 4.0),
@@ -20,12 +25,26 @@ PRESETS = {  # name: (img, patch, chans, classes, dim, depth, heads, mlp)
 }
 
 
-def torch_images_per_s(name, batch, steps, threads):
+def config_model(path):
+    """(img, patch, chans, classes, dim, depth, heads, mlp), pool, batch, replicas of a vit config"""
+    c = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))
+    if not c.read(path):
+        sys.exit(f"compare_torch: cannot read {path}")
+    m = c["model"] if c.has_section("model") else {}
+    g = lambda k, d: type(d)(m.get(k, d))
+    spec = (g("img_size", 224), g("patch_size", 16), g("in_chans", 3), g("num_classes", 1000), g("embed_dim", 768),
+            g("depth", 12), g("num_heads", 12), g("mlp_ratio", 4.0))
+    batch = int(c.get("data", "batch_size", fallback="64"))
+    replicas = int(c.get("train", "replicas", fallback="1"))
+    return spec, m.get("pool", "token"), batch, replicas
+
+
+def torch_images_per_s(spec, pool, batch, steps, threads):
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
     torch.set_num_threads(threads)
-    img, patch, chans, classes, dim, depth, heads, mlp = PRESETS[name]
+    img, patch, chans, classes, dim, depth, heads, mlp = spec
 
     class Block(nn.Module):
         def __init__(self):
@@ -59,7 +78,8 @@ def torch_images_per_s(name, batch, steps, threads):
         def forward(self, x):
             x = self.patch(x).flatten(2).transpose(1, 2)
             x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
-            return self.head(self.norm(self.blocks(x))[:, 0])
+            x = self.norm(self.blocks(x))
+            return self.head(x[:, 1:].mean(1) if pool == "avg" else x[:, 0])
 
     model = ViT()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
@@ -86,19 +106,28 @@ def torch_images_per_s(name, batch, steps, threads):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="fmnist", choices=sorted(PRESETS))
-    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--config", help="a vit config: its model, batch and replicas (no patch dropout)")
+    ap.add_argument("--batch", type=int)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--replicas", type=int, default=1,
+    ap.add_argument("--replicas", type=int,
                     help="vit's data-parallel replicas (one thread each; for small models)")
     ap.add_argument("--bench", default=os.path.join(os.path.dirname(__file__), "..", "build", "bench", "vit-bench"))
     a = ap.parse_args()
-    out = subprocess.run([a.bench, "--model", a.model, "--batch", str(a.batch), "--steps", str(a.steps),
+    if a.config:
+        spec, pool, batch, replicas = config_model(a.config)
+        which = ["--config", a.config, "--patch-drop", "0"]
+    else:
+        spec, pool, batch, replicas = PRESETS[a.model], "token", 128 if a.model == "fmnist" else 8, 1
+        which = ["--model", a.model]
+    a.batch = a.batch or batch
+    a.replicas = a.replicas or replicas
+    out = subprocess.run([a.bench] + which + ["--batch", str(a.batch), "--steps", str(a.steps),
                           "--threads", str(a.threads), "--replicas", str(a.replicas)], capture_output=True, text=True, check=True).stdout
     ours = float(re.search(r"images/s: ([0-9.]+)", out).group(1))
     rss_ours = float(re.search(r"peak RSS ([0-9.]+) MB", out).group(1))
     try:
-        theirs, rss_theirs = torch_images_per_s(a.model, a.batch, a.steps, a.threads)
+        theirs, rss_theirs = torch_images_per_s(spec, pool, a.batch, a.steps, a.threads)
     except ImportError:
         print(out, end="")
         print("PyTorch not installed (apt-get install python3-torch): no comparison")
