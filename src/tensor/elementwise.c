@@ -42,11 +42,18 @@ void vt_bias_add_backward(float *dbias, const float *dout, int R, int C)
     /* split columns between threads: deterministic, no reduction needed */
     #pragma omp parallel
     {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        int c0 = (int)((int64_t)C * t / nt), c1 = (int)((int64_t)C * (t + 1) / nt);
-        for (int r = 0; r < R; r++) {
-            const float *row = dout + (size_t)r * C;
-            for (int c = c0; c < c1; c++) dbias[c] += row[c];
+        int c0, c1;
+        vt__col_range(C, &c0, &c1, omp_get_thread_num(), omp_get_num_threads());
+        for (int b0 = c0; b0 < c1; b0 += VT_COLS) {
+            const int w = c1 - b0 < VT_COLS ? c1 - b0 : VT_COLS;
+            float acc[VT_COLS];
+            memcpy(acc, dbias + b0, sizeof(float) * (size_t)w);
+            for (int r = 0; r < R; r++) {
+                const float *row = dout + (size_t)r * C + b0;
+                #pragma omp simd
+                for (int c = 0; c < w; c++) acc[c] += row[c];
+            }
+            memcpy(dbias + b0, acc, sizeof(float) * (size_t)w);
         }
     }
 }

@@ -1,5 +1,6 @@
 /* norm.c - LayerNorm over the last dimension. */
 #include "tensor.h"
+#include "tensor_internal.h"
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -69,19 +70,27 @@ void vt_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
         /* columns split between threads: deterministic sums without a reduction */
         #pragma omp parallel if ((int64_t)BT * C > 16384)
         {
-            int nt = omp_get_num_threads(), t = omp_get_thread_num();
-            int c0 = (int)((int64_t)C * t / nt), c1 = (int)((int64_t)C * (t + 1) / nt);
-            for (int r = 0; r < BT; r++) {
-                const float *x = inp + (size_t)r * C, *dy = dout + (size_t)r * C;
-                float m = mean[r], rs = rstd[r];
-                if (dweight) {
-                    #pragma omp simd
-                    for (int c = c0; c < c1; c++) dweight[c] += (x[c] - m) * rs * dy[c];
+            int c0, c1;
+            vt__col_range(C, &c0, &c1, omp_get_thread_num(), omp_get_num_threads());
+            for (int b0 = c0; b0 < c1; b0 += VT_COLS) {
+                const int w = c1 - b0 < VT_COLS ? c1 - b0 : VT_COLS;
+                float aw[VT_COLS], ab[VT_COLS];
+                if (dweight) memcpy(aw, dweight + b0, sizeof(float) * (size_t)w);
+                if (dbias) memcpy(ab, dbias + b0, sizeof(float) * (size_t)w);
+                for (int r = 0; r < BT; r++) {
+                    const float *x = inp + (size_t)r * C + b0, *dy = dout + (size_t)r * C + b0;
+                    const float m = mean[r], rs = rstd[r];
+                    if (dweight) {
+                        #pragma omp simd
+                        for (int c = 0; c < w; c++) aw[c] += (x[c] - m) * rs * dy[c];
+                    }
+                    if (dbias) {
+                        #pragma omp simd
+                        for (int c = 0; c < w; c++) ab[c] += dy[c];
+                    }
                 }
-                if (dbias) {
-                    #pragma omp simd
-                    for (int c = c0; c < c1; c++) dbias[c] += dy[c];
-                }
+                if (dweight) memcpy(dweight + b0, aw, sizeof(float) * (size_t)w);
+                if (dbias) memcpy(dbias + b0, ab, sizeof(float) * (size_t)w);
             }
         }
     }

@@ -56,4 +56,16 @@ static inline float vt__erff(float x)
     float r = 1.0f - erfc;
     return copysignf(r, x);   /* erf is odd; sign by bit operations, no branch */
 }
+
+/* Column sums split between threads (bias and LayerNorm parameter gradients): thread t owns columns
+ * [c0, c1) and adds row after row into a private copy of them, VT_COLS at a time, copied back at the
+ * end: bitwise the sums of adding into the destination directly, but two threads no longer write the
+ * cache line their ranges share once a row (that false sharing made 2 threads 2.6x slower than one
+ * on a (6400, 192) LayerNorm backward) */
+enum { VT_COLS = 256 };
+static inline void vt__col_range(int C, int *c0, int *c1, int t, int nt)
+{
+    *c0 = (int)((int64_t)C * t / nt);
+    *c1 = (int)((int64_t)C * (t + 1) / nt);
+}
 #endif
