@@ -222,6 +222,24 @@ static void write_st(const vt_vit *m, const char *f64, double poke, const char *
                                 (unsigned long long)end);
         off = end;
     }
+    /* the extra entries' data follows the model's: their data_offsets [b, e] are moved to [off, off + e - b]
+     * (zeros), so that the file tiles its data as the format requires */
+    uint64_t extra_bytes = 0;
+    for (const char *x = extra, *d; x && (d = strstr(x, "\"data_offsets\":[")) != NULL;) {
+        len += (size_t)snprintf(h + len, sizeof h - len, "%.*s", (int)(d - x), x);
+        unsigned long long b, e;
+        int used = 0;
+        ck_assert_int_eq(sscanf(d, "\"data_offsets\":[%llu,%llu]%n", &b, &e, &used), 2);
+        {
+            unsigned long long size = e - b;
+            b = off + extra_bytes;
+            e = b + size;
+            extra_bytes += size;
+        }
+        len += (size_t)snprintf(h + len, sizeof h - len, "\"data_offsets\":[%llu,%llu]", b, e);
+        x = d + used;
+        extra = x;
+    }
     len += (size_t)snprintf(h + len, sizeof h - len, "%s}", extra ? extra : "");
     FILE *f = fopen(path, "wb");
     uint64_t n = len;
@@ -239,6 +257,7 @@ static void write_st(const vt_vit *m, const char *f64, double poke, const char *
         else
             fwrite(v, 4, (size_t)pi->numel, f);
     }
+    for (uint64_t k = 0; k < extra_bytes; k++) fputc(0, f);
     fclose(f);
 }
 
@@ -292,6 +311,114 @@ START_TEST(safetensors_refuses_nan_and_duplicates)
     vt_vit_free(&a);
     vt_vit_free(&b);
     vt_vit_free(&d);
+}
+END_TEST
+
+/* path's file rewritten: in its header, the data_offsets of tensor name set to [b, e] (unless name is
+ * NULL), text after the header's object (its padding kept before it), data_extra zero bytes after the
+ * data */
+static void st_rewrite(const char *name, uint64_t b, uint64_t e, const char *after, size_t data_extra)
+{
+    static uint8_t buf[1 << 20];
+    static char h[1 << 16];
+    FILE *f = fopen(path, "rb");
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | buf[i];
+    ck_assert(n < sizeof h / 2 && 8 + n <= len);
+    size_t hl = 0;
+    static char old[1 << 15];
+    memcpy(old, buf + 8, n);
+    old[n] = '\0';
+    const char *src = old, *src_end = src + n;
+    if (name) {
+        char key[128];
+        snprintf(key, sizeof key, "\"%s\":{", name);
+        const char *at = strstr(src, key);
+        ck_assert(at != NULL);
+        const char *d = strstr(at, "\"data_offsets\":[");
+        ck_assert(d != NULL);
+        const char *close = strchr(d, ']');
+        hl += (size_t)snprintf(h + hl, sizeof h - hl, "%.*s\"data_offsets\":[%llu,%llu]", (int)(d - src), src,
+                               (unsigned long long)b, (unsigned long long)e);
+        src = close + 1;
+    }
+    memcpy(h + hl, src, (size_t)(src_end - src));
+    hl += (size_t)(src_end - src);
+    if (after) hl += (size_t)snprintf(h + hl, sizeof h - hl, "%s", after);
+    f = fopen(path, "wb");
+    uint64_t nn = hl;
+    fwrite(&nn, 8, 1, f);   /* little-endian host */
+    fwrite(h, 1, hl, f);
+    fwrite(buf + 8 + n, 1, len - 8 - n, f);
+    for (size_t k = 0; k < data_extra; k++) fputc(0, f);
+    fclose(f);
+}
+
+/* the format: data_offsets tile the data region exactly and nothing but spaces follows the header's JSON
+ * object; each violation refused naming the tensor, by the loader and by --init's model reader (an
+ * overlap loaded before: head.weight pointing into blocks.0.attn.qkv.weight's bytes changed the loss) */
+START_TEST(safetensors_offsets_tile_the_data)
+{
+    vt_vit_config c, fc;
+    tiny(&c);
+    vt_vit a, b;
+    vt_rng r;
+    model_pair(&c, &a, &b, &r, 6, false);
+    snprintf(path, sizeof path, "/tmp/vit_sttile_XXXXXX");
+    close(mkstemp(path));
+    const vt_param_info *qkv = &a.params.info[a.blocks[0].qkv_w], *hw = &a.params.info[a.head_w],
+                        *hb = &a.params.info[a.head_b];
+    /* our writer's order: offsets by parameter order */
+    uint64_t qkv_b = 0, hb_b = 0;
+    for (int i = 0; i < a.params.count; i++) {
+        if (i == a.blocks[0].qkv_w) qkv_b = hb_b;
+        if (i < a.head_b) hb_b += (uint64_t)a.params.info[i].numel * 4;
+    }
+    uint64_t hw_n = (uint64_t)hw->numel * 4, hb_n = (uint64_t)hb->numel * 4;
+    ck_assert_uint_ge((uint64_t)qkv->numel * 4, hw_n);
+    static const struct { int kind; const char *want[3]; } cases[] = {
+        {0, {"tensor blocks.0.attn.qkv.weight's data_offsets", "overlap tensor head.weight's", NULL}},
+        {1, {"4 data bytes before tensor head.bias", "belong to no tensor", NULL}},
+        {2, {"8 bytes after the last tensor head.bias", "belong to no tensor", NULL}},
+        {3, {"bad safetensors header: 'x' after the header's JSON object", NULL}},
+        {4, {"bad safetensors header: '{}' after the header's JSON object", NULL}},
+        {5, {"tensor head.bias: data_offsets", "not a range", NULL}},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ck_assert_int_eq(vt_vit_save_safetensors(&a, path), VT_OK);
+        switch (cases[k].kind) {
+        case 0: st_rewrite("head.weight", qkv_b, qkv_b + hw_n, NULL, 0); break;   /* its own bytes left over */
+        case 1: st_rewrite("head.bias", hb_b + 4, hb_b + 4 + hb_n, NULL, 4); break;
+        case 2: st_rewrite(NULL, 0, 0, NULL, 8); break;
+        case 3: st_rewrite(NULL, 0, 0, "x", 0); break;
+        case 4: st_rewrite(NULL, 0, 0, " {}", 0); break;
+        default: st_rewrite("head.bias", hb_b + 8, hb_b, NULL, 0); break;
+        }
+        for (int way = 0; way < 2; way++) {
+            fc = c;
+            ck_assert_int_eq(way ? vt_vit_config_from_safetensors(path, &fc) : vt_vit_load_safetensors(&b, path), VT_ERR);
+            ck_assert_msg(strstr(vt_errmsg(), path), "%s", vt_errmsg());
+            for (int w = 0; w < 3 && cases[k].want[w]; w++)
+                ck_assert_msg(strstr(vt_errmsg(), cases[k].want[w]), "case %zu: '%s' not in: %s", k, cases[k].want[w],
+                              vt_errmsg());
+        }
+    }
+    /* what the format allows: spaces after the object, tensors' data in another order than the header's */
+    ck_assert_int_eq(vt_vit_save_safetensors(&a, path), VT_OK);
+    st_rewrite(NULL, 0, 0, "  \n\t ", 0);
+    ck_assert_msg(vt_vit_load_safetensors(&b, path) == VT_OK, "%s", vt_errmsg());
+    ck_assert_int_eq(memcmp(a.params.data, b.params.data, sizeof(float) * (size_t)a.params.numel), 0);
+    uint64_t hw_b = hb_b - hw_n;   /* head.bias's bytes first, then head.weight's */
+    st_rewrite("head.bias", hw_b, hw_b + hb_n, NULL, 0);
+    st_rewrite("head.weight", hw_b + hb_n, hb_b + hb_n, NULL, 0);
+    ck_assert_msg(vt_vit_load_safetensors(&b, path) == VT_OK, "%s", vt_errmsg());
+    ck_assert_msg(vt_vit_config_from_safetensors(path, &fc) == VT_OK, "%s", vt_errmsg());
+    ck_assert(memcmp(b.params.data + hb->offset, a.params.data + hw->offset, (size_t)hb_n) == 0);
+    remove(path);
+    vt_vit_free(&a);
+    vt_vit_free(&b);
 }
 END_TEST
 
@@ -857,6 +984,7 @@ int main(void)
     tcase_add_test(tc, safetensors_refuses_nan_and_duplicates);
     tcase_add_test(tc, npz_checks_layouts_and_values);
     tcase_add_test(tc, safetensors_refuses_unexpected_tensors);
+    tcase_add_test(tc, safetensors_offsets_tile_the_data);
     tcase_add_test(tc, npz_refuses_unexpected_members);
     tcase_add_test(tc, finetune_adapts_head_and_grid);
     tcase_add_test(tc, finetune_takes_a_backbone);

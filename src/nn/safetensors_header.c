@@ -1,8 +1,9 @@
 /* safetensors_header.c - the header of a safetensors file: an 8-byte little-endian length N, then N
  * bytes of JSON {"name": {"dtype": "F32", "shape": [..], "data_offsets": [b, e]}, "__metadata__": {..}}.
  * The parser takes what the format allows and refuses a name or field given twice (JSON leaves it to the
- * reader which one counts), a header longer than the file or than 100 MiB, and entries without dtype,
- * shape or data_offsets. */
+ * reader which one counts), a header longer than the file or than 100 MiB, entries without dtype, shape
+ * or data_offsets, anything but spaces after the header's object, and data_offsets that do not tile the
+ * data exactly (overlapping tensors, bytes no tensor covers). */
 #include "nn_internal.h"
 #include <ctype.h>
 #include <errno.h>
@@ -175,6 +176,54 @@ static int refuse_twice(const char *path, const vt_st_entry *es, int n)
     return r;
 }
 
+static const vt_st_entry *st_sort_base;
+
+static int by_offsets(const void *a, const void *b)
+{
+    const vt_st_entry *x = &st_sort_base[*(const int *)a], *y = &st_sort_base[*(const int *)b];
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* the format: the tensors' data_offsets tile the data region exactly, in any order (no tensor's bytes
+ * inside another's, no byte between two tensors or after the last that no tensor covers) */
+static int check_tiling(const char *path, const vt_st_entry *es, int n, uint64_t len)
+{
+    for (int i = 0; i < n; i++)
+        if (es[i].end < es[i].begin || es[i].end > len)
+            return vt_err("%s: tensor %s: data_offsets [%llu, %llu] are not a range inside the %llu data bytes "
+                          "(truncated?)", path, es[i].name, (unsigned long long)es[i].begin,
+                          (unsigned long long)es[i].end, (unsigned long long)len);
+    int *ix = malloc(sizeof *ix * (size_t)(n ? n : 1));
+    if (!ix) return vt_err("%s: out of memory checking the header", path);
+    for (int i = 0; i < n; i++) ix[i] = i;
+    st_sort_base = es;
+    qsort(ix, (size_t)n, sizeof *ix, by_offsets);
+    uint64_t at = 0;
+    int r = VT_OK;
+    for (int k = 0; k < n && r == VT_OK; k++) {
+        const vt_st_entry *e = &es[ix[k]], *prev = k ? &es[ix[k - 1]] : NULL;
+        if (e->begin < at)
+            r = vt_err("%s: bad safetensors file: tensor %s's data_offsets [%llu, %llu] overlap tensor %s's [%llu, %llu] "
+                       "(each byte of the data belongs to one tensor)", path, e->name, (unsigned long long)e->begin,
+                       (unsigned long long)e->end, prev->name, (unsigned long long)prev->begin,
+                       (unsigned long long)prev->end);
+        else if (e->begin > at)
+            r = vt_err("%s: bad safetensors file: %llu data bytes before tensor %s (data_offsets [%llu, %llu]) belong to "
+                       "no tensor (the offsets must tile the data)", path, (unsigned long long)(e->begin - at), e->name,
+                       (unsigned long long)e->begin, (unsigned long long)e->end);
+        at = e->end;
+    }
+    if (r == VT_OK && at != len) {
+        if (n) r = vt_err("%s: bad safetensors file: %llu bytes after the last tensor %s (data_offsets ending at %llu) "
+                          "belong to no tensor (the offsets must tile the data)", path,
+                          (unsigned long long)(len - at), es[ix[n - 1]].name, (unsigned long long)at);
+        else r = vt_err("%s: bad safetensors file: no tensors, yet %llu data bytes", path, (unsigned long long)len);
+    }
+    free(ix);
+    return r;
+}
+
 /* read and parse the header; *entries malloc'd; *data_start = 8 + N */
 static int read_header(FILE *f, const char *path, vt_st_entry **entries, int *count, uint64_t *data_start, uint64_t *data_len)
 {
@@ -235,8 +284,13 @@ static int read_header(FILE *f, const char *path, vt_st_entry **entries, int *co
         r = expect(&j, '}');
         break;
     }
+    skip_ws(&j);   /* the format pads the header with spaces; anything else after the object is not JSON */
+    if (r == VT_OK && j.p < j.end)
+        r = vt_err("%s: bad safetensors header: '%.20s' after the header's JSON object (only spaces may follow it)",
+                   path, j.p);
     free(h);
     if (r == VT_OK) r = refuse_twice(path, es, k);
+    if (r == VT_OK) r = check_tiling(path, es, k, (uint64_t)fsize - 8 - n);
     if (r != VT_OK) {
         free(es);
         return VT_ERR;
