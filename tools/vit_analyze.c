@@ -51,6 +51,7 @@ static int load_model(const opts *o, vt_config *c, vt_vit_config *mc, vt_vit *m,
         r = vt_ckpt_model_config(o->ckpt, mc);
         if (r == VT_OK && (r = vt_vit_init(m, mc)) == VT_OK) *have = true;
         if (r == VT_OK) r = vt_ckpt_load(o->ckpt, m, NULL, NULL, &text);
+        if (r == VT_OK) vt_ckpt_note_unverified(stderr, "vit-analyze: ", o->ckpt);
         if (r == VT_OK && !o->cfgpath && text) r = vt_config_load_text(c, text, o->ckpt);
         free(text);
     }

@@ -132,6 +132,7 @@ int main(int argc, char **argv)
     if (vt_ckpt_model_config(ckpt, &mc) != VT_OK || vt_vit_init(&m, &mc) != VT_OK) goto fail;
     have_model = true;
     if (vt_ckpt_load(ckpt, &m, NULL, val ? &st : NULL, &text) != VT_OK) goto fail;
+    vt_ckpt_note_unverified(stderr, "vit-eval: ", ckpt);
     /* the run's config: its held-out split (--split val, and the hint when there is no test split) */
     int r = vt_config_load_text(&run, text, ckpt);
     if (r != VT_OK && !val) vt_config_defaults(&run), r = VT_OK;

@@ -67,6 +67,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int r = vt_ckpt_load(in, &m, NULL, NULL, NULL);
+    if (r == VT_OK) vt_ckpt_note_unverified(stderr, "vit-export: ", in);
     if (r == VT_OK) r = strcmp(format, "npz") ? vt_vit_save_safetensors(&m, out) : vt_vit_save_npz(&m, out);
     if (r != VT_OK) {
         fprintf(stderr, "vit-export: %s\n", vt_errmsg());

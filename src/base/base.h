@@ -78,6 +78,14 @@ void vt_h5_quiet(void);
 /* the operating system's reason for the calling thread's newest HDF5 failure, when its error stack
  * carries one ("No space left on device"), as " (reason)" in buf, else "" */
 const char *vt_h5_reason(char buf[128]);
+/* after a failed H5Dread, before any other HDF5 call (each clears HDF5's error stack): did a chunk fail its
+ * Fletcher-32 checksum; the message then says VT_H5_CHECKSUM_BAD after the file and dataset */
+bool vt_h5_checksum_failed(void);
+#define VT_H5_CHECKSUM_BAD                                                                                   \
+    " fails its Fletcher-32 checksum: the file's bytes changed after it was written (a damaged copy or disk; " \
+    "the data is not used)"
+/* does dataset path carry Fletcher-32 checksums (written by this library since they were added) */
+bool vt_h5_checksummed(vt_h5id loc, const char *path);
 bool vt_h5_exists(vt_h5id loc, const char *path);          /* every link on the path exists */
 bool vt_h5_is_group(vt_h5id loc, const char *path);
 /* names of the direct children of a group, sorted; *names is malloc'd (free with vt_h5_free_names) */

@@ -97,6 +97,40 @@ const char *vt_h5_reason(char buf[128])
     return buf;
 }
 
+static herr_t find_checksum(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)n;
+    if (e->desc && strstr(e->desc, "Fletcher32")) *(bool *)data = true;   /* H5Z's "data error detected by ..." */
+    return 0;
+}
+
+bool vt_h5_checksum_failed(void)
+{
+    bool checksum = false;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, find_checksum, &checksum);
+    return checksum;
+}
+
+/* the error for a failed read of dataset path: the checksum named when HDF5's error stack names it (ck) */
+static int read_failed(vt_h5id loc, const char *path, bool ck)
+{
+    char fbuf[512];
+    if (ck) return vt_err("%s: dataset %s" VT_H5_CHECKSUM_BAD, FNAME(loc), path);
+    return vt_err("%s: cannot read dataset %s (corrupted file?)", FNAME(loc), path);
+}
+
+bool vt_h5_checksummed(vt_h5id loc, const char *path)
+{
+    hid_t d = H5Dopen2((hid_t)loc, path, H5P_DEFAULT);
+    hid_t cp = d >= 0 ? H5Dget_create_plist(d) : -1;
+    unsigned flags = 0;
+    size_t nelem = 0;
+    bool yes = cp >= 0 && H5Pget_filter_by_id2(cp, H5Z_FILTER_FLETCHER32, &flags, &nelem, NULL, 0, NULL, NULL) >= 0;
+    if (cp >= 0) H5Pclose(cp);
+    if (d >= 0) H5Dclose(d);
+    return yes;
+}
+
 bool vt_h5_is_file(const char *path)
 {
     h5_init();
@@ -253,11 +287,13 @@ static int read_any(vt_h5id loc, const char *path, void **out, size_t elsize, hi
         return vt_err("%s: dataset %s is not numeric", FNAME(loc), path);
     }
     herr_t r = n ? H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
-    H5Dclose(d);
     if (r < 0) {
+        bool ck = vt_h5_checksum_failed();   /* before the close clears HDF5's error stack */
+        H5Dclose(d);
         free(buf);
-        return vt_err("%s: cannot read dataset %s (corrupted file?)", FNAME(loc), path);
+        return read_failed(loc, path, ck);
     }
+    H5Dclose(d);
     if (ndim) *ndim = nd;
     if (shape)
         for (int i = 0; i < nd; i++) shape[i] = sh[i];
@@ -296,8 +332,9 @@ int vt_h5_read_into_f32(vt_h5id loc, const char *path, float *dst, int64_t expec
     }
     hid_t d = H5Dopen2((hid_t)loc, path, H5P_DEFAULT);
     herr_t r = n ? H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) : 0;
+    bool ck = r < 0 && vt_h5_checksum_failed();   /* before the close clears HDF5's error stack */
     H5Dclose(d);
-    if (r < 0) return vt_err("%s: cannot read dataset %s (corrupted file?)", FNAME(loc), path);
+    if (r < 0) return read_failed(loc, path, ck);
     return VT_OK;
 }
 

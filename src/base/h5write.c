@@ -1,5 +1,6 @@
 /* h5write.c - writing HDF5 groups, datasets and attributes, with messages that name file and object
- * and the operating system's reason when the disk refuses. */
+ * and the operating system's reason when the disk refuses. Every dataset but a scalar is chunked with a
+ * Fletcher-32 checksum per chunk. */
 #include "base_internal.h"
 #include <hdf5.h>
 #include <string.h>
@@ -51,17 +52,19 @@ static int write_any(vt_h5id loc, const char *path, const void *data, hid_t file
     }
     hid_t s = ndim ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
     hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
-    if (deflate > 0 && ndim > 0 && n > 0) {
+    if (ndim > 0 && n > 0) {
         /* chunks of about 64 KiB along the first dimension, so that reading one row (one image)
-         * decompresses little */
+         * decompresses little; each chunk carries a Fletcher-32 checksum of its stored bytes (the filter
+         * needs chunks: deflated or not, every dataset is chunked), verified by HDF5 on every read */
         hsize_t chunk[8], row = H5Tget_size(filetype);
         for (int i = 1; i < ndim; i++) row *= dims[i];
         for (int i = 0; i < ndim; i++) chunk[i] = dims[i];
         hsize_t rows = row ? (65536 + row - 1) / row : 1;
         chunk[0] = rows < 1 ? 1 : (rows > dims[0] ? dims[0] : rows);
         H5Pset_chunk(plist, ndim, chunk);
-        if (H5Tget_size(filetype) > 1) H5Pset_shuffle(plist);   /* bytes of equal rank together: floats deflate */
-        H5Pset_deflate(plist, (unsigned)deflate);
+        if (deflate > 0 && H5Tget_size(filetype) > 1) H5Pset_shuffle(plist);   /* bytes of equal rank together */
+        if (deflate > 0) H5Pset_deflate(plist, (unsigned)deflate);
+        H5Pset_fletcher32(plist);   /* last: it checksums the bytes as stored */
     }
     hid_t d = H5Dcreate2((hid_t)loc, path, filetype, s, H5P_DEFAULT, plist, H5P_DEFAULT);
     herr_t r = -1;

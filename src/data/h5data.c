@@ -13,6 +13,7 @@ typedef struct {
     hid_t file, images;
     int *labels;       /* count */
     int ndim;          /* of images: 3 or 4 */
+    char iname[512];   /* the images dataset's path */
 } h5_impl;
 
 
@@ -28,9 +29,11 @@ static int h5_read(vt_dataset *ds, int64_t i, uint8_t *pixels, int *label)
     H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL);
     hid_t ms = H5Screate_simple(m->ndim, cnt, NULL);
     herr_t r = H5Dread(m->images, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, pixels);
+    bool ck = r < 0 && vt_h5_checksum_failed();   /* before the closes clear HDF5's error stack */
     H5Sclose(ms);
     H5Sclose(fs);
     vt_h5_unlock();
+    if (ck) return vt_err("%s: image %lld: dataset %s" VT_H5_CHECKSUM_BAD, ds->path, (long long)i, m->iname);
     if (r < 0) return vt_err("%s: cannot read image %lld (corrupted or truncated file?)", ds->path, (long long)i);
     *label = m->labels[i];
     return VT_OK;
@@ -232,6 +235,7 @@ static int open_locked(vt_dataset **out, const char *path, const char *split, co
     if (!(ds = vt_dataset_alloc(path, "hdf5")) || !(m = calloc(1, sizeof *m))) goto fail;
     m->file = -1;
     m->images = open_images((hid_t)f, path, ip);
+    snprintf(m->iname, sizeof m->iname, "%s", ip);
     if (m->images < 0) goto fail;
     type_name(m->images, tn, sizeof tn);
     if (strcmp(tn, "uint8") != 0) {

@@ -1,5 +1,5 @@
 /* h5pack.c - write any readable dataset into the HDF5 layout h5data.c reads: <group>/images uint8
- * (N, H, W, C), deflated chunks of about 64 KiB along N, written one block of samples at a time;
+ * (N, H, W, C), deflated chunks of about 64 KiB along N, each with a Fletcher-32 checksum, written one block of samples at a time;
  * <group>/labels int64 (N,) with attributes num_classes and class_names. Every HDF5 call is checked
  * (a write that fails, e.g. on a full disk, is an error naming the file and the OS's reason), and
  * vt_pack_file_* write the file under a temporary name, renamed over the final one only when all of
@@ -22,7 +22,7 @@ static hid_t create_images(vt_h5id f, const char *path, const vt_dataset *ds, hs
     hid_t s = H5Screate_simple(4, dims, NULL);
     hid_t pl = s < 0 ? -1 : H5Pcreate(H5P_DATASET_CREATE);
     hid_t d = -1;
-    if (pl >= 0 && H5Pset_chunk(pl, 4, chunk) >= 0 && H5Pset_deflate(pl, 4) >= 0)
+    if (pl >= 0 && H5Pset_chunk(pl, 4, chunk) >= 0 && H5Pset_deflate(pl, 4) >= 0 && H5Pset_fletcher32(pl) >= 0)
         d = H5Dcreate2((hid_t)f, path, H5T_STD_U8LE, s, H5P_DEFAULT, pl, H5P_DEFAULT);
     if (d < 0) vt_h5_reason(why);
     if (pl >= 0) H5Pclose(pl);

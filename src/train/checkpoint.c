@@ -1,4 +1,5 @@
-/* checkpoint.c - versioned, self-describing HDF5 checkpoints written atomically. */
+/* checkpoint.c - versioned, self-describing HDF5 checkpoints written atomically; each tensor's chunks carry
+ * Fletcher-32 checksums (h5write.c), verified by every read. */
 #include "train.h"
 #include <dirent.h>
 #include <errno.h>
@@ -244,6 +245,18 @@ int vt_ckpt_load(const char *path, vt_vit *m, vt_optim *o, vt_train_state *s, ch
     vt_h5_close(f);
     if (r != VT_OK) return vt_err_prefix("loading checkpoint: ");
     return VT_OK;
+}
+
+bool vt_ckpt_note_unverified(FILE *out, const char *prefix, const char *path)
+{
+    vt_h5id f = vt_h5_open(path, false);
+    if (f < 0) return false;
+    bool old = vt_h5_exists(f, "/model/cls_token") && !vt_h5_checksummed(f, "/model/cls_token");
+    vt_h5_close(f);
+    if (old)
+        fprintf(out, "%snote: %s was written without checksums (by a version before Fletcher-32 checksummed "
+                "checkpoints): its tensors are loaded unverified\n", prefix, path);
+    return old;
 }
 
 /* checkpoint file names: ckpt-<9 digit step>.h5 */

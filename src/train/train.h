@@ -65,6 +65,9 @@ int vt_ckpt_check_arch(const char *path, const vt_vit_config *ck, const vt_vit_c
 /* Load a checkpoint: format version and every tensor's shape are checked against m (and o);
  * o and s may be NULL (weights only). config_text (may be NULL) gets a malloc'd copy of /config. */
 int vt_ckpt_load(const char *path, vt_vit *m, vt_optim *o, vt_train_state *s, char **config_text);
+/* a checkpoint written before checksums (its tensors without Fletcher-32): says so on out, after prefix,
+ * and returns true; such files still load, unverified */
+bool vt_ckpt_note_unverified(FILE *out, const char *prefix, const char *path);
 /* the newest complete checkpoint in dir (by the step in its name): *found false when there is none (VT_ERR
  * only when dir cannot be listed); the newer ones passed over as unreadable or incomplete are listed in
  * skipped, each with its reason ("" when none) */
