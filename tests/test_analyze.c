@@ -5,6 +5,7 @@
 #include "testutil.h"
 #include "data_fixtures.h"
 #include "analyze/analyze.h"
+#include <cairo.h>
 #include "train/train.h"
 #include <math.h>
 #include <stdio.h>
@@ -464,6 +465,39 @@ START_TEST(golden_vit_tiny_matches_timm_activations)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- the figures' layout */
+/* the grid of grids on a 2 x 3 grid, read back from the PNG: tile (r, c) shows position (r, c)'s row of the
+ * matrix, cell (r2, c2) of it the similarity with position (r2, c2) (here 1 with itself, -1 with the rest):
+ * the yellow end of the colour map exactly where r2 = r and c2 = c. The layout is plot_figs.c's: 70 px
+ * left, 56 px top, tiles of min(560 / 3, 72) px and 3 px gaps. */
+START_TEST(pos_similarity_figure_layout)
+{
+    enum { gh = 2, gw = 3, N = gh * gw, tile = 72, gap = 3, left = 70, top = 56 };
+    double sim[N * N];
+    for (int i = 0; i < N * N; i++) sim[i] = i / N == i % N ? 1 : -1;
+    char d[256], p[512];
+    fx_tempdir(d, sizeof d, "vit_fig");
+    snprintf(p, sizeof p, "%s/sim.png", d);
+    ck_assert_msg(vt_an_plot_pos_similarity(p, sim, gh, gw, NULL) == VT_OK, "%s", vt_errmsg());
+    cairo_surface_t *s = cairo_image_surface_create_from_png(p);
+    ck_assert_int_eq(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
+    const unsigned char *px = cairo_image_surface_get_data(s);
+    const int stride = cairo_image_surface_get_stride(s);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            const double cell = (double)tile / gw, cellh = (double)tile / gh;   /* a tile holds the gh x gw grid */
+            const int x = left + (i % gw) * (tile + gap) + (int)((j % gw + 0.5) * cell);
+            const int y = top + (i / gw) * (tile + gap) + (int)((j / gw + 0.5) * cellh);
+            const uint32_t v = *(const uint32_t *)(px + (size_t)y * stride + 4 * (size_t)x);
+            const int r = v >> 16 & 255, g = v >> 8 & 255, b = v & 255;
+            const bool yellow = r > 200 && g > 200 && b < 80, purple = r < 100 && g < 30 && b > 60;
+            ck_assert_msg(i == j ? yellow : purple, "tile %d, cell %d at (%d, %d): rgb %d %d %d", i, j, x, y, r, g, b);
+        }
+    cairo_surface_destroy(s);
+    fx_remove(d);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- metrics.csv */
 START_TEST(metrics_read_and_running_mean)
 {
@@ -678,6 +712,7 @@ int main(void)
     tcase_add_test(t, tape_attention_matches_double_forward);
     tcase_add_test(t, golden_vit_tiny_matches_timm_activations);
     tcase_add_test(t, metrics_read_and_running_mean);
+    tcase_add_test(t, pos_similarity_figure_layout);
     suite_add_tcase(s, t);
     TCase *e = tcase_create("tool");
     tcase_add_checked_fixture(e, setup, teardown);
