@@ -640,6 +640,16 @@ START_TEST(tool_end_to_end)
     free(dist), free(roll), free(P);
     vt_dataset_close(ds);
     vt_h5_close(f);
+    /* --image: a picture of the user's (here one of the figures, a 24-bit PNG of another size) is taken
+     * through the evaluation transform to the model's 12x20 gray input: one rollout map */
+    snprintf(args, sizeof args, "'%s' --out '%s/an1' --image '%s/an/pos_similarity.png'", ck, dir, dir);
+    ck_assert_msg(run_analyze(args, err, sizeof err) == 0, "vit-analyze --image failed:\n%s", err);
+    snprintf(p, sizeof p, "%s/an1/analysis.h5", dir);
+    f = vt_h5_open(p, false);
+    ck_assert_msg(f >= 0, "%s", vt_errmsg());
+    ck_assert_int_eq(vt_h5_shape(f, "rollout", &nd, sh), VT_OK);
+    ck_assert(nd == 3 && sh[0] == 1 && sh[1] == gh && sh[2] == gw);
+    vt_h5_close(f);
     /* refusals: no --out, a file that is no checkpoint, --heads for an HDF5 checkpoint, a missing image */
     snprintf(args, sizeof args, "'%s'", ck);
     ck_assert_int_eq(run_analyze(args, err, sizeof err), 2);
