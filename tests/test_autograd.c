@@ -9,6 +9,7 @@
 #include "testutil.h"
 #include "autograd/autograd.h"
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -874,6 +875,21 @@ START_TEST(op_name_table)
 }
 END_TEST
 
+/* a node whose op has no backward (a corrupted tape) stops the process naming it, never a silent skip */
+START_TEST(backward_of_unknown_op_aborts)
+{
+    vt_graph g;
+    vt_graph_init(&g, 1 << 16);
+    vt_var *x = vt_var_new(&g, 1, (int64_t[]){3}, "x", true);
+    x->requires_grad = true;
+    vt_var *y = vt_exp(&g, x);
+    ck_assert_int_eq(g.nnodes, 1);
+    g.nodes[0].op = VT_OP_COUNT;
+    vt_backward(&g, vt_sum(&g, y));   /* aborts in the exp node's turn */
+    vt_graph_free(&g);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ arena steady state */
 START_TEST(arena_steady_state)
 {
@@ -962,6 +978,7 @@ int main(void)
     tcase_add_test(te, errors_name_the_op_and_shapes);
     tcase_add_test(te, op_name_table);
     tcase_add_test(te, every_op_is_gradchecked);
+    tcase_add_test_raise_signal(te, backward_of_unknown_op_aborts, SIGABRT);
     tcase_add_test(te, arena_steady_state);
     suite_add_tcase(s, te);
     return tu_run(s);

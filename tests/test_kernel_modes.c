@@ -39,7 +39,7 @@ static void run_kernels(thread_outs *o, const thread_ins *in)
     vt_gelu_backward(o->gelu_dt, in->dout, in->x, n, VT_GELU_TANH, true);
     o->sm = zf(n), o->sm_d = zf(n);
     vt_softmax_forward(o->sm, in->x, TR, TC);
-    vt_softmax_backward(o->sm_d, in->dout, o->sm, TR, TC);
+    vt_softmax_backward(o->sm_d, in->dout, o->sm, TR, TC, true);
     o->add_o = zf(n), o->acc = zf(n);
     vt_add_forward(o->add_o, in->x, in->dout, n);
     vt_accumulate(o->acc, in->x, n);
@@ -47,26 +47,26 @@ static void run_kernels(thread_outs *o, const thread_ins *in)
     const int64_t nx = (int64_t)TB * (TN + 1) * TC;
     o->emb_x = zf(nx), o->emb_dt = zf((int64_t)TB * TN * TC), o->emb_dc = zf(TC), o->emb_dp = zf((int64_t)(TN + 1) * TC);
     vt_embed_forward(o->emb_x, in->tok, in->cls, in->pos, TB, TN, TC);
-    vt_embed_backward(o->emb_dt, o->emb_dc, o->emb_dp, in->embdx, TB, TN, TC);
+    vt_embed_backward(o->emb_dt, o->emb_dc, o->emb_dp, in->embdx, TB, TN, TC, true);
     o->pool_o = zf((int64_t)TB * TC), o->pool_d = zf(nx);
     vt_pool_forward(o->pool_o, in->embdx, TB, TN + 1, TC, VT_POOL_MEAN, 1);
-    vt_pool_backward(o->pool_d, in->dout, TB, TN + 1, TC, VT_POOL_MEAN, 1);
-    vt_pool_backward(o->pool_d, in->dout, TB, TN + 1, TC, VT_POOL_TOKEN, 0);
+    vt_pool_backward(o->pool_d, in->dout, TB, TN + 1, TC, VT_POOL_MEAN, 1, true);
+    vt_pool_backward(o->pool_d, in->dout, TB, TN + 1, TC, VT_POOL_TOKEN, 0, true);
     const int64_t npat = (int64_t)PB * (PH / PP) * (PW / PP) * PC * PP * PP, nimg = (int64_t)PB * PC * PH * PW;
     o->pat = zf(npat), o->pat_d = zf(nimg);
     vt_patchify_forward(o->pat, in->img, PB, PC, PH, PW, PP);
-    vt_patchify_backward(o->pat_d, o->pat, PB, PC, PH, PW, PP);
+    vt_patchify_backward(o->pat_d, o->pat, PB, PC, PH, PW, PP, true);
     /* GEMM-based */
     o->lin_o = zf((int64_t)TR * TC), o->lin_dx = zf(n), o->lin_dw = zf((int64_t)TC * TC), o->lin_db = zf(TC);
     vt_linear_forward(o->lin_o, in->x, in->linw, in->b, TR, TC, TC);
     vt_linear_backward(o->lin_dx, o->lin_dw, o->lin_db, in->dout, in->x, in->linw, TR, TC, TC, true);
     o->att_o = zf((int64_t)AB * AT * AC), o->att_p = zf((int64_t)AB * ANH * AT * AT), o->att_d = zf((int64_t)AB * AT * 3 * AC);
     vt_attention_forward(o->att_o, o->att_p, in->qkv, AB, AT, AC, ANH);
-    vt_attention_backward(o->att_d, in->attdout, in->qkv, o->att_p, AB, AT, AC, ANH);
+    vt_attention_backward(o->att_d, in->attdout, in->qkv, o->att_p, AB, AT, AC, ANH, true);
     o->ce_d = zf((int64_t)CEB * CEK);
     float *probs = zf((int64_t)CEB * CEK);
     o->ce = vt_crossentropy_forward(probs, in->ce_z, in->labels, CEB, CEK, 0.1f);
-    vt_crossentropy_backward(o->ce_d, probs, in->labels, CEB, CEK, 0.1f, 1.0f);
+    vt_crossentropy_backward(o->ce_d, probs, in->labels, CEB, CEK, 0.1f, 1.0f, true);
     free(probs);
 }
 
@@ -218,8 +218,107 @@ START_TEST(backward_overwrite_equals_accumulate_into_zeros)
 }
 END_TEST
 
+/* the same for the kernels whose overwrite writes what += gives into zeros by construction (0 + v, or
+ * zeros then +=), and acc = true adds: into ones it gives 1 + v. B2 T9 D12 covers every row kind: prefix
+ * rows, kept and dropped tokens, pooled and unread rows. */
+typedef void (*bwd_fn)(float *d, bool acc, void *ctx);
+static void check_modes(const char *what, bwd_fn f, void *ctx, int64_t n)
+{
+    float *z = calloc((size_t)n, sizeof(float)), *o = nans(n), *one = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) one[i] = 1.0f;
+    f(z, true, ctx);
+    f(o, false, ctx);
+    f(one, true, ctx);
+    same_bits(what, z, o, n);
+    for (int64_t i = 0; i < n; i++) o[i] = 1.0f + z[i];
+    /* closely, not bitwise: a multiply-add contracts into one rounding (and the BLAS folds the 1 in anywhere) */
+    ck_assert_msg(tu_maxdiff(one, o, n) <= 1e-6, "%s: acc = true does not add (by %g)", what, tu_maxdiff(one, o, n));
+    free(z), free(o), free(one);
+}
+
+typedef struct {
+    int B, T, D, K, prefix, C, H, W, P;
+    const float *dout, *y, *probs, *deriv, *qkv, *att;
+    const int *labels;
+    const int32_t *keep;
+    vt_pool_kind kind;
+} modes_ctx;
+
+static void m_softmax(float *d, bool acc, void *c)
+{
+    modes_ctx *m = c;
+    vt_softmax_backward(d, m->dout, m->y, m->B * m->T, m->D, acc);
+}
+static void m_ce(float *d, bool acc, void *c)
+{
+    modes_ctx *m = c;
+    vt_crossentropy_backward(d, m->probs, m->labels, m->B, m->D, 0.1f, 0.7f, acc);
+}
+static void m_patchify(float *d, bool acc, void *c)
+{
+    modes_ctx *m = c;
+    vt_patchify_backward(d, m->dout, m->B, m->C, m->H, m->W, m->P, acc);
+}
+static void m_embed(float *d, bool acc, void *c)
+{
+    modes_ctx *m = c;
+    vt_embed_backward(d, NULL, NULL, m->dout, m->B, m->T - 1, m->D, acc);
+}
+static void m_token_keep(float *d, bool acc, void *c)
+{
+    modes_ctx *m = c;
+    vt_token_keep_backward(d, m->dout, m->keep, m->B, m->T, m->K, m->D, m->prefix, acc);
+}
+static void m_pool(float *d, bool acc, void *c)
+{
+    modes_ctx *m = c;
+    vt_pool_backward(d, m->dout, m->B, m->T, m->D, m->kind, m->prefix, acc);
+}
+static void m_gelu_deriv(float *d, bool acc, void *c)
+{
+    modes_ctx *m = c;
+    vt_gelu_backward_deriv(d, m->dout, m->deriv, (int64_t)m->B * m->T * m->D, acc);
+}
+static void m_attention(float *d, bool acc, void *c)
+{
+    modes_ctx *m = c;
+    vt_attention_backward(d, m->dout, m->qkv, m->att, m->B, m->T, m->D, 3, acc);
+}
+
+START_TEST(backward_overwrite_every_input_gradient)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 13);
+    modes_ctx m = {.B = 2, .T = 9, .D = 12, .K = 3, .prefix = 2, .C = 3, .H = 8, .W = 12, .P = 4};
+    const int64_t n = (int64_t)m.B * m.T * m.D;
+    float *dout = frand(&r, 3 * n, -1, 1), *x = frand(&r, n, -2, 2), *y = malloc(sizeof(float) * (size_t)n);
+    vt_softmax_forward(y, x, m.B * m.T, m.D);
+    int labels[2] = {3, 11};
+    int32_t keep[6] = {4, 2, 7, 8, 3, 5};
+    float *qkv = frand(&r, 3 * n, -1, 1), *att = malloc(sizeof(float) * (size_t)m.B * 3 * m.T * m.T);
+    float *ao = malloc(sizeof(float) * (size_t)n);
+    vt_attention_forward(ao, att, qkv, m.B, m.T, m.D, 3);
+    m.dout = dout, m.y = y, m.probs = y, m.deriv = x, m.labels = labels, m.keep = keep, m.qkv = qkv, m.att = att;
+    check_modes("softmax", m_softmax, &m, n);
+    check_modes("gelu from its derivative", m_gelu_deriv, &m, n);
+    check_modes("attention", m_attention, &m, 3 * n);
+    m.T = 1;   /* cross-entropy: logits (B, D) */
+    check_modes("cross-entropy", m_ce, &m, (int64_t)m.B * m.D);
+    m.T = 9;
+    check_modes("patchify", m_patchify, &m, (int64_t)m.B * m.C * m.H * m.W);
+    check_modes("embed dtok", m_embed, &m, (int64_t)m.B * (m.T - 1) * m.D);
+    check_modes("token_keep", m_token_keep, &m, n);
+    m.kind = VT_POOL_TOKEN;
+    check_modes("pool token", m_pool, &m, n);
+    m.kind = VT_POOL_MEAN;
+    check_modes("pool mean", m_pool, &m, n);
+    free(dout), free(x), free(y), free(qkv), free(att), free(ao);
+}
+END_TEST
+
 void add_kernel_mode_tests(TCase *tc)
 {
     tcase_add_test(tc, one_thread_equals_two);
     tcase_add_test(tc, backward_overwrite_equals_accumulate_into_zeros);
+    tcase_add_test(tc, backward_overwrite_every_input_gradient);
 }

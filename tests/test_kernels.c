@@ -427,7 +427,7 @@ static void softmax_case(vt_rng *r, int R, int C, float range, float offset)
     rc_ctx c = {R, C};
     vjp_fd(rg, sm_f, dx, n, n, ddout, &c);
     add_init(rg, g0, n);
-    vt_softmax_backward(g, dout, out, R, C);
+    vt_softmax_backward(g, dout, out, R, C, true);
     check_close("softmax backward", g, rg, n, 2e-7, 2e-6);
     free(x), free(out), free(dx), free(ref), free(dout), free(g), free(g0), free(ddout), free(rg);
 }
@@ -513,7 +513,7 @@ static void attention_case(vt_rng *r, int B, int T, int C, int NH, float range)
     vjp_fd(rg, att_f, dq, nq, no, ddout, &c);
     double s = dmaxabs(rg, nq);
     add_init(rg, g0, nq);
-    vt_attention_backward(g, dout, qkv, att, B, T, C, NH);
+    vt_attention_backward(g, dout, qkv, att, B, T, C, NH, true);
     snprintf(what, sizeof what, "attention backward B %d T %d C %d NH %d", B, T, C, NH);
     check_close(what, g, rg, nq, 1e-6 * (1 + s), 1e-6);
     /* recompute mode: only (max, 1/sum) per row kept; output and gradient bitwise those of the stored mode,
@@ -595,7 +595,7 @@ static void patch_case(vt_rng *r, int B, int Cin, int H, int Wd, int P, int D)
     float *dout = frand(r, nout, -1, 1), *dimg = frand(r, nimg, -1, 1), *dimg0 = fcopy(dimg, nimg);
     float *dpat = calloc((size_t)npat, sizeof(float)), *dW = calloc((size_t)D * K, sizeof(float));
     vt_linear_backward(dpat, dW, NULL, dout, pat, W, B * N, K, D, true);
-    vt_patchify_backward(dimg, dpat, B, Cin, H, Wd, P);
+    vt_patchify_backward(dimg, dpat, B, Cin, H, Wd, P, true);
     double *rimg = dalloc(nimg), *rW = dalloc((int64_t)D * K);
     for (int b = 0; b < B; b++)
         for (int c = 0; c < Cin; c++)
@@ -615,7 +615,7 @@ static void patch_case(vt_rng *r, int B, int Cin, int H, int Wd, int P, int D)
     check_close("patch conv backward dweight", dW, rW, (int64_t)D * K, 1e-6 * B * N, 1e-6);
     /* patchify backward alone is the exact adjoint: each pixel in one patch */
     float *dimg2 = calloc((size_t)nimg, sizeof(float));
-    vt_patchify_backward(dimg2, pat, B, Cin, H, Wd, P);
+    vt_patchify_backward(dimg2, pat, B, Cin, H, Wd, P, true);
     ck_assert_int_eq(memcmp(dimg2, img, sizeof(float) * (size_t)nimg), 0);
     free(dimg2);
     free(img), free(W), free(bias), free(pat), free(out), free(ref), free(dout), free(dimg), free(dimg0), free(dpat);
@@ -647,7 +647,7 @@ static void embed_case(vt_rng *r, int B, int N, int D)
         }
     float *dx = frand(r, nx, -1, 1), *dt = frand(r, nt, -1, 1), *dc = frand(r, D, -1, 1), *dp = frand(r, np, -1, 1);
     float *dt0 = fcopy(dt, nt), *dc0 = fcopy(dc, D), *dp0 = fcopy(dp, np);
-    vt_embed_backward(dt, dc, dp, dx, B, N, D);
+    vt_embed_backward(dt, dc, dp, dx, B, N, D, true);
     double *rt = dalloc(nt), *rc = dalloc(D), *rp = dalloc(np);
     for (int b = 0; b < B; b++)
         for (int i = 0; i <= N; i++)
@@ -665,7 +665,7 @@ static void embed_case(vt_rng *r, int B, int N, int D)
     check_close("embed backward dpos", dp, rp, np, 1e-6 * B, 1e-6);
     /* NULL outputs */
     float *dp2 = fcopy(dp0, np);
-    vt_embed_backward(NULL, NULL, dp2, dx, B, N, D);
+    vt_embed_backward(NULL, NULL, dp2, dx, B, N, D, true);
     ck_assert_int_eq(memcmp(dp2, dp, sizeof(float) * (size_t)np), 0);
     free(dp2);
     free(tok), free(cls), free(pos), free(x), free(dx), free(dt), free(dc), free(dp), free(dt0), free(dc0), free(dp0);
@@ -710,7 +710,7 @@ static void pool_case(vt_rng *r, int B, int T, int D, vt_pool_kind kind, int pre
                 else g = t >= prefix ? dout[b * D + d] / (double)(T - prefix) : 0;
                 rdx[((size_t)b * T + t) * D + d] = dx0[((size_t)b * T + t) * D + d] + g;
             }
-    vt_pool_backward(dx, dout, B, T, D, kind, prefix);
+    vt_pool_backward(dx, dout, B, T, D, kind, prefix, true);
     check_close(kind == VT_POOL_TOKEN ? "pool token backward" : "pool mean backward", dx, rdx, nx, 1e-7, 1e-6);
     free(x), free(out), free(ref), free(dout), free(dx), free(dx0), free(rdx);
 }
@@ -779,7 +779,7 @@ static void ce_case(vt_rng *r, int B, int K, float eps, float range)
     ce_ctx c = {B, K, labels, eps};
     vjp_fd(rg, ce_f, dz, n, 1, &dl, &c);
     add_init(rg, g0, n);
-    vt_crossentropy_backward(g, probs, labels, B, K, eps, dloss);
+    vt_crossentropy_backward(g, probs, labels, B, K, eps, dloss, true);
     check_close("cross-entropy backward", g, rg, n, 1e-7, 1e-6);
     free(z), free(probs), free(labels), free(dz), free(rp), free(g), free(g0), free(rg);
 }

@@ -19,10 +19,11 @@ int vt_an_forward_attention(vt_vit *m, vt_graph *g, float *x, int B, const float
     for (int i = 0; i < g->nnodes; i++) {
         const vt_node *n = &g->nodes[i];
         if (n->op != VT_OP_ATTENTION) continue;
-        if (l >= c->depth || !n->cache[0] || n->iarg[0] != B || n->iarg[1] != T || n->iarg[3] != c->num_heads)
+        const struct vt_ctx_attention *a = &n->ctx.attention;
+        if (l >= c->depth || !a->att || a->B != B || a->T != T || a->NH != c->num_heads)
             return vt_err("attention maps: block %d's attention kept no probabilities of (%d, %d, %lld, %lld)", l, B,
                           c->num_heads, (long long)T, (long long)T);
-        att[l++] = n->cache[0];
+        att[l++] = a->att;
     }
     if (l != c->depth) return vt_err("attention maps: %d attention ops in the forward pass of %d blocks", l, c->depth);
     if (logits) *logits = out->val.data;

@@ -25,44 +25,50 @@ typedef struct vt_var {
     bool requires_grad;   /* leaf parameters/inputs set it; ops propagate it */
 } vt_var;
 
+/* Every op, once: X(ENUM, name) gives VT_OP_<ENUM>, its name "name" (vt_op_name, profiles, messages) and its
+ * backward ag_backward_<name> (declared in autograd_internal.h, dispatched in graph.c). A new op is a line here,
+ * its kernel pair in src/tensor, its forward (vt_<name>, below) and backward in ops_*.c with its context in
+ * vt_op_ctx, and a gradient check in tests/test_autograd.c (every_op_is_gradchecked fails without one). */
+#define VT_OPS(X)                                                                                              \
+    /* fused ops (the ViT's fast path, ops_fused.c) */                                                         \
+    X(LINEAR, linear) X(LAYERNORM, layernorm) X(GELU, gelu) X(ATTENTION, attention) X(SOFTMAX, softmax)     \
+    X(CROSSENTROPY, cross_entropy) X(PATCHIFY, patchify) X(EMBED, embed) X(POOL, pool) X(TOKEN_KEEP, token_keep) \
+    /* general ops (ops_general.c) */                                                                          \
+    X(ADD, add) X(SUB, sub) X(MUL, mul) X(SCALE, scale) X(MATMUL, matmul) X(SUM, sum) X(MEAN, mean)           \
+    X(RESHAPE, reshape) X(TRANSPOSE, transpose) X(EXP, exp) X(LOG, log) X(TANH, tanh) X(RELU, relu)
+
 typedef enum {
-    VT_OP_LINEAR = 0,
-    VT_OP_LAYERNORM,
-    VT_OP_GELU,
-    VT_OP_ATTENTION,
-    VT_OP_SOFTMAX,
-    VT_OP_CROSSENTROPY,
-    VT_OP_PATCHIFY,
-    VT_OP_EMBED,
-    VT_OP_POOL,
-    VT_OP_TOKEN_KEEP,
-    VT_OP_ADD,
-    VT_OP_SUB,
-    VT_OP_MUL,
-    VT_OP_SCALE,
-    VT_OP_MATMUL,
-    VT_OP_SUM,
-    VT_OP_MEAN,
-    VT_OP_RESHAPE,
-    VT_OP_TRANSPOSE,
-    VT_OP_EXP,
-    VT_OP_LOG,
-    VT_OP_TANH,
-    VT_OP_RELU,
+#define VT_OP_ENUM_(E, name) VT_OP_##E,
+    VT_OPS(VT_OP_ENUM_)
+#undef VT_OP_ENUM_
     VT_OP_COUNT
 } vt_op;
 
 const char *vt_op_name(vt_op op);
+
+/* What an op's backward needs besides its inputs and output, typed per op (the member named after the op;
+ * ops that need nothing have none). Saved tensors live in the graph's arena. */
+typedef union {
+    struct vt_ctx_linear { int R, C, OC; } linear;
+    struct vt_ctx_layernorm { float *mean, *rstd; int R, C; } layernorm;
+    struct vt_ctx_gelu { vt_gelu_kind kind; bool deriv; } gelu;   /* deriv: x's storage holds GELU'(x) */
+    struct vt_ctx_attention { float *att, *stats; int B, T, C, NH; } attention;   /* att, or stats to recompute */
+    struct vt_ctx_cross_entropy { float *probs; const int *labels; float smoothing; int B, K; } cross_entropy;
+    struct vt_ctx_patchify { int B, C, H, W, P; } patchify;
+    struct vt_ctx_embed { int B, N, D; } embed;
+    struct vt_ctx_pool { vt_pool_kind kind; int B, T, D, prefix; } pool;
+    struct vt_ctx_token_keep { int32_t *keep; int B, T, K, D, prefix; } token_keep;   /* keep: a copy, (B, K) */
+    struct vt_ctx_scale { float s; } scale;
+    struct vt_ctx_matmul { int64_t Bt, M, K, N, bstride; } matmul;
+    struct vt_ctx_transpose { int d0, d1; } transpose;
+} vt_op_ctx;
 
 typedef struct vt_node {
     vt_op op;
     vt_var *out;
     vt_var *in[4];
     int nin;
-    float *cache[3];      /* saved tensors (arena) */
-    const int *labels;    /* cross-entropy */
-    int64_t iarg[6];
-    float farg[2];
+    vt_op_ctx ctx;
 } vt_node;
 
 typedef struct vt_graph {

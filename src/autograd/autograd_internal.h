@@ -25,29 +25,8 @@ float *ag_alloc(vt_graph *g, int64_t n, bool zero);
 /* "(2, 3)" of a var, in one of a few rotating static buffers per thread */
 const char *ag_shape(const vt_var *v);
 
-typedef int (*ag_backward_fn)(vt_graph *g, vt_node *n);
-/* the backward of each op, defined in ops_fused.c and ops_general.c */
-int ag_backward_linear(vt_graph *g, vt_node *n);
-int ag_backward_layernorm(vt_graph *g, vt_node *n);
-int ag_backward_gelu(vt_graph *g, vt_node *n);
-int ag_backward_attention(vt_graph *g, vt_node *n);
-int ag_backward_softmax(vt_graph *g, vt_node *n);
-int ag_backward_crossentropy(vt_graph *g, vt_node *n);
-int ag_backward_patchify(vt_graph *g, vt_node *n);
-int ag_backward_embed(vt_graph *g, vt_node *n);
-int ag_backward_pool(vt_graph *g, vt_node *n);
-int ag_backward_token_keep(vt_graph *g, vt_node *n);
-int ag_backward_add(vt_graph *g, vt_node *n);
-int ag_backward_sub(vt_graph *g, vt_node *n);
-int ag_backward_mul(vt_graph *g, vt_node *n);
-int ag_backward_scale(vt_graph *g, vt_node *n);
-int ag_backward_matmul(vt_graph *g, vt_node *n);
-int ag_backward_sum(vt_graph *g, vt_node *n);
-int ag_backward_mean(vt_graph *g, vt_node *n);
-int ag_backward_reshape(vt_graph *g, vt_node *n);
-int ag_backward_transpose(vt_graph *g, vt_node *n);
-int ag_backward_exp(vt_graph *g, vt_node *n);
-int ag_backward_log(vt_graph *g, vt_node *n);
-int ag_backward_tanh(vt_graph *g, vt_node *n);
-int ag_backward_relu(vt_graph *g, vt_node *n);
+/* the backward of each op (ag_backward_linear, ...), defined in ops_fused.c and ops_general.c */
+#define AG_BACKWARD_DECL_(E, name) int ag_backward_##name(vt_graph *g, vt_node *n);
+VT_OPS(AG_BACKWARD_DECL_)
+#undef AG_BACKWARD_DECL_
 #endif

@@ -5,38 +5,31 @@
 #include <string.h>
 
 static const char *const op_names[] = {
-    [VT_OP_LINEAR] = "linear",       [VT_OP_LAYERNORM] = "layernorm", [VT_OP_GELU] = "gelu",
-    [VT_OP_ATTENTION] = "attention", [VT_OP_SOFTMAX] = "softmax",     [VT_OP_CROSSENTROPY] = "cross_entropy",
-    [VT_OP_PATCHIFY] = "patchify",   [VT_OP_EMBED] = "embed",         [VT_OP_POOL] = "pool",
-    [VT_OP_TOKEN_KEEP] = "token_keep",
-    [VT_OP_ADD] = "add",             [VT_OP_SUB] = "sub",             [VT_OP_MUL] = "mul",
-    [VT_OP_SCALE] = "scale",         [VT_OP_MATMUL] = "matmul",       [VT_OP_SUM] = "sum",
-    [VT_OP_MEAN] = "mean",           [VT_OP_RESHAPE] = "reshape",     [VT_OP_TRANSPOSE] = "transpose",
-    [VT_OP_EXP] = "exp",             [VT_OP_LOG] = "log",             [VT_OP_TANH] = "tanh",
-    [VT_OP_RELU] = "relu",
+#define OP_NAME_(E, name) [VT_OP_##E] = #name,
+    VT_OPS(OP_NAME_)
+#undef OP_NAME_
 };
 _Static_assert(sizeof op_names / sizeof op_names[0] == VT_OP_COUNT, "op_names must name every op");
-
-static const ag_backward_fn backward_table[] = {
-    [VT_OP_LINEAR] = ag_backward_linear,       [VT_OP_LAYERNORM] = ag_backward_layernorm,
-    [VT_OP_GELU] = ag_backward_gelu,           [VT_OP_ATTENTION] = ag_backward_attention,
-    [VT_OP_SOFTMAX] = ag_backward_softmax,     [VT_OP_CROSSENTROPY] = ag_backward_crossentropy,
-    [VT_OP_PATCHIFY] = ag_backward_patchify,   [VT_OP_EMBED] = ag_backward_embed,
-    [VT_OP_POOL] = ag_backward_pool,           [VT_OP_ADD] = ag_backward_add,
-    [VT_OP_TOKEN_KEEP] = ag_backward_token_keep,
-    [VT_OP_SUB] = ag_backward_sub,             [VT_OP_MUL] = ag_backward_mul,
-    [VT_OP_SCALE] = ag_backward_scale,         [VT_OP_MATMUL] = ag_backward_matmul,
-    [VT_OP_SUM] = ag_backward_sum,             [VT_OP_MEAN] = ag_backward_mean,
-    [VT_OP_RESHAPE] = ag_backward_reshape,     [VT_OP_TRANSPOSE] = ag_backward_transpose,
-    [VT_OP_EXP] = ag_backward_exp,             [VT_OP_LOG] = ag_backward_log,
-    [VT_OP_TANH] = ag_backward_tanh,           [VT_OP_RELU] = ag_backward_relu,
-};
-_Static_assert(sizeof backward_table / sizeof backward_table[0] == VT_OP_COUNT,
-               "backward_table must have an entry for every op");
+/* the ops a gradient check covers (tests/test_autograd.c); a new op changes this count with its check */
+_Static_assert(VT_OP_COUNT == 23, "a new op: add its gradient check to tests/test_autograd.c, then update this count");
 
 const char *vt_op_name(vt_op op)
 {
     return (op >= 0 && op < VT_OP_COUNT) ? op_names[op] : "unknown-op";
+}
+
+/* node n's backward; an op without one is a bug of this library: abort naming it */
+static int backward_of(vt_graph *g, vt_node *n)
+{
+    switch (n->op) {
+#define OP_BACKWARD_(E, name) \
+    case VT_OP_##E: return ag_backward_##name(g, n);
+        VT_OPS(OP_BACKWARD_)
+#undef OP_BACKWARD_
+    default:
+        fprintf(stderr, "vit: internal error: no backward for op %d (%s)\n", (int)n->op, vt_op_name(n->op));
+        abort();
+    }
 }
 
 int vt_graph_init(vt_graph *g, size_t arena_bytes)
@@ -247,12 +240,8 @@ int vt_backward(vt_graph *g, vt_var *loss)
     for (int i = g->nnodes - 1; i >= 0; i--) {
         vt_node *n = &g->nodes[i];
         if (!n->out->grad) continue;   /* nothing flowed into this op's output */
-        if (n->op < 0 || n->op >= VT_OP_COUNT || !backward_table[n->op]) {
-            fprintf(stderr, "vit: internal error: no backward for op %d (%s)\n", (int)n->op, vt_op_name(n->op));
-            abort();
-        }
         double t0 = g->profile ? vt_now() : 0;
-        if (backward_table[n->op](g, n) != VT_OK) return vt_err_prefix("backward of %s: ", vt_op_name(n->op));
+        if (backward_of(g, n) != VT_OK) return vt_err_prefix("backward of %s: ", vt_op_name(n->op));
         release_grad(g, n->out);
         if (g->profile) g->op_seconds[n->op][1] += vt_now() - t0;
     }

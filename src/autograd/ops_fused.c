@@ -33,9 +33,9 @@ vt_var *vt_linear(vt_graph *g, vt_var *x, vt_var *w, vt_var *b)
     vt_linear_forward(o->val.data, x->val.data, w->val.data, b ? b->val.data : NULL, (int)R, (int)C, (int)OC);
     vt_node *n = ag_record(g, VT_OP_LINEAR, o, ins, 3);
     if (n) {
-        n->iarg[0] = R;
-        n->iarg[1] = C;
-        n->iarg[2] = OC;
+        n->ctx.linear.R = (int)R;
+        n->ctx.linear.C = (int)C;
+        n->ctx.linear.OC = (int)OC;
     }
     return o;
 }
@@ -47,7 +47,7 @@ int ag_backward_linear(vt_graph *g, vt_node *n)
     float *dx = ag_grad_dst(g, x, &acc);
     if (x->requires_grad && !dx) return VT_ERR;
     vt_linear_backward(dx, ag_grad_of(g, w), ag_grad_of(g, b), n->out->grad, x->val.data, w->val.data,
-                       (int)n->iarg[0], (int)n->iarg[1], (int)n->iarg[2], acc);
+                       n->ctx.linear.R, n->ctx.linear.C, n->ctx.linear.OC, acc);
     return VT_OK;
 }
 
@@ -70,10 +70,10 @@ vt_var *vt_layernorm(vt_graph *g, vt_var *x, vt_var *w, vt_var *b, float eps)
     vt_layernorm_forward(o->val.data, mean, rstd, x->val.data, w->val.data, b->val.data, (int)R, (int)C, eps);
     vt_node *n = ag_record(g, VT_OP_LAYERNORM, o, ins, 3);
     if (n) {
-        n->cache[0] = mean;
-        n->cache[1] = rstd;
-        n->iarg[0] = R;
-        n->iarg[1] = C;
+        n->ctx.layernorm.mean = mean;
+        n->ctx.layernorm.rstd = rstd;
+        n->ctx.layernorm.R = (int)R;
+        n->ctx.layernorm.C = (int)C;
     }
     return o;
 }
@@ -85,7 +85,7 @@ int ag_backward_layernorm(vt_graph *g, vt_node *n)
     float *dx = ag_grad_dst(g, x, &acc);
     if (x->requires_grad && !dx) return VT_ERR;
     vt_layernorm_backward(dx, ag_grad_of(g, w), ag_grad_of(g, b), n->out->grad, x->val.data, w->val.data,
-                          n->cache[0], n->cache[1], (int)n->iarg[0], (int)n->iarg[1], acc);
+                          n->ctx.layernorm.mean, n->ctx.layernorm.rstd, n->ctx.layernorm.R, n->ctx.layernorm.C, acc);
     return VT_OK;
 }
 
@@ -101,8 +101,8 @@ static vt_var *gelu_op(vt_graph *g, vt_var *x, vt_gelu_kind kind, bool consume)
     else vt_gelu_forward(o->val.data, x->val.data, NUMEL(x), kind);
     vt_node *n = ag_record(g, VT_OP_GELU, o, ins, 1);
     if (n) {
-        n->iarg[0] = kind;
-        n->iarg[1] = deriv;
+        n->ctx.gelu.kind = kind;
+        n->ctx.gelu.deriv = deriv;
     }
     return o;
 }
@@ -117,8 +117,8 @@ int ag_backward_gelu(vt_graph *g, vt_node *n)
     bool acc;
     float *dx = ag_grad_dst(g, x, &acc);
     if (x->requires_grad && !dx) return VT_ERR;
-    if (dx && n->iarg[1]) vt_gelu_backward_deriv(dx, n->out->grad, x->val.data, NUMEL(x), acc);
-    else if (dx) vt_gelu_backward(dx, n->out->grad, x->val.data, NUMEL(x), (vt_gelu_kind)n->iarg[0], acc);
+    if (dx && n->ctx.gelu.deriv) vt_gelu_backward_deriv(dx, n->out->grad, x->val.data, NUMEL(x), acc);
+    else if (dx) vt_gelu_backward(dx, n->out->grad, x->val.data, NUMEL(x), n->ctx.gelu.kind, acc);
     return VT_OK;
 }
 
@@ -149,12 +149,12 @@ vt_var *vt_attention(vt_graph *g, vt_var *qkv, int NH)
     vt_arena_release(&g->arena, mark);
     vt_node *n = ag_record(g, VT_OP_ATTENTION, o, ins, 1);
     if (n) {
-        n->cache[0] = att;
-        n->cache[1] = stats;
-        n->iarg[0] = B;
-        n->iarg[1] = T;
-        n->iarg[2] = C;
-        n->iarg[3] = NH;
+        n->ctx.attention.att = att;
+        n->ctx.attention.stats = stats;
+        n->ctx.attention.B = (int)B;
+        n->ctx.attention.T = (int)T;
+        n->ctx.attention.C = (int)C;
+        n->ctx.attention.NH = NH;
     }
     return o;
 }
@@ -164,12 +164,12 @@ int ag_backward_attention(vt_graph *g, vt_node *n)
     bool acc;
     float *dqkv = ag_grad_dst(g, n->in[0], &acc);
     if (!dqkv) return n->in[0]->requires_grad ? VT_ERR : VT_OK;
-    int T = (int)n->iarg[1];
+    const int T = n->ctx.attention.T;
     vt_arena_mark mark = vt_arena_get_mark(&g->arena);   /* scratch lives for this call only */
     float *scratch = ag_alloc(g, (int64_t)vt_attention_scratch_floats(T), false);
     if (!scratch) return VT_ERR;
-    vt_attention_backward_ex(dqkv, n->out->grad, n->in[0]->val.data, n->cache[0], n->cache[1], scratch,
-                             (int)n->iarg[0], T, (int)n->iarg[2], (int)n->iarg[3], acc);
+    vt_attention_backward_ex(dqkv, n->out->grad, n->in[0]->val.data, n->ctx.attention.att, n->ctx.attention.stats,
+                             scratch, n->ctx.attention.B, T, n->ctx.attention.C, n->ctx.attention.NH, acc);
     vt_arena_release(&g->arena, mark);
     return VT_OK;
 }
@@ -188,8 +188,10 @@ vt_var *vt_softmax(vt_graph *g, vt_var *x)
 int ag_backward_softmax(vt_graph *g, vt_node *n)
 {
     vt_var *x = n->in[0];
-    float *dx = ag_grad_of(g, x);
-    if (dx) vt_softmax_backward(dx, n->out->grad, n->out->val.data, (int)ag_rows(x), (int)LAST(x));
+    bool acc;
+    float *dx = ag_grad_dst(g, x, &acc);
+    if (x->requires_grad && !dx) return VT_ERR;
+    if (dx) vt_softmax_backward(dx, n->out->grad, n->out->val.data, (int)ag_rows(x), (int)LAST(x), acc);
     return VT_OK;
 }
 
@@ -222,21 +224,22 @@ vt_var *vt_cross_entropy(vt_graph *g, vt_var *logits, const int *labels, float s
     o->val.data[0] = (float)vt_crossentropy_forward(probs, logits->val.data, labels, B, K, smoothing);
     vt_node *n = ag_record(g, VT_OP_CROSSENTROPY, o, ins, 1);
     if (n) {
-        n->cache[0] = probs;
-        n->labels = labels;
-        n->farg[0] = smoothing;
-        n->iarg[0] = B;
-        n->iarg[1] = K;
+        n->ctx.cross_entropy.probs = probs;
+        n->ctx.cross_entropy.labels = labels;
+        n->ctx.cross_entropy.smoothing = smoothing;
+        n->ctx.cross_entropy.B = B;
+        n->ctx.cross_entropy.K = K;
     }
     return o;
 }
 
-int ag_backward_crossentropy(vt_graph *g, vt_node *n)
+int ag_backward_cross_entropy(vt_graph *g, vt_node *n)
 {
-    float *dl = ag_grad_of(g, n->in[0]);
-    if (dl)
-        vt_crossentropy_backward(dl, n->cache[0], n->labels, (int)n->iarg[0], (int)n->iarg[1], n->farg[0],
-                                 n->out->grad[0]);
+    bool acc;
+    float *dl = ag_grad_dst(g, n->in[0], &acc);
+    if (n->in[0]->requires_grad && !dl) return VT_ERR;
+    const struct vt_ctx_cross_entropy *c = &n->ctx.cross_entropy;
+    if (dl) vt_crossentropy_backward(dl, c->probs, c->labels, c->B, c->K, c->smoothing, n->out->grad[0], acc);
     return VT_OK;
 }
 
@@ -255,21 +258,22 @@ vt_var *vt_patchify(vt_graph *g, vt_var *img, int P)
     vt_patchify_forward(o->val.data, img->val.data, (int)B, (int)C, (int)H, (int)W, P);
     vt_node *n = ag_record(g, VT_OP_PATCHIFY, o, ins, 1);
     if (n) {
-        n->iarg[0] = B;
-        n->iarg[1] = C;
-        n->iarg[2] = H;
-        n->iarg[3] = W;
-        n->iarg[4] = P;
+        n->ctx.patchify.B = (int)B;
+        n->ctx.patchify.C = (int)C;
+        n->ctx.patchify.H = (int)H;
+        n->ctx.patchify.W = (int)W;
+        n->ctx.patchify.P = P;
     }
     return o;
 }
 
 int ag_backward_patchify(vt_graph *g, vt_node *n)
 {
-    float *d = ag_grad_of(g, n->in[0]);
-    if (d)
-        vt_patchify_backward(d, n->out->grad, (int)n->iarg[0], (int)n->iarg[1], (int)n->iarg[2], (int)n->iarg[3],
-                             (int)n->iarg[4]);
+    bool acc;
+    float *d = ag_grad_dst(g, n->in[0], &acc);
+    if (n->in[0]->requires_grad && !d) return VT_ERR;
+    const struct vt_ctx_patchify *c = &n->ctx.patchify;
+    if (d) vt_patchify_backward(d, n->out->grad, c->B, c->C, c->H, c->W, c->P, acc);
     return VT_OK;
 }
 
@@ -293,17 +297,20 @@ vt_var *vt_embed(vt_graph *g, vt_var *tok, vt_var *cls, vt_var *pos)
     vt_embed_forward(o->val.data, tok->val.data, cls->val.data, pos->val.data, (int)B, (int)N, (int)D);
     vt_node *n = ag_record(g, VT_OP_EMBED, o, ins, 3);
     if (n) {
-        n->iarg[0] = B;
-        n->iarg[1] = N;
-        n->iarg[2] = D;
+        n->ctx.embed.B = (int)B;
+        n->ctx.embed.N = (int)N;
+        n->ctx.embed.D = (int)D;
     }
     return o;
 }
 
 int ag_backward_embed(vt_graph *g, vt_node *n)
 {
-    vt_embed_backward(ag_grad_of(g, n->in[0]), ag_grad_of(g, n->in[1]), ag_grad_of(g, n->in[2]), n->out->grad,
-                      (int)n->iarg[0], (int)n->iarg[1], (int)n->iarg[2]);
+    bool acc;
+    float *dtok = ag_grad_dst(g, n->in[0], &acc);
+    if (n->in[0]->requires_grad && !dtok) return VT_ERR;
+    vt_embed_backward(dtok, ag_grad_of(g, n->in[1]), ag_grad_of(g, n->in[2]), n->out->grad, n->ctx.embed.B,
+                      n->ctx.embed.N, n->ctx.embed.D, acc);
     return VT_OK;
 }
 
@@ -327,27 +334,28 @@ vt_var *vt_token_keep(vt_graph *g, vt_var *x, int prefix, const int32_t *keep, i
     if (!o) return NULL;
     vt_token_keep_forward(o->val.data, x->val.data, keep, (int)B, (int)T, K, (int)D, prefix);
     if (!(g->grad_enabled && o->requires_grad)) return o;
-    /* the indices ride in an arena float buffer of the same size (int32 and float are both 4 bytes) */
-    _Static_assert(sizeof(int32_t) == sizeof(float), "indices stored in a float buffer");
-    float *idx = ag_alloc(g, B * K, false);
+    int32_t *idx = vt_arena_alloc(&g->arena, sizeof(int32_t) * (size_t)(B * K));   /* the caller may reuse keep */
     if (!idx) return NULL;
     memcpy(idx, keep, sizeof(int32_t) * (size_t)(B * K));
     vt_node *n = ag_record(g, VT_OP_TOKEN_KEEP, o, ins, 1);
     if (n) {
-        n->cache[0] = idx;
-        n->iarg[0] = B;
-        n->iarg[1] = T;
-        n->iarg[2] = K;
-        n->iarg[3] = D;
-        n->iarg[4] = prefix;
+        n->ctx.token_keep.keep = idx;
+        n->ctx.token_keep.B = (int)B;
+        n->ctx.token_keep.T = (int)T;
+        n->ctx.token_keep.K = K;
+        n->ctx.token_keep.D = (int)D;
+        n->ctx.token_keep.prefix = prefix;
     }
     return o;
 }
 
 int ag_backward_token_keep(vt_graph *g, vt_node *n)
 {
-    vt_token_keep_backward(ag_grad_of(g, n->in[0]), n->out->grad, (const int32_t *)(const void *)n->cache[0],
-                           (int)n->iarg[0], (int)n->iarg[1], (int)n->iarg[2], (int)n->iarg[3], (int)n->iarg[4]);
+    bool acc;
+    float *dx = ag_grad_dst(g, n->in[0], &acc);
+    if (n->in[0]->requires_grad && !dx) return VT_ERR;
+    const struct vt_ctx_token_keep *c = &n->ctx.token_keep;
+    if (dx) vt_token_keep_backward(dx, n->out->grad, c->keep, c->B, c->T, c->K, c->D, c->prefix, acc);
     return VT_OK;
 }
 
@@ -366,20 +374,21 @@ vt_var *vt_pool(vt_graph *g, vt_var *x, vt_pool_kind kind, int prefix)
     vt_pool_forward(o->val.data, x->val.data, (int)B, (int)T, (int)D, kind, prefix);
     vt_node *n = ag_record(g, VT_OP_POOL, o, ins, 1);
     if (n) {
-        n->iarg[0] = B;
-        n->iarg[1] = T;
-        n->iarg[2] = D;
-        n->iarg[3] = kind;
-        n->iarg[4] = prefix;
+        n->ctx.pool.kind = kind;
+        n->ctx.pool.B = (int)B;
+        n->ctx.pool.T = (int)T;
+        n->ctx.pool.D = (int)D;
+        n->ctx.pool.prefix = prefix;
     }
     return o;
 }
 
 int ag_backward_pool(vt_graph *g, vt_node *n)
 {
-    float *d = ag_grad_of(g, n->in[0]);
-    if (d)
-        vt_pool_backward(d, n->out->grad, (int)n->iarg[0], (int)n->iarg[1], (int)n->iarg[2],
-                         (vt_pool_kind)n->iarg[3], (int)n->iarg[4]);
+    bool acc;
+    float *d = ag_grad_dst(g, n->in[0], &acc);
+    if (n->in[0]->requires_grad && !d) return VT_ERR;
+    const struct vt_ctx_pool *c = &n->ctx.pool;
+    if (d) vt_pool_backward(d, n->out->grad, c->B, c->T, c->D, c->kind, c->prefix, acc);
     return VT_OK;
 }

@@ -114,7 +114,7 @@ vt_var *vt_scale(vt_graph *g, vt_var *a, float s)
     int64_t n = NUMEL(a);
     for (int64_t i = 0; i < n; i++) o->val.data[i] = s * a->val.data[i];
     vt_node *nd = ag_record(g, VT_OP_SCALE, o, ins, 1);
-    if (nd) nd->farg[0] = s;
+    if (nd) nd->ctx.scale.s = s;
     return o;
 }
 
@@ -123,7 +123,7 @@ int ag_backward_scale(vt_graph *g, vt_node *n)
     float *da = ag_grad_of(g, n->in[0]);
     if (da) {
         int64_t N = NUMEL(n->in[0]);
-        for (int64_t i = 0; i < N; i++) da[i] += n->farg[0] * n->out->grad[i];
+        for (int64_t i = 0; i < N; i++) da[i] += n->ctx.scale.s * n->out->grad[i];
     }
     return VT_OK;
 }
@@ -152,11 +152,7 @@ vt_var *vt_matmul(vt_graph *g, vt_var *a, vt_var *b)
                  (int)N, 0.0f, o->val.data + t * M * N, (int)N);
     vt_node *nd = ag_record(g, VT_OP_MATMUL, o, ins, 2);
     if (nd) {
-        nd->iarg[0] = Bt;
-        nd->iarg[1] = M;
-        nd->iarg[2] = K;
-        nd->iarg[3] = N;
-        nd->iarg[4] = bstride;
+        nd->ctx.matmul = (struct vt_ctx_matmul){Bt, M, K, N, bstride};
     }
     return o;
 }
@@ -164,7 +160,8 @@ vt_var *vt_matmul(vt_graph *g, vt_var *a, vt_var *b)
 int ag_backward_matmul(vt_graph *g, vt_node *n)
 {
     vt_var *a = n->in[0], *b = n->in[1];
-    int64_t Bt = n->iarg[0], M = n->iarg[1], K = n->iarg[2], N = n->iarg[3], bs = n->iarg[4];
+    const struct vt_ctx_matmul *c = &n->ctx.matmul;
+    const int64_t Bt = c->Bt, M = c->M, K = c->K, N = c->N, bs = c->bstride;
     float *da = ag_grad_of(g, a), *db = ag_grad_of(g, b);
     const float *dz = n->out->grad;
     for (int64_t t = 0; t < Bt; t++) {
@@ -241,8 +238,8 @@ vt_var *vt_transpose(vt_graph *g, vt_var *a, int d0, int d1)
     vt_tensor_copy_to_contiguous(o->val.data, &t);
     vt_node *nd = ag_record(g, VT_OP_TRANSPOSE, o, ins, 1);
     if (nd) {
-        nd->iarg[0] = d0;
-        nd->iarg[1] = d1;
+        nd->ctx.transpose.d0 = d0;
+        nd->ctx.transpose.d1 = d1;
     }
     return o;
 }
@@ -254,7 +251,7 @@ int ag_backward_transpose(vt_graph *g, vt_node *n)
     if (!da) return VT_OK;
     /* walk da in order; read the matching element of the output gradient through a transposed view */
     vt_tensor dz = vt_tensor_view(n->out->grad, n->out->val.ndim, n->out->val.shape, "dz"), dzt;
-    vt_tensor_transpose(&dzt, &dz, (int)n->iarg[0], (int)n->iarg[1]);
+    vt_tensor_transpose(&dzt, &dz, n->ctx.transpose.d0, n->ctx.transpose.d1);
     int64_t idx[VT_MAXDIM] = {0}, N = NUMEL(a);
     for (int64_t k = 0; k < N; k++) {
         da[k] += vt_tensor_get(&dzt, idx);

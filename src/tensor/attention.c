@@ -320,7 +320,7 @@ void vt_attention_backward_ex(float *dqkv, const float *dout, const float *qkv, 
 }
 
 void vt_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int T, int C,
-                           int NH)
+                           int NH, bool acc)
 {
-    vt_attention_backward_ex(dqkv, dout, qkv, att, NULL, NULL, B, T, C, NH, true);
+    vt_attention_backward_ex(dqkv, dout, qkv, att, NULL, NULL, B, T, C, NH, acc);
 }

@@ -205,7 +205,7 @@ void vt_softmax_forward(float *out, const float *inp, int R, int C)
     for (int r = 0; r < R; r++) softmax_row(out + (size_t)r * C, inp + (size_t)r * C, C);
 }
 
-void vt_softmax_backward(float *dinp, const float *dout, const float *out, int R, int C)
+void vt_softmax_backward(float *dinp, const float *dout, const float *out, int R, int C, bool acc)
 {
     #pragma omp parallel for schedule(static) if ((int64_t)R * C > PAR_MIN)
     for (int r = 0; r < R; r++) {
@@ -213,6 +213,6 @@ void vt_softmax_backward(float *dinp, const float *dout, const float *out, int R
         float *dx = dinp + (size_t)r * C;
         float dot = 0.0f;
         for (int c = 0; c < C; c++) dot += y[c] * dy[c];
-        for (int c = 0; c < C; c++) dx[c] += y[c] * (dy[c] - dot);
+        for (int c = 0; c < C; c++) dx[c] = (acc ? dx[c] : 0.0f) + y[c] * (dy[c] - dot);
     }
 }

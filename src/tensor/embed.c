@@ -20,8 +20,8 @@ void vt_patchify_forward(float *patches, const float *img, int B, int Cin, int H
             }
 }
 
-/* dpatches (B, Gh*Gw, Cin*P*P) -> dimg (B, Cin, H, W) += (each pixel belongs to one patch) */
-void vt_patchify_backward(float *dimg, const float *dpatches, int B, int Cin, int H, int W, int P)
+/* dpatches (B, Gh*Gw, Cin*P*P) -> dimg (B, Cin, H, W) (+)= (each pixel belongs to one patch) */
+void vt_patchify_backward(float *dimg, const float *dpatches, int B, int Cin, int H, int W, int P, bool acc)
 {
     const int Gh = H / P, Gw = W / P, K = Cin * P * P;
     #pragma omp parallel for collapse(2) schedule(static)
@@ -33,7 +33,7 @@ void vt_patchify_backward(float *dimg, const float *dpatches, int B, int Cin, in
                     for (int py = 0; py < P; py++) {
                         float *dst = dimg + (((size_t)b * Cin + c) * H + (size_t)gy * P + py) * W + (size_t)gx * P;
                         const float *src = row + ((size_t)c * P + py) * P;
-                        for (int px = 0; px < P; px++) dst[px] += src[px];
+                        for (int px = 0; px < P; px++) dst[px] = (acc ? dst[px] : 0.0f) + src[px];
                     }
             }
 }
@@ -53,8 +53,8 @@ void vt_embed_forward(float *x, const float *tok, const float *cls, const float 
     }
 }
 
-/* dx (B, N+1, D) -> dtok (B, N, D) +=, dcls (D) +=, dpos (N+1, D) += */
-void vt_embed_backward(float *dtok, float *dcls, float *dpos, const float *dx, int B, int N, int D)
+/* dx (B, N+1, D) -> dtok (B, N, D) (+)=, dcls (D) +=, dpos (N+1, D) += */
+void vt_embed_backward(float *dtok, float *dcls, float *dpos, const float *dx, int B, int N, int D, bool acc)
 {
     if (dtok) {
         #pragma omp parallel for schedule(static)
@@ -62,7 +62,7 @@ void vt_embed_backward(float *dtok, float *dcls, float *dpos, const float *dx, i
             for (int i = 0; i < N; i++) {
                 const float *src = dx + ((size_t)b * (N + 1) + i + 1) * D;
                 float *dst = dtok + ((size_t)b * N + i) * D;
-                for (int d = 0; d < D; d++) dst[d] += src[d];
+                for (int d = 0; d < D; d++) dst[d] = (acc ? dst[d] : 0.0f) + src[d];
             }
     }
     if (dpos) {
@@ -100,9 +100,10 @@ void vt_pool_forward(float *out, const float *x, int B, int T, int D, vt_pool_ki
     }
 }
 
-/* dout (B, D) -> dx (B, T, D) += */
-void vt_pool_backward(float *dx, const float *dout, int B, int T, int D, vt_pool_kind kind, int prefix)
+/* dout (B, D) -> dx (B, T, D) (+)= (the rows pooling does not read get nothing: zeros when overwriting) */
+void vt_pool_backward(float *dx, const float *dout, int B, int T, int D, vt_pool_kind kind, int prefix, bool acc)
 {
+    if (!acc) memset(dx, 0, sizeof(float) * (size_t)B * T * D);
     for (int b = 0; b < B; b++) {
         float *xb = dx + (size_t)b * T * D;
         const float *g = dout + (size_t)b * D;
@@ -129,15 +130,18 @@ void vt_token_keep_forward(float *out, const float *x, const int32_t *keep, int 
                    sizeof(float) * (size_t)D);
 }
 
-void vt_token_keep_backward(float *dx, const float *dout, const int32_t *keep, int B, int T, int K, int D, int prefix)
+void vt_token_keep_backward(float *dx, const float *dout, const int32_t *keep, int B, int T, int K, int D, int prefix,
+                            bool acc)
 {
     const int TO = prefix + K;
     #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++)
+    for (int b = 0; b < B; b++) {
+        if (!acc) memset(dx + (size_t)b * T * D, 0, sizeof(float) * (size_t)T * D);   /* dropped rows: zeros */
         for (int r = 0; r < TO; r++) {
             const float *src = dout + ((size_t)b * TO + r) * D;
             float *dst = dx + ((size_t)b * T + keep_src(keep + (size_t)b * K, r, prefix)) * D;
             #pragma omp simd
             for (int d = 0; d < D; d++) dst[d] += src[d];
         }
+    }
 }

@@ -28,9 +28,9 @@ double vt_crossentropy_forward(float *probs, const float *logits, const int *lab
     return total / B;
 }
 
-/* dlogits (B, K) += dloss * (probs - target) / B */
+/* dlogits (B, K) (+)= dloss * (probs - target) / B */
 void vt_crossentropy_backward(float *dlogits, const float *probs, const int *labels, int B, int K,
-                              float smoothing, float dloss)
+                              float smoothing, float dloss, bool acc)
 {
     float off = smoothing / K, scale = dloss / B;
     for (int b = 0; b < B; b++) {
@@ -38,7 +38,7 @@ void vt_crossentropy_backward(float *dlogits, const float *probs, const int *lab
         float *g = dlogits + (size_t)b * K;
         for (int k = 0; k < K; k++) {
             float target = off + (k == labels[b] ? 1.0f - smoothing : 0.0f);
-            g[k] += scale * (p[k] - target);
+            g[k] = (acc ? g[k] : 0.0f) + scale * (p[k] - target);
         }
     }
 }

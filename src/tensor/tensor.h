@@ -4,7 +4,12 @@
  * Conventions (llm.c style):
  *  - kernels take raw float pointers plus dims; shapes are written above each one;
  *  - x_forward(out, cache..., in, params..., dims) / x_backward(din, dparams..., dout, in, cache..., dims);
- *  - backward kernels ADD into their outputs (din, dparams) so gradients accumulate;
+ *  - backward kernels write gradients by one rule: parameter gradients (dweight, dbias, dcls, dpos) are
+ *    added into (+=), so they accumulate over a step's micro-batches; the input gradient (dinp, dx, dqkv,
+ *    dimg, dtok, dlogits) is added into when the kernel's last argument acc is true and overwritten when
+ *    it is false: every element is written with the value adding into zeros gives, so the buffer may be
+ *    fresh, uninitialised memory (one pass less than zeroing it first). Every backward kernel with an
+ *    input gradient takes acc; vt_bias_add_backward has none (only dbias);
  *  - any output pointer of a backward kernel may be NULL when that gradient is not wanted.
  * Functions that can fail return VT_OK / VT_ERR or NULL with a message, as everywhere (base.h).
  */
@@ -80,8 +85,6 @@ void vt_sgemm(bool transA, bool transB, int M, int N, int K, float alpha,
  * inp (BT, C), weight (OC, C), bias (OC) or NULL -> out (BT, OC) = inp weight^T + bias */
 void vt_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                        int BT, int C, int OC);
-/* Backward kernels add into dweight/dbias; into dinp too when acc, else they overwrite dinp (fresh,
- * uninitialised memory: one pass less than zeroing and adding). */
 void vt_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, int BT, int C, int OC, bool acc);
 
@@ -110,8 +113,8 @@ void vt_bias_add_backward(float *dbias, const float *dout, int R, int C);
 
 /* softmax over the last dim: inp (R, C) -> out (R, C), numerically stable (max subtracted)  */
 void vt_softmax_forward(float *out, const float *inp, int R, int C);
-/* dinp += out * (dout - sum(dout * out)) */
-void vt_softmax_backward(float *dinp, const float *dout, const float *out, int R, int C);
+/* dinp (+)= out * (dout - sum(dout * out)) */
+void vt_softmax_backward(float *dinp, const float *dout, const float *out, int R, int C, bool acc);
 
 /* Multi-head scaled dot-product self-attention from a fused qkv projection.
  * qkv (B, T, 3C): per token q | k | v, each head-major (NH heads of hs = C/NH).
@@ -119,9 +122,9 @@ void vt_softmax_backward(float *dinp, const float *dout, const float *out, int R
  * transposed: att[b, h, s, t] = P[t, s] = softmax over keys s of query t.
  * scale = 1/sqrt(hs). No copies: the GEMMs read q, k, v in place with row stride 3C. */
 void vt_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-/* dqkv (B, T, 3C) += d(out)/d(qkv) dout, using the cached probabilities att */
+/* dqkv (B, T, 3C) (+)= d(out)/d(qkv) dout, using the cached probabilities att */
 void vt_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
-                           int B, int T, int C, int NH);
+                           int B, int T, int C, int NH, bool acc);
 /* The same with the choice of what backward keeps: att (B, NH, T, T) probabilities, or att NULL and
  * stats (B, NH, 2, T) (each query's score max, then each query's 1/sum) from which backward recomputes
  * the probabilities bitwise.
@@ -136,24 +139,25 @@ void vt_attention_backward_ex(float *dqkv, const float *dout, const float *qkv, 
  * img (B, Cin, H, W) -> patches (B, Gh*Gw, Cin*P*P), each row ordered (c, py, px) so that
  * patches @ weight(D, Cin*P*P)^T is the conv. Gh = H/P, Gw = W/P (H, W multiples of P). */
 void vt_patchify_forward(float *patches, const float *img, int B, int Cin, int H, int W, int P);
-void vt_patchify_backward(float *dimg, const float *dpatches, int B, int Cin, int H, int W, int P);
+void vt_patchify_backward(float *dimg, const float *dpatches, int B, int Cin, int H, int W, int P, bool acc);
 
 /* Class token + position embedding:
  * tok (B, N, D), cls (D), pos (N+1, D) -> x (B, N+1, D), x[b,0] = cls + pos[0], x[b,1+i] = tok[b,i] + pos[1+i] */
 void vt_embed_forward(float *x, const float *tok, const float *cls, const float *pos, int B, int N, int D);
-void vt_embed_backward(float *dtok, float *dcls, float *dpos, const float *dx, int B, int N, int D);
+void vt_embed_backward(float *dtok, float *dcls, float *dpos, const float *dx, int B, int N, int D, bool acc);
 
 /* Token selection (timm's PatchDropout): x (B, T, D) -> out (B, prefix + K, D), the prefix tokens,
  * then for each image b the K tokens keep[b * K + j] (indices into [prefix, T), distinct per image).
- * Backward adds each kept row's gradient to its source row of dx; dropped rows get nothing. */
+ * Backward adds each kept row's gradient to its source row of dx; dropped rows get nothing (zeros when
+ * overwriting). */
 void vt_token_keep_forward(float *out, const float *x, const int32_t *keep, int B, int T, int K, int D, int prefix);
 void vt_token_keep_backward(float *dx, const float *dout, const int32_t *keep, int B, int T, int K, int D,
-                            int prefix);
+                            int prefix, bool acc);
 
 /* Token pooling: x (B, T, D) -> out (B, D). CLS: out = x[:, 0]; MEAN: mean of x[:, prefix:] */
 typedef enum { VT_POOL_TOKEN = 0, VT_POOL_MEAN = 1 } vt_pool_kind;
 void vt_pool_forward(float *out, const float *x, int B, int T, int D, vt_pool_kind kind, int prefix);
-void vt_pool_backward(float *dx, const float *dout, int B, int T, int D, vt_pool_kind kind, int prefix);
+void vt_pool_backward(float *dx, const float *dout, int B, int T, int D, vt_pool_kind kind, int prefix, bool acc);
 
 /* Image resize, as torch's interpolate(align_corners=False, antialias) computed in double:
  * planar images in (C, ih, iw) -> out (C, oh, ow) */
@@ -171,9 +175,9 @@ int vt_resize_image_f32_work(float *out, const float *in, int C, int ih, int iw,
  * loss_b = (1-eps) * (-log p[y]) + eps * mean_k(-log p[k]). Labels out of range -> NaN loss. */
 double vt_crossentropy_forward(float *probs, const float *logits, const int *labels, int B, int K,
                                float smoothing);
-/* dlogits += dloss * (probs - target) / B, target = (1-eps) onehot + eps / K */
+/* dlogits (+)= dloss * (probs - target) / B, target = (1-eps) onehot + eps / K */
 void vt_crossentropy_backward(float *dlogits, const float *probs, const int *labels, int B, int K,
-                              float smoothing, float dloss);
+                              float smoothing, float dloss, bool acc);
 
 #ifdef __cplusplus
 }
