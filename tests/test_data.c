@@ -527,6 +527,32 @@ START_TEST(hdf5_huge_claimed_shape)
 }
 END_TEST
 
+/* a billion labels created without their values (HDF5 stores nothing: the file is 2 KB, and a read gives fill
+ * values): the count sized an 8 GB buffer, which the read then filled; refused from the storage size (found
+ * by fuzzing: tests/fuzz/regressions/h5data/labels-without-values) */
+START_TEST(hdf5_claimed_values_not_stored)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/empty.h5", dir);
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert(f >= 0);
+    const char *names[2] = {"images", "labels"};
+    for (int k = 0; k < 2; k++) {
+        hsize_t d[3] = {1000000000, 1, 1};
+        hid_t s = H5Screate_simple(k ? 1 : 3, d, NULL);
+        hid_t ds = H5Dcreate2(f, names[k], k ? H5T_STD_I64LE : H5T_STD_U8LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        ck_assert(ds >= 0);
+        H5Dclose(ds);
+        H5Sclose(s);
+    }
+    H5Fclose(f);
+    vt_dataset *ds = NULL;
+    ck_assert_int_eq(vt_dataset_open(&ds, p, "train", NULL, NULL, NULL), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "empty.h5: dataset /labels claims 1000000000 values of 8 bytes but stores 0 bytes"),
+                  "%s", vt_errmsg());
+}
+END_TEST
+
 /* a flipped byte in the chunk dimensions of the layout message (no checksum in this file format):
  * a chunk larger than the dataset made H5Dread write past its buffers; refused at open now */
 START_TEST(hdf5_corrupt_chunk_dims)
@@ -719,6 +745,7 @@ int main(void)
     tcase_add_test(tc, idx_header_messages);
     tcase_add_test(tc, hdf5_corrupt_chunk_dims);
     tcase_add_test(tc, hdf5_huge_claimed_shape);
+    tcase_add_test(tc, hdf5_claimed_values_not_stored);
     tcase_add_test(tc, hdf5_bad_chunk_in_thread_is_quiet);
     tcase_add_test(tc, pack_file_atomic);
     suite_add_tcase(s, tc);

@@ -275,16 +275,28 @@ static int read_any(vt_h5id loc, const char *path, void **out, size_t elsize, hi
     if (vt_h5_shape(loc, path, &nd, sh) != VT_OK) return VT_ERR;
     int64_t n = 1;
     for (int i = 0; i < nd; i++) n *= sh[i];
-    void *buf = malloc((size_t)(n ? n : 1) * elsize);
-    if (!buf) return vt_err("%s: out of memory reading %s", FNAME(loc), path);
     hid_t d = H5Dopen2((hid_t)loc, path, H5P_DEFAULT);
     hid_t ft = H5Dget_type(d);
     H5T_class_t cls = H5Tget_class(ft);
+    size_t fsize = H5Tget_size(ft);
     H5Tclose(ft);
     if (cls != H5T_FLOAT && cls != H5T_INTEGER) {
         H5Dclose(d);
-        free(buf);
         return vt_err("%s: dataset %s is not numeric", FNAME(loc), path);
+    }
+    /* the shape sizes the buffer: a dataset must store what it claims (deflate shrinks at most 1032 times; a
+     * dataset created without its values stores nothing and would read as fill values) */
+    hsize_t stored = H5Dget_storage_size(d);
+    if (n > 0 && (hsize_t)n / 1032 * fsize > stored) {
+        H5Dclose(d);
+        return vt_err("%s: dataset %s claims %lld values of %zu bytes but stores %llu bytes (a damaged file, or a "
+                      "dataset written without its values)", FNAME(loc), path, (long long)n, fsize,
+                      (unsigned long long)stored);
+    }
+    void *buf = malloc((size_t)(n ? n : 1) * elsize);
+    if (!buf) {
+        H5Dclose(d);
+        return vt_err("%s: out of memory reading %s", FNAME(loc), path);
     }
     herr_t r = n ? H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
     if (r < 0) {
