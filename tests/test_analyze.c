@@ -494,6 +494,7 @@ START_TEST(pos_similarity_figure_layout)
             ck_assert_msg(i == j ? yellow : purple, "tile %d, cell %d at (%d, %d): rgb %d %d %d", i, j, x, y, r, g, b);
         }
     cairo_surface_destroy(s);
+    vt_an_plot_finish();   /* the font caches the text loaded, for LeakSanitizer */
     fx_remove(d);
 }
 END_TEST
