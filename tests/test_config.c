@@ -331,6 +331,7 @@ START_TEST(data_keys_reach_the_data_layer)
     vt_data_options o;
     vt_config_data_options(&c, &mc, &o);
     ck_assert_int_eq(o.bad_images, VT_BAD_SKIP);
+    ck_assert_int_eq(o.max_image_pixels, VT_IMAGE_DEFAULT_PIXELS);   /* Pillow's MAX_IMAGE_PIXELS */
     ck_assert(o.cifar_coarse);
     ck_assert_int_eq(o.num_classes, 7);
     ck_assert_int_eq(o.channels, 3);
@@ -345,6 +346,8 @@ START_TEST(data_keys_reach_the_data_layer)
     vt_config_data_options(&c, &mc, &o);
     ck_assert_int_eq(o.auto_h, 256);
     ck_assert_int_eq(vt_config_set(&c, "data.decode_size=300"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "data.max_image_pixels=268435456"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "data.max_image_pixels=268435457"), VT_ERR);   /* the decoders' 2^28 */
     ck_assert_int_eq(vt_config_set(&c, "model.img_w=448"), VT_OK);
     ck_assert_int_eq(vt_config_set(&c, "model.in_chans=2"), VT_OK);
     ck_assert_int_eq(vt_config_set(&c, "model.num_classes=0"), VT_OK);
@@ -352,6 +355,7 @@ START_TEST(data_keys_reach_the_data_layer)
     vt_config_data_options(&c, &mc, &o);
     ck_assert_int_eq(o.image_h, 300);
     ck_assert_int_eq(o.image_w, 600);
+    ck_assert_int_eq(o.max_image_pixels, 268435456);
     ck_assert_int_eq(o.channels, 0);   /* the data decides, the transform converts */
     ck_assert_int_eq(o.num_classes, 0);
     ck_assert_int_eq(o.bad_images, VT_BAD_SKIP);

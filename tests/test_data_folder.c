@@ -479,12 +479,10 @@ static void patch_file(const char *path, long off, const uint8_t *bytes, size_t 
     fclose(f);
 }
 
-START_TEST(huge_header_refused_before_decode)
+/* a small PNG at path whose header claims w x h (its IHDR patched, the CRC recomputed; the pixel data stays
+ * the 3x3 image's) */
+static void png_claiming(const char *p, uint32_t w, uint32_t h)
 {
-    char p[400];
-    uint8_t *pix = NULL;
-    int h, w;
-    snprintf(p, sizeof p, "%s/big.png", dir);
     write_png(p, 3, 3, 3, 1);
     uint8_t ihdr[17];   /* "IHDR" + 13 bytes at offset 12: width, height at 16 and 20; the CRC at 29 */
     FILE *f = fopen(p, "rb");
@@ -492,19 +490,21 @@ START_TEST(huge_header_refused_before_decode)
     fseek(f, 12, SEEK_SET);
     ck_assert_int_eq(fread(ihdr, 1, 17, f), 17);
     fclose(f);
-    const uint8_t dim[4] = {0, 0, 0xea, 0x60};   /* 60000 */
-    memcpy(ihdr + 4, dim, 4);
-    memcpy(ihdr + 8, dim, 4);
+    for (int k = 0; k < 4; k++) {
+        ihdr[4 + k] = (uint8_t)(w >> (24 - 8 * k));
+        ihdr[8 + k] = (uint8_t)(h >> (24 - 8 * k));
+    }
     uint32_t crc = (uint32_t)png_crc_of(ihdr, 17);
     const uint8_t cb[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8), (uint8_t)crc};
     patch_file(p, 12, ihdr, 17);
     patch_file(p, 29, cb, 4);
-    ck_assert_int_eq(vt_image_file_read(p, 3, &pix, &h, &w), VT_ERR);
-    ck_assert_msg(strstr(vt_errmsg(), "image size 60000x60000 (expected 1 to 2^28 pixels)"), "%s", vt_errmsg());
-    ck_assert_ptr_null(pix);
-    snprintf(p, sizeof p, "%s/big.jpg", dir);
+}
+
+/* a small JPEG at path whose SOF0 claims w x h (at most 65535 each) */
+static void jpeg_claiming(const char *p, int w, int h)
+{
     write_jpeg(p, 8, 8, 3);
-    f = fopen(p, "rb");
+    FILE *f = fopen(p, "rb");
     ck_assert_ptr_nonnull(f);
     uint8_t buf[4096];
     size_t n = fread(buf, 1, sizeof buf, f);
@@ -513,11 +513,63 @@ START_TEST(huge_header_refused_before_decode)
     for (size_t k = 0; sof < 0 && k + 9 < n; k++)
         if (buf[k] == 0xff && buf[k + 1] == 0xc0) sof = (long)k;
     ck_assert(sof > 0);
-    const uint8_t hw[4] = {0xea, 0x60, 0xea, 0x60};
+    const uint8_t hw[4] = {(uint8_t)(h >> 8), (uint8_t)h, (uint8_t)(w >> 8), (uint8_t)w};
     patch_file(p, sof + 5, hw, 4);
+}
+
+START_TEST(huge_header_refused_before_decode)
+{
+    char p[400];
+    uint8_t *pix = NULL;
+    int h, w;
+    snprintf(p, sizeof p, "%s/big.png", dir);
+    png_claiming(p, 60000, 60000);
     ck_assert_int_eq(vt_image_file_read(p, 3, &pix, &h, &w), VT_ERR);
     ck_assert_msg(strstr(vt_errmsg(), "image size 60000x60000 (expected 1 to 2^28 pixels)"), "%s", vt_errmsg());
     ck_assert_ptr_null(pix);
+    snprintf(p, sizeof p, "%s/big.jpg", dir);
+    jpeg_claiming(p, 60000, 60000);
+    ck_assert_int_eq(vt_image_file_read(p, 3, &pix, &h, &w), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "image size 60000x60000 (expected 1 to 2^28 pixels)"), "%s", vt_errmsg());
+    ck_assert_ptr_null(pix);
+}
+END_TEST
+
+/* a small file claiming 16000 x 16000 (under 2^28: a 746 KB PNG of that size took vit-train to 1.78 GB, vit-data
+ * pack --size 28 to 3.77 GB) is refused by [data] max_image_pixels (Pillow's MAX_IMAGE_PIXELS by default)
+ * before any decode, naming the file, its size and the key; skipped under bad_images = skip; accepted by the
+ * header check when the key is raised */
+START_TEST(image_pixel_cap)
+{
+    write_png(at("cap/a/ok.png"), 4, 4, 3, 1);
+    png_claiming(at("cap/b/big.png"), 16000, 16000);
+    write_png(at("cap/b/ok.png"), 4, 4, 3, 2);
+    write_png(at("capj/a/ok.png"), 4, 4, 3, 1);
+    jpeg_claiming(at("capj/b/big.jpg"), 16000, 16000);
+    write_png(at("capj/b/ok.png"), 4, 4, 3, 2);
+    const char *roots[2] = {"cap", "capj"}, *names[2] = {"big.png", "big.jpg"};
+    for (int k = 0; k < 2; k++) {
+        char root[400];
+        snprintf(root, sizeof root, "%s/%s", dir, roots[k]);
+        vt_data_options o = {.image_h = 4, .image_w = 4};
+        refused(root, &o, "image size 16000x16000 is 256000000 pixels, over [data] max_image_pixels = 89478485",
+                names[k]);
+        ck_assert_msg(strstr(vt_errmsg(), "732 MB decoded"), "%s", vt_errmsg());
+        o.max_image_pixels = 1000;   /* the user's own cap */
+        refused(root, &o, "over [data] max_image_pixels = 1000", names[k]);
+        o.max_image_pixels = 0;
+        o.bad_images = VT_BAD_SKIP;
+        vt_dataset *ds = open_ok(root, "train", &o);
+        ck_assert_int_eq(ds->count, 2);
+        ck_assert_int_eq(ds->skipped, 1);
+        ck_assert_msg(strstr(ds->skip_note, names[k]) && strstr(ds->skip_note, "max_image_pixels"), "%s", ds->skip_note);
+        vt_dataset_close(ds);
+        o.bad_images = VT_BAD_REFUSE;
+        o.max_image_pixels = 1 << 28;   /* raised: the header passes (the body is the small image's) */
+        ds = open_ok(root, "train", &o);
+        ck_assert_int_eq(ds->count, 3);
+        vt_dataset_close(ds);
+    }
 }
 END_TEST
 
@@ -532,5 +584,6 @@ TCase *tc_data_folder(void)
     tcase_add_test(tc, center_crop_exact);
     tcase_add_test(tc, bad_images);
     tcase_add_test(tc, huge_header_refused_before_decode);
+    tcase_add_test(tc, image_pixel_cap);
     return tc;
 }

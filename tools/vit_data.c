@@ -28,6 +28,8 @@ static void usage(FILE *f)
                "  --size H[xW]                           image folders: delivered size\n"
                "  --channels 1|3                         image folders: channels\n"
                "  --bad-images refuse|skip               image folders: undecodable files (refuse)\n"
+               "  --max-image-pixels N                   image folders: refuse an image of more pixels (89478485,\n"
+               "                                         Pillow's MAX_IMAGE_PIXELS; at most 268435456)\n"
                "  --limit N                              info: statistics of N evenly spaced samples\n");
 }
 
@@ -133,7 +135,7 @@ int main(int argc, char **argv)
     for (int i = first_opt; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         static const char *known[] = {"--format", "--images-key", "--labels-key", "--num-classes", "--channels",
-                                      "--limit", "--bad-images", "--size", "--coarse"};
+                                      "--limit", "--bad-images", "--size", "--coarse", "--max-image-pixels"};
         bool is_known = false;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++) is_known = is_known || !strcmp(a, known[k]);
         if (!is_known) {
@@ -162,6 +164,10 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--bad-images")) {
             ok = cli_choice("vit-data", a, v, bad_choices);
             o.bad_images = !strcmp(v, "skip") ? VT_BAD_SKIP : VT_BAD_REFUSE;
+        } else if (!strcmp(a, "--max-image-pixels")) {
+            long long px = 0;
+            ok = cli_ll("vit-data", a, v, 1, 1LL << 28, &px);
+            o.max_image_pixels = px;
         } else if (!strcmp(a, "--size") && !(ok = parse_size(v, &o.image_h, &o.image_w)))
             fprintf(stderr, "vit-data: --size %s: expected H or HxW, each 1..65536\n", v);
         if (!ok) return 2;

@@ -48,7 +48,14 @@ typedef struct {
     int auto_h, auto_w;       /* the size when image_h/w are 0 and the images' sizes disagree, or all exceed
                                  it on both sides (0: 256 for disagreeing sizes, never for agreeing ones) */
     int channels;             /* 1 or 3 (0: 1 when every image is grayscale, else 3) */
+    int64_t max_image_pixels; /* an image whose header claims more pixels is refused (or skipped) before any
+                                 decode (0: VT_IMAGE_DEFAULT_PIXELS; at most 2^28) */
 } vt_data_options;
+
+/* the default image pixel cap, Pillow's MAX_IMAGE_PIXELS (its decompression-bomb guard): a small file may
+ * claim a huge image (a 746 KB PNG of 16000 x 16000 decoded to 768 MB, and gigabytes on the way to a small
+ * model size); a larger one is refused naming [data] max_image_pixels, which a user may raise */
+#define VT_IMAGE_DEFAULT_PIXELS 89478485LL
 
 /* Open split "train" or "test" of the dataset at path: a folder of IDX files found by their
  * standard names (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...), a CIFAR

@@ -145,13 +145,22 @@ static int sniff(const char *path)
                   n < 8 ? "a file of fewer than 8 bytes" : "other bytes");
 }
 
-static int probe(const char *path, vt_image_info *info)
+/* the header of the image at path; a size of more than cap pixels (0: the default) is refused before any
+ * decode */
+static int probe(const char *path, vt_image_info *info, int64_t cap)
 {
     int k = sniff(path);
     if (k == VT_ERR) return VT_ERR;
     int r = k == 'j' ? vt_jpeg_probe(path, info) : vt_png_probe(path, info);
     if (r == VT_OK && (info->w < 1 || info->h < 1 || (int64_t)info->w * info->h > VT_IMAGE_MAX_PIXELS))
-        r = vt_err("%s: image size %dx%d (expected 1 to 2^28 pixels)", path, info->w, info->h);
+        return vt_err("%s: image size %dx%d (expected 1 to 2^28 pixels)", path, info->w, info->h);
+    if (cap <= 0) cap = VT_IMAGE_DEFAULT_PIXELS;
+    int64_t px = (int64_t)info->w * info->h;
+    if (r == VT_OK && px > cap)
+        r = vt_err("%s: image size %dx%d is %lld pixels, over [data] max_image_pixels = %lld (a guard against files "
+                   "that decode to far more memory than they take, as Pillow's MAX_IMAGE_PIXELS: this one would take "
+                   "%lld MB decoded; raise the key, or vit-data's --max-image-pixels, up to 268435456 to accept it)",
+                   path, info->w, info->h, (long long)px, (long long)cap, (long long)(px * (info->gray ? 1 : 3) >> 20));
     return r;
 }
 
@@ -310,7 +319,7 @@ static int scan_class(vt_dataset *ds, folder_impl *m, scan_t *s, const char *cls
             snprintf(p, sizeof p, "%s/%s", dir, files.v[k]);
             found++;
             vt_image_info info;
-            if (probe(p, &info) != VT_OK) {
+            if (probe(p, &info, o->max_image_pixels) != VT_OK) {
                 if (o->bad_images != VT_BAD_SKIP) r = VT_ERR;
                 else vt_dataset_note_skip(ds, vt_errmsg());
                 continue;

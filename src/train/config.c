@@ -43,6 +43,9 @@ static const vt_cfg_key keys[] = {
      "CIFAR-100: the 20 coarse labels instead of the 100 fine ones"},
     {"data", "bad_images", VT_CFG_ENUM, F(bad_images), "refuse", 0, 0, "refuse|skip", false,
      "image folders: an undecodable JPEG/PNG is an error naming the file (refuse), or (skip) counted with a warning and left out when its header is bad, replaced by the next sample when only the full decode fails"},
+    {"data", "max_image_pixels", VT_CFG_INT, F(max_image_pixels), "89478485", 1, 268435456, NULL, false,
+     "image folders: an image whose header claims more pixels is refused (or skipped, with bad_images = skip) before "
+     "it is decoded (Pillow's MAX_IMAGE_PIXELS and default: a small file can claim a huge image)"},
     {"data", "decode_size", VT_CFG_INT, F(decode_size), "0", 0, 16384, NULL, false,
      "image folders: size images are decoded (JPEG: DCT-scaled) and kept at before the transform, by shorter-side resize + center crop "
      "(0: the model size / crop_pct, or / 0.875 when crop_pct is 0; but the images' own size when they all agree and are not larger on both sides)"},

@@ -96,6 +96,7 @@ typedef struct {
     char data_path[VT_STR], data_format[16], images_key[64], labels_key[64], bad_images[16];
     bool cifar_coarse;
     int decode_size;
+    int max_image_pixels;
     double crop_pct;
     int batch_size, eval_batch_size, workers, prefetch;
     double val_fraction;
