@@ -3,6 +3,7 @@
  * crop), the train/val layout, and every kind of bad image, refused or skipped. */
 #include "testutil.h"
 #include "data/data.h"
+#include "data/data_internal.h"   /* the decoders and the fit, checked directly */
 #include <stdio.h>   /* before jpeglib.h, which uses FILE */
 #include <jpeglib.h>
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -554,7 +556,7 @@ START_TEST(image_pixel_cap)
         vt_data_options o = {.image_h = 4, .image_w = 4};
         refused(root, &o, "image size 16000x16000 is 256000000 pixels, over [data] max_image_pixels = 89478485",
                 names[k]);
-        ck_assert_msg(strstr(vt_errmsg(), "732 MB decoded"), "%s", vt_errmsg());
+        ck_assert_msg(strstr(vt_errmsg(), "decoded whole this one takes 732 MB"), "%s", vt_errmsg());
         o.max_image_pixels = 1000;   /* the user's own cap */
         refused(root, &o, "over [data] max_image_pixels = 1000", names[k]);
         o.max_image_pixels = 0;
@@ -573,6 +575,125 @@ START_TEST(image_pixel_cap)
 }
 END_TEST
 
+/* k x k means (rounded) of a (h, w, c) image, as the PNG decoder reduces: (h / k, w / k, c) */
+static uint8_t *box_means(const uint8_t *src, int h, int w, int c, int k)
+{
+    int oh = h / k, ow = w / k;
+    uint8_t *o = malloc((size_t)oh * ow * c);
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++)
+            for (int j = 0; j < c; j++) {
+                unsigned s = 0;
+                for (int dy = 0; dy < k; dy++)
+                    for (int dx = 0; dx < k; dx++) s += src[((size_t)(y * k + dy) * w + x * k + dx) * c + j];
+                o[((size_t)y * ow + x) * c + j] = (uint8_t)((s + (unsigned)(k * k) / 2) / (unsigned)(k * k));
+            }
+    return o;
+}
+
+/* a PNG at least twice the size its reader needs is reduced by k x k means as its rows are read (the largest
+ * k whose result still covers the fit, as JPEG's DCT scaling): the same pixels as means of the full decode,
+ * and through an image folder the same sample as fitting those means */
+START_TEST(png_reduced_while_read)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/r.png", dir);
+    for (int c = 1; c <= 3; c += 2) {
+        write_png(p, 48, 64, c, 3);
+        uint8_t *full, *red;
+        int h, w, rh, rw;
+        ck_assert_int_eq(vt_png_decode(p, c, 0, 0, &full, &h, &w), VT_OK);
+        ck_assert(h == 48 && w == 64);
+        /* 8x8 after the fit needs 8 x 10.7 of 48 x 64: k = 5 (k = 6 would give 10 columns) */
+        ck_assert_int_eq(vt_png_decode(p, c, 8, 8, &red, &rh, &rw), VT_OK);
+        ck_assert_int_eq(rh, 9);
+        ck_assert_int_eq(rw, 12);
+        uint8_t *want = box_means(full, 48, 64, c, 5);
+        ck_assert_mem_eq(red, want, (size_t)9 * 12 * c);
+        free(red);
+        ck_assert_int_eq(vt_png_decode(p, c, 30, 30, &red, &rh, &rw), VT_OK);   /* under twice: whole */
+        ck_assert(rh == 48 && rw == 64);
+        ck_assert_mem_eq(red, full, (size_t)48 * 64 * c);
+        free(red);
+        if (c == 3) {   /* through a folder: the fit of the means */
+            write_png(at("red/a/r.png"), 48, 64, 3, 3);
+            char root[400];
+            snprintf(root, sizeof root, "%s/red", dir);
+            vt_data_options o = {.image_h = 8, .image_w = 8};
+            vt_dataset *ds = open_ok(root, "train", &o);
+            uint8_t got[8 * 8 * 3], fit[8 * 8 * 3];
+            int label;
+            ck_assert_int_eq(ds->read(ds, 0, got, &label), VT_OK);
+            ck_assert_int_eq(vt_image_fit_u8(want, 9, 12, 3, fit, 8, 8), VT_OK);
+            ck_assert_mem_eq(got, fit, sizeof got);
+            vt_dataset_close(ds);
+        }
+        free(want);
+        free(full);
+    }
+}
+END_TEST
+
+/* a 16000x16000 PNG of a few hundred KB decoded for a 32x32 sample: rows reduced as they are read, the peak
+ * memory grows by far less than its 256 MB of pixels (a whole decode took vit-data pack --size 28 to 3.77 GB
+ * for the RGB one); the pixels are the 500x500 means */
+START_TEST(huge_png_decodes_in_little_memory)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/huge.png", dir);
+    const int S = 16000;
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    uint8_t ihdr[17] = {'I', 'H', 'D', 'R', 0, 0, S >> 8, S & 255, 0, 0, S >> 8, S & 255, 8, 0, 0, 0, 0};
+    fwrite("\x89PNG\r\n\x1a\n\0\0\0\x0d", 1, 12, f);
+    fwrite(ihdr, 1, 17, f);
+    uint32_t crc = (uint32_t)png_crc_of(ihdr, 17);
+    uint8_t cb[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8), (uint8_t)crc};
+    fwrite(cb, 1, 4, f);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    ck_assert_int_eq(deflateInit(&z, 6), Z_OK);
+    static uint8_t row[16001], chunk[4 + (1 << 16)];
+    memcpy(chunk, "IDAT", 4);
+    for (int y = 0; y <= S; y++) {   /* y == S: the end of the stream */
+        row[0] = 0;   /* filter: none */
+        memset(row + 1, (y / 500) * 7 + 20, S);   /* block row b of the 32x32 means: 7b + 20 */
+        z.next_in = row;
+        z.avail_in = y < S ? sizeof row : 0;
+        int flush = y < S ? Z_NO_FLUSH : Z_FINISH, zr;
+        do {
+            z.next_out = chunk + 4;
+            z.avail_out = 1 << 16;
+            zr = deflate(&z, flush);
+            uint32_t n = (1u << 16) - z.avail_out;
+            if (n == 0) continue;
+            uint8_t nb[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+            fwrite(nb, 1, 4, f);
+            fwrite(chunk, 1, n + 4, f);
+            crc = (uint32_t)png_crc_of(chunk, n + 4);
+            uint8_t c4[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8), (uint8_t)crc};
+            fwrite(c4, 1, 4, f);
+        } while (z.avail_out == 0 || (flush == Z_FINISH && zr != Z_STREAM_END));
+    }
+    deflateEnd(&z);
+    fwrite("\0\0\0\0IEND\xae\x42\x60\x82", 1, 12, f);
+    long size = ftell(f);
+    fclose(f);
+    ck_assert_int_lt(size, 2 << 20);
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    uint8_t *pix;
+    int h, w;
+    ck_assert_msg(vt_png_decode(p, 1, 32, 32, &pix, &h, &w) == VT_OK, "%s", vt_errmsg());
+    getrusage(RUSAGE_SELF, &after);
+    ck_assert(h == 32 && w == 32);
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 32; x++) ck_assert_int_eq(pix[y * 32 + x], y * 7 + 20);
+    free(pix);
+    ck_assert_msg(after.ru_maxrss - before.ru_maxrss < 100 * 1024, "peak RSS grew by %ld KB", after.ru_maxrss - before.ru_maxrss);
+}
+END_TEST
+
 TCase *tc_data_folder(void)
 {
     TCase *tc = tcase_create("folder");
@@ -585,5 +706,7 @@ TCase *tc_data_folder(void)
     tcase_add_test(tc, bad_images);
     tcase_add_test(tc, huge_header_refused_before_decode);
     tcase_add_test(tc, image_pixel_cap);
+    tcase_add_test(tc, png_reduced_while_read);
+    tcase_add_test(tc, huge_png_decodes_in_little_memory);
     return tc;
 }

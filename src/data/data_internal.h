@@ -42,7 +42,9 @@ bool vt_is_png_name(const char *name);
 int vt_jpeg_probe(const char *path, vt_image_info *info);
 int vt_jpeg_decode(const char *path, int c, int min_h, int min_w, uint8_t **pix, int *h, int *w);
 int vt_png_probe(const char *path, vt_image_info *info);
-int vt_png_decode(const char *path, int c, uint8_t **pix, int *h, int *w);
+/* PNG: a non-interlaced image is reduced by the largest integer factor k whose k x k means still cover
+ * (min_h, min_w) after the aspect-preserving fit, row by row as it is read (0, 0: full size) */
+int vt_png_decode(const char *path, int c, int min_h, int min_w, uint8_t **pix, int *h, int *w);
 
 /* ---- image geometry (image.c)
  * src uint8 (sh, sw, c) -> dst uint8 (dh, dw, c): the largest centered region of aspect dh:dw

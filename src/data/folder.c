@@ -158,8 +158,8 @@ static int probe(const char *path, vt_image_info *info, int64_t cap)
     int64_t px = (int64_t)info->w * info->h;
     if (r == VT_OK && px > cap)
         r = vt_err("%s: image size %dx%d is %lld pixels, over [data] max_image_pixels = %lld (a guard against files "
-                   "that decode to far more memory than they take, as Pillow's MAX_IMAGE_PIXELS: this one would take "
-                   "%lld MB decoded; raise the key, or vit-data's --max-image-pixels, up to 268435456 to accept it)",
+                   "that decode to far more memory than they take, as Pillow's MAX_IMAGE_PIXELS: decoded whole this one "
+                   "takes %lld MB; raise the key, or vit-data's --max-image-pixels, up to 268435456 to accept it)",
                    path, info->w, info->h, (long long)px, (long long)cap, (long long)(px * (info->gray ? 1 : 3) >> 20));
     return r;
 }
@@ -173,7 +173,7 @@ static int decode(vt_dataset *ds, folder_impl *m, int64_t k, uint8_t *pixels)
     if (kind == VT_ERR) return VT_ERR;
     uint8_t *img;
     int h, w;
-    int r = kind == 'j' ? vt_jpeg_decode(p, ds->c, ds->h, ds->w, &img, &h, &w) : vt_png_decode(p, ds->c, &img, &h, &w);
+    int r = kind == 'j' ? vt_jpeg_decode(p, ds->c, ds->h, ds->w, &img, &h, &w) : vt_png_decode(p, ds->c, ds->h, ds->w, &img, &h, &w);
     if (r != VT_OK) return VT_ERR;
     if (h == ds->h && w == ds->w) memcpy(pixels, img, (size_t)h * w * ds->c);
     else r = vt_image_fit_u8(img, h, w, ds->c, pixels, ds->h, ds->w);

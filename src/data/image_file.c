@@ -14,7 +14,7 @@ int vt_image_file_read(const char *path, int channels, uint8_t **pix, int *h, in
     const size_t n = fread(sig, 1, sizeof sig, f);
     fclose(f);
     static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n == 8 && memcmp(sig, png, 8) == 0) return vt_png_decode(path, channels, pix, h, w);
+    if (n == 8 && memcmp(sig, png, 8) == 0) return vt_png_decode(path, channels, 0, 0, pix, h, w);
     if (n >= 3 && sig[0] == 0xff && sig[1] == 0xd8 && sig[2] == 0xff)
         return vt_jpeg_decode(path, channels, 0, 0, pix, h, w);
     return vt_err("%s: not a PNG or JPEG image (its first bytes are neither's signature)", path);

@@ -1,6 +1,8 @@
 /* png.c - PNG header probe and decode with libpng: palette expanded, 16-bit reduced to 8 (the high
  * byte), alpha and transparency dropped (as PIL's convert('RGB') does), gray replicated to RGB or
- * RGB reduced to ITU-R 601 luma. Errors come back as messages; libpng prints nothing. */
+ * RGB reduced to ITU-R 601 luma; an image at least twice the size the caller needs is reduced by
+ * k x k means while its rows are read (as JPEG's DCT scaling), so that a huge image never sits in
+ * memory whole. Errors come back as messages; libpng prints nothing. */
 #include "data_internal.h"
 #include <errno.h>
 #include <png.h>
@@ -79,14 +81,48 @@ int vt_png_probe(const char *path, vt_image_info *info)
     return VT_OK;
 }
 
-int vt_png_decode(const char *path, int c, uint8_t **pix, int *h, int *w)
+/* the integer factor k >= 1 by which an h x w image can be box-reduced (k x k pixel means) and still cover
+ * the aspect-preserving fit to (min_h, min_w), as JPEG's DCT scaling does (1: min_h or min_w 0) */
+static int reduce_factor(int h, int w, int min_h, int min_w)
+{
+    if (min_h <= 0 || min_w <= 0) return 1;
+    double f = (double)min_h / h;
+    if ((double)min_w / w > f) f = (double)min_w / w;
+    int k = f >= 1 ? 1 : (int)(1 / f);
+    while (k > 1 && ((double)(h / k) < f * h - 1e-9 || (double)(w / k) < f * w - 1e-9)) k--;
+    return k;
+}
+
+/* the rows of the image read one at a time into k x k means (the last h % k rows and w % k columns, less than
+ * one output pixel, left out): memory for one input row and one row of sums, never the whole image */
+static void read_reduced(png_structp p, png_bytep row, uint64_t *sum, uint8_t *out, int H, int W, int got, int k)
+{
+    const int oh = H / k, ow = W / k;
+    const uint64_t kk = (uint64_t)k * k;
+    memset(sum, 0, sizeof *sum * (size_t)ow * got);
+    for (int y = 0; y < H; y++) {
+        png_read_row(p, row, NULL);   /* every row, the last too: a truncated file is refused as before */
+        if (y >= oh * k) continue;
+        for (int x = 0; x < ow * k; x++)
+            for (int j = 0; j < got; j++) sum[(size_t)(x / k) * got + j] += row[(size_t)x * got + j];
+        if ((y + 1) % k) continue;
+        uint8_t *o = out + (size_t)(y / k) * ow * got;
+        for (size_t i = 0; i < (size_t)ow * got; i++) {
+            o[i] = (uint8_t)((sum[i] + kk / 2) / kk);
+            sum[i] = 0;
+        }
+    }
+}
+
+int vt_png_decode(const char *path, int c, int min_h, int min_w, uint8_t **pix, int *h, int *w)
 {
     *pix = NULL;
     FILE *f;
     png_structp p;
     png_infop i;
     perr_t e = {""};
-    uint8_t *volatile out = NULL;
+    uint8_t *volatile out = NULL, *volatile row = NULL;
+    uint64_t *volatile sum = NULL;
     png_bytep *volatile rows = NULL;
     if (begin(path, &f, &p, &i, &e) != VT_OK) {
         finish(f, p, i);
@@ -96,6 +132,8 @@ int vt_png_decode(const char *path, int c, uint8_t **pix, int *h, int *w)
         finish(f, p, i);
         free(out);
         free(rows);
+        free(row);
+        free(sum);
         return vt_err("%s: not a decodable PNG (libpng: %s)", path, e.msg);
     }
     png_read_info(p, i);
@@ -111,27 +149,41 @@ int vt_png_decode(const char *path, int c, uint8_t **pix, int *h, int *w)
     png_set_strip_16(p);
     png_set_strip_alpha(p);
     if (gray && c == 3) png_set_gray_to_rgb(p);
-    png_set_interlace_handling(p);
+    /* an interlaced image comes in passes over the whole image: decoded whole, then fitted */
+    int k = png_set_interlace_handling(p) == 1 ? reduce_factor(H, W, min_h, min_w) : 1;
     png_read_update_info(p, i);
     int got = png_get_channels(p, i);   /* 1 or 3 now */
     size_t stride = png_get_rowbytes(p, i);
-    out = malloc(stride * (size_t)H);
-    rows = malloc(sizeof(png_bytep) * (size_t)H);
-    if (!out || !rows) {
+    int oh = H / k, ow = W / k;
+    if (k > 1) {
+        out = malloc((size_t)oh * ow * got);
+        row = malloc(stride);
+        sum = malloc(sizeof(uint64_t) * (size_t)ow * got);
+    } else {
+        out = malloc(stride * (size_t)H);
+        rows = malloc(sizeof(png_bytep) * (size_t)H);
+    }
+    if (!out || (k > 1 ? !row || !sum : !rows)) {
         snprintf(e.msg, sizeof e.msg, "out of memory for %dx%d pixels", W, H);
         png_longjmp(p, 1);
     }
-    for (int y = 0; y < H; y++) rows[y] = out + (size_t)y * stride;
-    png_read_image(p, rows);
+    if (k > 1) {
+        read_reduced(p, row, sum, out, H, W, got, k);
+    } else {
+        for (int y = 0; y < H; y++) rows[y] = out + (size_t)y * stride;
+        png_read_image(p, rows);
+    }
     png_read_end(p, NULL);
     finish(f, p, i);
     free(rows);
+    free(row);
+    free(sum);
     if (got == 3 && c == 1) {   /* luma, in place (row by row, the output never overtakes the input) */
-        for (size_t k = 0; k < (size_t)W * H; k++)
-            out[k] = (uint8_t)((299 * out[3 * k] + 587 * out[3 * k + 1] + 114 * out[3 * k + 2] + 500) / 1000);
+        for (size_t q = 0; q < (size_t)ow * oh; q++)
+            out[q] = (uint8_t)((299 * out[3 * q] + 587 * out[3 * q + 1] + 114 * out[3 * q + 2] + 500) / 1000);
     }
     *pix = out;
-    *h = H;
-    *w = W;
+    *h = oh;
+    *w = ow;
     return VT_OK;
 }
