@@ -194,7 +194,7 @@ static int check_tiling(const char *path, const vt_st_entry *es, int n, uint64_t
             return vt_err("%s: tensor %s: data_offsets [%llu, %llu] are not a range inside the %llu data bytes "
                           "(truncated?)", path, es[i].name, (unsigned long long)es[i].begin,
                           (unsigned long long)es[i].end, (unsigned long long)len);
-    int *ix = malloc(sizeof *ix * (size_t)(n ? n : 1));
+    int *ix = malloc(sizeof *ix * (size_t)(n > 0 ? n : 1));
     if (!ix) return vt_err("%s: out of memory checking the header", path);
     for (int i = 0; i < n; i++) ix[i] = i;
     st_sort_base = es;
