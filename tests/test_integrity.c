@@ -10,16 +10,23 @@
 #include <string.h>
 #include <unistd.h>
 
-static void tiny(vt_vit_config *c)
+/* m a tiny ViT with uniform weights drawn from seed, back another of its architecture */
+static void model_pair(vt_vit *m, vt_vit *back, uint64_t seed)
 {
-    vt_vit_config_defaults(c);
-    c->img_h = c->img_w = 16;
-    c->patch = 4;
-    c->in_chans = 1;
-    c->num_classes = 10;
-    c->embed_dim = 32;
-    c->depth = 2;
-    c->num_heads = 2;
+    vt_vit_config c;
+    vt_vit_config_defaults(&c);
+    c.img_h = c.img_w = 16;
+    c.patch = 4;
+    c.in_chans = 1;
+    c.num_classes = 10;
+    c.embed_dim = 32;
+    c.depth = 2;
+    c.num_heads = 2;
+    ck_assert_int_eq(vt_vit_init(m, &c), VT_OK);
+    ck_assert_int_eq(vt_vit_init(back, &c), VT_OK);
+    vt_rng r;
+    vt_rng_seed(&r, seed);
+    tu_fill_uniform(&r, m->params.data, m->params.numel, -1, 1);
 }
 
 /* the file offset and stored size of chunk 0 of dataset name in file path (the chunk information API) */
@@ -76,14 +83,8 @@ static void copy_file(const char *from, const char *to)
  * naming the file and the dataset; before the checksums the same flip loaded without complaint */
 START_TEST(checkpoint_flip_refused)
 {
-    vt_vit_config c;
-    tiny(&c);
     vt_vit m, back;
-    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
-    ck_assert_int_eq(vt_vit_init(&back, &c), VT_OK);
-    vt_rng r;
-    vt_rng_seed(&r, 3);
-    tu_fill_uniform(&r, m.params.data, m.params.numel, -1, 1);
+    model_pair(&m, &back, 3);
     char dir[512], ck[4096], bad[4200];
     fx_tempdir(dir, sizeof dir, "vit_cksum");
     const char *ds = "/model/blocks.0.attn.qkv.weight";
@@ -121,14 +122,8 @@ END_TEST
  * same values) and the note says it is unverified */
 START_TEST(checkpoint_without_checksums_loads)
 {
-    vt_vit_config c;
-    tiny(&c);
     vt_vit m, back;
-    ck_assert_int_eq(vt_vit_init(&m, &c), VT_OK);
-    ck_assert_int_eq(vt_vit_init(&back, &c), VT_OK);
-    vt_rng r;
-    vt_rng_seed(&r, 4);
-    tu_fill_uniform(&r, m.params.data, m.params.numel, -1, 1);
+    model_pair(&m, &back, 4);
     char dir[512], ck[4096];
     fx_tempdir(dir, sizeof dir, "vit_nocksum");
     vt_train_state st = {0};
