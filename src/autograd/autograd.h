@@ -6,6 +6,9 @@
  * disappear with vt_graph_reset(). Parameters are leaf vars whose value and gradient point into the
  * flat buffers of a vt_paramset, so a whole-model loop (zero, clip, optimizer step, save) is one loop.
  *
+ * Every op is listed once, in VT_OPS below (enum, name, backward); what its backward keeps is its member
+ * of vt_op_ctx, and its kernels follow the backward-output rule written at the top of tensor.h.
+ *
  * With grad disabled (vt_graph_set_grad(g, false)) nothing is recorded and ops keep no cache.
  * All op functions return NULL on error (shape mismatch, NULL input, out of memory) with vt_errmsg()
  * saying which op, which input and the shapes.
