@@ -2,7 +2,7 @@
 # Install the Debian packages vit needs (idempotent) and configure + build into ./build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="meson ninja-build pkg-config gcc libopenblas-dev libopenblas-openmp-dev libhdf5-dev hdf5-tools zlib1g-dev check libzip-dev libjpeg62-turbo-dev libpng-dev libcairo2-dev dataset-fashion-mnist"
+PKGS="meson ninja-build pkg-config gcc libopenblas-dev libopenblas-openmp-dev libhdf5-dev hdf5-tools zlib1g-dev check libzip-dev libjpeg62-turbo-dev libpng-dev libcairo2-dev dataset-fashion-mnist openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
