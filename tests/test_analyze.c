@@ -1,8 +1,10 @@
 /* test_analyze.c - the numbers of vit-analyze against independent computations: hand-made position
  * embeddings with known cosines, a patch embedding with a known principal basis, hand-made attention
  * with a known mean distance and rollout, a double-precision forward pass of a tiny ViT for the
- * probabilities the tape keeps, and the tool itself run as a user runs it. */
+ * probabilities the tape keeps, the goldens' vit_tiny_f64 against a PyTorch reference
+ * (analyze_reference.h, printed by bench/analyze_reference.py), and the tool itself run as a user runs it. */
 #include "testutil.h"
+#include "analyze_reference.h"
 #include "data_fixtures.h"
 #include "analyze/analyze.h"
 #include <cairo.h>
@@ -372,6 +374,27 @@ static double *golden_f64(vt_h5id f, const char *fmt, int i)
     return v;
 }
 
+/* the goldens' vit_tiny_f64 (file f open) as our model m (config *mc) with its timm parameters, and its
+ * input images *x (*B, C, H, W) */
+static void golden_vit_tiny(vt_h5id f, vt_vit *m, vt_vit_config *mc, float **x, int *B)
+{
+    const char *G = "/vit_tiny_f64";
+    vt_vit_config_defaults(mc);
+    int64_t a[8];
+    const char *names[8] = {"img_h", "img_w", "patch", "in_chans", "num_classes", "embed_dim", "depth", "num_heads"};
+    for (int k = 0; k < 8; k++) ck_assert_int_eq(vt_h5_attr_i64(f, G, names[k], &a[k]), VT_OK);
+    mc->img_h = (int)a[0], mc->img_w = (int)a[1], mc->patch = (int)a[2], mc->in_chans = (int)a[3];
+    mc->num_classes = (int)a[4], mc->embed_dim = (int)a[5], mc->depth = (int)a[6], mc->num_heads = (int)a[7];
+    ck_assert_int_eq(vt_h5_attr_f64(f, G, "mlp_ratio", &mc->mlp_ratio), VT_OK);
+    ck_assert_int_eq(vt_vit_init(m, mc), VT_OK);
+    ck_assert_msg(vt_vit_load_h5(m, f, "/vit_tiny_f64/params") == VT_OK, "%s", vt_errmsg());
+    int nd;
+    int64_t sh[VT_MAXDIM];
+    ck_assert_int_eq(vt_h5_read_f32(f, "/vit_tiny_f64/input", x, &nd, sh), VT_OK);
+    ck_assert_int_eq(nd, 4);
+    *B = (int)sh[0];
+}
+
 /* vit_tiny_f64 of the goldens: the probabilities of every block recomputed in double precision from
  * timm's own float64 activations (the tokens entering the block, timm's parameters), against the ones
  * the tape keeps in our float32 forward pass of the case's input; and the mean distance and rollout of
@@ -380,23 +403,12 @@ START_TEST(golden_vit_tiny_matches_timm_activations)
 {
     vt_h5id f = vt_h5_open(tu_golden("vit_reference.h5"), false);
     ck_assert_msg(f >= 0, "%s", vt_errmsg());
-    const char *G = "/vit_tiny_f64";
     vt_vit_config mc;
-    vt_vit_config_defaults(&mc);
-    int64_t a[8];
-    const char *names[8] = {"img_h", "img_w", "patch", "in_chans", "num_classes", "embed_dim", "depth", "num_heads"};
-    for (int k = 0; k < 8; k++) ck_assert_int_eq(vt_h5_attr_i64(f, G, names[k], &a[k]), VT_OK);
-    mc.img_h = (int)a[0], mc.img_w = (int)a[1], mc.patch = (int)a[2], mc.in_chans = (int)a[3], mc.num_classes = (int)a[4];
-    mc.embed_dim = (int)a[5], mc.depth = (int)a[6], mc.num_heads = (int)a[7];
-    ck_assert_int_eq(vt_h5_attr_f64(f, G, "mlp_ratio", &mc.mlp_ratio), VT_OK);
     vt_vit m;
-    ck_assert_int_eq(vt_vit_init(&m, &mc), VT_OK);
-    ck_assert_msg(vt_vit_load_h5(&m, f, "/vit_tiny_f64/params") == VT_OK, "%s", vt_errmsg());
     float *x;
-    int nd;
-    int64_t sh[VT_MAXDIM];
-    ck_assert_int_eq(vt_h5_read_f32(f, "/vit_tiny_f64/input", &x, &nd, sh), VT_OK);
-    const int B = (int)sh[0], L = mc.depth, NH = mc.num_heads, D = mc.embed_dim, N = m.grid_h * m.grid_w, T = N + 1;
+    int B;
+    golden_vit_tiny(f, &m, &mc, &x, &B);
+    const int L = mc.depth, NH = mc.num_heads, D = mc.embed_dim, N = m.grid_h * m.grid_w, T = N + 1;
     vt_graph g;
     ck_assert_int_eq(vt_graph_init(&g, 1 << 20), VT_OK);
     const float *att[16];
@@ -459,6 +471,59 @@ START_TEST(golden_vit_tiny_matches_timm_activations)
         ck_assert_msg(fabs(sum[k] / (B * N) - want[k]) < 1e-5 * want[k], "distance of block %d head %d: %.9g, timm %.9g",
                       k / NH, k % NH, sum[k] / (B * N), want[k]);
     free(P), free(h), free(qkv), free(tok), free(pe), free(cls), free(pos), free(x);
+    vt_graph_free(&g);
+    vt_vit_free(&m);
+    vt_h5_close(f);
+}
+END_TEST
+
+/* vit_tiny_f64 of the goldens against PyTorch: bench/analyze_reference.py rebuilt timm's forward in torch
+ * float64 and computed the three numbers as src/analyze defines them (tests/analyze_reference.h holds
+ * what it printed); our float32 forward and double sums agree within 1e-5 */
+START_TEST(golden_vit_tiny_matches_torch_reference)
+{
+    vt_h5id f = vt_h5_open(tu_golden("vit_reference.h5"), false);
+    ck_assert_msg(f >= 0, "%s", vt_errmsg());
+    vt_vit_config mc;
+    vt_vit m;
+    float *x;
+    int B;
+    golden_vit_tiny(f, &m, &mc, &x, &B);
+    const int L = mc.depth, NH = mc.num_heads, N = m.grid_h * m.grid_w, T = N + 1;
+    ck_assert_int_eq(L, 2);
+    ck_assert_int_eq(NH, 3);
+    ck_assert_int_eq(N, 16);
+    ck_assert_int_eq(B, 4);
+    double sim[16 * 16], dist[16 * 16], sum[2 * 3] = {0}, out[16], work[3 * 17], worst = 0;
+    vt_an_pos_similarity(m.params.vars[m.pos_embed].val.data, 1, N, mc.embed_dim, sim);
+    for (int i = 0; i < N * N; i++) {
+        ck_assert_msg(fabs(sim[i] - torch_pos_similarity[i / N][i % N]) < 1e-5, "similarity of positions %d and %d: %.9g, "
+                      "torch %.9g", i / N, i % N, sim[i], torch_pos_similarity[i / N][i % N]);
+        worst = fmax(worst, fabs(sim[i] - torch_pos_similarity[i / N][i % N]));
+    }
+    vt_graph g;
+    ck_assert_int_eq(vt_graph_init(&g, 1 << 20), VT_OK);
+    const float *att[2];
+    ck_assert_msg(vt_an_forward_attention(&m, &g, x, B, att, NULL) == VT_OK, "%s", vt_errmsg());
+    vt_an_patch_distances(m.grid_h, m.grid_w, mc.patch, dist);
+    for (int l = 0; l < L; l++) vt_an_attention_distance(att[l], B, NH, T, dist, sum + l * NH);
+    for (int k = 0; k < L * NH; k++) {
+        const double d = sum[k] / (B * N), want = torch_distance[k / NH][k % NH];
+        ck_assert_msg(fabs(d - want) < 1e-5, "distance of block %d head %d: %.9g, torch %.9g", k / NH, k % NH, d, want);
+        worst = fmax(worst, fabs(d - want));
+    }
+    for (int b = 0; b < B; b++)
+        for (int mean = 0; mean < 2; mean++) {
+            vt_an_rollout(att, L, b, NH, T, mean, out, work);
+            const double *want = mean ? torch_rollout_mean[b] : torch_rollout_cls[b];
+            for (int i = 0; i < N; i++) {
+                ck_assert_msg(fabs(out[i] - want[i]) < 1e-5, "image %d, mean row %d, patch %d: rollout %.9g, torch %.9g", b,
+                              mean, i, out[i], want[i]);
+                worst = fmax(worst, fabs(out[i] - want[i]));
+            }
+        }
+    printf("vit_tiny_f64 against the torch reference: worst difference %.3g\n", worst);
+    free(x);
     vt_graph_free(&g);
     vt_vit_free(&m);
     vt_h5_close(f);
@@ -722,6 +787,7 @@ int main(void)
     tcase_add_test(t, rollout_one_hot);
     tcase_add_test(t, tape_attention_matches_double_forward);
     tcase_add_test(t, golden_vit_tiny_matches_timm_activations);
+    tcase_add_test(t, golden_vit_tiny_matches_torch_reference);
     tcase_add_test(t, metrics_read_and_running_mean);
     tcase_add_test(t, pos_similarity_figure_layout);
     suite_add_tcase(s, t);
