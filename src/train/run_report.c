@@ -1,0 +1,77 @@
+/* run_report.c - what vit-train prints while it runs: the banner (model, data, compute and the keys
+ * this combination leaves unused), the progress lines and the evaluation lines. */
+#include "trainer_internal.h"
+#include <math.h>
+#include <string.h>
+
+static void banner_model(run_t *r)
+{
+    const vt_vit_config *mc = &r->model.cfg;
+    char drop[64] = "";
+    const int npatch = r->model.grid_h * r->model.grid_w;
+    if (mc->patch_drop_rate > 0)
+        snprintf(drop, sizeof drop, ", patch dropout %g (trains on %d of %d tokens)", mc->patch_drop_rate,
+                 vt_vit_patch_keep_count(mc, npatch), npatch);
+    fprintf(r->out, "vit %s | model: ViT %dx%d patch %d, dim %d, depth %d, heads %d, mlp %g, %s pooling%s, %d classes, "
+                    "%.3fM params%s\n", VIT_VERSION, mc->img_h, mc->img_w, mc->patch, mc->embed_dim, mc->depth,
+            mc->num_heads, mc->mlp_ratio, mc->pool == VT_POOL_MEAN ? "avg" : "token", mc->fc_norm ? " + fc_norm" : "",
+            mc->num_classes, vt_vit_num_params(&r->model) / 1e6, drop);
+}
+
+/* keys this combination does not use: said, so that a setting believed in is not silently without effect */
+static void banner_unused(run_t *r)
+{
+    const vt_config *c = &r->cfg;
+    if (c->val_fraction > 0 && r->test_ds)
+        fprintf(r->out, "warning: [data] val_fraction = %g unused: %s has a test split, which evaluation uses\n",
+                c->val_fraction, c->data_path);
+    if (c->crop_padding > 0 && c->random_resized_crop)
+        fprintf(r->out, "warning: [data] crop_padding = %d unused: random_resized_crop takes its place\n",
+                c->crop_padding);
+    if (c->decode_size > 0 && strcmp(r->train_ds->format, "folder") != 0)
+        fprintf(r->out, "warning: [data] decode_size = %d unused: it applies to image folders, %s is %s\n",
+                c->decode_size, c->data_path, r->train_ds->format);
+}
+
+void run_banner(run_t *r, bool dry_run)
+{
+    const vt_config *c = &r->cfg;
+    FILE *out = r->out;
+    banner_model(r);
+    vt_dataset *ds = r->train_ds;
+    fprintf(out, "data: %s (%s) %lld training images %dx%dx%d, %s %lld | batch %d x %d accumulated | %lld steps/epoch, %lld steps\n",
+            ds->path, ds->format, (long long)vt_loader_size(r->train_l), ds->h, ds->w, ds->c,
+            r->test_ds ? "test" : "validation", (long long)(r->eval_l ? vt_loader_size(r->eval_l) : 0), c->batch_size,
+            c->accum_steps, (long long)r->steps_per_epoch, (long long)r->total_steps);
+    char reps[48] = "";
+    if (r->rep.n > 1) snprintf(reps, sizeof reps, " (%d data-parallel replicas)", r->rep.n);
+    fprintf(out, "compute: %d thread%s%s, OpenBLAS core %s | optimizer %s lr %g (%s schedule, warmup %lld) | out: %s\n",
+            vt_get_threads(), vt_get_threads() == 1 ? "" : "s", reps, vt_blas_core(), c->optimizer, r->sched.base_lr,
+            c->schedule, (long long)r->sched.warmup_steps, dry_run ? "(dry run)" : r->out_dir);
+    banner_unused(r);
+    vt_data_warn_skipped(out, "", r->train_ds, "training data");
+    vt_data_warn_skipped(out, "", r->test_ds, "test data");
+    fflush(out);
+}
+
+/* avg: the mean since the previous line (timm's is the mean since the epoch began) */
+void run_progress(run_t *r, double loss, double avg, double lr, double gnorm, double ips, double eta)
+{
+    const long long e = (long long)r->st.epoch + 1, step = (long long)r->st.step, total = (long long)r->total_steps;
+    if (r->tty) {
+        fprintf(r->out,
+                "\r\033[Kepoch %lld  step %lld/%lld  loss %.4f (avg %.4f)  lr %.3e  grad %.3f  %.0f img/s  ETA %02d:%02d:%02d",
+                e, step, total, loss, avg, lr, gnorm, ips, (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
+    } else {
+        fprintf(r->out, "epoch %lld step %lld/%lld loss %.4f (avg %.4f) lr %.3e grad_norm %.3f img/s %.0f eta %.0fs\n",
+                e, step, total, loss, avg, lr, gnorm, ips, eta);
+    }
+    fflush(r->out);
+}
+
+void run_print_eval(run_t *r, const vt_eval_result *ev)
+{
+    if (r->tty) fputc('\n', r->out);
+    fprintf(r->out, "eval after step %lld: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (%lld images)\n",
+            (long long)r->st.step, ev->loss, ev->top1, ev->top5, (long long)ev->count);
+}

@@ -1,0 +1,58 @@
+/* trainer_internal.h - what the pieces of vit-train's loop share (trainer.c: setup, the step, the
+ * evaluation and checkpoint cadence; run_dir.c: the run folder; run_report.c: what the run prints).
+ * Nothing outside src/train/trainer*.c, run_dir.c and run_report.c includes it. */
+#ifndef VIT_TRAINER_INTERNAL_H
+#define VIT_TRAINER_INTERNAL_H
+#include "train.h"
+
+typedef struct {
+    vt_config cfg;
+    char out_dir[2048], metrics_path[4200];
+    /* Every file the run writes into out_dir (lock, config.ini, metrics.csv, checkpoints) goes through
+     * run_dir.c, and only when `writes` is true. It is set in one place, vt_train_run (false for a dry
+     * run); a data-parallel version over ranks sets it for rank 0 only. */
+    bool writes;
+    vt_dataset *train_ds, *test_ds;
+    vt_loader *train_l, *eval_l;
+    vt_vit model;
+    bool have_model;
+    vt_optim opt;
+    bool have_opt;
+    vt_vit_replicas rep;   /* the training step's and evaluation's graphs */
+    bool have_graph;
+    vt_schedule sched;
+    int64_t steps_per_epoch, total_steps;
+    vt_train_state st;
+    char *cfg_text;
+    char best_path[4200];
+    FILE *out;
+    bool tty;
+    int lock_fd;   /* > 0 while the out folder is locked */
+} run_t;
+
+/* ---- run_dir.c: the run folder (where it is, lock, refusals, resume policy, the files written) */
+/* r->out_dir from --out, the run folder of a config.ini a run wrote, or runs/<config name> */
+int run_dir_choose(run_t *r, const char *out_arg, const char *config_path);
+/* create and lock the folder (one trainer per folder), refuse another run's folder for a new run, and
+ * remove checkpoints a killed trainer left half-written */
+int run_dir_open(run_t *r, bool resuming);
+/* --resume auto|PATH: find the checkpoint, check that it can go on here (architecture, data order, the
+ * folder's other checkpoints) and load it into r (model, optimizer, state); *resumed false when auto
+ * found none (a fresh start) */
+int run_dir_resume(run_t *r, const char *resume, bool *resumed);
+/* write config.ini and cut metrics.csv back to the resumed step */
+int run_dir_begin(run_t *r);
+/* one metrics.csv row (the header first in a new file) */
+int run_dir_metrics_row(run_t *r, const char *row);
+/* write the checkpoint of this step (the new best when better) and prune the old ones; path gets its name */
+int run_dir_checkpoint(run_t *r, char *path, size_t n, bool better);
+/* what a stop on a non-finite value leaves: "the last checkpoint, X, is kept", or that there is none */
+const char *run_dir_kept(const run_t *r);
+
+/* ---- run_report.c: what the run prints */
+void run_banner(run_t *r, bool dry_run);
+/* the step's loss and the mean since the previous line */
+void run_progress(run_t *r, double loss, double avg, double lr, double gnorm, double ips, double eta);
+void run_print_eval(run_t *r, const vt_eval_result *ev);
+
+#endif
