@@ -794,7 +794,7 @@ START_TEST(finetune_same_count_other_grid)
     random_model(&a, &c, 31);
     char d[64] = "/tmp/vit_grid_XXXXXX", ck[128], log[4096];
     ck_assert_ptr_nonnull(mkdtemp(d));
-    vt_train_state st = {.step = 7, .best_top1 = -1};
+    vt_train_state st = {.step = 7, .best_metric = -1};
     ck_assert_msg(vt_ckpt_write(d, &a, NULL, &st, "", 0, ck, sizeof ck) == VT_OK, "%s", vt_errmsg());
     small(&c, 16, 16, 4, 2);   /* grid 4x4 */
     random_model(&t, &c, 32);

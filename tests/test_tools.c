@@ -325,7 +325,7 @@ START_TEST(tool_eval_val_split_and_paths)
     ck_assert_int_eq(vt_vit_replicas_init_eval(&rep, &m, 1, 16u << 20), VT_OK);
     ck_assert_int_eq(vt_evaluate(&rep, l, &ev), VT_OK);
     char want[96];
-    snprintf(want, sizeof want, "loss %.4f  top-1 %.2f%%", ev.loss, ev.top1);
+    snprintf(want, sizeof want, "loss %.4f  top-1 %.2f%%", ev.v[0], ev.v[1]);   /* classification: loss, top-1, top-5 */
     ck_assert_msg(strstr(t.out, want), "'%s' not in %s", want, t.out);
     vt_loader_free(l);
     vt_vit_replicas_free(&rep);

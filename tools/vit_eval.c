@@ -175,10 +175,12 @@ int main(int argc, char **argv)
     if (other)
         fprintf(stderr, "vit-eval: warning: the run held out images of %s; %s gets the same split only if it holds the "
                         "same images in the same order\n", run.data_path, c.data_path);
-    printf("%s on %s (%s%s, %lld images): loss %.4f  top-1 %.2f%%  top-5 %.2f%%\n", ckpt, c.data_path, split,
+    char metrics[256];
+    vt_eval_format(&ev, false, metrics, sizeof metrics);
+    printf("%s on %s (%s%s, %lld images): %s\n", ckpt, c.data_path, split,
            !val ? "" : other ? ": held out of the training split by the run's val_fraction and seed"
                              : ": held out of the training split as the run did",
-           (long long)ev.count, ev.loss, ev.top1, ev.top5);
+           (long long)ev.count, metrics);
     vt_loader_free(l);
     l = NULL;
     if (ds->skipped > skipped0) vt_data_warn_skipped(stderr, "vit-eval: ", ds, split);   /* failed at full decode */

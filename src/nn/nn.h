@@ -36,14 +36,18 @@ typedef struct {
     int norm1_w, norm1_b, qkv_w, qkv_b, proj_w, proj_b, norm2_w, norm2_b, fc1_w, fc1_b, fc2_w, fc2_b;
 } vt_block_params;
 
+struct vt_objective;
+
 typedef struct {
     vt_vit_config cfg;
-    vt_paramset params;     /* timm state_dict names and layouts, in timm's order */
-    int cls_token, pos_embed, patch_w, patch_b, head_w, head_b;
-    int norm_w, norm_b;     /* the final LayerNorm over the tokens ("norm.*"); -1 with cfg.fc_norm */
-    int fc_norm_w, fc_norm_b; /* the LayerNorm after pooling ("fc_norm.*"); -1 without cfg.fc_norm */
+    vt_paramset params;     /* timm state_dict names and layouts, in timm's order: the encoder's, then the objective's */
+    int cls_token, pos_embed, patch_w, patch_b;
+    int norm_w, norm_b;     /* the encoder's final LayerNorm over the tokens ("norm.*"); -1 with cfg.fc_norm */
     vt_block_params *blocks;
     int grid_h, grid_w;     /* img / patch */
+    const struct vt_objective *objective;   /* what the encoder's tokens are trained for: its head and loss */
+    int fc_norm_w, fc_norm_b; /* the classification head: the LayerNorm after pooling ("fc_norm.*"); -1 without cfg.fc_norm */
+    int head_w, head_b;       /* its Linear ("head.*"); -1 when the objective has no such head */
 } vt_vit;
 
 /* Optional intermediate outputs of a forward pass (pointers into the graph's arena). */
@@ -71,16 +75,20 @@ void vt_vit_init_weights(vt_vit *m, vt_rng *rng);
 int64_t vt_vit_num_params(const vt_vit *m);
 /* parameter by timm name, or NULL (+ vt_err) */
 vt_var *vt_vit_param(vt_vit *m, const char *name);
-/* images (B, C, H, W) -> logits (B, num_classes). acts may be NULL. With the graph's grad disabled,
- * nothing is recorded and the activations of each block are released as soon as the next exists. */
-vt_var *vt_vit_forward(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts);
-/* A training pass (timm's model.train()): as vt_vit_forward, with patch dropout when the config asks for
- * it. Image i of the pass keeps the tokens drawn from (key, first + i): they depend on the key (one per
- * optimizer step) and the image's place in the whole batch, not on how the batch is split. */
+/* A training pass (timm's model.train()): patch dropout when the config asks for it. Image i of the pass
+ * keeps the tokens drawn from (key, first + i): they depend on the key (one per optimizer step) and the
+ * image's place in the whole batch, not on how the batch is split. */
 typedef struct {
     uint64_t key;
     int64_t first;
 } vt_vit_train_pass;
+/* The encoder: images (B, C, H, W) -> tokens (B, T, D) (T = 1 + the patch tokens kept), after the final
+ * LayerNorm (none with cfg.fc_norm: the classification head normalises after pooling). tp: a training
+ * pass, NULL for evaluation. acts may be NULL. With the graph's grad disabled, nothing is recorded and the
+ * activations of each block are released as soon as the next exists. */
+vt_var *vt_vit_encode(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp);
+/* the encoder, then the objective's head: images -> logits (B, num_classes) for classification */
+vt_var *vt_vit_forward(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts);
 vt_var *vt_vit_forward_train(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp);
 /* the kept patch tokens of one image: K of the indices [prefix, prefix + N), ascending, a uniformly
  * random subset drawn from (key, image) */
@@ -123,6 +131,54 @@ int vt_vit_config_from_npz(const char *path, vt_vit_config *c);
  * the patch size patch: c's own grid (c->img_h / c->patch ...) when the count is its, else a square one */
 int vt_vit_grid_from_pos_embed(const char *path, const char *name, int64_t tokens, int patch, vt_vit_config *c);
 
+/* ---------------------------------------------------------------- objectives (objective.c)
+ * What the encoder's tokens are trained for. An objective owns its head (the parameters it declares
+ * after the encoder's, so that the flat buffer keeps timm's names and order), its loss and its
+ * evaluation metrics; the trainer, the replicas and the evaluation ask it and assume nothing else
+ * (no labels, no logits). Classification (token or avg pooling, fc_norm, head, label-smoothed
+ * cross-entropy) is the one there is; a masked-image objective (masked patch prediction, MAE) takes its
+ * targets from b->images' patches and draws its mask from b->pass, with labels NULL. */
+#define VT_OBJ_MAX_METRICS 4
+typedef struct {
+    const char *key;        /* metrics.csv column eval_<key> */
+    const char *label;      /* in printed lines: "<label> <value>" */
+    const char *csv_fmt;    /* the value's format in metrics.csv, e.g. "%.9g" */
+    int digits;             /* decimals printed */
+    bool percent;           /* value = 100 * sum / count, printed with % (else sum / count) */
+} vt_obj_metric;
+
+/* one batch (or one replica's part of it) as the objective sees it */
+typedef struct {
+    vt_var *images;                 /* (B, C, H, W): what the encoder read */
+    const int *labels;              /* (B) classes; NULL for a self-supervised objective */
+    const vt_vit_train_pass *pass;  /* the training pass (its key), NULL in evaluation */
+    float label_smoothing;          /* classification's training loss ([optim] label_smoothing) */
+} vt_obj_batch;
+
+typedef struct vt_objective {
+    const char *name;
+    const char *summary;            /* what the final line calls the metrics: "final test <summary>: ..." */
+    int nmetrics;                   /* metric 0 is the mean loss */
+    vt_obj_metric metrics[VT_OBJ_MAX_METRICS];
+    int best;                       /* the metric that picks the best checkpoint */
+    bool best_lowest;               /* its lowest value wins (a loss), else its highest (an accuracy) */
+    /* declare the head's parameters after the encoder's (vt_vit_init calls it) */
+    int (*add_params)(vt_vit *m);
+    /* the head on the encoder's tokens (classification: the logits), NULL on error */
+    vt_var *(*head)(vt_vit *m, vt_graph *g, vt_var *tokens, vt_vit_acts *acts);
+    /* the mean loss over the batch (a scalar); *out (may be NULL) gets the head's output */
+    vt_var *(*loss)(vt_vit *m, vt_graph *g, vt_var *tokens, const vt_obj_batch *b, vt_var **out);
+    /* evaluation of nb images: adds each metric's sum over them into sums[0..nmetrics) (metric 0: the
+     * loss times nb) */
+    int (*eval)(vt_vit *m, vt_graph *g, vt_var *tokens, const vt_obj_batch *b, int nb, double *sums);
+} vt_objective;
+
+extern const vt_objective vt_objective_classification;
+/* is value of o's best metric better than best (-1: none yet)? */
+bool vt_objective_better(const vt_objective *o, double value, double best);
+/* the objective a model description trains for (classification: the only one so far) */
+const vt_objective *vt_objective_for(const vt_vit_config *c);
+
 /* ---------------------------------------------------------------- training step, data-parallel replicas */
 /* The forward and backward of one training batch on n replicas of one model: the batch is cut into n
  * contiguous parts that run side by side, one thread each with single-threaded kernels, on their own
@@ -142,8 +198,9 @@ int vt_vit_replicas_init(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_byte
 /* the same for evaluation only: the views share the model's buffers (no gradient memory) */
 int vt_vit_replicas_init_eval(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_bytes);
 void vt_vit_replicas_free(vt_vit_replicas *r);
-/* images x (B, C, H, W), labels y (B): adds scale * d(mean cross-entropy over B)/d(params) into the
- * model's gradient buffer (which the caller zeroes once per optimizer step) and returns the mean loss */
+/* images x (B, C, H, W), labels y (B; NULL for an objective without labels): adds scale * d(the model's
+ * objective's mean loss over B)/d(params) into the model's gradient buffer (which the caller zeroes once
+ * per optimizer step) and returns the mean loss; smoothing: classification's label smoothing */
 int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,
                           uint64_t key, double *loss);
 /* fn(r, i, b0, nb, ctx) on the parts [b0, b0 + nb) of a batch of B images, part i on replica i (its view
@@ -151,11 +208,11 @@ int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, flo
  * all threads). Returns the number of parts (min(n, B)), or VT_ERR with the first failing part's message. */
 typedef int (*vt_replica_fn)(vt_vit_replicas *r, int i, int b0, int nb, void *ctx);
 int vt_vit_replicas_each(vt_vit_replicas *r, int B, vt_replica_fn fn, void *ctx);
-/* inside fn: the graph of replica i reset, then the forward of images [b0, b0 + nb) of x (B, C, H, W) and
- * their mean cross-entropy against y[b0..] (label smoothing as given); *logits_out (may be NULL) gets the
- * logits. A training pass with train_key (the step's key), evaluation with NULL. NULL on error. */
-vt_var *vt_vit_replicas_part_loss(vt_vit_replicas *r, int i, float *x, const int *y, int b0, int nb, float smoothing,
-                                  const uint64_t *train_key, vt_var **logits_out);
+/* inside fn: the graph of replica i reset, then the encoder on images [b0, b0 + nb) of x (B, C, H, W); b
+ * gets that part of the batch (labels y + b0 when y is not NULL; the pass of train_key, the step's key, or
+ * NULL for evaluation) for the objective. Returns the tokens, NULL on error. */
+vt_var *vt_vit_replicas_part_encode(vt_vit_replicas *r, int i, float *x, const int *y, int b0, int nb,
+                                    const uint64_t *train_key, vt_vit_train_pass *pass, vt_obj_batch *b);
 
 /* ---- BEGIN pos_resample (src/nn/pos_resample.c) ---- */
 /* position embedding in (prefix + old_h*old_w, D) -> out (prefix + new_h*new_w, D): prefix tokens kept,

@@ -120,8 +120,8 @@ typedef struct {
     uint64_t key;
 } train_ctx;
 
-vt_var *vt_vit_replicas_part_loss(vt_vit_replicas *r, int i, float *x, const int *y, int b0, int nb, float smoothing,
-                                  const uint64_t *train_key, vt_var **logits_out)
+vt_var *vt_vit_replicas_part_encode(vt_vit_replicas *r, int i, float *x, const int *y, int b0, int nb,
+                                    const uint64_t *train_key, vt_vit_train_pass *pass, vt_obj_batch *b)
 {
     vt_vit *v = &r->views[i];
     vt_graph *g = &r->graphs[i];
@@ -129,11 +129,12 @@ vt_var *vt_vit_replicas_part_loss(vt_vit_replicas *r, int i, float *x, const int
     int64_t per_img = (int64_t)c->in_chans * c->img_h * c->img_w;
     int64_t shape[4] = {nb, c->in_chans, c->img_h, c->img_w};
     vt_graph_reset(g);
-    vt_var *in = vt_var_wrap(g, x + per_img * b0, 4, shape, "images");
-    vt_vit_train_pass tp = {.key = train_key ? *train_key : 0, .first = b0};
-    vt_var *logits = in ? vt_vit_forward_train(v, g, in, NULL, train_key ? &tp : NULL) : NULL;
-    if (logits_out) *logits_out = logits;
-    return logits ? vt_cross_entropy(g, logits, y + b0, smoothing) : NULL;
+    *pass = (vt_vit_train_pass){.key = train_key ? *train_key : 0, .first = b0};
+    memset(b, 0, sizeof *b);
+    b->images = vt_var_wrap(g, x + per_img * b0, 4, shape, "images");
+    b->labels = y ? y + b0 : NULL;
+    b->pass = train_key ? pass : NULL;
+    return b->images ? vt_vit_encode(v, g, b->images, NULL, b->pass) : NULL;
 }
 
 /* forward + backward of images [b0, b0 + nb) of the batch on replica i */
@@ -142,7 +143,12 @@ static int train_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
     train_ctx *t = ctx;
     if (i > 0) memset(r->views[i].params.grad, 0, (size_t)r->model->params.numel * sizeof(float));
     t->part_loss[i] = 0;
-    vt_var *l = vt_vit_replicas_part_loss(r, i, t->x, t->y, b0, nb, t->smoothing, &t->key, NULL);
+    vt_vit_train_pass pass;
+    vt_obj_batch b;
+    vt_var *tokens = vt_vit_replicas_part_encode(r, i, t->x, t->y, b0, nb, &t->key, &pass, &b);
+    b.label_smoothing = t->smoothing;
+    vt_vit *v = &r->views[i];
+    vt_var *l = tokens ? v->objective->loss(v, &r->graphs[i], tokens, &b, NULL) : NULL;
     /* this part's share of the mean over the batch; with one part the factor is exactly scale */
     float w = nb == t->B ? t->scale : (float)((double)t->scale * nb / t->B);
     vt_var *scaled = l ? vt_scale(&r->graphs[i], l, w) : NULL;

@@ -49,17 +49,16 @@ int vt_vit_init(vt_vit *m, const vt_vit_config *c)
         r |= P1(BP("mlp.fc2.bias"), D, &b->fc2_b);
 #undef BP
     }
-    /* timm registers norm, then fc_norm, then head; with fc_norm its norm is an Identity (no parameters) */
-    m->norm_w = m->norm_b = m->fc_norm_w = m->fc_norm_b = -1;
-    if (c->fc_norm) {
-        r |= P1("fc_norm.weight", D, &m->fc_norm_w);
-        r |= P1("fc_norm.bias", D, &m->fc_norm_b);
-    } else {
+    /* the encoder's final norm; with fc_norm timm's norm is an Identity (no parameters) and the
+     * classification head normalises after pooling. timm registers norm, then fc_norm, then head: the
+     * objective's parameters come last */
+    m->norm_w = m->norm_b = m->fc_norm_w = m->fc_norm_b = m->head_w = m->head_b = -1;
+    if (!c->fc_norm) {
         r |= P1("norm.weight", D, &m->norm_w);
         r |= P1("norm.bias", D, &m->norm_b);
     }
-    r |= P2("head.weight", c->num_classes, D, &m->head_w);
-    r |= P1("head.bias", c->num_classes, &m->head_b);
+    m->objective = vt_objective_for(c);
+    if (r == VT_OK) r = m->objective->add_params(m);
     if (r == VT_OK) r = vt_paramset_alloc(&m->params);
     if (r != VT_OK) {
         vt_vit_free(m);
@@ -147,6 +146,12 @@ vt_var *vt_vit_forward(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts
 
 vt_var *vt_vit_forward_train(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp)
 {
+    vt_var *tokens = vt_vit_encode(m, g, images, acts, tp);
+    return tokens ? m->objective->head(m, g, tokens, acts) : NULL;
+}
+
+vt_var *vt_vit_encode(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp)
+{
     const vt_vit_config *c = &m->cfg;
     if (!images) {
         vt_err("vit forward: images are NULL");
@@ -197,15 +202,8 @@ vt_var *vt_vit_forward_train(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts
         }
         if (acts && acts->block) acts->block[i] = x;
     }
-    if (c->fc_norm) {
-        /* timm's fc_norm: no norm over the tokens, the mean of the patch tokens, then a LayerNorm of it */
-        x = vt_pool(g, x, c->pool, 1);
-        x = x ? vt_layernorm(g, x, PV(m->fc_norm_w), PV(m->fc_norm_b), c->ln_eps) : NULL;
-        if (acts && x) acts->fc_norm = x;
-    } else {
-        x = vt_layernorm(g, x, PV(m->norm_w), PV(m->norm_b), c->ln_eps);
-        if (acts && x) acts->norm = x;
-        x = x ? vt_pool(g, x, c->pool, 1) : NULL;
-    }
-    return x ? vt_linear(g, x, PV(m->head_w), PV(m->head_b)) : NULL;
+    if (c->fc_norm) return x;   /* timm's norm is an Identity: the head's fc_norm follows the pooling */
+    x = vt_layernorm(g, x, PV(m->norm_w), PV(m->norm_b), c->ln_eps);
+    if (acts && x) acts->norm = x;
+    return x;
 }

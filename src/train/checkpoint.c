@@ -46,7 +46,7 @@ static int write_state(vt_h5id f, const vt_train_state *s)
     r |= vt_h5_write_attr_i64(f, "/state", "epoch", s->epoch);
     r |= vt_h5_write_attr_i64(f, "/state", "batch_in_epoch", s->batch_in_epoch);
     r |= vt_h5_write_attr_i64(f, "/state", "seed", s->seed);
-    r |= vt_h5_write_attr_f64(f, "/state", "best_top1", s->best_top1);
+    r |= vt_h5_write_attr_f64(f, "/state", "best_top1", s->best_metric);
     r |= vt_h5_write_attr_i64(f, "/state", "best_step", s->best_step);
     if (s->train_images > 0) r |= vt_h5_write_attr_i64(f, "/state", "train_images", s->train_images);
     int64_t rng[4];
@@ -218,7 +218,7 @@ int vt_ckpt_load(const char *path, vt_vit *m, vt_optim *o, vt_train_state *s, ch
         r |= vt_h5_attr_i64(f, "/state", "epoch", &s->epoch);
         r |= vt_h5_attr_i64(f, "/state", "batch_in_epoch", &s->batch_in_epoch);
         r |= vt_h5_attr_i64(f, "/state", "seed", &s->seed);
-        r |= vt_h5_attr_f64(f, "/state", "best_top1", &s->best_top1);
+        r |= vt_h5_attr_f64(f, "/state", "best_top1", &s->best_metric);
         r |= vt_h5_attr_i64(f, "/state", "best_step", &s->best_step);
         if (r == VT_OK && vt_h5_has_attr(f, "/state", "train_images"))   /* written since format 1's first files */
             r = vt_h5_attr_i64(f, "/state", "train_images", &s->train_images);

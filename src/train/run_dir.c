@@ -45,11 +45,17 @@ static int write_text_atomic(const char *path, const char *text)
     return VT_OK;
 }
 
-#define CSV_HEADER "step,epoch,loss,lr,grad_norm,img_per_s,eval_loss,eval_top1,eval_top5\n"
+/* metrics.csv's header: the step's columns, then the objective's evaluation metrics */
+static void csv_header(const run_t *r, char *buf, size_t n)
+{
+    char ev[256];
+    vt_eval_csv(r->model.objective, NULL, true, ev, sizeof ev);
+    snprintf(buf, n, "step,epoch,loss,lr,grad_norm,img_per_s%s\n", ev);
+}
 
 /* keep the rows of metrics.csv up to (and including) step, so a resumed run appends without
  * duplicating what it will redo */
-static int metrics_truncate(const char *path, int64_t step)
+static int metrics_truncate(const run_t *r, const char *path, int64_t step)
 {
     FILE *f = fopen(path, "r");
     if (!f) return VT_OK;
@@ -61,7 +67,9 @@ static int metrics_truncate(const char *path, int64_t step)
     while (fgets(line, sizeof line, f)) {
         if (first) {
             first = false;
-            fputs(CSV_HEADER, m);
+            char h[512];
+            csv_header(r, h, sizeof h);
+            fputs(h, m);
             continue;
         }
         long long s = atoll(line);
@@ -69,9 +77,9 @@ static int metrics_truncate(const char *path, int64_t step)
     }
     fclose(f);
     fclose(m);
-    int r = write_text_atomic(path, out);
+    int rc = write_text_atomic(path, out);
     free(out);
-    return r;
+    return rc;
 }
 
 /* is path the config.ini of a run folder (next to its metrics.csv or checkpoints)? Then dir is that folder */
@@ -240,7 +248,9 @@ int run_dir_metrics_row(run_t *r, const char *row)
     if (!r->writes) return VT_OK;
     FILE *f = fopen(r->metrics_path, "a");
     if (!f) return vt_err("%s: cannot append: %s", r->metrics_path, strerror(errno));
-    if (ftell(f) == 0) fputs(CSV_HEADER, f);
+    char h[512];
+    csv_header(r, h, sizeof h);
+    if (ftell(f) == 0) fputs(h, f);
     fputs(row, f);
     fclose(f);
     return VT_OK;
@@ -309,7 +319,7 @@ int run_dir_resume(run_t *r, const char *resume, bool *resumed)
     if (rc != VT_OK) return VT_ERR;
     r->st.train_images = vt_loader_size(r->train_l);
     /* the best checkpoint so far stays protected from pruning after the resume */
-    if (r->st.best_top1 >= 0) vt_ckpt_path(r->out_dir, r->st.best_step, r->best_path, sizeof r->best_path);
+    if (r->st.best_metric >= 0) vt_ckpt_path(r->out_dir, r->st.best_step, r->best_path, sizeof r->best_path);
     fprintf(r->out, "resumed from %s at step %lld (epoch %lld, batch %lld)\n", ckpt, (long long)r->st.step,
             (long long)r->st.epoch + 1, (long long)r->st.batch_in_epoch);
     return VT_OK;
@@ -322,5 +332,5 @@ int run_dir_begin(run_t *r)
     if (snprintf(p, sizeof p, "%s/config.ini", r->out_dir) >= (int)sizeof p)
         return vt_err("%.64s...: output directory path too long", r->out_dir);
     if (write_text_atomic(p, r->cfg_text) != VT_OK) return VT_ERR;
-    return metrics_truncate(r->metrics_path, r->st.step);
+    return metrics_truncate(r, r->metrics_path, r->st.step);
 }

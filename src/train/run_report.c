@@ -72,6 +72,7 @@ void run_progress(run_t *r, double loss, double avg, double lr, double gnorm, do
 void run_print_eval(run_t *r, const vt_eval_result *ev)
 {
     if (r->tty) fputc('\n', r->out);
-    fprintf(r->out, "eval after step %lld: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (%lld images)\n",
-            (long long)r->st.step, ev->loss, ev->top1, ev->top5, (long long)ev->count);
+    char m[256];
+    vt_eval_format(ev, false, m, sizeof m);
+    fprintf(r->out, "eval after step %lld: %s  (%lld images)\n", (long long)r->st.step, m, (long long)ev->count);
 }

@@ -1,4 +1,4 @@
-/* train.h - the top layer: golden checks against timm, (later) config, training loop, checkpoints. */
+/* train.h - the top layer: golden checks against timm, the config, training loop, evaluation, checkpoints. */
 #ifndef VIT_TRAIN_H
 #define VIT_TRAIN_H
 
@@ -44,7 +44,8 @@ typedef struct {
     int64_t batch_in_epoch;  /* micro-batches of this epoch already consumed */
     int64_t seed;            /* run seed (init, shuffling, augmentation) */
     vt_rng rng;              /* the trainer's own RNG stream */
-    double best_top1;        /* best evaluation top-1 so far (-1: none) */
+    double best_metric;      /* the objective's best metric so far (-1: none; metrics are never negative);
+                                checkpoints store it as /state best_top1, its name from before objectives */
     int64_t best_step;
     int64_t train_images;    /* the training set's size (the data order depends on it); 0: not recorded */
 } vt_train_state;
@@ -218,13 +219,19 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out);
 void vt_train_request_stop(int signo);
 
 typedef struct {
-    double loss, top1, top5;
-    int64_t count;
+    const vt_objective *obj;        /* whose metrics these are */
+    double v[VT_OBJ_MAX_METRICS];   /* its metrics in its order (classification: loss, top-1 %, top-5 %) */
+    int64_t count;                  /* images evaluated */
 } vt_eval_result;
 
-/* evaluate the replicas' model on a loader (no grad): each batch is cut over the replicas' graphs,
- * which are left reset */
+/* evaluate the replicas' model on a loader (no grad) with its objective's metrics: each batch is cut over
+ * the replicas' graphs, which are left reset */
 int vt_evaluate(vt_vit_replicas *rep, vt_loader *l, vt_eval_result *r);
+/* "loss 0.3120  top-1 88.50%  top-5 99.60%" (loss_last: the loss at the end) */
+void vt_eval_format(const vt_eval_result *ev, bool loss_last, char *buf, size_t n);
+/* the metrics.csv columns of o's metrics: ",eval_loss,eval_top1,..." (header), the values of ev, or with
+ * ev NULL the empty columns of a row without evaluation */
+void vt_eval_csv(const vt_objective *o, const vt_eval_result *ev, bool header, char *buf, size_t n);
 
 #ifdef __cplusplus
 }

@@ -173,7 +173,7 @@ static int build(run_t *r)
     r->cfg_text = config_text(c);
     r->st.seed = c->seed;
     r->st.train_images = vt_loader_size(r->train_l);
-    r->st.best_top1 = -1;
+    r->st.best_metric = -1;
     r->st.rng = init_rng;
     return VT_OK;
 }
@@ -252,9 +252,9 @@ static int maybe_eval(run_t *r, loop_t *lp, bool epoch_end, bool last, vt_eval_r
     *did = r->eval_l && (c->eval_every_steps > 0 ? r->st.step % c->eval_every_steps == 0 || last : epoch_end || last);
     double t_ev = vt_now();
     if (*did && vt_evaluate(&r->rep, r->eval_l, ev) != VT_OK) return VT_ERR;
-    if (*did && !isfinite(ev->loss))   /* never a checkpoint, let alone the best */
+    if (*did && !isfinite(ev->v[0]))   /* never a checkpoint, let alone the best */
         return vt_err("evaluation loss is %s after step %lld: the model has diverged; stopping; %s",
-                      isnan(ev->loss) ? "nan" : "infinite", (long long)r->st.step, run_dir_kept(r));
+                      isnan(ev->v[0]) ? "nan" : "infinite", (long long)r->st.step, run_dir_kept(r));
     if (*did && last) {
         lp->final_ev = *ev;
         lp->have_final = true;
@@ -270,13 +270,10 @@ static int log_row(run_t *r, loop_t *lp, const step_result *s, const vt_eval_res
     double now = vt_now();
     double ips = lp->imgs_since_log / (now - lp->t_log - (lp->t_eval - lp->t_eval_log));   /* training time only */
     double eta = (now - lp->t_start) / lp->steps_done * (r->total_steps - r->st.step);
-    char row[512];
-    if (did_eval)
-        snprintf(row, sizeof row, "%lld,%lld,%.9g,%.9g,%.9g,%.1f,%.9g,%.4f,%.4f\n", (long long)r->st.step,
-                 (long long)r->st.epoch + 1, s->loss, s->lr, s->gnorm, ips, ev->loss, ev->top1, ev->top5);
-    else
-        snprintf(row, sizeof row, "%lld,%lld,%.9g,%.9g,%.9g,%.1f,,,\n", (long long)r->st.step,
-                 (long long)r->st.epoch + 1, s->loss, s->lr, s->gnorm, ips);
+    char row[512], evcols[256];
+    vt_eval_csv(r->model.objective, did_eval ? ev : NULL, false, evcols, sizeof evcols);
+    snprintf(row, sizeof row, "%lld,%lld,%.9g,%.9g,%.9g,%.1f%s\n", (long long)r->st.step, (long long)r->st.epoch + 1,
+             s->loss, s->lr, s->gnorm, ips, evcols);
     if (run_dir_metrics_row(r, row) != VT_OK) return VT_ERR;
     run_progress(r, s->loss, lp->loss_since_log / (double)lp->steps_since_log, s->lr, s->gnorm, ips, eta);
     if (did_eval) run_print_eval(r, ev);   /* after the step's own line */
@@ -326,9 +323,10 @@ static vt_train_status finish(run_t *r, loop_t *lp, int64_t skipped0)
             if (vt_evaluate(&r->rep, r->eval_l, &ev) != VT_OK) return VT_TRAIN_FAILED;
             run_print_eval(r, &ev);
         }
-        fprintf(out, "final %s accuracy: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (after %lld step%s; this invocation "
-                     "%.1f s)\n", r->test_ds ? "test" : "validation", ev.top1, ev.top5, ev.loss, (long long)r->st.step,
-                r->st.step == 1 ? "" : "s", vt_now() - lp->t_start);
+        char m[256];
+        vt_eval_format(&ev, true, m, sizeof m);
+        fprintf(out, "final %s %s: %s  (after %lld step%s; this invocation %.1f s)\n", r->test_ds ? "test" : "validation",
+                ev.obj->summary, m, (long long)r->st.step, r->st.step == 1 ? "" : "s", vt_now() - lp->t_start);
     }
     fprintf(out, "data loader wait: %.2f s of %.1f s of training (%.1f%%; evaluation not counted)\n", lp->waited,
             t_train, t_train > 0 ? 100 * lp->waited / t_train : 0.0);
@@ -364,9 +362,10 @@ static vt_train_status train_loop(run_t *r, const vt_train_args *a)
         bool did_eval;
         if (maybe_eval(r, &lp, epoch_end, last, &ev, &did_eval) != VT_OK) return VT_TRAIN_FAILED;
         if (log_row(r, &lp, &s, &ev, did_eval, last) != VT_OK) return VT_TRAIN_FAILED;
-        const bool better = did_eval && ev.top1 > r->st.best_top1;
+        const vt_objective *obj = r->model.objective;
+        const bool better = did_eval && vt_objective_better(obj, ev.v[obj->best], r->st.best_metric);
         if (better) {
-            r->st.best_top1 = ev.top1;
+            r->st.best_metric = ev.v[obj->best];
             r->st.best_step = r->st.step;
         }
         if (epoch_end) {
