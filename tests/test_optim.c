@@ -3,6 +3,7 @@
  * independent per-element check) and also through the code vit-golden runs (src/train/golden.c). */
 #include "testutil.h"
 #include "optim/optim.h"
+#include "golden/golden.h"
 #include "train/train.h"
 #include <math.h>
 #include <stdio.h>

@@ -2,6 +2,7 @@
  * and properties that must hold for any grid. */
 #include "testutil.h"
 #include "nn/nn.h"
+#include "golden/golden.h"
 #include "train/train.h"
 #include <math.h>
 #include <stdio.h>

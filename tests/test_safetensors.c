@@ -1,6 +1,7 @@
 /* test_safetensors.c - timm's safetensors file loads and reproduces timm's logits; export -> import is
  * exact and follows the format; truncated or inconsistent files are refused naming file and tensor. */
 #include "testutil.h"
+#include "golden/golden.h"
 #include "train/train.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <math.h>
 #include <unistd.h>
 #include <zip.h>
+#include <hdf5.h>
 
 static void tiny(vt_vit_config *c)
 {
@@ -808,6 +810,65 @@ START_TEST(finetune_same_count_other_grid)
 }
 END_TEST
 
+/* a checkpoint's model attributes (one table writes and reads them): every field round trips; a file
+ * written before fc_norm existed (no such attribute) reads as fc_norm = false; a pooling name or an
+ * fc_norm value outside the table is refused naming the attribute */
+START_TEST(ckpt_model_attributes)
+{
+    vt_vit_config c, r;
+    vt_vit a;
+    small(&c, 8, 16, 5, 2);
+    c.pool = VT_POOL_MEAN;
+    c.fc_norm = true;
+    c.gelu = VT_GELU_TANH;
+    c.ln_eps = 1e-5f;
+    c.mlp_ratio = 2.5;
+    random_model(&a, &c, 41);
+    char d[64] = "/tmp/vit_attrs_XXXXXX", ck[128];
+    ck_assert_ptr_nonnull(mkdtemp(d));
+    vt_train_state st = {.step = 3, .best_metric = -1};
+    ck_assert_msg(vt_ckpt_write(d, &a, NULL, &st, "", 0, ck, sizeof ck) == VT_OK, "%s", vt_errmsg());
+    ck_assert_msg(vt_ckpt_model_config(ck, &r) == VT_OK, "%s", vt_errmsg());
+    ck_assert(r.img_h == 8 && r.img_w == 16 && r.patch == 4 && r.in_chans == 3 && r.num_classes == 5);
+    ck_assert(r.embed_dim == 16 && r.depth == 2 && r.num_heads == 2 && r.mlp_ratio == 2.5 && r.ln_eps == 1e-5f);
+    ck_assert(r.pool == VT_POOL_MEAN && r.fc_norm && r.gelu == VT_GELU_TANH);
+    /* as a file from before fc_norm: the attribute gone (and a plain model, norm.* not fc_norm.*) */
+    hid_t f = H5Fopen(ck, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert_int_ge(f, 0);
+    ck_assert_int_ge(H5Adelete_by_name(f, "/model", "fc_norm", H5P_DEFAULT), 0);
+    ck_assert_int_ge(H5Fclose(f), 0);
+    ck_assert_msg(vt_ckpt_model_config(ck, &r) == VT_OK, "%s", vt_errmsg());
+    ck_assert(!r.fc_norm && r.pool == VT_POOL_MEAN);
+    const struct { const char *name, *value, *msg; } bad[] = {
+        {"fc_norm", NULL, "/model attribute fc_norm = 2, expected 0 or 1"},
+        {"pool", "max", "/model attribute pool: pooling 'max' unknown (expected token|avg)"},
+        {"gelu", "relu", "/model attribute gelu: GELU 'relu' unknown (expected erf|tanh)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        vt_h5id h = vt_h5_open(ck, true);
+        ck_assert_msg(h >= 0, "%s", vt_errmsg());
+        if (H5Aexists_by_name((hid_t)h, "/model", bad[i].name, H5P_DEFAULT) > 0)
+            ck_assert_int_ge(H5Adelete_by_name((hid_t)h, "/model", bad[i].name, H5P_DEFAULT), 0);
+        int w = bad[i].value ? vt_h5_write_attr_str(h, "/model", bad[i].name, bad[i].value)
+                             : vt_h5_write_attr_i64(h, "/model", bad[i].name, 2);
+        ck_assert_msg(w == VT_OK, "%s", vt_errmsg());
+        ck_assert_int_eq(vt_h5_close(h), VT_OK);
+        ck_assert_int_eq(vt_ckpt_model_config(ck, &r), VT_ERR);
+        ck_assert_msg(strstr(vt_errmsg(), bad[i].msg) && strstr(vt_errmsg(), ck), "%s", vt_errmsg());
+        h = vt_h5_open(ck, true);   /* the good value back for the next one */
+        ck_assert_int_ge(H5Adelete_by_name((hid_t)h, "/model", bad[i].name, H5P_DEFAULT), 0);
+        w = !bad[i].value ? vt_h5_write_attr_i64(h, "/model", "fc_norm", 0)
+            : vt_h5_write_attr_str(h, "/model", bad[i].name, i == 1 ? "avg" : "tanh");
+        ck_assert_int_eq(w, VT_OK);
+        ck_assert_int_eq(vt_h5_close(h), VT_OK);
+    }
+    ck_assert_msg(vt_ckpt_model_config(ck, &r) == VT_OK, "%s", vt_errmsg());
+    vt_vit_free(&a);
+    remove(ck);
+    rmdir(d);
+}
+END_TEST
+
 /* a backbone without head.* (timm's DINO/MAE weights, a reset_classifier(0) export): everything else is
  * taken, the head made new as for another class count; the exact loader still refuses it */
 START_TEST(finetune_takes_a_backbone)
@@ -989,6 +1050,7 @@ int main(void)
     tcase_add_test(tc, finetune_adapts_head_and_grid);
     tcase_add_test(tc, finetune_takes_a_backbone);
     tcase_add_test(tc, finetune_same_count_other_grid);
+    tcase_add_test(tc, ckpt_model_attributes);
     tcase_add_test(tc, finetune_refuses_other_architectures);
     tcase_add_test(tc, fc_norm_round_trip_and_inference);
     suite_add_tcase(s, tc);

@@ -2,6 +2,7 @@
  * finite differences, no-grad evaluation, the golden checks (and that they can fail). */
 #include "testutil.h"
 #include "nn/nn.h"
+#include "golden/golden.h"
 #include "train/train.h"
 #include <math.h>
 #include <stdio.h>

@@ -21,7 +21,7 @@ static void usage(FILE *f)
                "OUT.h5 is replaced only when it is a dataset file (HDF5 with images; never a data file of SRC,\n"
                "a checkpoint or any other file).\n"
                "options:\n"
-               "  --format auto|idx|cifar|hdf5|folder   (default auto: detected from the path)\n"
+               "  --format " VT_DATA_FORMAT_CHOICES "   (default auto: detected from the path)\n"
                "  --images-key NAME --labels-key NAME    HDF5 dataset names (images, labels)\n"
                "  --num-classes N                        refuse labels >= N\n"
                "  --coarse                               CIFAR-100: the 20 coarse labels\n"
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     vt_data_options o = {0};
     long long limit = 0;
     static const char *const bad_choices[] = {"refuse", "skip", NULL};
-    static const char *const format_choices[] = {"auto", "idx", "cifar", "hdf5", "folder", NULL};
+    static const char *const format_choices[] = {"auto", VT_DATA_FORMATS(VT_DATA_FORMAT_NAME) NULL};
     for (int i = first_opt; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         static const char *known[] = {"--format", "--images-key", "--labels-key", "--num-classes", "--channels",

@@ -1,6 +1,6 @@
 /* vit-golden - check this implementation against reference values computed by timm. */
 #include "cli.h"
-#include "train/train.h"
+#include "golden/golden.h"
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -20,7 +20,7 @@ extern "C" {
 typedef struct vt_dataset vt_dataset;
 struct vt_dataset {
     char path[1024];        /* what was opened (for messages) */
-    const char *format;     /* "idx", "cifar", "hdf5", "folder" */
+    const char *format;     /* its name in VT_DATA_FORMATS: "idx", "cifar", "hdf5", "folder" */
     int64_t count;          /* samples */
     int num_classes;
     int h, w, c;            /* delivered image shape; pixels are uint8 (h, w, c) */
@@ -33,11 +33,26 @@ struct vt_dataset {
     char skip_note[512];    /* the first of them and why ("" when none) */
 };
 
+/* The dataset formats, in the order detection tries them: X(name, detect, open, what). detect(path, st)
+ * says whether path (st: its stat) holds that format; open is the format's opener (data_internal.h);
+ * what is the detection message's description of it (NULL: not named there). This list is the registry:
+ * vt_dataset_open_opts, [data] format's choices and vit-data's --format all come from it. A new format is
+ * one line here and its detect and open functions (data_internal.h, its own file). */
+#define VT_DATA_FORMATS(X)                                                                                  \
+    X("idx", vt_idx_detect, vt_idx_open_path, "IDX files (train-images-idx3-ubyte[.gz])")                   \
+    X("cifar", vt_cifar_detect, vt_cifar_open, "CIFAR batches (data_batch_1.bin or train.bin)")             \
+    X("hdf5", vt_h5data_detect, vt_h5data_open, NULL)                                                       \
+    X("folder", vt_folder_detect_path, vt_folder_open, "class folders of .jpg/.png images")
+/* the names as "auto|idx|cifar|hdf5|folder" (a config key's choices), or as array items "idx", "cifar", ... */
+#define VT_DATA_FORMAT_BAR(name, detect, open, what) "|" name
+#define VT_DATA_FORMAT_CHOICES "auto" VT_DATA_FORMATS(VT_DATA_FORMAT_BAR)
+#define VT_DATA_FORMAT_NAME(name, detect, open, what) name,
+
 /* What to do with an image file that cannot be decoded (image folders) */
 typedef enum { VT_BAD_REFUSE = 0, VT_BAD_SKIP = 1 } vt_bad_policy;
 
 typedef struct {
-    const char *format;       /* "auto" or NULL (detect from the path), "idx", "cifar", "hdf5", "folder" */
+    const char *format;       /* "auto" or NULL (detect from the path), or a name of VT_DATA_FORMATS */
     const char *images_key;   /* HDF5 dataset names (NULL: "images", "labels") */
     const char *labels_key;
     int num_classes;          /* > 0: a label >= this refuses the file; 0: the data decides */

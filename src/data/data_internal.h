@@ -8,6 +8,14 @@
 
 /* ---- format openers: *out stays NULL with VT_OK when the split does not exist */
 int vt_idx_open(vt_dataset **out, const char *dir, const char *split, const vt_data_options *o);
+/* ---- the registry's detect and open functions (VT_DATA_FORMATS, data.h; dataset.c) */
+struct stat;
+bool vt_idx_detect(const char *path, const struct stat *st);
+/* an IDX folder, or one IDX file named directly (its folder is the dataset) */
+int vt_idx_open_path(vt_dataset **out, const char *path, const char *split, const vt_data_options *o);
+bool vt_cifar_detect(const char *path, const struct stat *st);
+bool vt_h5data_detect(const char *path, const struct stat *st);
+bool vt_folder_detect_path(const char *path, const struct stat *st);
 int vt_cifar_open(vt_dataset **out, const char *dir, const char *split, const vt_data_options *o);
 int vt_h5data_open(vt_dataset **out, const char *path, const char *split, const vt_data_options *o);
 int vt_folder_open(vt_dataset **out, const char *root, const char *split, const vt_data_options *o);

@@ -13,27 +13,80 @@ static bool exists(const char *dir, const char *name)
     return stat(p, &st) == 0;
 }
 
-static bool has_idx(const char *dir)
-{
-    static const char *names[] = {"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte",
-                                  "t10k-images-idx3-ubyte.gz", "train-labels-idx1-ubyte", "train-labels-idx1-ubyte.gz"};
-    for (size_t k = 0; k < sizeof names / sizeof *names; k++)
-        if (exists(dir, names[k])) return true;
-    return false;
-}
-
-static bool has_cifar(const char *dir)
-{
-    return exists(dir, "data_batch_1.bin") || exists(dir, "train.bin") || exists(dir, "test_batch.bin") ||
-           exists(dir, "test.bin");
-}
-
 /* an IDX file named directly: its folder is the dataset */
 static bool idx_file_name(const char *path)
 {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
     return strstr(b, "-idx3-ubyte") || strstr(b, "-idx1-ubyte");
+}
+
+bool vt_idx_detect(const char *path, const struct stat *st)
+{
+    if (S_ISREG(st->st_mode)) return idx_file_name(path);
+    static const char *names[] = {"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte",
+                                  "t10k-images-idx3-ubyte.gz", "train-labels-idx1-ubyte", "train-labels-idx1-ubyte.gz"};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+        if (exists(path, names[k])) return true;
+    return false;
+}
+
+int vt_idx_open_path(vt_dataset **out, const char *path, const char *split, const vt_data_options *o)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && idx_file_name(path)) {
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+    }
+    return vt_idx_open(out, dir, split, o);
+}
+
+bool vt_cifar_detect(const char *path, const struct stat *st)
+{
+    (void)st;
+    return exists(path, "data_batch_1.bin") || exists(path, "train.bin") || exists(path, "test_batch.bin") ||
+           exists(path, "test.bin");
+}
+
+/* any other file: the HDF5 reader says when it is not one */
+bool vt_h5data_detect(const char *path, const struct stat *st)
+{
+    (void)path;
+    return S_ISREG(st->st_mode);
+}
+
+bool vt_folder_detect_path(const char *path, const struct stat *st)
+{
+    return S_ISDIR(st->st_mode) && vt_folder_detect(path);
+}
+
+typedef struct {
+    const char *name;
+    bool (*detect)(const char *path, const struct stat *st);
+    int (*open)(vt_dataset **out, const char *path, const char *split, const vt_data_options *o);
+    const char *what;
+} data_format;
+
+#define VT_DATA_FORMAT_ENTRY(name, detect, open, what) {name, detect, open, what},
+static const data_format formats[] = {VT_DATA_FORMATS(VT_DATA_FORMAT_ENTRY)};
+#define NFORMATS (sizeof formats / sizeof *formats)
+
+/* "A, B or C" of the formats' descriptions (those that have one) or names */
+static void list_formats(bool names, char *buf, size_t n)
+{
+    size_t used = 0, count = 0, total = 0;
+    for (size_t i = 0; i < NFORMATS; i++) total += names || formats[i].what;
+    buf[0] = '\0';
+    for (size_t i = 0; i < NFORMATS && used < n; i++) {
+        const char *w = names ? formats[i].name : formats[i].what;
+        if (!w) continue;
+        count++;
+        int k = snprintf(buf + used, n - used, "%s%s", count == 1 ? "" : count == total ? " or " : ", ", w);
+        used = k < 0 ? n : used + (size_t)k;
+    }
 }
 
 int vt_dataset_open_opts(vt_dataset **out, const char *path, const char *split, const vt_data_options *o)
@@ -46,29 +99,16 @@ int vt_dataset_open_opts(vt_dataset **out, const char *path, const char *split, 
     if (!split || (strcmp(split, "train") && strcmp(split, "test")))
         return vt_err("%s: split '%s' (expected train or test)", path, split ? split : "(null)");
     if (stat(path, &st) != 0) return vt_err("%s: no such file or folder", path);
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", path);
     const char *fmt = o->format && *o->format ? o->format : "auto";
-    if (strcmp(fmt, "auto") == 0) {
-        if (S_ISREG(st.st_mode) && idx_file_name(path)) {
-            char *slash = strrchr(dir, '/');
-            if (slash) *slash = 0;
-            else snprintf(dir, sizeof dir, ".");
-            fmt = "idx";
-        } else if (S_ISREG(st.st_mode)) fmt = "hdf5";
-        else if (has_idx(path)) fmt = "idx";
-        else if (has_cifar(path)) fmt = "cifar";
-        else if (vt_folder_detect(path)) fmt = "folder";
-        else
-            return vt_err("%s: cannot tell the dataset format: expected IDX files (train-images-idx3-ubyte[.gz]), "
-                          "CIFAR batches (data_batch_1.bin or train.bin) or class folders of .jpg/.png images, "
-                          "found none of them", path);
-    }
-    if (strcmp(fmt, "idx") == 0) return vt_idx_open(out, dir, split, o);
-    if (strcmp(fmt, "cifar") == 0) return vt_cifar_open(out, path, split, o);
-    if (strcmp(fmt, "hdf5") == 0) return vt_h5data_open(out, path, split, o);
-    if (strcmp(fmt, "folder") == 0) return vt_folder_open(out, path, split, o);
-    return vt_err("%s: dataset format '%s' unknown (expected auto, idx, cifar, hdf5 or folder)", path, fmt);
+    const bool detect = strcmp(fmt, "auto") == 0;
+    for (size_t i = 0; i < NFORMATS; i++)
+        if (detect ? formats[i].detect(path, &st) : strcmp(fmt, formats[i].name) == 0)
+            return formats[i].open(out, path, split, o);
+    char list[512];
+    list_formats(!detect, list, sizeof list);
+    if (detect)
+        return vt_err("%s: cannot tell the dataset format: expected %s, found none of them", path, list);
+    return vt_err("%s: dataset format '%s' unknown (expected auto, %s)", path, fmt, list);
 }
 
 int vt_dataset_open(vt_dataset **out, const char *path, const char *split, const char *format,

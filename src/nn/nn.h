@@ -59,6 +59,19 @@ typedef struct {
     vt_var *fc_norm;        /* (B, D): with fc_norm, the pooled tokens after it (NULL otherwise) */
 } vt_vit_acts;
 
+/* The names of the pooling and GELU kinds, one table each: [model] pool/gelu, the checkpoints' attributes
+ * and the banner read them. VT_POOL_CHOICES, VT_GELU_CHOICES: "token|avg", "erf|tanh" (a config key's choices) */
+#define VT_POOL_NAMES(X) X(VT_POOL_TOKEN, "token") X(VT_POOL_MEAN, "avg")
+#define VT_GELU_NAMES(X) X(VT_GELU_ERF, "erf") X(VT_GELU_TANH, "tanh")
+#define VT_KIND_BAR(kind, name) "|" name
+#define VT_POOL_CHOICES (VT_POOL_NAMES(VT_KIND_BAR) + 1)
+#define VT_GELU_CHOICES (VT_GELU_NAMES(VT_KIND_BAR) + 1)
+const char *vt_pool_name(vt_pool_kind k);
+const char *vt_gelu_name(vt_gelu_kind k);
+/* name -> kind; VT_ERR (message: what is expected) for another name */
+int vt_pool_parse(const char *name, vt_pool_kind *k);
+int vt_gelu_parse(const char *name, vt_gelu_kind *k);
+
 /* fill the timm defaults (eps 1e-6, token pooling, erf GELU, mlp 4, 3 channels, fc_norm false) */
 void vt_vit_config_defaults(vt_vit_config *c);
 /* named presets of the paper's Table 1: "ti16" "s16" "b16" "l16" "h14" (also "vit_tiny_patch16" style
@@ -99,6 +112,14 @@ int vt_vit_patch_keep_count(const vt_vit_config *c, int N);
  * must be finite (a NaN or inf is refused naming file, tensor and element) */
 int vt_vit_load_h5(vt_vit *m, vt_h5id file, const char *group);
 int vt_vit_save_h5(const vt_vit *m, vt_h5id file, const char *group, int deflate);
+/* The model description as attributes of an HDF5 group, from one table (vit_io.c): img_h img_w patch
+ * in_chans num_classes embed_dim depth num_heads mlp_ratio layer_norm_eps pool fc_norm gelu. Write: all
+ * of them (and a note on the layout). Read over c (which keeps what a file does not say): with all (a
+ * checkpoint) every one but fc_norm, which files written before it lack (false), must be there; without
+ * (a golden case, a timm model) the sizes and mlp_ratio must, the others are read when present.
+ * Errors name the group and the attribute; the description is not checked (vt_vit_config_check). */
+int vt_vit_write_attrs(vt_h5id file, const char *group, const vt_vit_config *c);
+int vt_vit_read_attrs(vt_h5id file, const char *group, vt_vit_config *c, bool all);
 /* safetensors (timm state_dict names): load every parameter (F32, F64, F16 or BF16, shapes exact,
  * offsets checked against the file); save all as F32 with a __metadata__ entry (little-endian hosts) */
 int vt_vit_load_safetensors(vt_vit *m, const char *path);

@@ -62,3 +62,34 @@ int vt_vit_config_check(const vt_vit_config *c)
     if (c->pool != VT_POOL_TOKEN && c->pool != VT_POOL_MEAN) return vt_err("model: unknown pooling %d", (int)c->pool);
     return VT_OK;
 }
+
+#define KIND_NAME(kind, name) [kind] = name,
+static const char *const pool_names[] = {VT_POOL_NAMES(KIND_NAME)};
+static const char *const gelu_names[] = {VT_GELU_NAMES(KIND_NAME)};
+#define NNAMES(a) (int)(sizeof a / sizeof *a)
+
+const char *vt_pool_name(vt_pool_kind k) { return (int)k >= 0 && (int)k < NNAMES(pool_names) ? pool_names[k] : "?"; }
+const char *vt_gelu_name(vt_gelu_kind k) { return (int)k >= 0 && (int)k < NNAMES(gelu_names) ? gelu_names[k] : "?"; }
+
+static int parse_name(const char *const *names, int n, const char *name, int *k, const char *what, const char *choices)
+{
+    for (int i = 0; i < n; i++)
+        if (names[i] && strcmp(names[i], name) == 0) return *k = i, VT_OK;
+    return vt_err("%s '%s' unknown (expected %s)", what, name, choices);
+}
+
+int vt_pool_parse(const char *name, vt_pool_kind *k)
+{
+    int v = 0;
+    if (parse_name(pool_names, NNAMES(pool_names), name, &v, "pooling", VT_POOL_CHOICES) != VT_OK) return VT_ERR;
+    *k = (vt_pool_kind)v;
+    return VT_OK;
+}
+
+int vt_gelu_parse(const char *name, vt_gelu_kind *k)
+{
+    int v = 0;
+    if (parse_name(gelu_names, NNAMES(gelu_names), name, &v, "GELU", VT_GELU_CHOICES) != VT_OK) return VT_ERR;
+    *k = (vt_gelu_kind)v;
+    return VT_OK;
+}

@@ -2,6 +2,7 @@
  * value that is not finite. */
 #include "nn.h"
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,87 @@ int vt_vit_save_h5(const vt_vit *m, vt_h5id file, const char *group, int deflate
         snprintf(path, sizeof path, "%s/%s", group, pi->name);
         if (vt_h5_write_f32(file, path, m->params.data + pi->offset, pi->ndim, pi->shape, deflate) != VT_OK)
             return VT_ERR;
+    }
+    return VT_OK;
+}
+
+/* ---- the model description as attributes: one table for the writer and both readers */
+typedef enum { A_INT, A_F64, A_F32, A_BOOL, A_POOL, A_GELU } attr_type;
+static const struct {
+    const char *name;
+    attr_type type;
+    size_t off;
+    bool size;    /* required in every file that describes a model (the goldens' cases too) */
+    bool later;   /* added after the first checkpoints: absent means the default */
+} attrs[] = {
+#define A(field, name, type, size, later) {name, type, offsetof(vt_vit_config, field), size, later}
+    A(img_h, "img_h", A_INT, true, false),          A(img_w, "img_w", A_INT, true, false),
+    A(patch, "patch", A_INT, true, false),          A(in_chans, "in_chans", A_INT, true, false),
+    A(num_classes, "num_classes", A_INT, true, false), A(embed_dim, "embed_dim", A_INT, true, false),
+    A(depth, "depth", A_INT, true, false),          A(num_heads, "num_heads", A_INT, true, false),
+    A(mlp_ratio, "mlp_ratio", A_F64, true, false),  A(ln_eps, "layer_norm_eps", A_F32, false, false),
+    A(pool, "pool", A_POOL, false, false),          A(fc_norm, "fc_norm", A_BOOL, false, true),
+    A(gelu, "gelu", A_GELU, false, false),
+#undef A
+};
+
+int vt_vit_write_attrs(vt_h5id f, const char *g, const vt_vit_config *c)
+{
+    int r = VT_OK;
+    for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++) {
+        const char *p = (const char *)c + attrs[i].off;
+        switch (attrs[i].type) {
+        case A_INT: r |= vt_h5_write_attr_i64(f, g, attrs[i].name, *(const int *)p); break;
+        case A_F64: r |= vt_h5_write_attr_f64(f, g, attrs[i].name, *(const double *)p); break;
+        case A_F32: r |= vt_h5_write_attr_f64(f, g, attrs[i].name, *(const float *)p); break;
+        case A_BOOL: r |= vt_h5_write_attr_i64(f, g, attrs[i].name, *(const bool *)p ? 1 : 0); break;
+        case A_POOL: r |= vt_h5_write_attr_str(f, g, attrs[i].name, vt_pool_name(*(const vt_pool_kind *)p)); break;
+        case A_GELU: r |= vt_h5_write_attr_str(f, g, attrs[i].name, vt_gelu_name(*(const vt_gelu_kind *)p)); break;
+        }
+    }
+    r |= vt_h5_write_attr_str(f, g, "layout", "timm state_dict names and shapes, float32");
+    return r ? VT_ERR : VT_OK;
+}
+
+static int read_attr(vt_h5id f, const char *g, size_t i, char *p)
+{
+    const char *name = attrs[i].name;
+    int64_t v;
+    double d;
+    char s[512];
+    switch (attrs[i].type) {
+    case A_INT:
+        if (vt_h5_attr_i64(f, g, name, &v) != VT_OK) return VT_ERR;
+        *(int *)p = (int)v;
+        return VT_OK;
+    case A_F64: return vt_h5_attr_f64(f, g, name, (double *)p);
+    case A_F32:
+        if (vt_h5_attr_f64(f, g, name, &d) != VT_OK) return VT_ERR;
+        *(float *)p = (float)d;
+        return VT_OK;
+    case A_BOOL:
+        if (vt_h5_attr_i64(f, g, name, &v) != VT_OK) return VT_ERR;
+        if (v != 0 && v != 1)
+            return vt_err("%s: %s attribute %s = %lld, expected 0 or 1", vt_h5_filename(f, s, sizeof s), g, name,
+                          (long long)v);
+        *(bool *)p = v == 1;
+        return VT_OK;
+    case A_POOL:
+    case A_GELU:
+        if (vt_h5_attr_str(f, g, name, s, 32) != VT_OK) return VT_ERR;
+        if (attrs[i].type == A_POOL ? vt_pool_parse(s, (vt_pool_kind *)p) : vt_gelu_parse(s, (vt_gelu_kind *)p))
+            return vt_err_prefix("%s: %s attribute %s: ", vt_h5_filename(f, s, sizeof s), g, name);
+        return VT_OK;
+    }
+    return VT_ERR;
+}
+
+int vt_vit_read_attrs(vt_h5id f, const char *g, vt_vit_config *c, bool all)
+{
+    for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++) {
+        const bool need = attrs[i].size || (all && !attrs[i].later);
+        if (!need && !vt_h5_has_attr(f, g, attrs[i].name)) continue;
+        if (read_attr(f, g, i, (char *)c + attrs[i].off) != VT_OK) return VT_ERR;
     }
     return VT_OK;
 }

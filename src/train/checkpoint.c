@@ -19,26 +19,6 @@ static int fsync_path(const char *path, bool dir)
     return VT_OK;
 }
 
-static int write_model_attrs(vt_h5id f, const vt_vit_config *c)
-{
-    int r = VT_OK;
-    r |= vt_h5_write_attr_i64(f, "/model", "img_h", c->img_h);
-    r |= vt_h5_write_attr_i64(f, "/model", "img_w", c->img_w);
-    r |= vt_h5_write_attr_i64(f, "/model", "patch", c->patch);
-    r |= vt_h5_write_attr_i64(f, "/model", "in_chans", c->in_chans);
-    r |= vt_h5_write_attr_i64(f, "/model", "num_classes", c->num_classes);
-    r |= vt_h5_write_attr_i64(f, "/model", "embed_dim", c->embed_dim);
-    r |= vt_h5_write_attr_i64(f, "/model", "depth", c->depth);
-    r |= vt_h5_write_attr_i64(f, "/model", "num_heads", c->num_heads);
-    r |= vt_h5_write_attr_f64(f, "/model", "mlp_ratio", c->mlp_ratio);
-    r |= vt_h5_write_attr_f64(f, "/model", "layer_norm_eps", c->ln_eps);
-    r |= vt_h5_write_attr_str(f, "/model", "pool", c->pool == VT_POOL_MEAN ? "avg" : "token");
-    r |= vt_h5_write_attr_i64(f, "/model", "fc_norm", c->fc_norm ? 1 : 0);
-    r |= vt_h5_write_attr_str(f, "/model", "gelu", c->gelu == VT_GELU_TANH ? "tanh" : "erf");
-    r |= vt_h5_write_attr_str(f, "/model", "layout", "timm state_dict names and shapes, float32");
-    return r ? VT_ERR : VT_OK;
-}
-
 static int write_state(vt_h5id f, const vt_train_state *s)
 {
     int r = vt_h5_mkgroup(f, "/state");
@@ -73,7 +53,7 @@ int vt_ckpt_write(const char *dir, const vt_vit *m, const vt_optim *o, const vt_
     r |= vt_h5_write_attr_i64(f, "/", "format_version", VT_CKPT_VERSION);
     r |= vt_h5_write_attr_str(f, "/", "library_version", "vit " VIT_VERSION);
     r |= vt_h5_mkgroup(f, "/model");
-    if (r == VT_OK) r = write_model_attrs(f, &m->cfg);
+    if (r == VT_OK) r = vt_vit_write_attrs(f, "/model", &m->cfg);
     if (r == VT_OK) r = vt_vit_save_h5(m, f, "/model", deflate);
     if (r == VT_OK && o) r = vt_optim_save(o, f, "/optimizer");
     if (r == VT_OK) r = write_state(f, s);
@@ -129,32 +109,9 @@ int vt_ckpt_model_config(const char *path, vt_vit_config *mc)
     if (f < 0) return VT_ERR;
     int r = check_header(f, path);
     vt_vit_config_defaults(mc);
-    int64_t v[8];
-    const char *names[8] = {"img_h", "img_w", "patch", "in_chans", "num_classes", "embed_dim", "depth", "num_heads"};
-    for (int i = 0; r == VT_OK && i < 8; i++) r = vt_h5_attr_i64(f, "/model", names[i], &v[i]);
-    double eps = 1e-6;
-    if (r == VT_OK) r = vt_h5_attr_f64(f, "/model", "mlp_ratio", &mc->mlp_ratio);
-    if (r == VT_OK) r = vt_h5_attr_f64(f, "/model", "layer_norm_eps", &eps);
-    char pool[16] = "token", gelu[16] = "erf";
-    if (r == VT_OK) r = vt_h5_attr_str(f, "/model", "pool", pool, sizeof pool);
-    if (r == VT_OK) r = vt_h5_attr_str(f, "/model", "gelu", gelu, sizeof gelu);
-    int64_t fc_norm = 0;   /* files written before the key have norm.*: fc_norm = false */
-    if (r == VT_OK && vt_h5_has_attr(f, "/model", "fc_norm")) r = vt_h5_attr_i64(f, "/model", "fc_norm", &fc_norm);
+    if (r == VT_OK) r = vt_vit_read_attrs(f, "/model", mc, true);   /* older files lack fc_norm: false */
     vt_h5_close(f);
     if (r != VT_OK) return VT_ERR;
-    if (fc_norm != 0 && fc_norm != 1) return vt_err("%s: /model attribute fc_norm = %lld, expected 0 or 1", path, (long long)fc_norm);
-    mc->fc_norm = fc_norm == 1;
-    mc->img_h = (int)v[0];
-    mc->img_w = (int)v[1];
-    mc->patch = (int)v[2];
-    mc->in_chans = (int)v[3];
-    mc->num_classes = (int)v[4];
-    mc->embed_dim = (int)v[5];
-    mc->depth = (int)v[6];
-    mc->num_heads = (int)v[7];
-    mc->ln_eps = (float)eps;
-    mc->pool = strcmp(pool, "avg") == 0 ? VT_POOL_MEAN : VT_POOL_TOKEN;
-    mc->gelu = strcmp(gelu, "tanh") == 0 ? VT_GELU_TANH : VT_GELU_ERF;
     if (vt_vit_config_check(mc) != VT_OK) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", vt_errmsg());
@@ -193,12 +150,10 @@ int vt_ckpt_check_arch(const char *path, const vt_vit_config *ck, const vt_vit_c
             if (close) snprintf(a, sizeof a, "%.17g", num[i].a), snprintf(b, sizeof b, "%.17g", num[i].b);
             return arch_diff(path, num[i].key, a, b, whole);
         }
-    const char *pool[] = {[VT_POOL_TOKEN] = "token", [VT_POOL_MEAN] = "avg"};
-    const char *gelu[] = {[VT_GELU_ERF] = "erf", [VT_GELU_TANH] = "tanh"};
-    if (ck->pool != mc->pool) return arch_diff(path, "pool", pool[ck->pool], pool[mc->pool], whole);
+    if (ck->pool != mc->pool) return arch_diff(path, "pool", vt_pool_name(ck->pool), vt_pool_name(mc->pool), whole);
     if (ck->fc_norm != mc->fc_norm)
         return arch_diff(path, "fc_norm", ck->fc_norm ? "true" : "false", mc->fc_norm ? "true" : "false", whole);
-    if (ck->gelu != mc->gelu) return arch_diff(path, "gelu", gelu[ck->gelu], gelu[mc->gelu], whole);
+    if (ck->gelu != mc->gelu) return arch_diff(path, "gelu", vt_gelu_name(ck->gelu), vt_gelu_name(mc->gelu), whole);
     return VT_OK;
 }
 

@@ -14,7 +14,7 @@ static void banner_model(run_t *r)
                  vt_vit_patch_keep_count(mc, npatch), npatch);
     fprintf(r->out, "vit %s | model: ViT %dx%d patch %d, dim %d, depth %d, heads %d, mlp %g, %s pooling%s, %d classes, "
                     "%.3fM params%s\n", VIT_VERSION, mc->img_h, mc->img_w, mc->patch, mc->embed_dim, mc->depth,
-            mc->num_heads, mc->mlp_ratio, mc->pool == VT_POOL_MEAN ? "avg" : "token", mc->fc_norm ? " + fc_norm" : "",
+            mc->num_heads, mc->mlp_ratio, vt_pool_name(mc->pool), mc->fc_norm ? " + fc_norm" : "",
             mc->num_classes, vt_vit_num_params(&r->model) / 1e6, drop);
 }
 

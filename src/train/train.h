@@ -13,26 +13,6 @@
 extern "C" {
 #endif
 
-/* ---------------------------------------------------------------- golden checks */
-typedef struct {
-    const char *only_case;   /* check only this group (NULL: every group found) */
-    const char *weights;     /* load the model case's weights from this file instead of its params/ */
-    bool verbose;            /* one line per tensor (otherwise only failures and a summary per case) */
-} vt_golden_opts;
-
-typedef struct {
-    int checked;       /* tensors/values compared */
-    int failed;        /* of those, outside tolerance */
-    int cases;         /* groups checked */
-    int not_checked;   /* groups found that this build cannot check */
-    int errors;        /* groups that could not be read */
-} vt_golden_result;
-
-/* Walk an HDF5 file of the goldens layout, check every group it recognises, print a report to out.
- * Returns VT_OK when the file could be walked (look at res for failures); VT_ERR when it cannot be read,
- * holds no golden group, or opts names a case that is not one (of the kind asked for). */
-int vt_golden_check_file(const char *path, const vt_golden_opts *opts, FILE *out, vt_golden_result *res);
-
 /* ---------------------------------------------------------------- checkpoints (HDF5) */
 #define VT_CKPT_FORMAT "vit-checkpoint"
 #define VT_CKPT_VERSION 1
@@ -82,7 +62,7 @@ int vt_ckpt_prune(const char *dir, int keep_last, const char *keep, int64_t upto
 int vt_ckpt_newer(const char *dir, int64_t step, char *buf, size_t n);
 
 /* ---------------------------------------------------------------- config (INI) */
-/* Every key of every section is described by one table (config.c): name, type, default, range,
+/* Every key of every section is described by one table (config_keys.c): name, type, default, range,
  * help. The parser, --set overrides, the resolved config written to the out dir and the key table in
  * configs/README.md all come from it. */
 #define VT_STR 256

@@ -231,6 +231,7 @@ static int train_step(run_t *r, step_result *s)
                           (long long)r->st.step + 1, (long long)r->st.epoch + 1, run_dir_kept(r));
         s->loss += loss / c->accum_steps;
     }
+    /* (a data-parallel run sums the ranks' flat gradient buffers here, before the norm) */
     s->gnorm = vt_grad_norm(r->model.params.grad, r->model.params.numel);   /* non-finite exactly when a gradient is */
     if (!isfinite(s->gnorm))
         return vt_err("non-finite gradient at step %lld (epoch %lld): stopping; %s", (long long)r->st.step + 1,
