@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up, build and run every test suite: the quick and the end-to-end ones in the native build, then
-# the quick ones again in two more builds of the same sources: with -march=x86-64-v3 (the AVX2 kernels)
+# Set up, build and run every test suite (all in 'vit') in the native build, then the same suites
+# again in two more builds of the same sources: with -march=x86-64-v3 (the AVX2 kernels)
 # and under AddressSanitizer + UBSan.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ extra_build() {
     ninja -C "$dir" >/dev/null || { ninja -C "$dir" | tail -20; return 1; }
 }
 
-run_suites build --suite vit --suite slow
+run_suites build --suite vit
 
 # ---- the AVX2 (x86-64-v3) kernels: register tiles and vector widths differ from an AVX-512 build's,
 # so the kernel, autograd and golden checks run on them too (an AVX-512 CPU runs AVX2 code)
