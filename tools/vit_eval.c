@@ -66,12 +66,14 @@ static int open_val(const vt_config *c, const vt_config *run, const vt_vit_confi
     return VT_OK;
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    const char *ckpt, *cfgpath, *data, *split;
+    int batch, threads;
+} eval_args;
+
+/* the command line into a: -1 to go on, else the exit code */
+static int parse_args(int argc, char **argv, eval_args *a)
 {
-    if (!cli_check_omp_env("vit-eval")) return 2;
-    vt_blas_ensure_core(argc, argv);
-    const char *ckpt = NULL, *cfgpath = NULL, *data = NULL, *split = "test";
-    int batch = 0, threads = 0;
     static const struct option longs[] = {{"checkpoint", required_argument, 0, 'k'}, {"config", required_argument, 0, 'c'},
                                           {"data", required_argument, 0, 'd'},       {"split", required_argument, 0, 's'},
                                           {"batch", required_argument, 0, 'b'},      {"threads", required_argument, 0, 't'},
@@ -80,18 +82,18 @@ int main(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "k:c:d:s:b:t:h", longs, NULL)) != -1) {
         switch (ch) {
-        case 'k': ckpt = optarg; break;
-        case 'c': cfgpath = optarg; break;
-        case 'd': data = optarg; break;
+        case 'k': a->ckpt = optarg; break;
+        case 'c': a->cfgpath = optarg; break;
+        case 'd': a->data = optarg; break;
         case 's':
             if (!cli_choice("vit-eval", "--split", optarg, splits)) return 2;
-            split = optarg;
+            a->split = optarg;
             break;
         case 'b':
-            if (!cli_int("vit-eval", "--batch", optarg, 1, 1 << 20, &batch)) return 2;
+            if (!cli_int("vit-eval", "--batch", optarg, 1, 1 << 20, &a->batch)) return 2;
             break;
         case 't':
-            if (!cli_int("vit-eval", "--threads", optarg, 1, 1024, &threads)) return 2;
+            if (!cli_int("vit-eval", "--threads", optarg, 1, 1024, &a->threads)) return 2;
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;   /* getopt has named the unknown option */
@@ -102,11 +104,23 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!ckpt) {
+    if (!a->ckpt) {
         fprintf(stderr, "vit-eval: --checkpoint FILE is required\n");
         usage(stderr);
         return 2;
     }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (!cli_check_omp_env("vit-eval")) return 2;
+    vt_blas_ensure_core(argc, argv);
+    eval_args args = {.split = "test"};
+    const int done = parse_args(argc, argv, &args);
+    if (done >= 0) return done;
+    const char *ckpt = args.ckpt, *cfgpath = args.cfgpath, *data = args.data, *split = args.split;
+    const int batch = args.batch, threads = args.threads;
     vt_config c;
     /* the whole path or none: a cut one could name another folder */
     if (data && strlen(data) >= sizeof c.data_path) {
