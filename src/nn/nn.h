@@ -1,6 +1,7 @@
 /* nn.h - ViT modules on top of the autograd engine: parameters in one flat buffer addressed by
- * timm state_dict names, the model description, forward/backward, initialisation, presets,
- * and position-embedding resampling. */
+ * timm state_dict names, the model description, the encoder and the training objectives on its
+ * tokens, the data-parallel replicas, initialisation, presets, weight files and position-embedding
+ * resampling. */
 #ifndef VIT_NN_H
 #define VIT_NN_H
 
