@@ -46,7 +46,7 @@ fi
 # ---- sanitizers: the quick suites built with AddressSanitizer + UBSan in ./build-asan (gcc, the same
 # sources, -O1 -g); any report (a bad access, a leak, undefined behaviour) fails the test that made it
 if extra_build build-asan --buildtype=debug --optimization=1 -Db_sanitize=address,undefined -Db_lundef=false; then
-    ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+    ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" CK_TIMEOUT_MULTIPLIER=3 \
         run_suites build-asan --suite vit --timeout-multiplier 3
 else
     echo "the sanitizer build failed"; rc=1
