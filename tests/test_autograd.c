@@ -62,6 +62,16 @@ static vt_var *op_ce(vt_graph *g, vt_var **in, const oparg *a)
     init_labels((int)in[0]->val.shape[0], (int)in[0]->val.shape[1]);
     return vt_cross_entropy(g, in[0], ce_labels, a->f);
 }
+/* soft targets (mixup's rows; the last row does not sum to 1, as a general target may not) */
+static float ce_targets[64 * 16];
+static vt_var *op_ce_soft(vt_graph *g, vt_var **in, const oparg *a)
+{
+    (void)a;
+    int B = (int)in[0]->val.shape[0], K = (int)in[0]->val.shape[1];
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < K; k++) ce_targets[b * K + k] = (float)((b * 3 + k * 7) % 5) / (b == B - 1 ? 7.0f : (float)(2 * K));
+    return vt_cross_entropy_soft(g, in[0], ce_targets);
+}
 static vt_var *op_patchify(vt_graph *g, vt_var **in, const oparg *a) { return vt_patchify(g, in[0], a->i[0]); }
 static vt_var *op_embed(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_embed(g, in[0], in[1], in[2]); }
 static vt_var *op_pool(vt_graph *g, vt_var **in, const oparg *a) { return vt_pool(g, in[0], (vt_pool_kind)a->i[0], a->i[1]); }
@@ -151,6 +161,8 @@ static const op_spec fused_specs[] = {
     {"cross-entropy eps 0.1", op_ce, AF(0.1f), 1, {S2(5, 6)}, -2, 2, 0},
     {"cross-entropy eps 0.3 K11", op_ce, AF(0.3f), 1, {S2(3, 11)}, -3, 3, 0},
     {"cross-entropy B1 K3", op_ce, AF(0.2f), 1, {S2(1, 3)}, -1, 1, 0},
+    {"cross-entropy soft targets", op_ce_soft, NOARG, 1, {S2(5, 6)}, -2, 2, 0},
+    {"cross-entropy soft targets B1 K11", op_ce_soft, NOARG, 1, {S2(1, 11)}, -3, 3, 0},
     /* patchify: img (B, C, H, W) */
     {"patchify P2", op_patchify, A(2), 1, {S4(2, 3, 4, 6)}, -1, 1, 0},
     {"patchify P3 non-square", op_patchify, A(3), 1, {S4(1, 2, 6, 9)}, -1, 1, 0},

@@ -366,6 +366,25 @@ START_TEST(replicas_resume_is_exact)
 }
 END_TEST
 
+/* the DeiT / timm recipe's switches together, with gradient accumulation (2, so 6 epochs make the 60
+ * steps), clipping and 2 replicas: a stopped and resumed run ends bitwise like a straight one */
+START_TEST(recipe_resume_is_exact)
+{
+    char cfg[512], outA[512], outB[512], log[512];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(outA, sizeof outA, "%s/DA", dir);
+    snprintf(outB, sizeof outB, "%s/DB", dir);
+    snprintf(log, sizeof log, "%s/log-recipe.txt", dir);
+    assert_stop_resume_exact(cfg, outA, outB, log,
+                             (const char *[]){"--set", "data.mixup_alpha=0.8", "--set", "data.cutmix_alpha=1.0",
+                                              "--set", "data.mix_prob=0.8", "--set", "optim.accum_steps=2", "--set",
+                                              "train.epochs=6", "--set", "train.replicas=2", "--threads", "2", NULL});
+    const char *text = read_log(log);
+    ck_assert_msg(strstr(text, "recipe: mixup 0.8 cutmix 1 (prob 0.8, switch 0.5, smoothing 0.1 in the targets)"),
+                  "banner without the recipe:\n%s", tail(text));
+}
+END_TEST
+
 START_TEST(finetune_at_higher_resolution)
 {
     char cfg[512], ft[512], out[512], outF[512], log[512], ck[600];
@@ -840,6 +859,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, resume_is_exact);
     tcase_add_test(tc, replicas_resume_is_exact);
+    tcase_add_test(tc, recipe_resume_is_exact);
     tcase_add_test(tc, best_checkpoint_survives_resume);
     tcase_add_test(tc, finetune_at_higher_resolution);
     tcase_add_test(tc, accumulation_matches_a_big_batch);

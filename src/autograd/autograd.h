@@ -56,7 +56,7 @@ typedef union {
     struct vt_ctx_layernorm { float *mean, *rstd; int R, C; } layernorm;
     struct vt_ctx_gelu { vt_gelu_kind kind; bool deriv; } gelu;   /* deriv: x's storage holds GELU'(x) */
     struct vt_ctx_attention { float *att, *stats; int B, T, C, NH; } attention;   /* att, or stats to recompute */
-    struct vt_ctx_cross_entropy { float *probs; const int *labels; float smoothing; int B, K; } cross_entropy;
+    struct vt_ctx_cross_entropy { float *probs; const int *labels; const float *targets; float smoothing; int B, K; } cross_entropy;
     struct vt_ctx_patchify { int B, C, H, W, P; } patchify;
     struct vt_ctx_embed { int B, N, D; } embed;
     struct vt_ctx_pool { vt_pool_kind kind; int B, T, D, prefix; } pool;
@@ -127,6 +127,8 @@ vt_var *vt_softmax(vt_graph *g, vt_var *x);
 /* logits (B, K), labels (B) -> scalar mean cross-entropy with label smoothing.
  * labels must stay valid until backward. Out-of-range label -> NULL + message. */
 vt_var *vt_cross_entropy(vt_graph *g, vt_var *logits, const int *labels, float smoothing);
+/* the same op against soft targets (B, K) (mixup / cutmix; timm's SoftTargetCrossEntropy); kept, not copied */
+vt_var *vt_cross_entropy_soft(vt_graph *g, vt_var *logits, const float *targets);
 /* img (B, C, H, W) -> (B, (H/P)*(W/P), C*P*P) */
 vt_var *vt_patchify(vt_graph *g, vt_var *img, int patch);
 /* tok (B, N, D), cls (1, 1, D), pos (1, N+1, D) -> (B, N+1, D) */

@@ -226,10 +226,30 @@ vt_var *vt_cross_entropy(vt_graph *g, vt_var *logits, const int *labels, float s
     if (n) {
         n->ctx.cross_entropy.probs = probs;
         n->ctx.cross_entropy.labels = labels;
+        n->ctx.cross_entropy.targets = NULL;
         n->ctx.cross_entropy.smoothing = smoothing;
         n->ctx.cross_entropy.B = B;
         n->ctx.cross_entropy.K = K;
     }
+    return o;
+}
+
+/* logits (B, K), targets (B, K) -> scalar; the same op as vt_cross_entropy with ctx.targets set */
+vt_var *vt_cross_entropy_soft(vt_graph *g, vt_var *logits, const float *targets)
+{
+    vt_var *ins[1] = {logits};
+    if (!ag_check_inputs("cross_entropy", ins, 1)) return NULL;
+    if (!targets || logits->val.ndim != 2) {
+        vt_err("cross_entropy: %s", targets ? "logits must be (B, classes)" : "soft targets are NULL");
+        return NULL;
+    }
+    int B = (int)logits->val.shape[0], K = (int)logits->val.shape[1];
+    vt_var *o = ag_out(g, 1, (int64_t[]){1}, "loss", ins, 1);
+    float *probs = o ? ag_alloc(g, (int64_t)B * K, false) : NULL;
+    if (!probs) return NULL;
+    o->val.data[0] = (float)vt_crossentropy_soft_forward(probs, logits->val.data, targets, B, K);
+    vt_node *n = ag_record(g, VT_OP_CROSSENTROPY, o, ins, 1);
+    if (n) n->ctx.cross_entropy = (struct vt_ctx_cross_entropy){.probs = probs, .targets = targets, .B = B, .K = K};
     return o;
 }
 
@@ -239,7 +259,8 @@ int ag_backward_cross_entropy(vt_graph *g, vt_node *n)
     float *dl = ag_grad_dst(g, n->in[0], &acc);
     if (n->in[0]->requires_grad && !dl) return VT_ERR;
     const struct vt_ctx_cross_entropy *c = &n->ctx.cross_entropy;
-    if (dl) vt_crossentropy_backward(dl, c->probs, c->labels, c->B, c->K, c->smoothing, n->out->grad[0], acc);
+    if (dl && c->targets) vt_crossentropy_soft_backward(dl, c->probs, c->targets, c->B, c->K, n->out->grad[0], acc);
+    else if (dl) vt_crossentropy_backward(dl, c->probs, c->labels, c->B, c->K, c->smoothing, n->out->grad[0], acc);
     return VT_OK;
 }
 

@@ -144,6 +144,34 @@ int vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w, 
 /* the RNG of sample i in epoch e of a run with this seed (a hash of the three) */
 void vt_sample_rng(vt_rng *r, uint64_t seed, int64_t epoch, int64_t index);
 
+/* ---------------------------------------------------------------- mixup and cutmix (mix.c)
+ * timm's Mixup in batch mode: with probability prob a batch is mixed with its flip (sample b with B-1-b),
+ * by cutmix with probability switch_prob when both alphas are set (else the one set); lambda ~
+ * Beta(alpha, alpha); cutmix pastes timm's rand_bbox box and corrects lambda to the clipped box's area.
+ * The soft targets are timm's mixup_target: one_hot(y) * lam + one_hot(y.flip(0)) * (1 - lam) with
+ * on/off values 1 - s + s/K and s/K (s: the label smoothing; lam = 1 when the batch is not mixed). */
+typedef struct {
+    double mixup_alpha, cutmix_alpha;   /* 0: off */
+    double prob, switch_prob;           /* timm's mix_prob (1.0) and switch_prob (0.5) */
+} vt_mix;
+typedef struct {
+    double lam;                         /* weight of the batch's own images (1: unmixed) */
+    bool cutmix;                        /* else mixup (when lam < 1) */
+    int y0, y1, x0, x1;                 /* cutmix: rows [y0, y1), columns [x0, x1) come from the flip */
+} vt_mix_params;
+bool vt_mix_enabled(const vt_mix *m);
+/* one batch's draw (timm's _params_per_batch, then rand_bbox for cutmix) for images H x W */
+void vt_mix_draw(const vt_mix *m, vt_rng *r, int H, int W, vt_mix_params *p);
+/* timm's rand_bbox around the centre (cy, cx) for lambda lam, and the lambda of its clipped area */
+void vt_cutmix_box(int H, int W, double lam, int cy, int cx, vt_mix_params *p);
+/* x (B, C, H, W) mixed in place as p says, targets (B, K) written; labels in [0, K) */
+int vt_mix_apply(const vt_mix_params *p, float *x, const int *labels, int B, int C, int H, int W, int K, double smoothing,
+                 float *targets);
+/* the targets alone (timm's mixup_target) */
+void vt_mix_targets(const int *labels, int B, int K, double smoothing, double lam, float *targets);
+/* Beta(a, b) from two Gamma draws */
+double vt_beta_draw(vt_rng *r, double a, double b);
+
 /* ---------------------------------------------------------------- loader */
 typedef struct vt_loader vt_loader;
 typedef struct {

@@ -175,6 +175,8 @@ typedef struct {
     const int *labels;              /* (B) classes; NULL for a self-supervised objective */
     const vt_vit_train_pass *pass;  /* the training pass (its key), NULL in evaluation */
     float label_smoothing;          /* classification's training loss ([optim] label_smoothing) */
+    const float *targets;           /* (B, num_classes) soft targets (mixup / cutmix, smoothing in them) in
+                                       place of labels and smoothing in the training loss; NULL: none */
 } vt_obj_batch;
 
 typedef struct vt_objective {
@@ -225,6 +227,10 @@ void vt_vit_replicas_free(vt_vit_replicas *r);
  * per optimizer step) and returns the mean loss; smoothing: classification's label smoothing */
 int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,
                           uint64_t key, double *loss);
+/* the same with soft targets (B, num_classes) (mixup / cutmix: the rows of the whole batch, each replica
+ * taking its part's rows) in place of y and smoothing in the loss; targets NULL: vt_vit_replicas_train */
+int vt_vit_replicas_train_soft(vt_vit_replicas *r, float *x, const int *y, const float *targets, int B,
+                               float smoothing, float scale, uint64_t key, double *loss);
 /* fn(r, i, b0, nb, ctx) on the parts [b0, b0 + nb) of a batch of B images, part i on replica i (its view
  * and graph); parts run side by side, one thread each with single-threaded kernels (one part: here, with
  * all threads). Returns the number of parts (min(n, B)), or VT_ERR with the first failing part's message. */

@@ -40,6 +40,7 @@ static vt_var *classify_loss(vt_vit *m, vt_graph *g, vt_var *tokens, const vt_ob
 {
     vt_var *logits = classify_head(m, g, tokens, NULL);
     if (out) *out = logits;
+    if (logits && b->targets) return vt_cross_entropy_soft(g, logits, b->targets);
     if (logits && !b->labels) return vt_err("classification: a batch without labels"), NULL;
     return logits ? vt_cross_entropy(g, logits, b->labels, b->label_smoothing) : NULL;
 }
@@ -49,6 +50,7 @@ static int classify_eval(vt_vit *m, vt_graph *g, vt_var *tokens, const vt_obj_ba
 {
     vt_obj_batch plain = *b;
     plain.label_smoothing = 0.0f;
+    plain.targets = NULL;
     vt_var *logits = NULL;
     vt_var *loss = classify_loss(m, g, tokens, &plain, &logits);
     if (!loss) return VT_ERR;

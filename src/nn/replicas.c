@@ -114,6 +114,7 @@ int vt_vit_replicas_each(vt_vit_replicas *r, int B, vt_replica_fn fn, void *ctx)
 typedef struct {
     float *x;
     const int *y;
+    const float *targets;   /* (B, K) or NULL */
     int B;
     float smoothing, scale;
     double part_loss[256];
@@ -148,6 +149,7 @@ static int train_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
     vt_var *tokens = vt_vit_replicas_part_encode(r, i, t->x, t->y, b0, nb, &t->key, &pass, &b);
     b.label_smoothing = t->smoothing;
     vt_vit *v = &r->views[i];
+    if (t->targets) b.targets = t->targets + (size_t)b0 * (size_t)v->cfg.num_classes;
     vt_var *l = tokens ? v->objective->loss(v, &r->graphs[i], tokens, &b, NULL) : NULL;
     /* this part's share of the mean over the batch; with one part the factor is exactly scale */
     float w = nb == t->B ? t->scale : (float)((double)t->scale * nb / t->B);
@@ -160,8 +162,14 @@ static int train_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
 int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,
                           uint64_t key, double *loss)
 {
+    return vt_vit_replicas_train_soft(r, x, y, NULL, B, smoothing, scale, key, loss);
+}
+
+int vt_vit_replicas_train_soft(vt_vit_replicas *r, float *x, const int *y, const float *targets, int B,
+                               float smoothing, float scale, uint64_t key, double *loss)
+{
     if (r->eval_only) return vt_err("replicas: made for evaluation only (no gradient buffers)");
-    train_ctx t = {.x = x, .y = y, .B = B, .smoothing = smoothing, .scale = scale, .key = key};
+    train_ctx t = {.x = x, .y = y, .targets = targets, .B = B, .smoothing = smoothing, .scale = scale, .key = key};
     int n = vt_vit_replicas_each(r, B, train_part, &t);
     if (n < 1) return VT_ERR;
     if (n == 1) {

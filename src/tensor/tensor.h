@@ -178,6 +178,12 @@ double vt_crossentropy_forward(float *probs, const float *logits, const int *lab
 /* dlogits (+)= dloss * (probs - target) / B, target = (1-eps) onehot + eps / K */
 void vt_crossentropy_backward(float *dlogits, const float *probs, const int *labels, int B, int K,
                               float smoothing, float dloss, bool acc);
+/* Against soft targets t (B, K) (timm's SoftTargetCrossEntropy: mixup and cutmix's rows, label smoothing
+ * already in them): loss_b = sum_k -t[k] log p[k], the mean over B returned; probs cached.
+ * Backward: dlogits (+)= dloss * (p * sum_k t[k] - t) / B. */
+double vt_crossentropy_soft_forward(float *probs, const float *logits, const float *targets, int B, int K);
+void vt_crossentropy_soft_backward(float *dlogits, const float *probs, const float *targets, int B, int K, float dloss,
+                                   bool acc);
 
 #ifdef __cplusplus
 }

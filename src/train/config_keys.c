@@ -67,6 +67,16 @@ static const vt_cfg_key keys[] = {
     {"data", "crop_pct", VT_CFG_FLOAT, F(crop_pct), "0", 0, 1, NULL, false,
      "evaluation, and training without random_resized_crop: resize the shorter side to size / crop_pct, then center-crop "
      "(timm: 0.875 at 224; 0 or 0.1 .. 1); 0: resize the whole image to the model size"},
+    {"data", "mixup_alpha", VT_CFG_FLOAT, F(mixup_alpha), "0", 0, 100, NULL, false,
+     "mixup (timm's --mixup): each training batch mixed with its flip by lambda ~ Beta(alpha, alpha), one lambda per batch, "
+     "soft targets mixed alike with [optim] label_smoothing in them (timm's Mixup, batch mode; 0: off; DeiT: 0.8)"},
+    {"data", "cutmix_alpha", VT_CFG_FLOAT, F(cutmix_alpha), "0", 0, 100, NULL, false,
+     "cutmix (timm's --cutmix): a box of the flipped batch pasted, lambda ~ Beta(alpha, alpha) corrected to the clipped "
+     "box's area (0: off; DeiT: 1.0)"},
+    {"data", "mix_prob", VT_CFG_FLOAT, F(mix_prob), "1", 0, 1, NULL, false,
+     "probability that a batch is mixed when mixup or cutmix is on (timm's --mixup-prob)"},
+    {"data", "switch_prob", VT_CFG_FLOAT, F(switch_prob), "0.5", 0, 1, NULL, false,
+     "with both mixup and cutmix on: probability of cutmix for a mixed batch (timm's --mixup-switch-prob)"},
     /* [optim] */
     {"optim", "optimizer", VT_CFG_ENUM, F(optimizer), "adamw", 0, 0, "sgd|adam|adamw", false, "update rule (torch semantics)"},
     {"optim", "lr", VT_CFG_FLOAT, F(lr), "1e-3", 0, 1e3, NULL, false, "base learning rate (after warmup)"},

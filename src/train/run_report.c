@@ -48,6 +48,7 @@ void run_banner(run_t *r, bool dry_run)
     fprintf(out, "compute: %d thread%s%s, OpenBLAS core %s | optimizer %s lr %g (%s schedule, warmup %lld) | out: %s\n",
             vt_get_threads(), vt_get_threads() == 1 ? "" : "s", reps, vt_blas_core(), c->optimizer, r->sched.base_lr,
             c->schedule, (long long)r->sched.warmup_steps, dry_run ? "(dry run)" : r->out_dir);
+    recipe_banner(r);
     banner_unused(r);
     vt_data_warn_skipped(out, "", r->train_ds, "training data");
     vt_data_warn_skipped(out, "", r->test_ds, "test data");

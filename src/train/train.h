@@ -87,6 +87,10 @@ typedef struct {
     double random_erasing;
     char random_erasing_mode[16];
     double rrc_scale_min, rrc_ratio_min, rrc_ratio_max;
+    /* [data]: the DeiT / timm recipe (mixup and cutmix, RandAugment, repeated augmentation) */
+    double mixup_alpha, cutmix_alpha, mix_prob, switch_prob;
+    char randaugment[64];
+    int repeats;
     /* [optim] */
     char optimizer[16];
     double lr, beta1, beta2, eps, weight_decay, momentum, dampening, clip_grad_norm, label_smoothing;

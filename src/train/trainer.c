@@ -130,6 +130,7 @@ static void cleanup(run_t *r)
     if (r->have_opt) vt_optim_free(&r->opt);
     if (r->have_graph) vt_vit_replicas_free(&r->rep);
     free(r->cfg_text);
+    recipe_free(r);
     if (r->lock_fd > 0) close(r->lock_fd);   /* releases the folder */
 }
 
@@ -170,6 +171,7 @@ static int build(run_t *r)
         return vt_err("[train] replicas = %d is more than [data] batch_size = %d", c->replicas, c->batch_size);
     if (vt_vit_replicas_init(&r->rep, &r->model, c->replicas, 64u << 20, c->recompute_attention) != VT_OK) return VT_ERR;
     r->have_graph = true;
+    if (recipe_init(r) != VT_OK) return VT_ERR;
     r->cfg_text = config_text(c);
     r->st.seed = c->seed;
     r->st.train_images = vt_loader_size(r->train_l);
@@ -219,12 +221,14 @@ static int train_step(run_t *r, step_result *s)
         if (bs != B)
             return vt_err("internal: loader returned %d images at batch %lld of epoch %lld", bs,
                           (long long)r->st.batch_in_epoch, (long long)r->st.epoch);
+        const float *targets;
+        if (recipe_mix(r, x, y, k, &targets) != VT_OK) return VT_ERR;
         double loss;
         /* the step's key for patch dropout: a function of the seed and the micro-batch's number */
         const uint64_t key = (uint64_t)r->st.seed * 0xD1B54A32D192ED03ull ^
                              ((uint64_t)r->st.step * (uint64_t)c->accum_steps + (uint64_t)k);
-        if (vt_vit_replicas_train(&r->rep, x, y, B, (float)c->label_smoothing, 1.0f / (float)c->accum_steps, key,
-                                  &loss) != VT_OK)
+        if (vt_vit_replicas_train_soft(&r->rep, x, y, targets, B, (float)c->label_smoothing,
+                                       1.0f / (float)c->accum_steps, key, &loss) != VT_OK)
             return VT_ERR;
         if (!isfinite(loss))
             return vt_err("loss is %s at step %lld (epoch %lld): stopping; %s", isnan(loss) ? "nan" : "infinite",

@@ -28,6 +28,8 @@ typedef struct {
     FILE *out;
     bool tty;
     int lock_fd;   /* > 0 while the out folder is locked */
+    vt_mix mix;            /* [data] mixup / cutmix */
+    float *mix_targets;    /* (batch, classes) soft targets of the micro-batch being mixed */
 } run_t;
 
 /* ---- run_dir.c: the run folder (where it is, lock, refusals, resume policy, the files written) */
@@ -48,6 +50,15 @@ int run_dir_metrics_row(run_t *r, const char *row);
 int run_dir_checkpoint(run_t *r, char *path, size_t n, bool better);
 /* what a stop on a non-finite value leaves: "the last checkpoint, X, is kept", or that there is none */
 const char *run_dir_kept(const run_t *r);
+
+/* ---- recipe.c: the DeiT / timm recipe's per-step pieces */
+int recipe_init(run_t *r);   /* after the model is built */
+void recipe_free(run_t *r);
+/* micro-batch k of this step mixed in place (x, y: the loader's), *targets its soft targets; *targets NULL
+ * when mixing is off */
+int recipe_mix(run_t *r, float *x, const int *y, int k, const float **targets);
+/* the banner's "recipe: ..." line (none when every switch is off) */
+void recipe_banner(run_t *r);
 
 /* ---- run_report.c: what the run prints */
 void run_banner(run_t *r, bool dry_run);
