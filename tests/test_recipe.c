@@ -231,6 +231,161 @@ START_TEST(replicas_take_their_rows_of_the_targets)
 }
 END_TEST
 
+
+/* ---------------------------------------------------------------- RandAugment's ops, worked by hand */
+static void op_case(const char *what, vt_aug_op op, double arg, int C, int H, int W, const uint8_t *in, const uint8_t *want)
+{
+    uint8_t img[64], tmp[64];
+    const uint8_t fill[4] = {7, 9, 11, 13};
+    memcpy(img, in, (size_t)C * H * W);
+    vt_aug_apply_op(op, arg, img, C, H, W, fill, tmp);
+    for (int i = 0; i < C * H * W; i++)
+        ck_assert_msg(img[i] == want[i], "%s (%s %g): pixel %d is %d, expected %d", what, vt_aug_op_name(op), arg, i, img[i],
+                      want[i]);
+}
+
+START_TEST(randaugment_ops_by_hand)
+{
+    /* AutoContrast per channel: channel 0 spans 10..61 (scale 255 / 51 = 5, offset -50), channel 1 is flat */
+    op_case("autocontrast", VT_AUG_AUTOCONTRAST, 0, 2, 1, 4, (const uint8_t[]){10, 20, 61, 30, 5, 5, 5, 5},
+            (const uint8_t[]){0, 50, 255, 100, 5, 5, 5, 5});
+    /* Invert */
+    op_case("invert", VT_AUG_INVERT, 0, 1, 1, 3, (const uint8_t[]){0, 100, 255}, (const uint8_t[]){255, 155, 0});
+    /* Posterize: 2 bits keep 0xC0; 0 bits give black; 8 bits change nothing */
+    op_case("posterize 2", VT_AUG_POSTERIZE, 2, 1, 1, 4, (const uint8_t[]){255, 127, 63, 200}, (const uint8_t[]){192, 64, 0, 192});
+    op_case("posterize 0", VT_AUG_POSTERIZE, 0, 1, 1, 2, (const uint8_t[]){255, 127}, (const uint8_t[]){0, 0});
+    op_case("posterize 8", VT_AUG_POSTERIZE, 8, 1, 1, 2, (const uint8_t[]){255, 127}, (const uint8_t[]){255, 127});
+    /* Solarize: pixels >= the threshold inverted (256: none, 0: all) */
+    op_case("solarize 128", VT_AUG_SOLARIZE, 128, 1, 1, 4, (const uint8_t[]){127, 128, 200, 0}, (const uint8_t[]){127, 127, 55, 0});
+    op_case("solarize 256", VT_AUG_SOLARIZE, 256, 1, 1, 2, (const uint8_t[]){255, 3}, (const uint8_t[]){255, 3});
+    op_case("solarize 0", VT_AUG_SOLARIZE, 0, 1, 1, 2, (const uint8_t[]){255, 3}, (const uint8_t[]){0, 252});
+    /* SolarizeAdd: + 99 below 128, capped at 255 */
+    op_case("solarize add", VT_AUG_SOLARIZE_ADD, 99, 1, 1, 4, (const uint8_t[]){10, 127, 128, 200}, (const uint8_t[]){109, 226, 128, 200});
+    op_case("solarize add 200", VT_AUG_SOLARIZE_ADD, 200, 1, 1, 2, (const uint8_t[]){100, 20}, (const uint8_t[]){255, 220});
+    /* Brightness: v * f truncated, clipped */
+    op_case("brightness 0.5", VT_AUG_BRIGHTNESS, 0.5, 1, 1, 3, (const uint8_t[]){201, 3, 0}, (const uint8_t[]){100, 1, 0});
+    op_case("brightness 1.9", VT_AUG_BRIGHTNESS, 1.9, 1, 1, 2, (const uint8_t[]){200, 100}, (const uint8_t[]){255, 190});
+    /* Contrast: towards int(mean + 0.5) = int(138.75 + 0.5) = 139: 139 + 0.5 (v - 139), truncated */
+    op_case("contrast 0.5", VT_AUG_CONTRAST, 0.5, 1, 1, 4, (const uint8_t[]){0, 100, 200, 255}, (const uint8_t[]){69, 119, 169, 197});
+    /* Sharpness: the SMOOTH filter of the centre, (8 x 10 + 5 x 100) / 13 = 44.6 -> 45 (the border kept), then
+     * 45 + f (v - 45): f 0.5 -> 72, f 2 -> 155; the border pixels stay 10 */
+    const uint8_t dot[9] = {10, 10, 10, 10, 100, 10, 10, 10, 10};
+    op_case("sharpness 0.5", VT_AUG_SHARPNESS, 0.5, 1, 3, 3, dot, (const uint8_t[]){10, 10, 10, 10, 72, 10, 10, 10, 10});
+    op_case("sharpness 2", VT_AUG_SHARPNESS, 2, 1, 3, 3, dot, (const uint8_t[]){10, 10, 10, 10, 155, 10, 10, 10, 10});
+    /* Color (RGB): the grey of (200, 100, 0) is (200 19595 + 100 38470 + 32768) >> 16 = 7798768 >> 16 = 118; f 0 gives it,
+     * f 0.5 gives (159, 109, 59); on one channel nothing changes */
+    op_case("color 0", VT_AUG_COLOR, 0, 3, 1, 1, (const uint8_t[]){200, 100, 0}, (const uint8_t[]){118, 118, 118});
+    op_case("color 0.5", VT_AUG_COLOR, 0.5, 3, 1, 1, (const uint8_t[]){200, 100, 0}, (const uint8_t[]){159, 109, 59});
+    op_case("color grey", VT_AUG_COLOR, 0.2, 1, 1, 2, (const uint8_t[]){200, 100}, (const uint8_t[]){200, 100});
+    /* Translate (PIL's affine data: output x reads input x + 2): [1 2 3 4 5] -> [3 4 5 fill fill]; per channel fill */
+    op_case("translate x", VT_AUG_TRANSLATE_X, 2, 2, 1, 5, (const uint8_t[]){1, 2, 3, 4, 5, 10, 20, 30, 40, 50},
+            (const uint8_t[]){3, 4, 5, 7, 7, 30, 40, 50, 9, 9});
+    op_case("translate y", VT_AUG_TRANSLATE_Y, -1, 1, 3, 2, (const uint8_t[]){1, 2, 3, 4, 5, 6}, (const uint8_t[]){7, 7, 1, 2, 3, 4});
+    /* ShearX 1: output (x, y) reads x + y + 1 - 0.5 between pixel centres: row 0 (10 20 30) -> (15 25 fill),
+     * row 1 (40 50 60) -> (55 fill fill), row 2 all fill */
+    op_case("shear x", VT_AUG_SHEAR_X, 1, 1, 3, 3, (const uint8_t[]){10, 20, 30, 40, 50, 60, 70, 80, 90},
+            (const uint8_t[]){15, 25, 7, 55, 7, 7, 7, 7, 7});
+    /* Rotate 90 (counter-clockwise): the right column becomes the top row */
+    op_case("rotate 90", VT_AUG_ROTATE, 90, 1, 3, 3, (const uint8_t[]){1, 2, 3, 4, 5, 6, 7, 8, 9},
+            (const uint8_t[]){3, 6, 9, 2, 5, 8, 1, 4, 7});
+    op_case("rotate 180", VT_AUG_ROTATE, 180, 1, 2, 3, (const uint8_t[]){1, 2, 3, 4, 5, 6}, (const uint8_t[]){6, 5, 4, 3, 2, 1});
+    /* Equalize: 256 pixels of 10, 254 of 20, 2 of 30: step (512 - 2) / 255 = 2, lut 10 -> 1 / 2 = 0,
+     * 20 -> 257 / 2 = 128, 30 -> 511 / 2 = 255 */
+    uint8_t eq[512], eqw[512], tmp[512];
+    for (int i = 0; i < 512; i++) {
+        eq[i] = i < 256 ? 10 : i < 510 ? 20 : 30;
+        eqw[i] = i < 256 ? 0 : i < 510 ? 128 : 255;
+    }
+    vt_aug_apply_op(VT_AUG_EQUALIZE, 0, eq, 1, 16, 32, (const uint8_t[4]){0}, tmp);
+    ck_assert_msg(memcmp(eq, eqw, sizeof eq) == 0, "equalize: %d %d %d", eq[0], eq[300], eq[511]);
+}
+END_TEST
+
+/* timm's notation, its level arguments at m9, the op lists (no Color on one channel) */
+START_TEST(randaugment_policy)
+{
+    vt_randaug ra;
+    ck_assert_int_eq(vt_randaug_parse("m9-n2", &ra), VT_OK);
+    ck_assert(ra.kind == VT_RANDAUG_RAND && ra.m == 9 && ra.n == 2 && ra.prob == 0.5 && ra.mstd == 0 && !ra.increasing);
+    ck_assert_int_eq(vt_randaug_parse("rand-m7-mstd0.5-inc1-n3-p0.8-mmax12", &ra), VT_OK);
+    ck_assert(ra.m == 7 && ra.n == 3 && ra.mstd == 0.5 && ra.increasing && ra.prob == 0.8 && ra.mmax == 12);
+    ck_assert_int_eq(vt_randaug_parse("rand-m9-mstd101", &ra), VT_OK);
+    ck_assert(isinf(ra.mstd));
+    ck_assert_int_eq(vt_randaug_parse("ta", &ra), VT_OK);
+    ck_assert_int_eq(ra.kind, VT_RANDAUG_TRIVIAL);
+    ck_assert_int_eq(vt_randaug_parse("", &ra), VT_OK);
+    ck_assert_int_eq(ra.kind, VT_RANDAUG_OFF);
+    const char *bad[] = {"m9-x3", "m9-n0", "rand-m9-p2", "m", "m9-n2.5", "autoaug"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(vt_randaug_parse(bad[i], &ra) == VT_ERR, "'%s' accepted", bad[i]);
+        ck_assert_msg(strstr(vt_errmsg(), "timm's notation"), "%s", vt_errmsg());
+    }
+    /* levels at m 9 (timm: level / 10 times 30 degrees, 0.3 shear, 0.45 of the size, 4 bits, 256, 110, 1.8 + 0.1) */
+    vt_rng r;
+    vt_rng_seed(&r, 1);
+    int neg = 0;
+    for (int k = 0; k < 200; k++) {
+        double a = vt_randaug_arg(VT_AUG_ROTATE, 9, false, 20, 10, &r);
+        ck_assert(fabs(fabs(a) - 27) < 1e-12);
+        neg += a < 0;
+    }
+    ck_assert_msg(neg > 70 && neg < 130, "%d of 200 rotations negative", neg);
+    ck_assert(fabs(fabs(vt_randaug_arg(VT_AUG_SHEAR_X, 9, false, 20, 10, &r)) - 0.27) < 1e-12);
+    ck_assert(fabs(fabs(vt_randaug_arg(VT_AUG_TRANSLATE_X, 9, false, 20, 10, &r)) - 4.05) < 1e-12);   /* of the width */
+    ck_assert(fabs(fabs(vt_randaug_arg(VT_AUG_TRANSLATE_Y, 9, false, 20, 10, &r)) - 8.1) < 1e-12);
+    ck_assert(vt_randaug_arg(VT_AUG_POSTERIZE, 9, false, 8, 8, &r) == 3 && vt_randaug_arg(VT_AUG_POSTERIZE, 9, true, 8, 8, &r) == 1);
+    ck_assert(vt_randaug_arg(VT_AUG_SOLARIZE, 9, false, 8, 8, &r) == 230 && vt_randaug_arg(VT_AUG_SOLARIZE, 9, true, 8, 8, &r) == 26);
+    ck_assert(vt_randaug_arg(VT_AUG_SOLARIZE_ADD, 9, false, 8, 8, &r) == 99);
+    ck_assert(fabs(vt_randaug_arg(VT_AUG_CONTRAST, 9, false, 8, 8, &r) - 1.72) < 1e-12);
+    ck_assert(fabs(fabs(vt_randaug_arg(VT_AUG_CONTRAST, 9, true, 8, 8, &r) - 1) - 0.81) < 1e-12);
+    vt_aug_op ops[VT_AUG_NOPS];
+    vt_randaug_parse("m9-n2", &ra);
+    ck_assert_int_eq(vt_randaug_ops(&ra, 3, ops), 15);
+    int n = vt_randaug_ops(&ra, 1, ops);
+    ck_assert_int_eq(n, 14);
+    for (int i = 0; i < n; i++) ck_assert_int_ne(ops[i], VT_AUG_COLOR);
+    vt_randaug_parse("ta", &ra);
+    ck_assert_int_eq(vt_randaug_ops(&ra, 3, ops), 14);
+    ck_assert_int_eq(vt_randaug_ops(&ra, 1, ops), 13);
+}
+END_TEST
+
+/* in the transform: training only; p0 (no op ever applied) is bitwise the transform without it (the
+ * uint8 round trip of unresized pixels is exact); p1 changes images; the same (seed, sample) the same image */
+START_TEST(randaugment_in_the_transform)
+{
+    enum { H = 12, W = 12, N = H * W };
+    uint8_t pix[N];
+    for (int i = 0; i < N; i++) pix[i] = (uint8_t)((i * 37) % 256);
+    vt_transform t = {.out_c = 1, .out_h = H, .out_w = W, .mean = {0.3f}, .std = {0.4f}, .train = true, .hflip = true};
+    float *scratch = malloc(sizeof(float) * vt_transform_scratch(&t, H, W) * 2 + 4096);
+    float a[N], b[N], c[N];
+    vt_rng r;
+    vt_sample_rng(&r, 1, 2, 3);
+    ck_assert_int_eq(vt_transform_apply(&t, pix, H, W, 1, a, &r, scratch), VT_OK);
+    vt_randaug_parse("m9-n2-p0", &t.randaug);
+    ck_assert_int_eq(t.randaug.prob, 0);
+    vt_sample_rng(&r, 1, 2, 3);
+    ck_assert_int_eq(vt_transform_apply(&t, pix, H, W, 1, b, &r, scratch), VT_OK);
+    ck_assert_msg(memcmp(a, b, sizeof a) == 0, "p0 changed the image");
+    vt_randaug_parse("m9-n2-p1", &t.randaug);
+    int changed = 0;
+    for (int s = 0; s < 10; s++) {
+        vt_sample_rng(&r, 1, 2, s);
+        ck_assert_int_eq(vt_transform_apply(&t, pix, H, W, 1, b, &r, scratch), VT_OK);
+        vt_sample_rng(&r, 1, 2, s);
+        ck_assert_int_eq(vt_transform_apply(&t, pix, H, W, 1, c, &r, scratch), VT_OK);
+        ck_assert_msg(memcmp(b, c, sizeof b) == 0, "sample %d: not a function of its rng", s);
+        changed += memcmp(a, b, sizeof a) != 0;
+    }
+    ck_assert_msg(changed >= 8, "only %d of 10 images changed", changed);
+    t.train = false;   /* evaluation: untouched */
+    ck_assert_int_eq(vt_transform_apply(&t, pix, H, W, 1, b, &r, scratch), VT_OK);
+    for (int i = 0; i < N; i++) ck_assert(fabsf(b[i] - (pix[i] / 255.0f - 0.3f) / 0.4f) < 1e-6f);
+    free(scratch);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("recipe");
@@ -243,5 +398,10 @@ int main(void)
     tcase_add_test(tc, soft_cross_entropy);
     tcase_add_test(tc, replicas_take_their_rows_of_the_targets);
     suite_add_tcase(s, tc);
+    TCase *ta = tcase_create("randaugment");
+    tcase_add_test(ta, randaugment_ops_by_hand);
+    tcase_add_test(ta, randaugment_policy);
+    tcase_add_test(ta, randaugment_in_the_transform);
+    suite_add_tcase(s, ta);
     return tu_run(s);
 }

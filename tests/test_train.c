@@ -367,7 +367,8 @@ START_TEST(replicas_resume_is_exact)
 END_TEST
 
 /* the DeiT / timm recipe's switches together, with gradient accumulation (2, so 6 epochs make the 60
- * steps), clipping and 2 replicas: a stopped and resumed run ends bitwise like a straight one */
+ * steps), clipping and 2 replicas: a stopped and resumed run ends bitwise like a straight one; a bad
+ * RandAugment string is refused naming the key */
 START_TEST(recipe_resume_is_exact)
 {
     char cfg[512], outA[512], outB[512], log[512];
@@ -377,11 +378,16 @@ START_TEST(recipe_resume_is_exact)
     snprintf(log, sizeof log, "%s/log-recipe.txt", dir);
     assert_stop_resume_exact(cfg, outA, outB, log,
                              (const char *[]){"--set", "data.mixup_alpha=0.8", "--set", "data.cutmix_alpha=1.0",
-                                              "--set", "data.mix_prob=0.8", "--set", "optim.accum_steps=2", "--set",
+                                              "--set", "data.mix_prob=0.8", "--set", "data.randaugment=m9-n2-mstd0.5", "--set", "optim.accum_steps=2", "--set",
                                               "train.epochs=6", "--set", "train.replicas=2", "--threads", "2", NULL});
     const char *text = read_log(log);
-    ck_assert_msg(strstr(text, "recipe: mixup 0.8 cutmix 1 (prob 0.8, switch 0.5, smoothing 0.1 in the targets)"),
+    ck_assert_msg(strstr(text, "recipe: mixup 0.8 cutmix 1 (prob 0.8, switch 0.5, smoothing 0.1 in the targets) | "
+                               "randaugment m9-n2-mstd0.5"),
                   "banner without the recipe:\n%s", tail(text));
+    snprintf(outB, sizeof outB, "%s/DC", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, "--set", "data.randaugment=m9-q2", NULL}, log), 1);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "[data] randaugment 'm9-q2': 'q2' is not one of"), "%s", tail(text));
 }
 END_TEST
 

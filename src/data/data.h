@@ -113,6 +113,36 @@ void vt_pack_file_abort(vt_pack_file *p);
  * or 3 (gray replicated, RGB to luma, alpha dropped); *pix is malloc'd */
 int vt_image_file_read(const char *path, int channels, uint8_t **pix, int *h, int *w);
 
+/* ---------------------------------------------------------------- RandAugment / TrivialAugment (randaug.c)
+ * On the uint8 image, planar (C, H, W), after the crop and flip and before normalisation (timm's order).
+ * The ops are PIL's as timm calls them (bilinear resampling for the geometric ones, fill colour the mean). */
+typedef enum {
+    VT_AUG_AUTOCONTRAST, VT_AUG_EQUALIZE, VT_AUG_INVERT, VT_AUG_ROTATE, VT_AUG_POSTERIZE, VT_AUG_SOLARIZE,
+    VT_AUG_SOLARIZE_ADD, VT_AUG_COLOR, VT_AUG_CONTRAST, VT_AUG_BRIGHTNESS, VT_AUG_SHARPNESS, VT_AUG_SHEAR_X,
+    VT_AUG_SHEAR_Y, VT_AUG_TRANSLATE_X, VT_AUG_TRANSLATE_Y, VT_AUG_IDENTITY, VT_AUG_NOPS
+} vt_aug_op;
+enum { VT_RANDAUG_OFF = 0, VT_RANDAUG_RAND = 1, VT_RANDAUG_TRIVIAL = 2 };
+typedef struct {
+    int kind;                /* VT_RANDAUG_OFF, _RAND (timm's rand-...), _TRIVIAL (TrivialAugmentWide) */
+    int n;                   /* ops per image (timm's n, 2) */
+    double m, mstd, mmax;    /* magnitude (of 10), its normal noise (inf: uniform in [0, m]), its cap (0: 10) */
+    double prob;             /* each chosen op applied with this probability (timm: 0.5) */
+    bool increasing;         /* timm's inc1: the ...Increasing variants */
+    uint8_t fill[4];         /* geometric ops' fill, per channel (timm: round(255 mean)); TrivialAugment: 0 */
+} vt_randaug;
+/* timm's notation "rand-m9-n2-mstd0.5-inc1" ("rand-" optional; m, n, mstd, mmax, inc, p), "ta", or "" (off) */
+int vt_randaug_parse(const char *text, vt_randaug *ra);
+/* img (C, H, W) augmented in place; tmp: C*H*W bytes */
+void vt_randaug_apply(const vt_randaug *ra, uint8_t *img, int C, int H, int W, vt_rng *r, uint8_t *tmp);
+/* one op with its argument (degrees; shear factor; pixels, PIL's sign: +x shifts the image left; bits kept;
+ * threshold; amount added; enhancement factor), fill per channel; tmp: C*H*W bytes */
+void vt_aug_apply_op(vt_aug_op op, double arg, uint8_t *img, int C, int H, int W, const uint8_t *fill, uint8_t *tmp);
+/* timm's level -> argument of op for magnitude m (0..10); draws the random sign from r */
+double vt_randaug_arg(vt_aug_op op, double m, bool increasing, int H, int W, vt_rng *r);
+const char *vt_aug_op_name(vt_aug_op op);
+/* the ops ra chooses from for C channels (timm's _RAND_TRANSFORMS or TrivialAugmentWide's; Color only for 3) */
+int vt_randaug_ops(const vt_randaug *ra, int C, vt_aug_op *ops);
+
 /* ---------------------------------------------------------------- transforms */
 /* what random erasing writes (timm's modes): a normal(0, 1) value per pixel, one per channel, or zero */
 typedef enum { VT_ERASE_PIXEL = 0, VT_ERASE_RAND = 1, VT_ERASE_CONST = 2 } vt_erase_mode;
@@ -129,6 +159,7 @@ typedef struct {
     float erase_prob;             /* random erasing (train, after normalisation; timm's RandomErasing):
                                      a rectangle of 2%..1/3 of the area, aspect 0.3..3.3, with this probability */
     vt_erase_mode erase_mode;
+    vt_randaug randaug;           /* train: RandAugment / TrivialAugment on the uint8 image (kind 0: off) */
 } vt_transform;
 
 /* parse "0.5" or "0.5, 0.4, 0.3" into n values (one value is repeated) */

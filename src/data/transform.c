@@ -74,7 +74,9 @@ static int resize_region(const float *src, int C, int sh, int sw, int y0, int x0
  * resize's workspace (its size for the whole image bounds every crop's) from the next 8-byte boundary */
 static size_t scratch_parts(const vt_transform *t, int h, int w, size_t *work_at)
 {
-    const size_t head = 2 * (size_t)t->out_c * h * w + (size_t)t->out_c * t->out_h * t->out_w;
+    const size_t out = (size_t)t->out_c * t->out_h * t->out_w;
+    /* + two uint8 images of the output's size for RandAugment */
+    const size_t head = 2 * (size_t)t->out_c * h * w + out + (t->randaug.kind ? (2 * out + 3) / 4 : 0);
     const size_t at = (head + 1) & ~(size_t)1;   /* floats from an allocation's start: even = 8-byte aligned */
     if (work_at) *work_at = at;
     return at + (vt_resize_work_bytes(h, w, t->out_h, t->out_w) + sizeof(float) - 1) / sizeof(float);
@@ -135,6 +137,19 @@ static void random_erase(const vt_transform *t, float *img, int C, int H, int W,
     }
 }
 
+/* out (C, H, W) in [0, 1] rounded to uint8 (exact for unresized pixels: v / 255), augmented, back to v / 255 */
+static void randaug_u8(const vt_transform *t, float *out, uint8_t *q, vt_rng *rng)
+{
+    const int C = t->out_c, H = t->out_h, W = t->out_w;
+    const size_t n = (size_t)C * H * W;
+    for (size_t i = 0; i < n; i++) {
+        float v = out[i] * 255.0f;
+        q[i] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : (int)lrintf(v));
+    }
+    vt_randaug_apply(&t->randaug, q, C, H, W, rng, q + n);
+    for (size_t i = 0; i < n; i++) out[i] = q[i] / 255.0f;
+}
+
 /* pix uint8 (h, w, c) -> out float (C, H, W) */
 int vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w, int c, float *out, vt_rng *rng,
                        float *scratch)
@@ -181,20 +196,22 @@ int vt_transform_apply(const vt_transform *t, const uint8_t *pix, int h, int w, 
                         (sy >= 0 && sy < H && sx >= 0 && sx < W) ? padsrc[((size_t)k * H + sy) * W + sx] : 0.0f;
                 }
     }
-    /* 3. flip, normalise */
+    /* 3. flip, RandAugment on the uint8 image (a PIL image in timm), normalise */
     bool flip = t->train && t->hflip && (vt_rng_u64(rng) & 1);
-    for (int k = 0; k < C; k++) {
-        float m = t->mean[k], inv = 1.0f / t->std[k];
+    for (int k = 0; flip && k < C; k++)
         for (int y = 0; y < H; y++) {
             float *row = out + ((size_t)k * H + y) * W;
-            if (flip)
-                for (int x = 0; x < W / 2; x++) {
-                    float s = row[x];
-                    row[x] = row[W - 1 - x];
-                    row[W - 1 - x] = s;
-                }
-            for (int x = 0; x < W; x++) row[x] = (row[x] - m) * inv;
+            for (int x = 0; x < W / 2; x++) {
+                float s = row[x];
+                row[x] = row[W - 1 - x];
+                row[W - 1 - x] = s;
+            }
         }
+    if (t->train && t->randaug.kind) randaug_u8(t, out, (uint8_t *)(padsrc + (size_t)C * H * W), rng);
+    for (int k = 0; k < C; k++) {
+        float m = t->mean[k], inv = 1.0f / t->std[k];
+        float *p = out + (size_t)k * H * W;
+        for (int i = 0; i < H * W; i++) p[i] = (p[i] - m) * inv;
     }
     /* 4. random erasing */
     if (t->train && t->erase_prob > 0) random_erase(t, out, C, H, W, rng);

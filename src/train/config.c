@@ -469,6 +469,8 @@ int vt_config_validate(const vt_config *c)
     if (c->lr_min > c->lr && strcmp(c->schedule, "constant") != 0)
         return vt_err("%s: [schedule] lr_min = %s is above [optim] lr = %s", o, num_text(c->lr_min, a, sizeof a),
                       num_text(c->lr, b, sizeof b));
+    vt_randaug ra;
+    if (vt_randaug_parse(c->randaugment, &ra) != VT_OK) return vt_err_prefix("%s: [data] ", o);
     vt_vit_config mc;
     return vt_config_model(c, &mc);
 }

@@ -77,6 +77,10 @@ static const vt_cfg_key keys[] = {
      "probability that a batch is mixed when mixup or cutmix is on (timm's --mixup-prob)"},
     {"data", "switch_prob", VT_CFG_FLOAT, F(switch_prob), "0.5", 0, 1, NULL, false,
      "with both mixup and cutmix on: probability of cutmix for a mixed batch (timm's --mixup-switch-prob)"},
+    {"data", "randaugment", VT_CFG_STRING, F(randaugment), "", 0, 0, NULL, false,
+     "training: RandAugment in timm's notation, e.g. m9-n2 or rand-m9-n2-mstd0.5-inc1 (m magnitude of 10, n ops, mstd "
+     "its noise, mmax its cap, inc1 the increasing ops, p each op's probability, 0.5), or ta (TrivialAugmentWide); PIL's "
+     "ops on the uint8 image after crop and flip (Color left out for one channel; bilinear, fill the mean); \"\": off"},
     /* [optim] */
     {"optim", "optimizer", VT_CFG_ENUM, F(optimizer), "adamw", 0, 0, "sgd|adam|adamw", false, "update rule (torch semantics)"},
     {"optim", "lr", VT_CFG_FLOAT, F(lr), "1e-3", 0, 1e3, NULL, false, "base learning rate (after warmup)"},

@@ -50,6 +50,11 @@ int vt_config_transform(const vt_config *c, const vt_vit_config *mc, bool train,
     for (int k = 0; k < tf->out_c; k++)
         if (!(tf->std[k] >= 1e-6f)) return vt_err("[data] std: %g must be at least 1e-6 (normalisation divides by it)", tf->std[k]);
     tf->train = train;
+    if (train && vt_randaug_parse(c->randaugment, &tf->randaug) != VT_OK) return vt_err_prefix("[data] ");
+    for (int k = 0; k < tf->out_c && tf->randaug.kind == VT_RANDAUG_RAND; k++) {   /* timm: round(255 mean) */
+        long v = lround(255.0 * tf->mean[k]);
+        tf->randaug.fill[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
     tf->hflip = c->hflip;
     tf->crop_padding = c->crop_padding;
     tf->rrc = c->random_resized_crop;

@@ -54,6 +54,7 @@ void recipe_banner(run_t *r)
         if (c->mixup_alpha > 0 && c->cutmix_alpha > 0) ADD(", switch %g", c->switch_prob);
         ADD(", smoothing %g in the targets)", c->label_smoothing);
     }
+    if (c->randaugment[0]) ADD(" | %s %s", strcmp(c->randaugment, "ta") ? "randaugment" : "trivialaugment", c->randaugment);
 #undef ADD
     if (n > 0) fprintf(r->out, "recipe:%s\n", line + 2);
 }
