@@ -768,6 +768,44 @@ START_TEST(bad_checkpoints_and_commands)
 }
 END_TEST
 
+/* a start that is refused (--init or --resume of a file that is no checkpoint, data that cannot be read)
+ * leaves no folder it made and no lock file behind */
+START_TEST(refused_start_leaves_nothing)
+{
+    char cfg[512], log[512], out[512], bad[512], p[700];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(log, sizeof log, "%s/refused.txt", dir);
+    snprintf(bad, sizeof bad, "%s/not-a-checkpoint.h5", dir);
+    FILE *f = fopen(bad, "w");
+    fputs("not an HDF5 file", f);
+    fclose(f);
+    snprintf(out, sizeof out, "%s/N1/deeper/run", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--init", bad, NULL}, log), 1);
+    ck_assert_msg(strstr(read_log(log), "--init: ") && strstr(read_log(log), "not-a-checkpoint.h5"), "%s",
+                  tail(read_log(log)));
+    snprintf(p, sizeof p, "%s/N1", dir);
+    ck_assert_msg(access(p, F_OK) != 0, "%s left behind", p);
+    snprintf(out, sizeof out, "%s/N2", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", bad, NULL}, log), 1);
+    ck_assert_msg(access(out, F_OK) != 0, "%s left behind", out);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--set", "data.path=/nonexistent/data", NULL},
+                         log),
+                     1);
+    ck_assert_msg(access(out, F_OK) != 0, "%s left behind", out);
+    /* a folder that was there stays, without the lock file */
+    mkdir(out, 0777);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", bad, NULL}, log), 1);
+    snprintf(p, sizeof p, "%s/.vit-train.lock", out);
+    ck_assert_int_eq(access(out, F_OK), 0);
+    ck_assert_msg(access(p, F_OK) != 0, "%s left behind", p);
+    /* and a start that is not refused still makes its folder */
+    snprintf(out, sizeof out, "%s/N3/run", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--set", "train.max_steps=6", NULL}, log), 0);
+    snprintf(p, sizeof p, "%s/config.ini", out);
+    ck_assert_int_eq(access(p, F_OK), 0);
+}
+END_TEST
+
 /* a gray PNG of (h, w) whose bright quadrant is the class */
 static void write_class_png(const char *path, int h, int w, int cls, int seed)
 {
@@ -857,6 +895,73 @@ START_TEST(image_folder_bad_images)
 }
 END_TEST
 
+/* a held-out image that passes the open probe but fails its full decode (a PNG cut short): the first
+ * evaluation stops the run, but the step it followed is saved first, and --resume auto goes on from it
+ * once the image decodes (here: skipped) */
+START_TEST(bad_heldout_image_keeps_the_step)
+{
+    char root[512], p[700], cfg[512], set_path[600], log[512], out[512];
+    snprintf(root, sizeof root, "%s/heldout", dir);
+    mkdir(root, 0777);
+    for (int cls = 0; cls < 4; cls++) {
+        snprintf(p, sizeof p, "%s/c%d", root, cls);
+        mkdir(p, 0777);
+        for (int i = 0; i < 10; i++) {
+            snprintf(p, sizeof p, "%s/c%d/img%02d.png", root, cls, i);
+            write_class_png(p, 8, 8, cls, cls * 10 + i);
+        }
+    }
+    /* the trainer's own split of the 40 samples (class folders, then files, in order) with a.ini's seed */
+    int64_t *tr, *va, ntr, nva;
+    ck_assert_int_eq(vt_split_indices(40, 0.2, 5, &tr, &ntr, &va, &nva), VT_OK);
+    ck_assert_int_eq(nva, 8);
+    snprintf(p, sizeof p, "%s/c%d/img%02d.png", root, (int)(va[0] / 10), (int)(va[0] % 10));
+    free(tr);
+    free(va);
+    struct stat st;
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(truncate(p, st.st_size - 20), 0);   /* the header stays, the pixels end early */
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(set_path, sizeof set_path, "data.path=%s", root);
+    snprintf(log, sizeof log, "%s/heldout.txt", dir);
+    snprintf(out, sizeof out, "%s/HELDOUT", dir);
+    /* 32 training images: 2 steps an epoch, the first evaluation after step 2 (checkpoints every 3 steps) */
+    const char *args[] = {"--config", cfg, "--out", out, "--set", set_path, "--set", "data.val_fraction=0.2",
+                          "--set", "data.crop_padding=0", NULL, NULL, NULL};
+    ck_assert_int_eq(run(args, log), 1);
+    char *text = read_log(log);
+    const char *cut = strrchr(p, '/');
+    ck_assert_msg(strstr(text, "evaluation after step 2") && strstr(text, cut + 1) &&
+                      strstr(text, "the step is saved in") && strstr(text, "--resume auto"),
+                  "%s", tail(text));
+    char ck[700];
+    snprintf(ck, sizeof ck, "%s/ckpt-000000002.h5", out);
+    ck_assert_msg(access(ck, F_OK) == 0, "no %s: %s", ck, tail(text));
+    vt_train_state s;
+    vt_vit_config mc;
+    vt_vit m;
+    ck_assert_int_eq(vt_ckpt_model_config(ck, &mc), VT_OK);
+    ck_assert_int_eq(vt_vit_init(&m, &mc), VT_OK);
+    ck_assert_int_eq(vt_ckpt_load(ck, &m, NULL, &s, NULL), VT_OK);
+    vt_vit_free(&m);
+    ck_assert(s.step == 2 && s.epoch == 1 && s.batch_in_epoch == 0);   /* the epoch's end, as a cadence checkpoint */
+    char *rows = metrics_without_speed(out);
+    ck_assert_msg(strstr(rows, "\n2,1,") != NULL, "%s", rows);   /* the step's row too */
+    free(rows);
+    /* the same image skipped: the run goes on from step 2 to its end */
+    args[10] = "--resume", args[11] = "auto";
+    const char *skip[16];
+    join_args(skip, 16, args, (const char *[]){"--set", "data.bad_images=skip", NULL});
+    ck_assert_int_eq(run(skip, log), 0);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "resumed from ") && strstr(text, "ckpt-000000002.h5 at step 2") &&
+                      strstr(text, "final validation"),
+                  "%s", tail(text));
+    snprintf(ck, sizeof ck, "%s/ckpt-000000006.h5", out);
+    ck_assert_int_eq(access(ck, F_OK), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train");
@@ -876,6 +981,8 @@ int main(void)
     tcase_set_timeout(tf, 120);
     tcase_add_checked_fixture(tf, setup, teardown);
     tcase_add_test(tf, image_folder_bad_images);
+    tcase_add_test(tf, bad_heldout_image_keeps_the_step);
+    tcase_add_test(tf, refused_start_leaves_nothing);
     suite_add_tcase(s, tf);
     return tu_run(s);
 }

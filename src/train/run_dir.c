@@ -13,18 +13,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int mkdir_p(const char *dir)
+/* create dir and its missing parents; made (n bytes) gets the topmost folder this created ("" when none) */
+static int mkdir_p(const char *dir, char *made, size_t n)
 {
-    char buf[4096];
+    char buf[2048];
+    made[0] = '\0';
     if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return vt_err("%.64s...: path too long", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
+    for (char *p = buf + 1;; p++) {
+        if (*p && *p != '/') continue;
+        const char c = *p;
         *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vt_err("%s: cannot create: %s", buf, strerror(errno));
-        *p = '/';
+        if (mkdir(buf, 0777) == 0) {
+            if (!made[0]) snprintf(made, n, "%s", buf);
+        } else if (errno != EEXIST) {
+            return vt_err("%s: cannot create: %s", buf, strerror(errno));
+        }
+        *p = c;
+        if (!c) return VT_OK;
     }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vt_err("%s: cannot create: %s", buf, strerror(errno));
-    return VT_OK;
 }
 
 /* write a whole text file atomically (tmp + rename) */
@@ -122,6 +128,7 @@ static int lock_dir(run_t *r)
     char p[4200];
     if (snprintf(p, sizeof p, "%s/.vit-train.lock", r->out_dir) >= (int)sizeof p)
         return vt_err("%.64s...: output directory path too long", r->out_dir);
+    r->made_lock = access(p, F_OK) != 0 && errno == ENOENT;
     int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);   /* never through a link to another file */
     if (fd < 0) return vt_err("%s: cannot create the lock file: %s", p, strerror(errno));
     struct stat st;   /* nor a hard link to one: the pid is written into it */
@@ -276,8 +283,27 @@ int run_dir_choose(run_t *r, const char *out_arg, const char *config_path)
 
 int run_dir_open(run_t *r, bool resuming)
 {
-    if (r->writes && (mkdir_p(r->out_dir) != VT_OK || lock_dir(r) != VT_OK)) return VT_ERR;
+    if (r->writes && (mkdir_p(r->out_dir, r->made_dir, sizeof r->made_dir) != VT_OK || lock_dir(r) != VT_OK))
+        return VT_ERR;
     return resuming ? VT_OK : refuse_used_dir(r->out_dir);
+}
+
+void run_dir_abandon(run_t *r)
+{
+    char p[4200];
+    if (r->made_lock && snprintf(p, sizeof p, "%s/.vit-train.lock", r->out_dir) < (int)sizeof p) unlink(p);
+    r->made_lock = false;
+    if (!r->made_dir[0]) return;
+    /* the folders made, deepest first; rmdir leaves any that holds something */
+    snprintf(p, sizeof p, "%s", r->out_dir);
+    for (size_t top = strlen(r->made_dir); strlen(p) >= top;) {
+        if (rmdir(p) != 0 && errno != ENOENT) break;
+        char *slash = strrchr(p, '/');
+        if (!slash) break;
+        while (slash > p && slash[-1] == '/') slash--;
+        *slash = '\0';
+    }
+    r->made_dir[0] = '\0';
 }
 
 /* --resume auto: the newest readable checkpoint of the folder; refused when newer ones cannot be read */
@@ -312,6 +338,7 @@ int run_dir_resume(run_t *r, const char *resume, bool *resumed)
     if (rc == VT_OK) rc = vt_ckpt_check_arch(ckpt, &ck, &r->model.cfg, true);
     char *text = NULL;
     if (rc == VT_OK) rc = vt_ckpt_load(ckpt, &r->model, &r->opt, &r->st, &text);
+    if (rc == VT_OK) vt_ckpt_note_unverified(r->out, "", ckpt);   /* written before the checksums */
     vt_h5_unlock();
     if (rc == VT_OK) rc = same_data_order(r, ckpt, text);
     free(text);

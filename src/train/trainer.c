@@ -201,6 +201,7 @@ typedef struct {
     double loss_since_log;
     vt_eval_result final_ev;             /* the evaluation after the last step */
     bool have_final;
+    bool eval_failed;                    /* the evaluation could not read its data (an image that fails to decode) */
 } loop_t;
 
 typedef struct {
@@ -256,7 +257,10 @@ static int maybe_eval(run_t *r, loop_t *lp, bool epoch_end, bool last, vt_eval_r
     const vt_config *c = &r->cfg;
     *did = r->eval_l && (c->eval_every_steps > 0 ? r->st.step % c->eval_every_steps == 0 || last : epoch_end || last);
     double t_ev = vt_now();
-    if (*did && vt_evaluate(&r->rep, r->eval_l, ev) != VT_OK) return VT_ERR;
+    if (*did && vt_evaluate(&r->rep, r->eval_l, ev) != VT_OK) {
+        lp->eval_failed = true;   /* its data, not the model: the step is saved before the run ends */
+        return VT_ERR;
+    }
     if (*did && !isfinite(ev->v[0]))   /* never a checkpoint, let alone the best */
         return vt_err("evaluation loss is %s after step %lld: the model has diverged; stopping; %s",
                       isnan(ev->v[0]) ? "nan" : "infinite", (long long)r->st.step, run_dir_kept(r));
@@ -300,6 +304,35 @@ static int maybe_checkpoint(run_t *r, bool epoch_end, bool last_or_stop, bool be
     if (r->tty) fputc('\n', r->out);
     fprintf(r->out, "checkpoint %s%s\n", path, better ? " (best so far)" : "");
     return VT_OK;
+}
+
+/* an evaluation that cannot read its data (a held-out image that passed the open probe but fails to decode)
+ * ends the run, but not before the step it followed is saved (its metrics row and a checkpoint), so that
+ * --resume auto goes on from there once the image is fixed or skipped: never less kept than computed */
+static vt_train_status eval_failed(run_t *r, loop_t *lp, const step_result *s, bool epoch_end)
+{
+    char why[2048], path[4200];
+    snprintf(why, sizeof why, "%s", vt_errmsg());
+    const vt_eval_result none = {0};
+    int rc = log_row(r, lp, s, &none, false, true);
+    if (epoch_end) {
+        r->st.epoch++;
+        r->st.batch_in_epoch = 0;
+    }
+    if (rc == VT_OK) rc = run_dir_checkpoint(r, path, sizeof path, false);
+    if (rc != VT_OK) {
+        char ck[1024];
+        snprintf(ck, sizeof ck, "%s", vt_errmsg());
+        vt_err("evaluation after step %lld: %s; stopping, and the step's checkpoint could not be written either: "
+               "%s; %s", (long long)r->st.step, why, ck, run_dir_kept(r));
+        return VT_TRAIN_FAILED;
+    }
+    if (r->tty) fputc('\n', r->out);
+    fprintf(r->out, "checkpoint %s\n", path);
+    vt_err("evaluation after step %lld: %s; stopping: the step is saved in %s; fix or remove that image (or set "
+           "[data] bad_images = skip) and continue with: vit-train --config %s/config.ini --resume auto",
+           (long long)r->st.step, why, path, r->out_dir);
+    return VT_TRAIN_FAILED;
 }
 
 static vt_train_status stopped(run_t *r, const vt_train_args *a)
@@ -365,7 +398,8 @@ static vt_train_status train_loop(run_t *r, const vt_train_args *a)
         }
         vt_eval_result ev = {0};
         bool did_eval;
-        if (maybe_eval(r, &lp, epoch_end, last, &ev, &did_eval) != VT_OK) return VT_TRAIN_FAILED;
+        if (maybe_eval(r, &lp, epoch_end, last, &ev, &did_eval) != VT_OK)
+            return lp.eval_failed ? eval_failed(r, &lp, &s, epoch_end) : VT_TRAIN_FAILED;
         if (log_row(r, &lp, &s, &ev, did_eval, last) != VT_OK) return VT_TRAIN_FAILED;
         const vt_objective *obj = r->model.objective;
         const bool better = did_eval && vt_objective_better(obj, ev.v[obj->best], r->st.best_metric);
@@ -397,9 +431,12 @@ static vt_train_status run(run_t *r, const vt_train_args *a)
         return VT_TRAIN_DONE;
     }
     if (r->cfg.threads > 0) vt_set_threads(r->cfg.threads);
-    if (run_dir_choose(r, a->out_dir, a->config_path) != VT_OK || run_dir_open(r, a->resume != NULL) != VT_OK ||
-        build(r) != VT_OK || resume_or_init(r, a, init_unused) != VT_OK || run_dir_begin(r) != VT_OK)
+    if (run_dir_choose(r, a->out_dir, a->config_path) != VT_OK) return VT_TRAIN_FAILED;
+    if (run_dir_open(r, a->resume != NULL) != VT_OK || build(r) != VT_OK || resume_or_init(r, a, init_unused) != VT_OK ||
+        run_dir_begin(r) != VT_OK) {
+        run_dir_abandon(r);   /* a refused start leaves no folder or lock file behind */
         return VT_TRAIN_FAILED;
+    }
     run_banner(r, a->dry_run);
     return train_loop(r, a);
 }

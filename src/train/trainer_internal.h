@@ -30,6 +30,8 @@ typedef struct {
     int lock_fd;   /* > 0 while the out folder is locked */
     vt_mix mix;            /* [data] mixup / cutmix */
     float *mix_targets;    /* (batch, classes) soft targets of the micro-batch being mixed */
+    char made_dir[2048];   /* the topmost folder run_dir_open created ("" when out_dir existed) */
+    bool made_lock;        /* run_dir_open created the lock file */
 } run_t;
 
 /* ---- run_dir.c: the run folder (where it is, lock, refusals, resume policy, the files written) */
@@ -42,6 +44,9 @@ int run_dir_open(run_t *r, bool resuming);
  * folder's other checkpoints) and load it into r (model, optimizer, state); *resumed false when auto
  * found none (a fresh start) */
 int run_dir_resume(run_t *r, const char *resume, bool *resumed);
+/* a start refused after run_dir_open: remove the lock file and the folders it created (a refused start
+ * leaves nothing behind) */
+void run_dir_abandon(run_t *r);
 /* write config.ini and cut metrics.csv back to the resumed step */
 int run_dir_begin(run_t *r);
 /* one metrics.csv row (the header first in a new file) */
