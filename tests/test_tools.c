@@ -262,6 +262,53 @@ START_TEST(tool_eval_options)
 }
 END_TEST
 
+/* vit-data info on IDX labels 0..9 and one 77: 78 classes, 67 of them empty (the largest label + 1, nothing names them), said
+ * with the classes left without images and how to refuse such labels (--num-classes, as vit-train's
+ * [model] num_classes); vit-eval given a .safetensors or .npz file says what it is and what it takes */
+START_TEST(tool_info_classes_and_eval_weight_files)
+{
+    static tool_run t;
+    char src[512], p[600];
+    snprintf(src, sizeof src, "%s/stray", dir);
+    mkdir(src, 0777);
+    write_noise_idx(src, 3);
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", src);
+    FILE *f = fopen(p, "r+b");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 8 + 1234, SEEK_SET);
+    fputc(77, f);
+    fclose(f);
+    run_tool(&t, 0, "tools/vit-data", "info", src, NULL);
+    ck_assert_msg(t.status == 0, "%s", t.err);
+    ck_assert_msg(strstr(t.out, "78 classes") && strstr(t.out, "the largest label, 77, + 1") &&
+                      strstr(t.out, "67 of them have no image") && strstr(t.out, "--num-classes N refuses"),
+                  "%s", t.out);
+    run_tool(&t, 0, "tools/vit-data", "info", src, "--num-classes", "10", NULL);
+    expect_tool(&t, 1, "label 77 of sample 1234 is outside the 10 classes", NULL);
+    /* every label used: nothing to say */
+    snprintf(src, sizeof src, "%s/clean", dir);
+    mkdir(src, 0777);
+    write_noise_idx(src, 3);
+    run_tool(&t, 0, "tools/vit-data", "info", src, NULL);
+    ck_assert_msg(t.status == 0 && strstr(t.out, "10 classes") && !strstr(t.out, "largest label"), "%s", t.out);
+    /* weight files given to vit-eval */
+    static const unsigned char st[] = "\x13\0\0\0\0\0\0\0{\"__metadata__\":{}} ";
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    write_file(p, st, sizeof st - 1, false);
+    run_tool(&t, 0, "tools/vit-eval", "--checkpoint", p, NULL);
+    expect_tool(&t, 1, "model.safetensors: a safetensors weight file", "not a vit checkpoint", "ckpt-<step>.h5",
+                "--init", NULL);
+    snprintf(p, sizeof p, "%s/model.npz", dir);
+    write_file(p, "PK\3\4 not much of a zip", 24, false);
+    run_tool(&t, 0, "tools/vit-eval", "--checkpoint", p, NULL);
+    expect_tool(&t, 1, "model.npz: a zip archive", "not a vit checkpoint", NULL);
+    snprintf(p, sizeof p, "%s/other.bin", dir);
+    write_file(p, "just bytes", 10, false);
+    run_tool(&t, 0, "tools/vit-eval", "--checkpoint", p, NULL);
+    expect_tool(&t, 1, "other.bin: not an HDF5 file", NULL);
+}
+END_TEST
+
 /* a checkpoint of an untrained 12x20 one-channel model for write_noise_idx's data, in folder out, whose
  * stored config is cfg and whose state says the run trained on train_images images */
 static void eval_ckpt(const char *out, const char *cfg, int64_t train_images, char *ck, size_t n)
@@ -486,6 +533,7 @@ int main(void)
     tcase_add_test(tools, tool_data_pack_refusals);
     tcase_add_test(tools, tool_export_refusals);
     tcase_add_test(tools, tool_eval_options);
+    tcase_add_test(tools, tool_info_classes_and_eval_weight_files);
     tcase_add_test(tools, tool_eval_val_split_and_paths);
     tcase_add_test(tools, tool_omp_threads_env);
     tcase_add_test(tools, tool_golden_refusals);

@@ -34,7 +34,7 @@ static void usage(FILE *f)
 }
 
 /* per split: counts per class, per-channel mean/std of [0,1] pixels over all (or limit) samples */
-static int info(vt_dataset *ds, const char *split, int64_t limit)
+static int info(vt_dataset *ds, const char *split, int64_t limit, bool fixed)
 {
     size_t px = (size_t)ds->h * ds->w * ds->c;
     uint8_t *pix = malloc(px);
@@ -69,6 +69,15 @@ static int info(vt_dataset *ds, const char *split, int64_t limit)
         if (ds->class_names) printf(" %s=%lld", ds->class_names[k], (long long)hist[k]);
         else printf(" %lld", (long long)hist[k]);
     if (ds->num_classes > 100) printf(" ...");
+    int empty = 0;
+    for (int k = 0; k < ds->num_classes; k++) empty += hist[k] == 0;
+    /* no names and a top label that is used: the count may be only the largest label + 1; say so when
+     * that leaves classes without images (one stray label makes many) */
+    if (!ds->class_names && !fixed && empty > 0 && n == ds->count && hist[ds->num_classes - 1] > 0)
+        printf("\n  (%d classes: nothing names them, so the count is the largest label, %d, + 1 (a dataset's own "
+               "num_classes or --num-classes N says otherwise); %d of them have no image: a stray label? "
+               "--num-classes N refuses labels >= N, as vit-train does with [model] num_classes = N)",
+               ds->num_classes, ds->num_classes - 1, empty);
     printf("\n  mean:");
     for (int c = 0; c < ds->c; c++) printf(" %.4f", sum[c] / npx);
     printf("  std:");
@@ -198,7 +207,7 @@ int main(int argc, char **argv)
         found++;
         char g[16];
         snprintf(g, sizeof g, "/%s", splits[s]);
-        int r = is_pack ? vt_dataset_pack_h5(ds, out.file, g) : info(ds, splits[s], (int64_t)limit);
+        int r = is_pack ? vt_dataset_pack_h5(ds, out.file, g) : info(ds, splits[s], (int64_t)limit, o.num_classes > 0);
         if (r == VT_OK && is_pack) printf("%s: %lld images -> %s%s\n", splits[s], (long long)ds->count, argv[3], g);
         if (ds->skipped)
             fprintf(stderr, "vit-data: warning: %s: %lld undecodable image%s skipped (first: %s)\n", splits[s],

@@ -103,10 +103,31 @@ static int check_header(vt_h5id f, const char *path)
     return VT_OK;
 }
 
+/* a file that is not HDF5 but one of the weight files --init reads: say what it is and what to give instead */
+static void not_hdf5_weights(const char *path)
+{
+    unsigned char b[9] = {0};
+    FILE *fp = fopen(path, "rb");
+    size_t got = fp ? fread(b, 1, sizeof b, fp) : 0;
+    if (fp) fclose(fp);
+    uint64_t hl = 0;
+    for (int k = 7; got == 9 && k >= 0; k--) hl = hl << 8 | b[k];
+    const char *what = got == 9 && b[8] == '{' && hl > 1 && hl < (1ull << 32) ? "a safetensors weight file (a timm state_dict)"
+                       : got >= 4 && memcmp(b, "PK\3\4", 4) == 0       ? "a zip archive (as Google's .npz weights)"
+                                                                         : NULL;
+    if (what)
+        vt_err("%s: %s, not a vit checkpoint: give the HDF5 checkpoint vit-train wrote (<run folder>/ckpt-<step>.h5, "
+               "e.g. runs/fashion_mnist/ckpt-000135000.h5); to start from these weights, train with vit-train "
+               "--config FILE --init %s", path, what, path);
+}
+
 int vt_ckpt_model_config(const char *path, vt_vit_config *mc)
 {
     vt_h5id f = vt_h5_open(path, false);
-    if (f < 0) return VT_ERR;
+    if (f < 0) {
+        not_hdf5_weights(path);
+        return VT_ERR;
+    }
     int r = check_header(f, path);
     vt_vit_config_defaults(mc);
     if (r == VT_OK) r = vt_vit_read_attrs(f, "/model", mc, true);   /* older files lack fc_norm: false */
