@@ -128,6 +128,13 @@ START_TEST(checkpoint_without_checksums_loads)
     fx_tempdir(dir, sizeof dir, "vit_nocksum");
     vt_train_state st = {0};
     ck_assert_msg(vt_ckpt_write(dir, &m, NULL, &st, "", 0, ck, sizeof ck) == VT_OK, "%s", vt_errmsg());
+    char note[8192] = "";
+    FILE *out = fmemopen(note, sizeof note - 1, "w");
+    vt_config cfg;
+    vt_config_defaults(&cfg);
+    ck_assert_msg(vt_finetune_init(&back, ck, &cfg, out) == VT_OK, "%s", vt_errmsg());   /* a new file: no note */
+    fclose(out);
+    ck_assert_msg(!strstr(note, "unverified"), "%s", note);
     /* every tensor rewritten as the old writer did: contiguous, no filter */
     hid_t f = H5Fopen(ck, H5F_ACC_RDWR, H5P_DEFAULT);
     ck_assert(f >= 0);
@@ -148,12 +155,17 @@ START_TEST(checkpoint_without_checksums_loads)
     H5Fclose(f);
     ck_assert_msg(vt_ckpt_load(ck, &back, NULL, NULL, NULL) == VT_OK, "%s", vt_errmsg());
     same_params(&m, &back);
-    char note[8192] = "";
-    FILE *out = fmemopen(note, sizeof note - 1, "w");
+    out = fmemopen(note, sizeof note - 1, "w");
     ck_assert(vt_ckpt_note_unverified(out, "vit-eval: ", ck));
     fclose(out);
     ck_assert_msg(strstr(note, "vit-eval: note: ") && strstr(note, ck) && strstr(note, "without checksums") &&
                   strstr(note, "unverified"), "%s", note);
+    /* --init from it says so too (a resume prints the same note, run_dir.c) */
+    out = fmemopen(note, sizeof note - 1, "w");
+    ck_assert_msg(vt_finetune_init(&back, ck, &cfg, out) == VT_OK, "%s", vt_errmsg());
+    fclose(out);
+    ck_assert_msg(strstr(note, "note: ") && strstr(note, "unverified") && strstr(note, "initialised from"), "%s", note);
+    same_params(&m, &back);
     fx_remove(dir);
     vt_vit_free(&m);
     vt_vit_free(&back);

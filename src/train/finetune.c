@@ -95,6 +95,7 @@ int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
     } else {
         vt_h5_lock();
         r = vt_ckpt_load(path, &pre, NULL, NULL, NULL);
+        if (r == VT_OK) vt_ckpt_note_unverified(out, "", path);   /* written before the checksums */
         vt_h5_unlock();
     }
     if (r == VT_OK) r = transfer(m, &pre, &src, path, c, !had_head, out);
