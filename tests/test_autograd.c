@@ -84,6 +84,17 @@ static vt_var *op_token_keep(vt_graph *g, vt_var **in, const oparg *a)
         for (int j = 0; j < K; j++) keep[b * K + j] = prefix + (int32_t)((j * 3 + b + 1) % (T - prefix));
     return vt_token_keep(g, in[0], prefix, keep, K);
 }
+/* x (B, T, D), fill (1, 1, D) -> (B, TO = a->i[0], D): a pattern of sources with fills (-1), repeats (a row read
+ * twice, one never read) and, with a->i[1], every output a fill */
+static vt_var *op_token_fill(vt_graph *g, vt_var **in, const oparg *a)
+{
+    const int TO = (int)a->i[0], T = (int)in[0]->val.shape[1], B = (int)in[0]->val.shape[0];
+    int32_t src[4 * 16];
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < TO; t++)
+            src[b * TO + t] = a->i[1] || (t + b) % 3 == 1 ? -1 : (int32_t)((t * 2 + b) % (T > 1 ? T - 1 : 1));
+    return vt_token_fill(g, in[0], in[1], src, TO);
+}
 static vt_var *op_add(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_add(g, in[0], in[1]); }
 static vt_var *op_sub(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_sub(g, in[0], in[1]); }
 static vt_var *op_mul(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_mul(g, in[0], in[1]); }
@@ -183,6 +194,10 @@ static const op_spec fused_specs[] = {
     {"token_keep prefix 1 keep 3 of 5", op_token_keep, A(1, 3), 1, {S3(2, 6, 4)}, -1, 1, 0},
     {"token_keep prefix 0 keep 4 of 4", op_token_keep, A(0, 4), 1, {S3(3, 4, 3)}, -1, 1, 0},
     {"token_keep prefix 2 keep 1", op_token_keep, A(2, 1), 1, {S3(1, 5, 2)}, -1, 1, 0},
+    /* token_fill ([mask] tokens): x (B, T, D), fill (1, 1, D), TO output tokens */
+    {"token_fill T5 to 5", op_token_fill, A(5, 0), 2, {S3(2, 5, 4), S3(1, 1, 4)}, -1, 1, 0},
+    {"token_fill T3 to 7", op_token_fill, A(7, 0), 2, {S3(3, 3, 3), S3(1, 1, 3)}, -1, 1, 0},
+    {"token_fill all filled", op_token_fill, A(4, 1), 2, {S3(2, 2, 5), S3(1, 1, 5)}, -1, 1, 0},
     /* several ops chained, with a residual */
     {"chain ln-linear-attention-linear-add-pool", op_chain, A(2), 4, {S3(2, 5, 4), S1(4), S2(12, 4), S2(4, 4)}, -1, 1, 0},
 };
@@ -784,6 +799,8 @@ START_TEST(errors_name_the_op_and_shapes)
     ASSERT_MSG_HAS("attention: input 0 is NULL");
     ck_assert_ptr_null(vt_token_keep(&g, NULL, 1, (int32_t[]){1}, 1));
     ASSERT_MSG_HAS("token_keep: input 0 is NULL");
+    ck_assert_ptr_null(vt_token_fill(&g, NULL, v5, (int32_t[]){-1}, 1));
+    ASSERT_MSG_HAS("token_fill: input 0 is NULL");
     ck_assert_ptr_null(vt_softmax(&g, NULL));
     ASSERT_MSG_HAS("softmax: input 0 is NULL");
     ck_assert_ptr_null(vt_cross_entropy(&g, NULL, (int[]){0}, 0.0f));

@@ -413,11 +413,74 @@ START_TEST(readme_table_matches_parser)
 }
 END_TEST
 
+/* [data] train_fraction: a fixed subset of the given indices, ascending, of the asked size, the same for the same
+ * seed and another for another; [pretrain] and [optim] layer_decay reach the model and are checked */
+START_TEST(train_fraction_and_pretrain_keys)
+{
+    vt_config c;
+    vt_config_defaults(&c);
+    int64_t idx[200], *a, *b, na, nb;
+    for (int i = 0; i < 200; i++) idx[i] = 3 * i + 1;
+    ck_assert_int_eq(vt_config_train_subset(&c, idx, 200, 5, &a, &na), VT_OK);
+    ck_assert_ptr_null(a);   /* 1: all of them */
+    ck_assert_int_eq(na, 200);
+    ck_assert_int_eq(vt_config_set(&c, "data.train_fraction=0.1"), VT_OK);
+    ck_assert_int_eq(vt_config_train_subset(&c, idx, 200, 5, &a, &na), VT_OK);
+    ck_assert_int_eq(vt_config_train_subset(&c, idx, 200, 5, &b, &nb), VT_OK);
+    ck_assert_int_eq(na, 20);
+    ck_assert_int_eq(nb, 20);
+    ck_assert(memcmp(a, b, sizeof(int64_t) * 20) == 0);
+    for (int i = 0; i < 20; i++) {
+        ck_assert(a[i] % 3 == 1 && a[i] >= 1 && a[i] < 600);
+        if (i) ck_assert_int_lt(a[i - 1], a[i]);
+    }
+    free(b);
+    ck_assert_int_eq(vt_config_train_subset(&c, idx, 200, 6, &b, &nb), VT_OK);
+    ck_assert(memcmp(a, b, sizeof(int64_t) * 20) != 0);
+    free(a);
+    free(b);
+    ck_assert_int_eq(vt_config_train_subset(&c, NULL, 1000, 6, &a, &na), VT_OK);   /* all images: indices themselves */
+    ck_assert_int_eq(na, 100);
+    ck_assert(a[99] < 1000);
+    free(a);
+    ck_assert_int_eq(vt_config_set(&c, "data.train_fraction=0"), VT_ERR);
+    /* the objectives */
+    vt_vit_config mc;
+    ck_assert_int_eq(vt_config_set(&c, "data.path=x"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "model.in_chans=1"), VT_OK);
+    ck_assert_int_eq(vt_config_model(&c, &mc), VT_OK);
+    ck_assert_int_eq(mc.pretrain.kind, VT_OBJ_CLASSIFY);
+    ck_assert_int_eq(vt_config_set(&c, "pretrain.objective=mae"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "data.mean=0.25"), VT_OK);
+    ck_assert_int_eq(vt_config_model(&c, &mc), VT_OK);
+    ck_assert_int_eq(mc.pretrain.kind, VT_OBJ_MAE);
+    ck_assert_double_eq(mc.pretrain.mask_ratio, 0.75);
+    ck_assert_float_eq(mc.pretrain.in_mean[0], 0.25f);
+    ck_assert_int_eq(vt_config_set(&c, "pretrain.objective=masked_patch_color"), VT_OK);
+    ck_assert_int_eq(vt_config_model(&c, &mc), VT_OK);
+    ck_assert_double_eq(mc.pretrain.mask_ratio, 0.5);
+    ck_assert_int_eq(vt_config_set(&c, "model.patch_drop_rate=0.5"), VT_OK);
+    ck_assert_int_eq(vt_config_model(&c, &mc), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "[pretrain] masked_patch_color masks patches itself: [model] patch_drop_rate must be 0"),
+                  "%s", vt_errmsg());
+    ck_assert_int_eq(vt_config_set(&c, "model.patch_drop_rate=0"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "pretrain.objective=mae"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "pretrain.decoder_heads=3"), VT_OK);
+    ck_assert_int_eq(vt_config_model(&c, &mc), VT_ERR);
+    ck_assert_msg(strstr(vt_errmsg(), "[pretrain] decoder_dim 512 must be positive and divisible by decoder_heads 3"), "%s",
+                  vt_errmsg());
+    ck_assert_int_eq(vt_config_set(&c, "pretrain.objective=bert"), VT_ERR);
+    ck_assert_int_eq(vt_config_set(&c, "optim.layer_decay=0.65"), VT_OK);
+    ck_assert_int_eq(vt_config_set(&c, "optim.layer_decay=1.5"), VT_ERR);
+}
+END_TEST
+
 /* every shipped config parses and validates */
 START_TEST(shipped_configs_are_valid)
 {
     const char *names[] = {"fashion_mnist.ini", "vit_ti16.ini", "vit_s16.ini", "vit_b16.ini", "vit_l16.ini", "vit_h14.ini",
-                           "vit_b16_ft384.ini", "mnist_ft40.ini"};
+                           "vit_b16_ft384.ini", "mnist_ft40.ini", "fashion_mnist_mae.ini", "fashion_mnist_ft_mae.ini",
+                           "fashion_mnist_10pct.ini", "vit_b16_mpp.ini"};
     const char *src = getenv("VIT_SOURCE_ROOT");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[4096];
@@ -487,6 +550,7 @@ int main(void)
     tcase_add_test(tc, data_keys_reach_the_data_layer);
     tcase_add_test(tc, readme_table_matches_parser);
     tcase_add_test(tc, shipped_configs_are_valid);
+    tcase_add_test(tc, train_fraction_and_pretrain_keys);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -404,6 +404,60 @@ static void sched_refused(const vt_schedule *s, const char *setting, const char 
     ck_assert_msg(strstr(vt_errmsg(), setting) && strstr(vt_errmsg(), value), "message: %s", vt_errmsg());
 }
 
+/* layer-wise learning-rate decay: BEiT / MAE's layer ids and scales, and a scaled group steps as a group of
+ * lr * scale does (SGD without momentum: p - lr s g; AdamW: its own lr * scale, decay included) */
+START_TEST(layer_decay_scales_groups)
+{
+    const double d = 0.75;
+    const struct { const char *name; double want; } cases[] = {
+        {"cls_token", 0.75 * 0.75 * 0.75 * 0.75}, {"pos_embed", 0.75 * 0.75 * 0.75 * 0.75},
+        {"patch_embed.proj.weight", 0.75 * 0.75 * 0.75 * 0.75}, {"blocks.0.attn.qkv.weight", 0.75 * 0.75 * 0.75},
+        {"blocks.1.norm1.bias", 0.75 * 0.75}, {"blocks.2.mlp.fc2.weight", 0.75}, {"norm.weight", 1},
+        {"fc_norm.bias", 1}, {"head.weight", 1}, {"decoder_blocks.0.norm1.weight", 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        ck_assert_msg(fabs(vt_layer_decay_scale(cases[i].name, 3, d) - cases[i].want) < 1e-15, "%s: %g, expected %g",
+                      cases[i].name, vt_layer_decay_scale(cases[i].name, 3, d), cases[i].want);
+    ck_assert_double_eq(vt_layer_decay_scale("blocks.0.attn.qkv.weight", 3, 1.0), 1.0);
+    for (int kind = 0; kind < 2; kind++) {
+        vt_optim_config c;
+        vt_optim_config_defaults(&c);
+        c.kind = kind ? VT_OPTIM_ADAMW : VT_OPTIM_SGD;
+        c.momentum = 0;
+        c.weight_decay = 0.1;
+        vt_optim o, r1, r2;   /* r1, r2: each group as an optimizer of its own, at its learning rate */
+        ck_assert_int_eq(vt_optim_init(&o, &c, 6), VT_OK);
+        ck_assert_int_eq(vt_optim_init(&r1, &c, 3), VT_OK);
+        ck_assert_int_eq(vt_optim_init(&r2, &c, 3), VT_OK);
+        ck_assert_int_eq(vt_optim_add_segment_scaled(&o, 0, 3, true, 0.25), VT_OK);
+        ck_assert_int_eq(vt_optim_add_segment_scaled(&o, 3, 3, false, 1.0), VT_OK);
+        ck_assert_int_eq(vt_optim_add_segment_scaled(&o, 6, 0, false, 0.0), VT_ERR);
+        ck_assert_int_eq(vt_optim_add_segment(&r2, 0, 3, false), VT_OK);
+        float p[6] = {1, -2, 0.5f, 3, -1, 2}, g[6] = {0.5f, 0.25f, -1, 2, 1, -0.5f}, q[6], s1[3], s2[3];
+        memcpy(q, p, sizeof p);
+        memcpy(s1, p, sizeof s1);
+        memcpy(s2, p + 3, sizeof s2);
+        for (int step = 0; step < 3; step++) {
+            vt_optim_step(&o, p, g, 0.1);
+            vt_optim_step(&r1, s1, g, 0.1 * 0.25);
+            vt_optim_step(&r2, s2, g + 3, 0.1);
+            for (int i = 0; i < 6 && kind == 0; i++) {   /* SGD by hand: p - lr s (g + wd p), p - lr g */
+                const float lr = i < 3 ? (float)(0.1 * 0.25) : 0.1f, wd = i < 3 ? 0.1f : 0.0f;
+                q[i] += -lr * (g[i] + wd * q[i]);
+            }
+        }
+        for (int i = 0; i < 6; i++) {
+            const float want = i < 3 ? s1[i] : s2[i - 3];
+            ck_assert_msg(p[i] == want, "%s element %d: %.9g, its group alone %.9g", kind ? "AdamW" : "SGD", i, p[i], want);
+            if (kind == 0) ck_assert_msg(p[i] == q[i], "SGD element %d: %.9g, by hand %.9g", i, p[i], q[i]);
+        }
+        ck_assert_msg(p[0] != 1.0f - 0.1f * (0.5f + 0.1f), "the scale had no effect");
+        vt_optim_free(&o);
+        vt_optim_free(&r1);
+        vt_optim_free(&r2);
+    }
+}
+END_TEST
+
 START_TEST(bad_settings_refused)
 {
     vt_optim_config c, d;
@@ -725,6 +779,7 @@ int main(void)
     tcase_add_test(tc, updates_by_hand);
     tcase_add_test(tc, clipping_and_finiteness);
     tcase_add_test(tc, decay_groups_follow_timm);
+    tcase_add_test(tc, layer_decay_scales_groups);
     tcase_add_test(tc, bad_settings_refused);
     tcase_add_test(tc, state_round_trip);
     tcase_add_test(tc, fused_step_matches_separate_steps);

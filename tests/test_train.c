@@ -482,6 +482,91 @@ START_TEST(finetune_at_higher_resolution)
 }
 END_TEST
 
+/* vit-eval --reconstruct 3 of a pixel objective's checkpoint: three PNGs of the 8x8 test images, three panels
+ * each (original, masked input, reconstruction); the original is the test image itself (its bytes through the
+ * normalisation and back) and the reconstruction keeps it on the patches not predicted */
+static void check_reconstruct_pngs(const char *ck, const char *objective)
+{
+    char out[600], log[600], path[700], idx[600];
+    snprintf(out, sizeof out, "%s/rec-%s", dir, objective);
+    snprintf(log, sizeof log, "%s/rec-%s.txt", dir, objective);
+    ck_assert_int_eq(run_tool("VIT_EVAL_BIN", (const char *[]){"--checkpoint", ck, "--reconstruct", "3", "--out", out, NULL}, log), 0);
+    snprintf(idx, sizeof idx, "%s/data/t10k-images-idx3-ubyte", dir);
+    FILE *f = fopen(idx, "rb");
+    uint8_t raw[16 + 3 * 64];
+    ck_assert(f && fread(raw, 1, sizeof raw, f) == sizeof raw);
+    fclose(f);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/reconstruct-%04d.png", out, i);
+        png_image im;
+        memset(&im, 0, sizeof im);
+        im.version = PNG_IMAGE_VERSION;
+        ck_assert_msg(png_image_begin_read_from_file(&im, path), "%s: %s", path, im.message);
+        im.format = PNG_FORMAT_GRAY;
+        ck_assert_int_eq(im.width, 3 * 8 + 4);
+        ck_assert_int_eq(im.height, 8);
+        uint8_t px[8 * 28];
+        ck_assert(png_image_finish_read(&im, NULL, px, 0, NULL));
+        int same = 0;
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 8; x++) {
+                ck_assert_msg(abs(px[y * 28 + x] - raw[16 + i * 64 + y * 8 + x]) <= 1, "%s: original differs at %d,%d", path, y, x);
+                same += px[y * 28 + 20 + x] == px[y * 28 + x];
+            }
+        ck_assert_msg(same >= 16 && same < 64, "%s: %d of 64 reconstructed pixels are the original's", path, same);
+    }
+}
+
+/* each self-supervised objective trains without labels, stops and resumes bitwise exactly (its masks are functions
+ * of the seed, the step and the image), and its checkpoint fine-tunes: the encoder taken, the objective's own
+ * tensors dropped (the banner names them), a new classification head; resuming it as a classifier is refused */
+START_TEST(pretraining_resumes_exactly_and_fine_tunes)
+{
+    const char *objectives[3][2] = {{"masked_patch_color", "mask_token, mpp_head.* (3 tensors)"},
+                                    {"masked_patch_pixels", "mask_token, mpp_head.* (3 tensors)"},
+                                    {"mae", "decoder_embed.*, mask_token, decoder_pos_embed, decoder_blocks.*, decoder_norm.*, "
+                                            "decoder_pred.* (20 tensors)"}};
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    for (int k = 0; k < 3; k++) {
+        char outA[512], outB[512], outF[512], log[512], obj[96], ck[600];
+        snprintf(outA, sizeof outA, "%s/S%dA", dir, k);
+        snprintf(outB, sizeof outB, "%s/S%dB", dir, k);
+        snprintf(outF, sizeof outF, "%s/S%dF", dir, k);
+        snprintf(log, sizeof log, "%s/log-ssl%d.txt", dir, k);
+        snprintf(obj, sizeof obj, "pretrain.objective=%s", objectives[k][0]);
+        assert_stop_resume_exact(cfg, outA, outB, log,
+                                 (const char *[]){"--set", obj, "--set", "pretrain.decoder_dim=8", "--set",
+                                                  "pretrain.decoder_depth=1", "--set", "pretrain.decoder_heads=2",
+                                                  "--set", "pretrain.target_size=2", NULL});
+        const char *text = read_log(log);
+        ck_assert_msg(strstr(text, "final test masked"), "%s", tail(text));
+        snprintf(ck, sizeof ck, "%s/ckpt-000000060.h5", outA);
+        if (k > 0) check_reconstruct_pngs(ck, objectives[k][0]);
+        snprintf(log, sizeof log, "%s/log-ssl%d-ft.txt", dir, k);
+        ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outF, "--init", ck, "--set", "train.epochs=1", NULL},
+                             log),
+                         0);
+        text = read_log(log);
+        char want[300];
+        snprintf(want, sizeof want, "pretraining objective %s: encoder taken; dropped %s", objectives[k][0],
+                 objectives[k][1]);
+        ck_assert_msg(strstr(text, want) && strstr(text, "head: new, 4 classes (initialised: zeros)") &&
+                          strstr(text, "final test accuracy"),
+                      "%s\n(expected: %s)", tail(text), want);
+        /* the pretraining run is not continued as a classifier */
+        snprintf(log, sizeof log, "%s/log-ssl%d-r.txt", dir, k);
+        ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outA, "--resume", ck, "--set", "train.epochs=4", NULL},
+                             log),
+                         1);
+        text = read_log(log);
+        snprintf(want, sizeof want, "is trained for %s, the config for classification (set [pretrain] objective = %s",
+                 objectives[k][0], objectives[k][0]);
+        ck_assert_msg(strstr(text, want), "%s", tail(text));
+    }
+}
+END_TEST
+
 /* batch 16 in one step equals 2 accumulated micro-batches of 8: the same samples (batch k of 16 is
  * micro-batches 2k and 2k+1 of 8), the same augmentation, the mean of the two gradients */
 START_TEST(accumulation_matches_a_big_batch)
@@ -974,6 +1059,7 @@ int main(void)
     tcase_add_test(tc, best_checkpoint_survives_resume);
     tcase_add_test(tc, finetune_at_higher_resolution);
     tcase_add_test(tc, accumulation_matches_a_big_batch);
+    tcase_add_test(tc, pretraining_resumes_exactly_and_fine_tunes);
     tcase_add_test(tc, bad_checkpoints_and_commands);
     tcase_add_test(tc, run_folder_rules);
     suite_add_tcase(s, tc);

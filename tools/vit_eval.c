@@ -11,13 +11,16 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vit-eval --checkpoint FILE [--config FILE] [--data PATH] [--split test|train|val] [--batch N]\n"
-               "                [--threads N]\n"
+               "                [--threads N] [--reconstruct N --out DIR]\n"
                "The data settings (path, normalisation, crop_pct, bad_images, ...) come from --config, else from\n"
                "the config stored in the checkpoint; --data overrides the path, --batch [data] eval_batch_size.\n"
                "The model (input size, channels, classes) is the checkpoint's. Prints loss, top-1 and top-5 on the\n"
                "split (default test). val: for a run trained with [data] val_fraction on data without a test\n"
                "split, the images of the training split it held out for evaluation (its val_fraction and seed,\n"
                "from the config stored in the checkpoint).\n"
+               "--reconstruct N --out DIR: for a model pretrained with [pretrain] objective = mae or masked_patch_pixels,\n"
+               "instead writes DIR/reconstruct-NNNN.png of the first N images of the split: the original, the masked\n"
+               "input and the reconstruction side by side.\n"
                "example: vit-eval --checkpoint runs/fashion_mnist/ckpt-000004680.h5\n");
 }
 
@@ -67,8 +70,8 @@ static int open_val(const vt_config *c, const vt_config *run, const vt_vit_confi
 }
 
 typedef struct {
-    const char *ckpt, *cfgpath, *data, *split;
-    int batch, threads;
+    const char *ckpt, *cfgpath, *data, *split, *out;
+    int batch, threads, reconstruct;
 } eval_args;
 
 /* the command line into a: -1 to go on, else the exit code */
@@ -77,10 +80,11 @@ static int parse_args(int argc, char **argv, eval_args *a)
     static const struct option longs[] = {{"checkpoint", required_argument, 0, 'k'}, {"config", required_argument, 0, 'c'},
                                           {"data", required_argument, 0, 'd'},       {"split", required_argument, 0, 's'},
                                           {"batch", required_argument, 0, 'b'},      {"threads", required_argument, 0, 't'},
+                                          {"reconstruct", required_argument, 0, 'r'}, {"out", required_argument, 0, 'o'},
                                           {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     static const char *const splits[] = {"test", "train", "val", NULL};
     int ch;
-    while ((ch = getopt_long(argc, argv, "k:c:d:s:b:t:h", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "k:c:d:s:b:t:r:o:h", longs, NULL)) != -1) {
         switch (ch) {
         case 'k': a->ckpt = optarg; break;
         case 'c': a->cfgpath = optarg; break;
@@ -95,6 +99,10 @@ static int parse_args(int argc, char **argv, eval_args *a)
         case 't':
             if (!cli_int("vit-eval", "--threads", optarg, 1, 1024, &a->threads)) return 2;
             break;
+        case 'r':
+            if (!cli_int("vit-eval", "--reconstruct", optarg, 1, 1 << 20, &a->reconstruct)) return 2;
+            break;
+        case 'o': a->out = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;   /* getopt has named the unknown option */
         }
@@ -106,6 +114,11 @@ static int parse_args(int argc, char **argv, eval_args *a)
     }
     if (!a->ckpt) {
         fprintf(stderr, "vit-eval: --checkpoint FILE is required\n");
+        usage(stderr);
+        return 2;
+    }
+    if (!a->reconstruct != !a->out) {
+        fprintf(stderr, "vit-eval: --reconstruct N and --out DIR go together\n");
         usage(stderr);
         return 2;
     }
@@ -183,6 +196,10 @@ int main(int argc, char **argv)
         vt_vit_replicas_init_eval(&rep, &m, c.replicas, 16u << 20) != VT_OK)
         goto fail;
     have_graph = true;
+    if (args.reconstruct) {
+        rc = vt_reconstruct_pngs(&rep, l, args.reconstruct, args.out, stdout) == VT_OK ? 0 : 1;
+        goto fail;
+    }
     if (vt_evaluate(&rep, l, &ev) != VT_OK) goto fail;
     /* the split is the run's only on the run's images: another path can hold them (a moved copy) or not */
     const bool other = val && strcmp(c.data_path, run.data_path) != 0;

@@ -36,6 +36,7 @@ typedef struct vt_var {
     /* fused ops (the ViT's fast path, ops_fused.c) */                                                         \
     X(LINEAR, linear) X(LAYERNORM, layernorm) X(GELU, gelu) X(ATTENTION, attention) X(SOFTMAX, softmax)     \
     X(CROSSENTROPY, cross_entropy) X(PATCHIFY, patchify) X(EMBED, embed) X(POOL, pool) X(TOKEN_KEEP, token_keep) \
+    X(TOKEN_FILL, token_fill)                                                                                  \
     /* general ops (ops_general.c) */                                                                          \
     X(ADD, add) X(SUB, sub) X(MUL, mul) X(SCALE, scale) X(MATMUL, matmul) X(SUM, sum) X(MEAN, mean)           \
     X(RESHAPE, reshape) X(TRANSPOSE, transpose) X(EXP, exp) X(LOG, log) X(TANH, tanh) X(RELU, relu)
@@ -61,6 +62,7 @@ typedef union {
     struct vt_ctx_embed { int B, N, D; } embed;
     struct vt_ctx_pool { vt_pool_kind kind; int B, T, D, prefix; } pool;
     struct vt_ctx_token_keep { int32_t *keep; int B, T, K, D, prefix; } token_keep;   /* keep: a copy, (B, K) */
+    struct vt_ctx_token_fill { int32_t *src; int B, T, TO, D; } token_fill;   /* src: a copy, (B, TO) */
     struct vt_ctx_scale { float s; } scale;
     struct vt_ctx_matmul { int64_t Bt, M, K, N, bstride; } matmul;
     struct vt_ctx_transpose { int d0, d1; } transpose;
@@ -136,6 +138,9 @@ vt_var *vt_embed(vt_graph *g, vt_var *tok, vt_var *cls, vt_var *pos);
 /* x (B, T, D) -> (B, prefix + K, D): the prefix tokens and, per image b, tokens keep[b K + j] (distinct,
  * in [prefix, T)); keep is copied, the caller may reuse it */
 vt_var *vt_token_keep(vt_graph *g, vt_var *x, int prefix, const int32_t *keep, int K);
+/* x (B, T, D), fill (numel D) -> (B, TO, D): row t of image b is x's row src[b TO + t] of that image when it is
+ * >= 0 (in [0, T)), else fill (a [mask] token: masked patch prediction, MAE's decoder); src is copied */
+vt_var *vt_token_fill(vt_graph *g, vt_var *x, vt_var *fill, const int32_t *src, int TO);
 /* x (B, T, D) -> (B, D) */
 vt_var *vt_pool(vt_graph *g, vt_var *x, vt_pool_kind kind, int prefix);
 

@@ -380,6 +380,44 @@ int ag_backward_token_keep(vt_graph *g, vt_node *n)
     return VT_OK;
 }
 
+vt_var *vt_token_fill(vt_graph *g, vt_var *x, vt_var *fill, const int32_t *src, int TO)
+{
+    vt_var *ins[2] = {x, fill};
+    if (!ag_check_inputs("token_fill", ins, 2)) return NULL;
+    if (x->val.ndim != 3 || TO < 1 || !src || vt_tensor_numel(&fill->val) != x->val.shape[2]) {
+        vt_err("token_fill: input %s must be (B, T, D) and the fill %s hold D values, for %d output tokens", ag_shape(x),
+               ag_shape(fill), TO);
+        return NULL;
+    }
+    const int64_t B = x->val.shape[0], T = x->val.shape[1], D = x->val.shape[2];
+    for (int64_t i = 0; i < B * TO; i++)
+        if (src[i] < -1 || src[i] >= T) {
+            vt_err("token_fill: source %d of token %lld of image %lld outside [-1, %lld)", (int)src[i], (long long)(i % TO),
+                   (long long)(i / TO), (long long)T);
+            return NULL;
+        }
+    vt_var *o = ag_out(g, 3, (int64_t[]){B, TO, D}, "token_fill", ins, 2);
+    if (!o) return NULL;
+    vt_token_fill_forward(o->val.data, x->val.data, fill->val.data, src, (int)B, (int)T, TO, (int)D);
+    if (!(g->grad_enabled && o->requires_grad)) return o;
+    int32_t *idx = vt_arena_alloc(&g->arena, sizeof(int32_t) * (size_t)(B * TO));   /* the caller may reuse src */
+    if (!idx) return NULL;
+    memcpy(idx, src, sizeof(int32_t) * (size_t)(B * TO));
+    vt_node *n = ag_record(g, VT_OP_TOKEN_FILL, o, ins, 2);
+    if (n) n->ctx.token_fill = (struct vt_ctx_token_fill){idx, (int)B, (int)T, TO, (int)D};
+    return o;
+}
+
+int ag_backward_token_fill(vt_graph *g, vt_node *n)
+{
+    bool acc;
+    float *dx = ag_grad_dst(g, n->in[0], &acc);
+    if (n->in[0]->requires_grad && !dx) return VT_ERR;
+    const struct vt_ctx_token_fill *c = &n->ctx.token_fill;
+    vt_token_fill_backward(dx, ag_grad_of(g, n->in[1]), n->out->grad, c->src, c->B, c->T, c->TO, c->D, acc);
+    return VT_OK;
+}
+
 /* x (B, T, D) -> (B, D) */
 vt_var *vt_pool(vt_graph *g, vt_var *x, vt_pool_kind kind, int prefix)
 {

@@ -230,6 +230,9 @@ int vt_loader_next(vt_loader *l, float **images, int **labels, const int64_t **i
 /* seconds the caller spent waiting for batches since the last start */
 double vt_loader_wait_seconds(const vt_loader *l);
 
+/* write pix (h, w, c) 8-bit, c 1 (gray) or 3 (RGB), as a PNG file */
+int vt_png_write(const char *path, const uint8_t *pix, int h, int w, int c);
+
 /* split [0, count) into a training and a held-out part by fraction (deterministic in seed);
  * both lists are malloc'd (free them), in increasing index order */
 int vt_split_indices(int64_t count, double val_fraction, uint64_t seed, int64_t **train, int64_t *ntrain,

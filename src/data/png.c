@@ -187,3 +187,20 @@ int vt_png_decode(const char *path, int c, int min_h, int min_w, uint8_t **pix, 
     *w = ow;
     return VT_OK;
 }
+
+int vt_png_write(const char *path, const uint8_t *pix, int h, int w, int c)
+{
+    if ((c != 1 && c != 3) || h < 1 || w < 1) return vt_err("%s: a PNG of %dx%d with %d channels (expected 1 or 3)", path, h, w, c);
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    im.width = (png_uint_32)w;
+    im.height = (png_uint_32)h;
+    im.format = c == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    if (!png_image_write_to_file(&im, path, 0, pix, 0, NULL)) {
+        int r = vt_err("%s: cannot write the PNG: %s", path, im.message);
+        png_image_free(&im);
+        return r;
+    }
+    return VT_OK;
+}

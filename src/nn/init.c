@@ -21,7 +21,8 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 /* pos_embed trunc_normal(.02); cls_token normal(1e-6); Linear weights trunc_normal(.02), biases 0;
- * LayerNorm (norm1, norm2, norm or fc_norm) 1 / 0; the patch conv keeps torch's default Conv2d init: weight and bias
+ * LayerNorm (norm1, norm2, norm or fc_norm) 1 / 0; the self-supervised objectives' mask_token and MAE's
+ * decoder_pos_embed trunc_normal(.02) (learned here, where MAE fixes sin-cos position embeddings); the patch conv keeps torch's default Conv2d init: weight and bias
  * uniform(+-1/sqrt(fan_in)) with fan_in = C*P*P. Parameters are visited in timm's order. */
 void vt_vit_init_weights(vt_vit *m, vt_rng *rng)
 {
@@ -31,7 +32,7 @@ void vt_vit_init_weights(vt_vit *m, vt_rng *rng)
         const vt_param_info *pi = &m->params.info[i];
         float *p = m->params.data + pi->offset;
         const char *nm = pi->name;
-        if (strcmp(nm, "pos_embed") == 0) {
+        if (strcmp(nm, "pos_embed") == 0 || strcmp(nm, "decoder_pos_embed") == 0 || strcmp(nm, "mask_token") == 0) {
             fill_trunc_normal(p, pi->numel, rng, 0.02);
         } else if (strcmp(nm, "cls_token") == 0) {
             for (int64_t k = 0; k < pi->numel; k++) p[k] = (float)(1e-6 * vt_rng_normal(rng));

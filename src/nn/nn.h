@@ -13,6 +13,24 @@ extern "C" {
 #endif
 
 /* ---------------------------------------------------------------- ViT */
+/* What the encoder's tokens are trained for ([pretrain] objective; classification when absent) */
+typedef enum { VT_OBJ_CLASSIFY = 0, VT_OBJ_MASKED_COLOR, VT_OBJ_MASKED_PIXELS, VT_OBJ_MAE } vt_objective_kind;
+#define VT_OBJECTIVE_NAMES(X)                                                                                  \
+    X(VT_OBJ_CLASSIFY, "classification") X(VT_OBJ_MASKED_COLOR, "masked_patch_color")                           \
+    X(VT_OBJ_MASKED_PIXELS, "masked_patch_pixels") X(VT_OBJ_MAE, "mae")
+
+/* a self-supervised objective's settings (pretrain.c, mae.c) */
+typedef struct {
+    vt_objective_kind kind;
+    double mask_ratio;      /* patches masked per image: masked patch prediction corrupts (int)(N r + 0.5), MAE
+                               hides N - max(1, (int)(N (1 - r))) of the N */
+    int color_bits;         /* masked_patch_color: bits per channel of the mean-colour classes (2^(bits C) classes) */
+    int target_size;        /* masked_patch_pixels: the target is the patch averaged down to t x t (0: the patch) */
+    int decoder_dim, decoder_depth, decoder_heads;   /* mae's decoder */
+    bool norm_pix_loss;     /* mae: each target patch normalised by its own mean and (unbiased) variance */
+    float in_mean[4], in_std[4];   /* the normalisation the model's images carry (colour targets are in [0, 1]) */
+} vt_pretrain_config;
+
 typedef struct {
     int img_h, img_w;       /* input resolution (multiples of patch) */
     int patch;              /* patch size P (conv kernel = stride = P) */
@@ -30,6 +48,7 @@ typedef struct {
     vt_gelu_kind gelu;      /* exact erf (timm default) or tanh */
     double patch_drop_rate; /* training passes only: each image keeps max(1, (int)(N (1 - rate))) of its
                                N patch tokens, a random subset (timm's patch_drop_rate / PatchDropout) */
+    vt_pretrain_config pretrain;   /* kind VT_OBJ_CLASSIFY: supervised (the head on num_classes) */
 } vt_vit_config;
 
 /* indices into the model's vt_paramset */
@@ -49,6 +68,10 @@ typedef struct {
     const struct vt_objective *objective;   /* what the encoder's tokens are trained for: its head and loss */
     int fc_norm_w, fc_norm_b; /* the classification head: the LayerNorm after pooling ("fc_norm.*"); -1 without cfg.fc_norm */
     int head_w, head_b;       /* its Linear ("head.*"); -1 when the objective has no such head */
+    int mask_token;           /* masked objectives: the learned [mask] embedding (1, 1, D or decoder_dim); -1 otherwise */
+    int pt_w, pt_b;           /* masked patch prediction's Linear ("mpp_head.*"); -1 otherwise */
+    int dec_embed_w, dec_embed_b, dec_pos, dec_norm_w, dec_norm_b, dec_pred_w, dec_pred_b;   /* MAE's decoder; -1 */
+    vt_block_params *dec_blocks;
 } vt_vit;
 
 /* Optional intermediate outputs of a forward pass (pointers into the graph's arena). */
@@ -101,6 +124,24 @@ typedef struct {
  * pass, NULL for evaluation. acts may be NULL. With the graph's grad disabled, nothing is recorded and the
  * activations of each block are released as soon as the next exists. */
 vt_var *vt_vit_encode(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp);
+/* The masks of a masked-image objective for one batch (arena memory of its graph), drawn by its mask hook */
+typedef struct {
+    int K;                  /* patch tokens the encoder keeps per image (keep != NULL) */
+    const int32_t *keep;    /* (B, K) or NULL: the token indices in [1, 1 + N) the encoder sees, ascending (MAE) */
+    const int32_t *src;     /* (B, N) or NULL: patch embedding n of image b becomes embedding src[b N + n] of that
+                               image (n: itself), or the [mask] token for -1 (masked patch prediction) */
+    vt_var *mask_token;     /* the fill for src -1 */
+    int M;                  /* patches per image the loss is on (corrupted / masked) */
+    const int32_t *target;  /* (B, M): their indices in [0, N), ascending */
+} vt_vit_mask;
+/* the encoder with a mask (NULL: vt_vit_encode): corrupted patch embeddings before the position embedding,
+ * the kept tokens after it (in place of patch dropout) */
+vt_var *vt_vit_encode_masked(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp,
+                             const vt_vit_mask *mask);
+/* a block's twelve parameters under "<prefix>.<i>.norm1.weight" ... (timm's names), width D, MLP hidden H */
+int vt_block_add_params(vt_paramset *ps, const char *prefix, int i, int64_t D, int64_t H, vt_block_params *b);
+/* one pre-norm block of m's parameters with heads attention heads (the encoder's, or MAE's decoder's) */
+vt_var *vt_block_forward(vt_vit *m, vt_graph *g, const vt_block_params *b, vt_var *x, int heads, vt_var **attn_out);
 /* the encoder, then the objective's head: images -> logits (B, num_classes) for classification */
 vt_var *vt_vit_forward(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts);
 vt_var *vt_vit_forward_train(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp);
@@ -177,6 +218,8 @@ typedef struct {
     float label_smoothing;          /* classification's training loss ([optim] label_smoothing) */
     const float *targets;           /* (B, num_classes) soft targets (mixup / cutmix, smoothing in them) in
                                        place of labels and smoothing in the training loss; NULL: none */
+    int64_t first;                  /* the part's first image in the whole batch (its masks depend on it) */
+    const vt_vit_mask *mask;        /* a masked objective's masks (its mask hook draws them), else NULL */
 } vt_obj_batch;
 
 typedef struct vt_objective {
@@ -186,8 +229,11 @@ typedef struct vt_objective {
     vt_obj_metric metrics[VT_OBJ_MAX_METRICS];
     int best;                       /* the metric that picks the best checkpoint */
     bool best_lowest;               /* its lowest value wins (a loss), else its highest (an accuracy) */
+    bool labels;                    /* it reads the labels (the trainer hands NULL to one that does not) */
     /* declare the head's parameters after the encoder's (vt_vit_init calls it) */
     int (*add_params)(vt_vit *m);
+    /* a masked objective: draw b->mask for the nb images before the encoder runs (NULL: none) */
+    int (*mask)(vt_vit *m, vt_graph *g, vt_obj_batch *b, int nb);
     /* the head on the encoder's tokens (classification: the logits), NULL on error */
     vt_var *(*head)(vt_vit *m, vt_graph *g, vt_var *tokens, vt_vit_acts *acts);
     /* the mean loss over the batch (a scalar); *out (may be NULL) gets the head's output */
@@ -198,6 +244,42 @@ typedef struct vt_objective {
 } vt_objective;
 
 extern const vt_objective vt_objective_classification;
+extern const vt_objective vt_objective_masked_color, vt_objective_masked_pixels, vt_objective_mae;
+const char *vt_objective_kind_name(vt_objective_kind k);
+int vt_objective_kind_parse(const char *name, vt_objective_kind *k);
+
+/* ---- the self-supervised objectives' parts (pretrain.c, mae.c), public for the tests and vit-eval.
+ * Masks are pure functions of (key, image): the key is the training pass's (a function of the seed and the
+ * micro-batch's number), a fixed one in evaluation; image is the image's place in the batch. */
+/* patches per image the loss is on: masked patch prediction corrupts (int)(N mask_ratio + 0.5) (1 at least), MAE
+ * hides N - (int)(N (1 - mask_ratio)) (1 .. N-1) */
+int vt_pretrain_masked_count(const vt_vit_config *c, int N);
+uint64_t vt_pretrain_mask_key(const vt_obj_batch *b);
+/* masked patch prediction: target (M) the corrupted patches, ascending; src (N) as vt_vit_mask.src: of each
+ * corrupted patch, with probability 0.8 the [mask] token (-1), 0.1 another patch of the image, uniformly, else itself */
+void vt_mpp_corrupt(int32_t *src, int32_t *target, int N, int M, uint64_t key, int64_t image);
+/* MAE: keep (K) the visible tokens 1 + n ascending, masked (N - K) the other patches n ascending */
+void vt_mae_split(int32_t *keep, int32_t *masked, int N, int K, uint64_t key, int64_t image);
+/* colour classes 2^(color_bits in_chans); the class of patch n of img (C, H, W, normalised by in_mean/in_std):
+ * each channel's mean in [0, 1] quantised to floor(mean 2^bits) (clamped), the first channel most significant */
+int vt_color_classes(const vt_vit_config *c);
+int vt_color_target(const float *img, const vt_vit_config *c, int n);
+/* pixel targets: the patch (C, t, t) (t: masked_patch_pixels' target_size by t x t block means, else P) of the
+ * normalised image; MAE with norm_pix_loss: minus the patch's mean, over sqrt(its unbiased variance + 1e-6) */
+int vt_pixel_target_side(const vt_vit_config *c);
+int vt_pixel_target_size(const vt_vit_config *c);
+void vt_pixel_target(float *out, const float *img, const vt_vit_config *c, int n);
+/* the pixel targets of a mask's target patches, (B, M, O), a constant of g */
+vt_var *vt_pixel_targets(vt_vit *m, vt_graph *g, const vt_var *images, const vt_vit_mask *mask);
+/* mean((pred - target)^2) */
+vt_var *vt_mse(vt_graph *g, vt_var *pred, vt_var *target);
+/* tokens (B, T, D) -> (B, M, D): rows prefix + mask->target[b M + j] */
+vt_var *vt_target_tokens(vt_graph *g, vt_var *tokens, const vt_vit_mask *mask, int prefix);
+/* every patch a target, nothing hidden (in g's arena) */
+const vt_vit_mask *vt_mask_all(vt_graph *g, int B, int N);
+/* MAE's decoder: the encoder's tokens (B, 1 + K, D) of the mask's visible patches -> the predicted pixels of
+ * its target patches (B, M, C P P), in the targets' layout (normalised per patch with norm_pix_loss) */
+vt_var *vt_mae_decode(vt_vit *m, vt_graph *g, vt_var *tokens, const vt_vit_mask *mask);
 /* is value of o's best metric better than best (-1: none yet)? */
 bool vt_objective_better(const vt_objective *o, double value, double best);
 /* the objective a model description trains for (classification: the only one so far) */
@@ -236,7 +318,8 @@ int vt_vit_replicas_train_soft(vt_vit_replicas *r, float *x, const int *y, const
  * all threads). Returns the number of parts (min(n, B)), or VT_ERR with the first failing part's message. */
 typedef int (*vt_replica_fn)(vt_vit_replicas *r, int i, int b0, int nb, void *ctx);
 int vt_vit_replicas_each(vt_vit_replicas *r, int B, vt_replica_fn fn, void *ctx);
-/* inside fn: the graph of replica i reset, then the encoder on images [b0, b0 + nb) of x (B, C, H, W); b
+/* inside fn: the graph of replica i reset, the objective's masks drawn (a masked objective), then the encoder
+ * on images [b0, b0 + nb) of x (B, C, H, W); b
  * gets that part of the batch (labels y + b0 when y is not NULL; the pass of train_key, the step's key, or
  * NULL for evaluation) for the objective. Returns the tokens, NULL on error. */
 vt_var *vt_vit_replicas_part_encode(vt_vit_replicas *r, int i, float *x, const int *y, int b0, int nb,

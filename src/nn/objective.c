@@ -2,8 +2,9 @@
  * or avg pooling, fc_norm, the Linear head) and the label-smoothed cross-entropy; evaluation counts
  * top-1 and top-5 hits.
  *
- * A new objective (e.g. masked patch prediction, MAE) is one more vt_objective here: its parameters
- * (after the encoder's), its head, its loss and its metrics, and a case in vt_objective_for. */
+ * The self-supervised ones are pretrain.c (masked patch prediction) and mae.c. A new objective is one more
+ * vt_objective: its parameters (after the encoder's), its mask hook when it masks, its head, its loss and its
+ * metrics, a name in VT_OBJECTIVE_NAMES (nn.h) and a case in vt_objective_for. */
 #include "nn.h"
 #include <math.h>
 #include <string.h>
@@ -80,6 +81,7 @@ const vt_objective vt_objective_classification = {
     .nmetrics = 3,
     .metrics = {{"loss", "loss", "%.9g", 4, false}, {"top1", "top-1", "%.4f", 2, true}, {"top5", "top-5", "%.4f", 2, true}},
     .best = 1,
+    .labels = true,
     .add_params = classify_params,
     .head = classify_head,
     .loss = classify_loss,
@@ -93,6 +95,23 @@ bool vt_objective_better(const vt_objective *o, double value, double best)
 
 const vt_objective *vt_objective_for(const vt_vit_config *c)
 {
-    (void)c;   /* the next objectives: a [model] key, recorded with the model's attributes */
-    return &vt_objective_classification;
+    switch (c->pretrain.kind) {
+    case VT_OBJ_MASKED_COLOR: return &vt_objective_masked_color;
+    case VT_OBJ_MASKED_PIXELS: return &vt_objective_masked_pixels;
+    case VT_OBJ_MAE: return &vt_objective_mae;
+    default: return &vt_objective_classification;
+    }
+}
+
+#define KIND_NAME(kind, name) [kind] = name,
+static const char *const kind_names[] = {VT_OBJECTIVE_NAMES(KIND_NAME)};
+#define NKINDS (int)(sizeof kind_names / sizeof *kind_names)
+
+const char *vt_objective_kind_name(vt_objective_kind k) { return (int)k >= 0 && (int)k < NKINDS ? kind_names[k] : "?"; }
+
+int vt_objective_kind_parse(const char *name, vt_objective_kind *k)
+{
+    for (int i = 0; i < NKINDS; i++)
+        if (strcmp(kind_names[i], name) == 0) return *k = (vt_objective_kind)i, VT_OK;
+    return vt_err("objective '%s' unknown (expected classification, masked_patch_color, masked_patch_pixels or mae)", name);
 }

@@ -135,7 +135,9 @@ vt_var *vt_vit_replicas_part_encode(vt_vit_replicas *r, int i, float *x, const i
     b->images = vt_var_wrap(g, x + per_img * b0, 4, shape, "images");
     b->labels = y ? y + b0 : NULL;
     b->pass = train_key ? pass : NULL;
-    return b->images ? vt_vit_encode(v, g, b->images, NULL, b->pass) : NULL;
+    b->first = b0;
+    if (b->images && v->objective->mask && v->objective->mask(v, g, b, nb) != VT_OK) return NULL;
+    return b->images ? vt_vit_encode_masked(v, g, b->images, NULL, b->pass, b->mask) : NULL;
 }
 
 /* forward + backward of images [b0, b0 + nb) of the batch on replica i */

@@ -11,7 +11,28 @@ static int add_param(vt_vit *m, const char *name, int ndim, const int64_t *shape
 }
 
 #define P1(name, a, idx) add_param(m, name, 1, (int64_t[]){a}, idx)
-#define P2(name, a, b, idx) add_param(m, name, 2, (int64_t[]){a, b}, idx)
+
+int vt_block_add_params(vt_paramset *ps, const char *prefix, int i, int64_t D, int64_t H, vt_block_params *b)
+{
+    char nm[96];
+    int r = VT_OK;
+#define BP(suffix, ndim, shape, idx) \
+    (snprintf(nm, sizeof nm, "%s.%d.%s", prefix, i, suffix), r |= (*(idx) = vt_paramset_add(ps, nm, ndim, shape)) < 0)
+    BP("norm1.weight", 1, ((int64_t[]){D}), &b->norm1_w);
+    BP("norm1.bias", 1, ((int64_t[]){D}), &b->norm1_b);
+    BP("attn.qkv.weight", 2, ((int64_t[]){3 * D, D}), &b->qkv_w);
+    BP("attn.qkv.bias", 1, ((int64_t[]){3 * D}), &b->qkv_b);
+    BP("attn.proj.weight", 2, ((int64_t[]){D, D}), &b->proj_w);
+    BP("attn.proj.bias", 1, ((int64_t[]){D}), &b->proj_b);
+    BP("norm2.weight", 1, ((int64_t[]){D}), &b->norm2_w);
+    BP("norm2.bias", 1, ((int64_t[]){D}), &b->norm2_b);
+    BP("mlp.fc1.weight", 2, ((int64_t[]){H, D}), &b->fc1_w);
+    BP("mlp.fc1.bias", 1, ((int64_t[]){H}), &b->fc1_b);
+    BP("mlp.fc2.weight", 2, ((int64_t[]){D, H}), &b->fc2_w);
+    BP("mlp.fc2.bias", 1, ((int64_t[]){D}), &b->fc2_b);
+#undef BP
+    return r ? VT_ERR : VT_OK;
+}
 
 int vt_vit_init(vt_vit *m, const vt_vit_config *c)
 {
@@ -31,28 +52,13 @@ int vt_vit_init(vt_vit *m, const vt_vit_config *c)
     r |= add_param(m, "pos_embed", 3, (int64_t[]){1, N + 1, D}, &m->pos_embed);
     r |= add_param(m, "patch_embed.proj.weight", 4, (int64_t[]){D, c->in_chans, c->patch, c->patch}, &m->patch_w);
     r |= P1("patch_embed.proj.bias", D, &m->patch_b);
-    for (int i = 0; i < c->depth && r == VT_OK; i++) {
-        vt_block_params *b = &m->blocks[i];
-        char nm[96];
-#define BP(suffix) (snprintf(nm, sizeof nm, "blocks.%d.%s", i, suffix), nm)
-        r |= P1(BP("norm1.weight"), D, &b->norm1_w);
-        r |= P1(BP("norm1.bias"), D, &b->norm1_b);
-        r |= P2(BP("attn.qkv.weight"), 3 * D, D, &b->qkv_w);
-        r |= P1(BP("attn.qkv.bias"), 3 * D, &b->qkv_b);
-        r |= P2(BP("attn.proj.weight"), D, D, &b->proj_w);
-        r |= P1(BP("attn.proj.bias"), D, &b->proj_b);
-        r |= P1(BP("norm2.weight"), D, &b->norm2_w);
-        r |= P1(BP("norm2.bias"), D, &b->norm2_b);
-        r |= P2(BP("mlp.fc1.weight"), H, D, &b->fc1_w);
-        r |= P1(BP("mlp.fc1.bias"), H, &b->fc1_b);
-        r |= P2(BP("mlp.fc2.weight"), D, H, &b->fc2_w);
-        r |= P1(BP("mlp.fc2.bias"), D, &b->fc2_b);
-#undef BP
-    }
+    for (int i = 0; i < c->depth && r == VT_OK; i++) r |= vt_block_add_params(&m->params, "blocks", i, D, H, &m->blocks[i]);
     /* the encoder's final norm; with fc_norm timm's norm is an Identity (no parameters) and the
      * classification head normalises after pooling. timm registers norm, then fc_norm, then head: the
      * objective's parameters come last */
     m->norm_w = m->norm_b = m->fc_norm_w = m->fc_norm_b = m->head_w = m->head_b = -1;
+    m->mask_token = m->pt_w = m->pt_b = m->dec_embed_w = m->dec_embed_b = m->dec_pos = -1;
+    m->dec_norm_w = m->dec_norm_b = m->dec_pred_w = m->dec_pred_b = -1;
     if (!c->fc_norm) {
         r |= P1("norm.weight", D, &m->norm_w);
         r |= P1("norm.bias", D, &m->norm_b);
@@ -82,7 +88,9 @@ void vt_vit_free(vt_vit *m)
 {
     vt_paramset_free(&m->params);
     free(m->blocks);
+    free(m->dec_blocks);
     m->blocks = NULL;
+    m->dec_blocks = NULL;
 }
 
 int64_t vt_vit_num_params(const vt_vit *m)
@@ -104,13 +112,13 @@ vt_var *vt_vit_param(vt_vit *m, const char *name)
 
 #define PV(idx) (&m->params.vars[(idx)])
 
-/* one pre-norm block: x + attn(norm1(x)), then + mlp(norm2(x)) */
-static vt_var *block_forward(vt_vit *m, vt_graph *g, const vt_block_params *b, vt_var *x, vt_var **attn_out)
+/* one pre-norm block: x + attn(norm1(x)), then + mlp(norm2(x)); heads: the encoder's, or a decoder's */
+vt_var *vt_block_forward(vt_vit *m, vt_graph *g, const vt_block_params *b, vt_var *x, int heads, vt_var **attn_out)
 {
     const vt_vit_config *c = &m->cfg;
     vt_var *h = vt_layernorm(g, x, PV(b->norm1_w), PV(b->norm1_b), c->ln_eps);
     vt_var *qkv = h ? vt_linear(g, h, PV(b->qkv_w), PV(b->qkv_b)) : NULL;
-    vt_var *a = qkv ? vt_attention(g, qkv, c->num_heads) : NULL;
+    vt_var *a = qkv ? vt_attention(g, qkv, heads) : NULL;
     a = a ? vt_linear(g, a, PV(b->proj_w), PV(b->proj_b)) : NULL;
     if (attn_out) *attn_out = a;
     x = a ? vt_add(g, x, a) : NULL;
@@ -152,6 +160,12 @@ vt_var *vt_vit_forward_train(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts
 
 vt_var *vt_vit_encode(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp)
 {
+    return vt_vit_encode_masked(m, g, images, acts, tp, NULL);
+}
+
+vt_var *vt_vit_encode_masked(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp,
+                             const vt_vit_mask *mask)
+{
     const vt_vit_config *c = &m->cfg;
     if (!images) {
         vt_err("vit forward: images are NULL");
@@ -174,10 +188,13 @@ vt_var *vt_vit_encode(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts,
 
     vt_var *x = vt_patchify(g, images, c->patch);
     x = x ? vt_linear(g, x, pw, PV(m->patch_b)) : NULL;
+    if (x && mask && mask->src) x = vt_token_fill(g, x, mask->mask_token, mask->src, (int)N);   /* corrupted patches */
     if (acts && x) acts->patch_embed = x;
     x = x ? vt_embed(g, x, PV(m->cls_token), PV(m->pos_embed)) : NULL;
     const int K = tp ? vt_vit_patch_keep_count(c, (int)N) : (int)N;
-    if (x && K < N) {
+    if (x && mask && mask->keep) {
+        x = vt_token_keep(g, x, 1, mask->keep, mask->K);   /* MAE: the visible patches only */
+    } else if (x && K < N) {
         /* patch dropout after the position embedding, as timm: the class token and K patch tokens go on */
         int32_t *keep = vt_arena_alloc(&g->arena, sizeof(int32_t) * (size_t)(B * K));
         if (!keep) return NULL;
@@ -192,7 +209,7 @@ vt_var *vt_vit_encode(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts,
      * and each block's temporaries are released, so memory does not grow with depth */
     for (int i = 0; i < c->depth; i++) {
         vt_arena_mark mark = vt_arena_get_mark(&g->arena);
-        vt_var *y = block_forward(m, g, &m->blocks[i], x, acts && acts->block_attn ? &acts->block_attn[i] : NULL);
+        vt_var *y = vt_block_forward(m, g, &m->blocks[i], x, c->num_heads, acts && acts->block_attn ? &acts->block_attn[i] : NULL);
         if (!y) return vt_err_prefix("block %d: ", i), NULL;
         if (nograd && !acts) {
             memcpy(x->val.data, y->val.data, (size_t)(B * T * D) * sizeof(float));

@@ -16,6 +16,15 @@ void vt_vit_config_defaults(vt_vit_config *c)
     c->ln_eps = 1e-6f;
     c->pool = VT_POOL_TOKEN;
     c->gelu = VT_GELU_ERF;
+    vt_pretrain_config *p = &c->pretrain;
+    p->kind = VT_OBJ_CLASSIFY;
+    p->mask_ratio = 0.5;
+    p->color_bits = 3;
+    p->decoder_dim = 512;   /* MAE's defaults (its ViT-B) */
+    p->decoder_depth = 8;
+    p->decoder_heads = 16;
+    p->norm_pix_loss = true;
+    for (int k = 0; k < 4; k++) p->in_mean[k] = 0.5f, p->in_std[k] = 0.5f;
 }
 
 /* Table 1 of Dosovitskiy et al. (Ti and S from DeiT / timm) */
@@ -43,6 +52,33 @@ int vt_vit_preset(vt_vit_config *c, const char *name)
     return vt_err("unknown model preset '%s' (known: ti16 s16 b16 l16 h14 s32 b32 l32)", name);
 }
 
+/* a self-supervised objective's settings */
+static int pretrain_check(const vt_vit_config *c)
+{
+    const vt_pretrain_config *p = &c->pretrain;
+    const int N = (c->img_h / c->patch) * (c->img_w / c->patch);
+    if (p->kind == VT_OBJ_CLASSIFY) return VT_OK;
+    if ((int)p->kind < 0 || p->kind > VT_OBJ_MAE) return vt_err("model: [pretrain] unknown objective %d", (int)p->kind);
+    const char *name = vt_objective_kind_name(p->kind);
+    if (!(p->mask_ratio > 0 && p->mask_ratio < 1)) return vt_err("model: [pretrain] %s: mask_ratio %g must be in (0, 1)", name, p->mask_ratio);
+    if (c->patch_drop_rate > 0)
+        return vt_err("model: [pretrain] %s masks patches itself: [model] patch_drop_rate must be 0 (it is %g)", name,
+                      c->patch_drop_rate);
+    if (p->kind == VT_OBJ_MASKED_COLOR && (p->color_bits < 1 || p->color_bits * c->in_chans > 16))
+        return vt_err("model: [pretrain] color_bits %d for %d channels must give 2 to 65536 classes", p->color_bits,
+                      c->in_chans);
+    if (p->kind == VT_OBJ_MASKED_PIXELS && p->target_size && (p->target_size < 1 || c->patch % p->target_size))
+        return vt_err("model: [pretrain] target_size %d must divide the patch size %d", p->target_size, c->patch);
+    if (p->kind == VT_OBJ_MAE && N < 2) return vt_err("model: [pretrain] mae needs at least 2 patches (the image has %d)", N);
+    if (p->kind == VT_OBJ_MAE && (p->decoder_dim < 1 || p->decoder_depth < 0 || p->decoder_heads < 1 ||
+                                  p->decoder_dim % p->decoder_heads || (int)(p->decoder_dim * c->mlp_ratio) < 1))
+        return vt_err("model: [pretrain] decoder_dim %d must be positive and divisible by decoder_heads %d (decoder_depth %d)",
+                      p->decoder_dim, p->decoder_heads, p->decoder_depth);
+    for (int k = 0; k < c->in_chans && k < 4; k++)
+        if (!(p->in_std[k] > 0)) return vt_err("model: [pretrain] %s: the input std of channel %d must be positive", name, k);
+    return VT_OK;
+}
+
 int vt_vit_config_check(const vt_vit_config *c)
 {
     if (c->patch < 1) return vt_err("model: patch size %d must be positive", c->patch);
@@ -60,7 +96,7 @@ int vt_vit_config_check(const vt_vit_config *c)
         return vt_err("model: mlp_ratio %g must give a positive hidden size", c->mlp_ratio);
     if (!(c->ln_eps > 0)) return vt_err("model: layer_norm_eps %g must be positive", c->ln_eps);
     if (c->pool != VT_POOL_TOKEN && c->pool != VT_POOL_MEAN) return vt_err("model: unknown pooling %d", (int)c->pool);
-    return VT_OK;
+    return pretrain_check(c);
 }
 
 #define KIND_NAME(kind, name) [kind] = name,

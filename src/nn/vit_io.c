@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int vt_vit_load_h5(vt_vit *m, vt_h5id file, const char *group)
@@ -48,15 +49,17 @@ int vt_vit_save_h5(const vt_vit *m, vt_h5id file, const char *group, int deflate
 }
 
 /* ---- the model description as attributes: one table for the writer and both readers */
-typedef enum { A_INT, A_F64, A_F32, A_BOOL, A_POOL, A_GELU } attr_type;
+typedef enum { A_INT, A_F64, A_F32, A_BOOL, A_POOL, A_GELU, A_OBJ, A_VEC4 } attr_type;
 static const struct {
     const char *name;
     attr_type type;
     size_t off;
     bool size;    /* required in every file that describes a model (the goldens' cases too) */
     bool later;   /* added after the first checkpoints: absent means the default */
+    bool pt;      /* a self-supervised objective's: written only for one (absent: classification) */
 } attrs[] = {
-#define A(field, name, type, size, later) {name, type, offsetof(vt_vit_config, field), size, later}
+#define A(field, name, type, size, later) {name, type, offsetof(vt_vit_config, field), size, later, false}
+#define PT(field, name, type) {name, type, offsetof(vt_vit_config, pretrain.field), false, true, true}
     A(img_h, "img_h", A_INT, true, false),          A(img_w, "img_w", A_INT, true, false),
     A(patch, "patch", A_INT, true, false),          A(in_chans, "in_chans", A_INT, true, false),
     A(num_classes, "num_classes", A_INT, true, false), A(embed_dim, "embed_dim", A_INT, true, false),
@@ -64,7 +67,13 @@ static const struct {
     A(mlp_ratio, "mlp_ratio", A_F64, true, false),  A(ln_eps, "layer_norm_eps", A_F32, false, false),
     A(pool, "pool", A_POOL, false, false),          A(fc_norm, "fc_norm", A_BOOL, false, true),
     A(gelu, "gelu", A_GELU, false, false),
+    PT(kind, "objective", A_OBJ),                   PT(mask_ratio, "mask_ratio", A_F64),
+    PT(color_bits, "color_bits", A_INT),            PT(target_size, "target_size", A_INT),
+    PT(decoder_dim, "decoder_dim", A_INT),          PT(decoder_depth, "decoder_depth", A_INT),
+    PT(decoder_heads, "decoder_heads", A_INT),      PT(norm_pix_loss, "norm_pix_loss", A_BOOL),
+    PT(in_mean, "input_mean", A_VEC4),              PT(in_std, "input_std", A_VEC4),
 #undef A
+#undef PT
 };
 
 int vt_vit_write_attrs(vt_h5id f, const char *g, const vt_vit_config *c)
@@ -72,6 +81,9 @@ int vt_vit_write_attrs(vt_h5id f, const char *g, const vt_vit_config *c)
     int r = VT_OK;
     for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++) {
         const char *p = (const char *)c + attrs[i].off;
+        const float *v = (const float *)p;
+        char vec[128];
+        if (attrs[i].pt && c->pretrain.kind == VT_OBJ_CLASSIFY) continue;
         switch (attrs[i].type) {
         case A_INT: r |= vt_h5_write_attr_i64(f, g, attrs[i].name, *(const int *)p); break;
         case A_F64: r |= vt_h5_write_attr_f64(f, g, attrs[i].name, *(const double *)p); break;
@@ -79,6 +91,11 @@ int vt_vit_write_attrs(vt_h5id f, const char *g, const vt_vit_config *c)
         case A_BOOL: r |= vt_h5_write_attr_i64(f, g, attrs[i].name, *(const bool *)p ? 1 : 0); break;
         case A_POOL: r |= vt_h5_write_attr_str(f, g, attrs[i].name, vt_pool_name(*(const vt_pool_kind *)p)); break;
         case A_GELU: r |= vt_h5_write_attr_str(f, g, attrs[i].name, vt_gelu_name(*(const vt_gelu_kind *)p)); break;
+        case A_OBJ: r |= vt_h5_write_attr_str(f, g, attrs[i].name, vt_objective_kind_name(*(const vt_objective_kind *)p)); break;
+        case A_VEC4:   /* the in_chans values used, comma-separated, each to float precision */
+            snprintf(vec, sizeof vec, "%.9g,%.9g,%.9g,%.9g", v[0], v[1], v[2], v[3]);
+            r |= vt_h5_write_attr_str(f, g, attrs[i].name, vec);
+            break;
         }
     }
     r |= vt_h5_write_attr_str(f, g, "layout", "timm state_dict names and shapes, float32");
@@ -114,12 +131,33 @@ static int read_attr(vt_h5id f, const char *g, size_t i, char *p)
         if (attrs[i].type == A_POOL ? vt_pool_parse(s, (vt_pool_kind *)p) : vt_gelu_parse(s, (vt_gelu_kind *)p))
             return vt_err_prefix("%s: %s attribute %s: ", vt_h5_filename(f, s, sizeof s), g, name);
         return VT_OK;
+    case A_OBJ:
+        if (vt_h5_attr_str(f, g, name, s, 64) != VT_OK) return VT_ERR;
+        if (vt_objective_kind_parse(s, (vt_objective_kind *)p) != VT_OK)
+            return vt_err_prefix("%s: %s attribute %s: ", vt_h5_filename(f, s, sizeof s), g, name);
+        return VT_OK;
+    case A_VEC4: {
+        if (vt_h5_attr_str(f, g, name, s, sizeof s) != VT_OK) return VT_ERR;
+        char *e = s;
+        for (int k = 0; k < 4; k++) {
+            char *end;
+            ((float *)p)[k] = strtof(e, &end);
+            if (end == e || (*end != ',' && k < 3) || (k == 3 && *end)) {
+                char fb[512];
+                return vt_err("%s: %s attribute %s = '%s': expected 4 comma-separated numbers", vt_h5_filename(f, fb, sizeof fb),
+                              g, name, s);
+            }
+            e = end + 1;
+        }
+        return VT_OK;
+    }
     }
     return VT_ERR;
 }
 
 int vt_vit_read_attrs(vt_h5id f, const char *g, vt_vit_config *c, bool all)
 {
+    if (all) c->pretrain.kind = VT_OBJ_CLASSIFY;   /* a checkpoint without "objective": a classifier */
     for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++) {
         const bool need = attrs[i].size || (all && !attrs[i].later);
         if (!need && !vt_h5_has_attr(f, g, attrs[i].name)) continue;

@@ -23,6 +23,7 @@ typedef struct {
 typedef struct {
     int64_t offset, len;
     bool decay;
+    double lr_scale;        /* the group's learning rate is the schedule's times this (layer-wise decay; 1: none) */
 } vt_optim_segment;
 
 typedef struct {
@@ -49,6 +50,12 @@ void vt_optim_free(vt_optim *o);
  * the buffer and not overlap. Once any is registered, elements outside every segment are frozen
  * (neither stepped nor their moments touched); with none, all n elements form one decayed group. */
 int vt_optim_add_segment(vt_optim *o, int64_t offset, int64_t len, bool decay);
+/* the same with the group's learning rate scaled by lr_scale (> 0): its weight decay follows (AdamW's lr*wd) */
+int vt_optim_add_segment_scaled(vt_optim *o, int64_t offset, int64_t len, bool decay, double lr_scale);
+/* layer-wise learning-rate decay (BEiT, MAE fine-tuning): the scale of parameter name in a ViT of depth blocks,
+ * decay^(depth + 1 - layer) with layer 0 for cls_token, pos_embed, patch_embed.* and mask_token, i + 1 for
+ * blocks.i.*, depth + 1 (scale 1) for the rest (norm, fc_norm, head, a decoder) */
+double vt_layer_decay_scale(const char *name, int depth, double decay);
 /* one update of params (n) from grads (n) with learning rate lr (the schedule's, passed per step);
  * increments o->step first, so bias correction and SGD's first-step buffer see steps 1, 2, ... */
 void vt_optim_step(vt_optim *o, float *params, const float *grads, double lr);

@@ -81,6 +81,23 @@ void vt_optim_free(vt_optim *o)
 /* segments may come in any order but must not overlap (an element would be stepped twice) */
 int vt_optim_add_segment(vt_optim *o, int64_t offset, int64_t len, bool decay)
 {
+    return vt_optim_add_segment_scaled(o, offset, len, decay, 1.0);
+}
+
+double vt_layer_decay_scale(const char *name, int depth, double decay)
+{
+    int layer = depth + 1;
+    if (!strcmp(name, "cls_token") || !strcmp(name, "pos_embed") || !strcmp(name, "mask_token") ||
+        !strncmp(name, "patch_embed.", 12))
+        layer = 0;
+    else if (!strncmp(name, "blocks.", 7))
+        layer = atoi(name + 7) + 1;
+    return pow(decay, depth + 1 - layer);
+}
+
+int vt_optim_add_segment_scaled(vt_optim *o, int64_t offset, int64_t len, bool decay, double lr_scale)
+{
+    if (!(lr_scale > 0 && lr_scale < HUGE_VAL)) return vt_err("optimizer: learning-rate scale %g must be positive", lr_scale);
     if (offset < 0 || len < 0 || offset > o->n - len)
         return vt_err("optimizer: segment [%lld, %lld) outside the %lld parameters", (long long)offset,
                       (long long)offset + len, (long long)o->n);
@@ -97,7 +114,7 @@ int vt_optim_add_segment(vt_optim *o, int64_t offset, int64_t len, bool decay)
         o->seg = sg;
         o->capseg = cap;
     }
-    o->seg[o->nseg++] = (vt_optim_segment){offset, len, decay};
+    o->seg[o->nseg++] = (vt_optim_segment){offset, len, decay, lr_scale};
     return VT_OK;
 }
 
@@ -190,7 +207,7 @@ static void sgd_range(const step_consts *k, float *restrict p, const float *rest
 void vt_optim_step_scaled(vt_optim *o, float *params, const float *grads, double lr, float gscale)
 {
     o->step++;
-    vt_optim_segment all = {0, o->n, true};
+    vt_optim_segment all = {0, o->n, true, 1.0};
     const vt_optim_segment *segs = o->nseg ? o->seg : &all;
     const int nseg = o->nseg ? o->nseg : 1;
     const step_consts kd = consts_for(o, lr, true, gscale), kn = consts_for(o, lr, false, gscale);
@@ -205,7 +222,10 @@ void vt_optim_step_scaled(vt_optim *o, float *params, const float *grads, double
         for (int s = 0; s < nseg && before < to; before += segs[s].len, s++) {
             int64_t lo = from > before ? from - before : 0, hi = to - before < segs[s].len ? to - before : segs[s].len;
             if (lo >= hi) continue;
-            const step_consts *k = segs[s].decay ? &kd : &kn;
+            /* a scaled group forms its own scalars from lr * scale (the same as torch's param group lr) */
+            const step_consts ks = segs[s].lr_scale != 1.0 ? consts_for(o, lr * segs[s].lr_scale, segs[s].decay, gscale)
+                                                           : (step_consts){0};
+            const step_consts *k = segs[s].lr_scale != 1.0 ? &ks : segs[s].decay ? &kd : &kn;
             lo += segs[s].offset;
             hi += segs[s].offset;
             if (k->sgd) sgd_range(k, params, grads, o->m, lo, hi);

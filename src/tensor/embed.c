@@ -145,3 +145,37 @@ void vt_token_keep_backward(float *dx, const float *dout, const int32_t *keep, i
         }
     }
 }
+
+void vt_token_fill_forward(float *out, const float *x, const float *fill, const int32_t *src, int B, int T, int TO,
+                           int D)
+{
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < TO; t++) {
+            const int32_t s = src[(size_t)b * TO + t];
+            memcpy(out + ((size_t)b * TO + t) * D, s >= 0 ? x + ((size_t)b * T + s) * D : fill, sizeof(float) * (size_t)D);
+        }
+}
+
+void vt_token_fill_backward(float *dx, float *dfill, const float *dout, const int32_t *src, int B, int T, int TO, int D,
+                            bool acc)
+{
+    if (dx) {
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++) {
+            if (!acc) memset(dx + (size_t)b * T * D, 0, sizeof(float) * (size_t)T * D);
+            for (int t = 0; t < TO; t++) {
+                const int32_t s = src[(size_t)b * TO + t];
+                if (s < 0) continue;
+                const float *g = dout + ((size_t)b * TO + t) * D;
+                float *dst = dx + ((size_t)b * T + s) * D;
+                #pragma omp simd
+                for (int d = 0; d < D; d++) dst[d] += g[d];
+            }
+        }
+    }
+    if (dfill)   /* one thread, in order: the same sums whatever the thread count */
+        for (size_t r = 0; r < (size_t)B * TO; r++)
+            if (src[r] < 0)
+                for (int d = 0; d < D; d++) dfill[d] += dout[r * D + d];
+}

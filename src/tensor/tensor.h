@@ -154,6 +154,15 @@ void vt_token_keep_forward(float *out, const float *x, const int32_t *keep, int 
 void vt_token_keep_backward(float *dx, const float *dout, const int32_t *keep, int B, int T, int K, int D,
                             int prefix, bool acc);
 
+/* Token filling (masked-image objectives): x (B, T, D), fill (D) -> out (B, TO, D): row t of image b is row
+ * src[b * TO + t] of x's image b when that is >= 0 (in [0, T)), else fill (a learned [mask] token). Backward
+ * adds each row's gradient to its source row of dx (rows no output reads get zeros when overwriting) and
+ * the filled rows' gradients to dfill, in image and row order. */
+void vt_token_fill_forward(float *out, const float *x, const float *fill, const int32_t *src, int B, int T, int TO,
+                           int D);
+void vt_token_fill_backward(float *dx, float *dfill, const float *dout, const int32_t *src, int B, int T, int TO, int D,
+                            bool acc);
+
 /* Token pooling: x (B, T, D) -> out (B, D). CLS: out = x[:, 0]; MEAN: mean of x[:, prefix:] */
 typedef enum { VT_POOL_TOKEN = 0, VT_POOL_MEAN = 1 } vt_pool_kind;
 void vt_pool_forward(float *out, const float *x, int B, int T, int D, vt_pool_kind kind, int prefix);

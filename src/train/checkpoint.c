@@ -175,6 +175,11 @@ int vt_ckpt_check_arch(const char *path, const vt_vit_config *ck, const vt_vit_c
     if (ck->fc_norm != mc->fc_norm)
         return arch_diff(path, "fc_norm", ck->fc_norm ? "true" : "false", mc->fc_norm ? "true" : "false", whole);
     if (ck->gelu != mc->gelu) return arch_diff(path, "gelu", vt_gelu_name(ck->gelu), vt_gelu_name(mc->gelu), whole);
+    if (whole && ck->pretrain.kind != mc->pretrain.kind)   /* --init may change it: fine-tuning a pretrained encoder */
+        return vt_err("%s: the model in the file is trained for %s, the config for %s (set [pretrain] objective = %s to "
+                      "continue that run)", path, vt_objective_kind_name(ck->pretrain.kind),
+                      vt_objective_kind_name(mc->pretrain.kind),
+                      ck->pretrain.kind == VT_OBJ_CLASSIFY ? "none" : vt_objective_kind_name(ck->pretrain.kind));
     return VT_OK;
 }
 

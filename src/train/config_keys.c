@@ -52,6 +52,9 @@ static const vt_cfg_key keys[] = {
     {"data", "prefetch", VT_CFG_INT, F(prefetch), "4", 1, 256, NULL, false, "batches prepared ahead"},
     {"data", "val_fraction", VT_CFG_FLOAT, F(val_fraction), "0", 0, 0.9, NULL, false,
      "fraction of the training set held out for validation when there is no test split"},
+    {"data", "train_fraction", VT_CFG_FLOAT, F(train_fraction), "1", 0.0001, 1, NULL, false,
+     "train on this fraction of the training set only: a fixed subset drawn from [train] seed (after val_fraction's "
+     "split), the same in every run of that seed (label-scarce fine-tuning and its from-scratch baseline)"},
     {"data", "mean", VT_CFG_STRING, F(mean), "0.5", 0, 0, NULL, false, "per-channel mean for normalisation (one value or one per channel, comma-separated)"},
     {"data", "std", VT_CFG_STRING, F(std), "0.5", 0, 0, NULL, false, "per-channel std for normalisation"},
     {"data", "hflip", VT_CFG_BOOL, F(hflip), "false", 0, 0, NULL, false, "random horizontal flip"},
@@ -97,6 +100,9 @@ static const vt_cfg_key keys[] = {
     {"optim", "nesterov", VT_CFG_BOOL, F(nesterov), "false", 0, 0, NULL, false, "SGD Nesterov momentum"},
     {"optim", "clip_grad_norm", VT_CFG_FLOAT, F(clip_grad_norm), "0", 0, UNBOUNDED, NULL, false, "global-norm gradient clipping (0: off)"},
     {"optim", "label_smoothing", VT_CFG_FLOAT, F(label_smoothing), "0", 0, 0.999, NULL, false, "label smoothing of the cross-entropy"},
+    {"optim", "layer_decay", VT_CFG_FLOAT, F(layer_decay), "1", 0.01, 1, NULL, false,
+     "layer-wise learning-rate decay (BEiT, MAE fine-tuning): block i of depth (1-based) learns at lr * layer_decay^(depth + 1 - i), "
+     "the embeddings (cls_token, pos_embed, patch_embed) at lr * layer_decay^(depth + 1), the final norm and head at lr (1: off)"},
     {"optim", "accum_steps", VT_CFG_INT, F(accum_steps), "1", 1, 1 << 20, NULL, false,
      "micro-batches accumulated per optimizer step (global batch = batch_size * accum_steps)"},
     /* [schedule] */
@@ -121,6 +127,22 @@ static const vt_cfg_key keys[] = {
     {"checkpoint", "keep_last", VT_CFG_INT, F(keep_last), "3", 1, 1 << 20, NULL, false, "checkpoints kept (plus the best)"},
     {"checkpoint", "keep_best", VT_CFG_BOOL, F(keep_best), "true", 0, 0, NULL, false, "also keep the one with the best eval top-1"},
     {"checkpoint", "deflate", VT_CFG_INT, F(deflate), "0", 0, 9, NULL, false, "zlib compression level of checkpoint tensors (0: none; trained float weights shrink by about 1%, so it mostly costs time)"},
+    /* [pretrain] */
+    {"pretrain", "objective", VT_CFG_ENUM, F(pretrain_objective), "none", 0, 0, "none|masked_patch_color|masked_patch_pixels|mae", false,
+     "self-supervised pretraining without labels (none: supervised classification): the paper's masked patch prediction "
+     "(section 4.6) of the mean colour or the pixels of corrupted patches, or a masked autoencoder (He et al.)"},
+    {"pretrain", "mask_ratio", VT_CFG_FLOAT, F(mask_ratio), "0", 0, 0.99, NULL, false,
+     "fraction of each image's patches masked (0: the objective's default, 0.5 for masked patch prediction, 0.75 for mae)"},
+    {"pretrain", "color_bits", VT_CFG_INT, F(color_bits), "3", 1, 8, NULL, false,
+     "masked_patch_color: bits per channel of the mean-colour classes (3: 512 classes for RGB, 8 for gray)"},
+    {"pretrain", "target_size", VT_CFG_INT, F(target_size), "0", 0, 4096, NULL, false,
+     "masked_patch_pixels: regress the patch averaged down to target_size x target_size (must divide patch_size; 0: the full patch)"},
+    {"pretrain", "decoder_dim", VT_CFG_INT, F(decoder_dim), "512", 1, 65536, NULL, false, "mae: the decoder's token width"},
+    {"pretrain", "decoder_depth", VT_CFG_INT, F(decoder_depth), "8", 0, 1024, NULL, false, "mae: the decoder's blocks"},
+    {"pretrain", "decoder_heads", VT_CFG_INT, F(decoder_heads), "16", 1, 1024, NULL, false,
+     "mae: the decoder's attention heads (must divide decoder_dim)"},
+    {"pretrain", "norm_pix_loss", VT_CFG_BOOL, F(norm_pix_loss), "true", 0, 0, NULL, false,
+     "mae: the target pixels of each patch normalised by the patch's mean and variance (MAE's default)"},
     /* [finetune] */
     {"finetune", "init", VT_CFG_STRING, F(init), "", 0, 0, NULL, false,
      "start from these weights (HDF5 checkpoint, .safetensors or Google .npz): weights only, step 0"},
@@ -139,7 +161,27 @@ static int model_err(const vt_config *c, const char *what)
     char msg[1024], o[1100];
     snprintf(msg, sizeof msg, "%s", vt_errmsg());
     const char *m = strncmp(msg, "model: ", 7) == 0 ? msg + 7 : msg;
+    if (m[0] == '[') what = "";   /* the message names its section itself ([pretrain]) */
     return vt_err("%s: %s%s", vt_config_origin(c, o, sizeof o), what, m);
+}
+
+/* the [pretrain] keys into the model description; [data] mean/std are the normalisation its images carry */
+static int pretrain_model(const vt_config *c, vt_vit_config *mc)
+{
+    vt_pretrain_config *p = &mc->pretrain;
+    if (strcmp(c->pretrain_objective, "none") == 0) return VT_OK;
+    if (vt_objective_kind_parse(c->pretrain_objective, &p->kind) != VT_OK) return VT_ERR;
+    p->mask_ratio = c->mask_ratio > 0 ? c->mask_ratio : p->kind == VT_OBJ_MAE ? 0.75 : 0.5;
+    p->color_bits = c->color_bits;
+    p->target_size = c->target_size;
+    p->decoder_dim = c->decoder_dim;
+    p->decoder_depth = c->decoder_depth;
+    p->decoder_heads = c->decoder_heads;
+    p->norm_pix_loss = c->norm_pix_loss;
+    const int n = mc->in_chans < 4 ? mc->in_chans : 4;
+    if (vt_parse_floats(c->mean, p->in_mean, n, "[data] mean") != VT_OK || vt_parse_floats(c->std, p->in_std, n, "[data] std") != VT_OK)
+        return VT_ERR;
+    return VT_OK;
 }
 
 int vt_config_model(const vt_config *c, vt_vit_config *mc)
@@ -160,6 +202,7 @@ int vt_config_model(const vt_config *c, vt_vit_config *mc)
         return model_err(c, "[model] ");
     mc->fc_norm = c->fc_norm;
     mc->patch_drop_rate = c->patch_drop_rate;
+    if (pretrain_model(c, mc) != VT_OK) return model_err(c, "");
     if (vt_vit_config_check(mc) != VT_OK) return model_err(c, "[model] ");
     return VT_OK;
 }

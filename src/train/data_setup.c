@@ -2,6 +2,7 @@
  * vit-train, vit-eval and vit-loader-bench so that they read a config the same way. */
 #include "train.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* the stored size of a side of the model's input: side / pct (timm's floor(size / crop_pct)) */
@@ -85,6 +86,26 @@ int vt_config_loader(const vt_config *c, const vt_vit_config *mc, vt_dataset *ds
     lc.workers = c->workers;
     lc.prefetch = c->prefetch;
     return vt_loader_create(out, &lc);
+}
+
+int vt_config_train_subset(const vt_config *c, const int64_t *idx, int64_t n, uint64_t seed, int64_t **out, int64_t *nout)
+{
+    *out = NULL;
+    *nout = n;
+    if (!(c->train_fraction < 1)) return VT_OK;
+    int64_t *pos, *rest, npos, nrest;
+    /* a split of the positions with its own stream: not val_fraction's held-out images, whatever the seed */
+    if (vt_split_indices(n, 1.0 - c->train_fraction, seed ^ 0x51AB5EEDull, &pos, &npos, &rest, &nrest) != VT_OK)
+        return vt_err_prefix("[data] train_fraction: ");
+    free(rest);
+    if (npos == 0) {
+        free(pos);
+        return vt_err("[data] train_fraction = %g of %lld training images keeps none", c->train_fraction, (long long)n);
+    }
+    for (int64_t i = 0; i < npos && idx; i++) pos[i] = idx[pos[i]];   /* ascending, as idx is */
+    *out = pos;
+    *nout = npos;
+    return VT_OK;
 }
 
 void vt_data_warn_skipped(FILE *f, const char *prefix, const vt_dataset *ds, const char *what)

@@ -17,7 +17,7 @@ static int eval_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
     vt_obj_batch b;
     vt_vit *v = &r->views[i];
     memset(e->sums[i], 0, sizeof e->sums[i]);
-    vt_var *tokens = vt_vit_replicas_part_encode(r, i, e->x, e->y, b0, nb, NULL, &pass, &b);
+    vt_var *tokens = vt_vit_replicas_part_encode(r, i, e->x, v->objective->labels ? e->y : NULL, b0, nb, NULL, &pass, &b);
     if (!tokens || v->objective->eval(v, &r->graphs[i], tokens, &b, nb, e->sums[i]) != VT_OK) return VT_ERR;
     vt_graph_reset(&r->graphs[i]);
     return VT_OK;

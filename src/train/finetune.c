@@ -17,16 +17,20 @@ static int transfer(vt_vit *m, const vt_vit *pre, const vt_vit_config *src, cons
     int r = VT_OK;
     for (int i = 0; i < m->params.count && r == VT_OK; i++) {
         const vt_param_info *dst = &m->params.info[i];
+        const bool head = strncmp(dst->name, "head.", 5) == 0;
         int j = vt_paramset_find(&pre->params, dst->name);
-        if (j < 0)
+        float *d = m->params.data + dst->offset;
+        if (j < 0 && new_head && strncmp(dst->name, "fc_norm.", 8) == 0) {   /* a new head's LayerNorm: the identity */
+            for (int64_t k = 0; k < dst->numel; k++) d[k] = strcmp(dst->name, "fc_norm.weight") == 0 ? 1.0f : 0.0f;
+            continue;
+        }
+        if (j < 0 && !(head && new_head))
             return vt_err("%s: no tensor %s (the model needs %s)", path, dst->name,
                           vt_dims_str(dst->ndim, dst->shape, a, sizeof a));
-        const vt_param_info *s = &pre->params.info[j];
+        const vt_param_info *s = j >= 0 ? &pre->params.info[j] : dst;   /* a new head: none in the file */
         bool same = s->ndim == dst->ndim;
         for (int k = 0; same && k < s->ndim; k++) same = s->shape[k] == dst->shape[k];
-        float *d = m->params.data + dst->offset;
-        const float *sv = pre->params.data + s->offset;
-        const bool head = strncmp(dst->name, "head.", 5) == 0;
+        const float *sv = pre->params.data + (j >= 0 ? s->offset : 0);
         /* the same token count on another grid (2x8 -> 4x4) is still a resize */
         const bool regrid = strcmp(dst->name, "pos_embed") == 0 &&
                             (src->img_h / src->patch != m->grid_h || src->img_w / src->patch != m->grid_w);
@@ -41,7 +45,9 @@ static int transfer(vt_vit *m, const vt_vit *pre, const vt_vit_config *src, cons
                 vt_rng_seed(&rng, (uint64_t)c->seed + 17);
                 for (int64_t k = 0; k < dst->numel; k++) d[k] = (float)vt_rng_trunc_normal(&rng, 0, 0.02, -2, 2);
             }
-            if (strcmp(dst->name, "head.weight") == 0 && new_head)
+            if (strcmp(dst->name, "head.weight") == 0 && new_head && src->pretrain.kind != VT_OBJ_CLASSIFY)
+                fprintf(out, "head: new, %d classes (initialised: %s)\n", m->cfg.num_classes, c->head_init);
+            else if (strcmp(dst->name, "head.weight") == 0 && new_head)
                 fprintf(out, "head: none in the file, %d classes (initialised: %s)\n", m->cfg.num_classes, c->head_init);
             else if (strcmp(dst->name, "head.weight") == 0)
                 fprintf(out, "head: %d -> %d classes (re-initialised: %s)\n", src->num_classes, m->cfg.num_classes,
@@ -61,6 +67,29 @@ static int transfer(vt_vit *m, const vt_vit *pre, const vt_vit_config *src, cons
         }
     }
     return r;
+}
+
+/* "dropped: mask_token, decoder_embed.* ... (the mae pretraining's, 12 tensors)": what the file has that m does not */
+static void dropped_note(const vt_vit *pre, const vt_paramset *keep, vt_objective_kind kind, FILE *out)
+{
+    char list[512] = "", last[96] = "";
+    size_t used = 0;
+    int n = 0;
+    for (int i = 0; i < pre->params.count; i++) {
+        const char *name = pre->params.info[i].name;
+        if (vt_paramset_find(keep, name) >= 0) continue;
+        n++;
+        char group[96];   /* decoder_blocks.3.attn.qkv.weight -> decoder_blocks.*, mpp_head.weight -> mpp_head.* */
+        const char *dot = strchr(name, '.');
+        if (dot) snprintf(group, sizeof group, "%.*s.*", (int)(dot - name), name);
+        else snprintf(group, sizeof group, "%s", name);
+        if (strcmp(group, last) == 0 || used >= sizeof list - 1) continue;
+        int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", group);
+        used = w < 0 ? sizeof list : used + (size_t)w;
+        snprintf(last, sizeof last, "%s", group);
+    }
+    fprintf(out, "pretraining objective %s: encoder taken; dropped %s (%d tensor%s)\n", vt_objective_kind_name(kind),
+            n ? list : "nothing", n, n == 1 ? "" : "s");
 }
 
 int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
@@ -97,6 +126,10 @@ int vt_finetune_init(vt_vit *m, const char *path, const vt_config *c, FILE *out)
         r = vt_ckpt_load(path, &pre, NULL, NULL, NULL);
         if (r == VT_OK) vt_ckpt_note_unverified(out, "", path);   /* written before the checksums */
         vt_h5_unlock();
+    }
+    if (r == VT_OK && src.pretrain.kind != VT_OBJ_CLASSIFY) {   /* a pretrained encoder: its objective's parts stay behind */
+        had_head = false;
+        dropped_note(&pre, &m->params, src.pretrain.kind, out);
     }
     if (r == VT_OK) r = transfer(m, &pre, &src, path, c, !had_head, out);
     vt_vit_free(&pre);

@@ -16,6 +16,16 @@ static void banner_model(run_t *r)
                     "%.3fM params%s\n", VIT_VERSION, mc->img_h, mc->img_w, mc->patch, mc->embed_dim, mc->depth,
             mc->num_heads, mc->mlp_ratio, vt_pool_name(mc->pool), mc->fc_norm ? " + fc_norm" : "",
             mc->num_classes, vt_vit_num_params(&r->model) / 1e6, drop);
+    const vt_pretrain_config *p = &mc->pretrain;
+    const int M = vt_pretrain_masked_count(mc, npatch);
+    if (p->kind == VT_OBJ_MAE)
+        fprintf(r->out, "pretraining: mae, labels not read | the encoder sees %d of %d patches (mask_ratio %g), decoder dim %d, "
+                        "depth %d, heads %d, loss on the %d hidden patches%s\n", npatch - M, npatch, p->mask_ratio,
+                p->decoder_dim, p->decoder_depth, p->decoder_heads, M, p->norm_pix_loss ? " (norm_pix_loss)" : "");
+    else if (p->kind != VT_OBJ_CLASSIFY)
+        fprintf(r->out, "pretraining: %s, labels not read | %d of %d patches corrupted (mask_ratio %g: 80%% [mask], 10%% "
+                        "another patch, 10%% kept), the head predicts %s\n", vt_objective_kind_name(p->kind), M, npatch,
+                p->mask_ratio, p->kind == VT_OBJ_MASKED_COLOR ? "their mean colour" : "their pixels");
 }
 
 /* keys this combination does not use: said, so that a setting believed in is not silently without effect */

@@ -81,6 +81,7 @@ typedef struct {
     double crop_pct;
     int batch_size, eval_batch_size, workers, prefetch;
     double val_fraction;
+    double train_fraction;      /* a fixed, seed-determined share of the training set (the label-scarce runs) */
     char mean[VT_STR], std[VT_STR];
     bool hflip, random_resized_crop;
     int crop_padding;
@@ -94,6 +95,7 @@ typedef struct {
     /* [optim] */
     char optimizer[16];
     double lr, beta1, beta2, eps, weight_decay, momentum, dampening, clip_grad_norm, label_smoothing;
+    double layer_decay;         /* layer-wise learning-rate decay (1: none) */
     bool nesterov, scale_lr;
     int accum_steps;
     bool recompute_attention;
@@ -107,6 +109,11 @@ typedef struct {
     /* [checkpoint] */
     int every_steps, keep_last, deflate;
     bool keep_best;
+    /* [pretrain] */
+    char pretrain_objective[32];   /* "none" (supervised) or a self-supervised objective */
+    double mask_ratio;             /* 0: the objective's default (0.5; mae 0.75) */
+    int color_bits, target_size, decoder_dim, decoder_depth, decoder_heads;
+    bool norm_pix_loss;
     /* [finetune] */
     char init[VT_STR], pos_interp[16], head_init[16];
     bool pos_antialias;
@@ -176,6 +183,9 @@ int vt_config_transform(const vt_config *c, const vt_vit_config *mc, bool train,
  * order, every sample) uses it, with [data] workers and prefetch */
 int vt_config_loader(const vt_config *c, const vt_vit_config *mc, vt_dataset *ds, const int64_t *idx, int64_t n,
                      bool train, uint64_t seed, vt_loader **out);
+/* the training subset [data] train_fraction asks for: of the n indices idx (all count images when idx is NULL),
+ * a fixed share drawn from seed, ascending, into *out (malloc'd; *out NULL when the fraction is 1: all of them) */
+int vt_config_train_subset(const vt_config *c, const int64_t *idx, int64_t n, uint64_t seed, int64_t **out, int64_t *nout);
 /* "warning: <what>: N undecodable images skipped (first: ...)" on f when ds skipped any */
 void vt_data_warn_skipped(FILE *f, const char *prefix, const vt_dataset *ds, const char *what);
 
@@ -211,6 +221,10 @@ typedef struct {
 /* evaluate the replicas' model on a loader (no grad) with its objective's metrics: each batch is cut over
  * the replicas' graphs, which are left reset */
 int vt_evaluate(vt_vit_replicas *rep, vt_loader *l, vt_eval_result *r);
+/* vit-eval --reconstruct: dir/reconstruct-NNNN.png for the first n images of l (created when missing), each the
+ * original, the masked input and the reconstruction side by side, for a model pretrained with mae or
+ * masked_patch_pixels (others: VT_ERR saying so); the paths go to out. Uses replica 0's graph, left reset. */
+int vt_reconstruct_pngs(vt_vit_replicas *rep, vt_loader *l, int n, const char *dir, FILE *out);
 /* "loss 0.3120  top-1 88.50%  top-5 99.60%" (loss_last: the loss at the end) */
 void vt_eval_format(const vt_eval_result *ev, bool loss_last, char *buf, size_t n);
 /* the metrics.csv columns of o's metrics: ",eval_loss,eval_top1,..." (header), the values of ev, or with

@@ -55,7 +55,10 @@ static int open_data(run_t *r, uint64_t seed)
         return vt_err("%s: [data] val_fraction = %g of %lld images holds out none (no evaluation would run)", ds->path,
                       c->val_fraction, (long long)ds->count);
     }
-    int rc = vt_config_loader(c, &mc, ds, tr, ntr, true, seed, &r->train_l);
+    int64_t *sub = NULL;   /* [data] train_fraction */
+    int rc = vt_config_train_subset(c, tr, ntr, seed, &sub, &ntr);
+    if (rc == VT_OK) rc = vt_config_loader(c, &mc, ds, sub ? sub : tr, ntr, true, seed, &r->train_l);
+    free(sub);
     if (rc == VT_OK && r->test_ds)
         rc = vt_config_loader(c, &mc, r->test_ds, NULL, 0, false, seed, &r->eval_l);
     else if (rc == VT_OK && nva > 0)
@@ -93,7 +96,8 @@ static int build_optimizer(run_t *r)
     for (int i = 0; i < r->model.params.count; i++) {
         const vt_param_info *pi = &r->model.params.info[i];
         bool d = vt_optim_decays(pi->name, pi->ndim, (const char *const *)pv, np);
-        if (vt_optim_add_segment(&r->opt, pi->offset, pi->numel, d) != VT_OK) return VT_ERR;
+        const double scale = c->layer_decay < 1 ? vt_layer_decay_scale(pi->name, r->model.cfg.depth, c->layer_decay) : 1.0;
+        if (vt_optim_add_segment_scaled(&r->opt, pi->offset, pi->numel, d, scale) != VT_OK) return VT_ERR;
     }
     /* schedule */
     int64_t micro = vt_loader_batches(r->train_l);
@@ -228,8 +232,8 @@ static int train_step(run_t *r, step_result *s)
         /* the step's key for patch dropout: a function of the seed and the micro-batch's number */
         const uint64_t key = (uint64_t)r->st.seed * 0xD1B54A32D192ED03ull ^
                              ((uint64_t)r->st.step * (uint64_t)c->accum_steps + (uint64_t)k);
-        if (vt_vit_replicas_train_soft(&r->rep, x, y, targets, B, (float)c->label_smoothing,
-                                       1.0f / (float)c->accum_steps, key, &loss) != VT_OK)
+        if (vt_vit_replicas_train_soft(&r->rep, x, r->model.objective->labels ? y : NULL, targets, B,
+                                       (float)c->label_smoothing, 1.0f / (float)c->accum_steps, key, &loss) != VT_OK)
             return VT_ERR;
         if (!isfinite(loss))
             return vt_err("loss is %s at step %lld (epoch %lld): stopping; %s", isnan(loss) ? "nan" : "infinite",
