@@ -24,38 +24,47 @@ static const char *find_section(const char *section)
     return NULL;
 }
 
-static int edit_distance(const char *a, const char *b)
+/* the edit distance of a and b (case-insensitive), or some value >= limit when it is not below limit: the
+ * lengths' difference is a lower bound, and so is the smallest entry of a row, which never decreases */
+static int edit_distance(const char *a, const char *b, int limit)
 {
     int n = (int)strlen(a), m = (int)strlen(b);
     if (n > 63 || m > 63) return 99;
+    if ((n > m ? n - m : m - n) >= limit) return limit;
     int d[64][64];
     for (int i = 0; i <= n; i++) d[i][0] = i;
     for (int j = 0; j <= m; j++) d[0][j] = j;
-    for (int i = 1; i <= n; i++)
+    for (int i = 1; i <= n; i++) {
+        int lo = d[i][0];
         for (int j = 1; j <= m; j++) {
             int c = d[i - 1][j - 1] + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
             if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
             if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
             d[i][j] = c;
+            if (c < lo) lo = c;
         }
+        if (lo >= limit) return limit;
+    }
     return d[n][m];
 }
 
-/* "did you mean ..." text for an unknown section or key ("" when nothing is close) */
+/* "did you mean ..." text for an unknown section or key ("" when nothing is close: a distance above half
+ * the name's length + 2) */
 static void suggest(const char *section, const char *key, char *buf, size_t n)
 {
     const vt_cfg_key *best = NULL;
-    int bd = 1000;
+    size_t len = key ? strlen(key) : strlen(section);
+    int bd = (int)(len / 2 + 3);   /* the first distance that is too far */
     for (const vt_cfg_key *k = vt_config_keys(); k->key; k++) {
-        int d = key ? edit_distance(key, k->key) + (strcmp(section, k->section) ? 2 : 0)
-                    : edit_distance(section, k->section);
+        const int pen = key && strcmp(section, k->section) ? 2 : 0;
+        if (pen >= bd) continue;
+        int d = key ? edit_distance(key, k->key, bd - pen) + pen : edit_distance(section, k->section, bd);
         if (d < bd) {
             bd = d;
             best = k;
         }
     }
-    size_t len = key ? strlen(key) : strlen(section);
-    if (!best || bd > (int)(len / 2 + 2)) {
+    if (!best) {
         buf[0] = '\0';
         return;
     }
