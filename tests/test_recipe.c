@@ -4,6 +4,7 @@
 #include "testutil.h"
 #include "data/data.h"
 #include "nn/nn.h"
+#include "optim/optim.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +387,61 @@ START_TEST(randaugment_in_the_transform)
 }
 END_TEST
 
+
+/* ---------------------------------------------------------------- EMA of the weights */
+/* ModelEmaV3's warmup decays, worked by hand: t = 1 -> 0 (a copy), t = 2 -> 1 - 2^(-2/3) = 0.370039..., t = 9 ->
+ * 1 - 9^(-2/3) = 0.768880..., capped by the decay; without warmup the decay itself (ModelEmaV2) */
+START_TEST(ema_decay_schedule)
+{
+    ck_assert(vt_ema_decay_at(0.999, true, 1) == 0.0);
+    ck_assert(fabs(vt_ema_decay_at(0.999, true, 2) - 0.37003947505256) < 1e-12);
+    ck_assert(fabs(vt_ema_decay_at(0.999, true, 9) - 0.76887957521646) < 1e-12);
+    ck_assert(vt_ema_decay_at(0.5, true, 9) == 0.5);
+    ck_assert(vt_ema_decay_at(0.999, true, 100000000) == 0.999);
+    ck_assert(vt_ema_decay_at(0.9, false, 1) == 0.9 && vt_ema_decay_at(0.9, false, 50) == 0.9);
+}
+END_TEST
+
+/* the trajectory over 300 updates of weights that move, against the closed form in double:
+ * ModelEmaV2: e_T = d^T e_0 + sum_t (1 - d) d^(T - t) w_t; ModelEmaV3 (lerp, warmup decays d_t):
+ * e_t = d_t e_(t-1) + (1 - d_t) w_t in double */
+START_TEST(ema_trajectory)
+{
+    enum { N = 100, T = 300 };
+    vt_rng r;
+    vt_rng_seed(&r, 4);
+    float w[N], e2[N], e3[N];
+    double ref2[N], ref3[N], wsum[N];
+    tu_fill_uniform(&r, w, N, -1, 1);
+    for (int i = 0; i < N; i++) e2[i] = e3[i] = w[i], ref3[i] = w[i], wsum[i] = 0;
+    const double d = 0.98;
+    for (int t = 1; t <= T; t++) {
+        for (int i = 0; i < N; i++) w[i] += 0.05f * (float)vt_rng_normal(&r);   /* the step's new weights */
+        vt_ema_update(e2, w, N, d, false);
+        const double dt = vt_ema_decay_at(d, true, t);
+        vt_ema_update(e3, w, N, dt, true);
+        for (int i = 0; i < N; i++) {
+            wsum[i] += (1 - d) * pow(d, T - t) * w[i];
+            ref3[i] = dt * ref3[i] + (1 - dt) * w[i];
+        }
+        if (t == 1)   /* the warmup's first update is the weights themselves */
+            for (int i = 0; i < N; i++) ck_assert_msg(e3[i] == w[i], "V3 update 1: %g vs %g", e3[i], w[i]);
+    }
+    vt_rng_seed(&r, 4);
+    float w0[N];
+    tu_fill_uniform(&r, w0, N, -1, 1);
+    for (int i = 0; i < N; i++) ref2[i] = pow(d, T) * w0[i] + wsum[i];
+    double worst2 = 0, worst3 = 0, moved = 0;
+    for (int i = 0; i < N; i++) {
+        worst2 = fmax(worst2, fabs(e2[i] - ref2[i]));
+        worst3 = fmax(worst3, fabs(e3[i] - ref3[i]));
+        moved = fmax(moved, fabs(e2[i] - w[i]));
+    }
+    ck_assert_msg(worst2 < 2e-5 && worst3 < 2e-5, "EMA off its closed form by %g (V2), %g (V3)", worst2, worst3);
+    ck_assert_msg(moved > 0.01, "the EMA is the weights (%g)", moved);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("recipe");
@@ -403,5 +459,9 @@ int main(void)
     tcase_add_test(ta, randaugment_policy);
     tcase_add_test(ta, randaugment_in_the_transform);
     suite_add_tcase(s, ta);
+    TCase *te = tcase_create("ema");
+    tcase_add_test(te, ema_decay_schedule);
+    tcase_add_test(te, ema_trajectory);
+    suite_add_tcase(s, te);
     return tu_run(s);
 }

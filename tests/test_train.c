@@ -140,6 +140,33 @@ static char *metrics_without_speed(const char *out)
     return strdup(buf);
 }
 
+/* every tensor of group (e.g. "/ema") bitwise the same in two checkpoints */
+static void assert_same_group(const char *a, const char *b, const char *group)
+{
+    vt_h5id fa = vt_h5_open(a, false), fb = vt_h5_open(b, false);
+    ck_assert_msg(fa >= 0 && fb >= 0, "%s", vt_errmsg());
+    char **names;
+    int n;
+    ck_assert_msg(vt_h5_list(fa, group, &names, &n) == VT_OK, "%s: %s", a, vt_errmsg());
+    ck_assert_int_gt(n, 10);
+    for (int i = 0; i < n; i++) {
+        char p[256];
+        snprintf(p, sizeof p, "%s/%s", group, names[i]);
+        float *x, *y;
+        int nd;
+        int64_t sh[8], cnt = 1;
+        ck_assert_int_eq(vt_h5_read_f32(fa, p, &x, &nd, sh), VT_OK);
+        ck_assert_int_eq(vt_h5_read_f32(fb, p, &y, &nd, sh), VT_OK);
+        for (int k = 0; k < nd; k++) cnt *= sh[k];
+        ck_assert_msg(memcmp(x, y, sizeof(float) * (size_t)cnt) == 0, "%s differs between %s and %s", p, a, b);
+        free(x);
+        free(y);
+    }
+    vt_h5_free_names(names, n);
+    vt_h5_close(fa);
+    vt_h5_close(fb);
+}
+
 static void assert_same_weights(const char *a, const char *b)
 {
     vt_h5id fa = vt_h5_open(a, false), fb = vt_h5_open(b, false);
@@ -366,6 +393,48 @@ START_TEST(replicas_resume_is_exact)
 }
 END_TEST
 
+/* the EMA of runs A and B (one straight, one resumed): bitwise the same, not the weights; metrics.csv has its
+ * columns; vit-eval --ema gives the trainer's last EMA evaluation; vit-export --ema writes it; a run without an
+ * EMA is refused by --ema naming the key */
+static void recipe_ema_checks(const char *cfg, const char *outA, const char *outB, const char *log)
+{
+    char a[600], b[600], elog[600], out[700];
+    snprintf(a, sizeof a, "%s/ckpt-000000060.h5", outA);
+    snprintf(b, sizeof b, "%s/ckpt-000000060.h5", outB);
+    assert_same_group(a, b, "/ema");
+    vt_h5id f = vt_h5_open(a, false);
+    float *w, *e;
+    ck_assert_int_eq(vt_h5_read_f32(f, "/model/head.weight", &w, NULL, NULL), VT_OK);
+    ck_assert_int_eq(vt_h5_read_f32(f, "/ema/head.weight", &e, NULL, NULL), VT_OK);
+    ck_assert_msg(memcmp(w, e, 16 * sizeof(float)) != 0, "the EMA is the weights");
+    free(w);
+    free(e);
+    vt_h5_close(f);
+    char *m = metrics_without_speed(outA);
+    ck_assert_msg(strstr(m, ",eval_top5,ema_eval_loss,ema_eval_top1,ema_eval_top5\n"), "%.300s", m);
+    free(m);
+    const char *text = read_log(log), *last = text, *p;
+    while ((p = strstr(last + 1, "eval of the EMA after step 60:"))) last = p;
+    double tl, t1, t5, el, e1, e5;
+    ck_assert_msg(sscanf(last, "eval of the EMA after step 60: loss %lf top-1 %lf%% top-5 %lf%%", &tl, &t1, &t5) == 3,
+                  "%s", tail(text));
+    snprintf(elog, sizeof elog, "%s/eval-ema.txt", outA);
+    ck_assert_int_eq(run_tool("VIT_EVAL_BIN", (const char *[]){"--checkpoint", a, "--ema", NULL}, elog), 0);
+    const char *q = strstr(read_log(elog), "images): loss ");
+    ck_assert_msg(q && sscanf(q, "images): loss %lf top-1 %lf%% top-5 %lf%%", &el, &e1, &e5) == 3, "%s", read_log(elog));
+    ck_assert_msg(strstr(read_log(elog), " (EMA) on ") && fabs(el - tl) < 1e-3 && e1 == t1 && e5 == t5,
+                  "vit-eval --ema: %s\ntrainer: %.4f %.2f %.2f", read_log(elog), tl, t1, t5);
+    snprintf(out, sizeof out, "%s/ema.safetensors", outA);
+    ck_assert_int_eq(run_tool("VIT_EXPORT_BIN", (const char *[]){a, out, "--ema", NULL}, elog), 0);
+    ck_assert_msg(strstr(read_log(elog), " (EMA) -> "), "%s", read_log(elog));
+    /* a checkpoint without an EMA */
+    snprintf(out, sizeof out, "%s/noema", outA);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--set", "train.max_steps=5", NULL}, log), 0);
+    snprintf(a, sizeof a, "%.580s/ckpt-000000005.h5", out);
+    ck_assert_int_eq(run_tool("VIT_EVAL_BIN", (const char *[]){"--checkpoint", a, "--ema", NULL}, elog), 1);
+    ck_assert_msg(strstr(read_log(elog), "no EMA weights (/ema): the run had [train] ema_decay = 0"), "%s", read_log(elog));
+}
+
 /* the DeiT / timm recipe's switches together, with gradient accumulation (2, so 6 epochs make the 60
  * steps), clipping and 2 replicas: a stopped and resumed run ends bitwise like a straight one; a bad
  * RandAugment string is refused naming the key */
@@ -378,12 +447,14 @@ START_TEST(recipe_resume_is_exact)
     snprintf(log, sizeof log, "%s/log-recipe.txt", dir);
     assert_stop_resume_exact(cfg, outA, outB, log,
                              (const char *[]){"--set", "data.mixup_alpha=0.8", "--set", "data.cutmix_alpha=1.0",
-                                              "--set", "data.mix_prob=0.8", "--set", "data.randaugment=m9-n2-mstd0.5", "--set", "optim.accum_steps=2", "--set",
+                                              "--set", "data.mix_prob=0.8", "--set", "data.randaugment=m9-n2-mstd0.5", "--set", "train.ema_decay=0.9", "--set",
+                                              "train.ema_warmup=true", "--set", "optim.accum_steps=2", "--set",
                                               "train.epochs=6", "--set", "train.replicas=2", "--threads", "2", NULL});
     const char *text = read_log(log);
     ck_assert_msg(strstr(text, "recipe: mixup 0.8 cutmix 1 (prob 0.8, switch 0.5, smoothing 0.1 in the targets) | "
-                               "randaugment m9-n2-mstd0.5"),
+                               "randaugment m9-n2-mstd0.5 | ema 0.9 with warmup (ModelEmaV3)"),
                   "banner without the recipe:\n%s", tail(text));
+    recipe_ema_checks(cfg, outA, outB, log);
     snprintf(outB, sizeof outB, "%s/DC", dir);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, "--set", "data.randaugment=m9-q2", NULL}, log), 1);
     text = read_log(log);

@@ -11,13 +11,14 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vit-eval --checkpoint FILE [--config FILE] [--data PATH] [--split test|train|val] [--batch N]\n"
-               "                [--threads N] [--reconstruct N --out DIR]\n"
+               "                [--threads N] [--ema] [--reconstruct N --out DIR]\n"
                "The data settings (path, normalisation, crop_pct, bad_images, ...) come from --config, else from\n"
                "the config stored in the checkpoint; --data overrides the path, --batch [data] eval_batch_size.\n"
                "The model (input size, channels, classes) is the checkpoint's. Prints loss, top-1 and top-5 on the\n"
                "split (default test). val: for a run trained with [data] val_fraction on data without a test\n"
                "split, the images of the training split it held out for evaluation (its val_fraction and seed,\n"
-               "from the config stored in the checkpoint).\n"
+               "from the config stored in the checkpoint). --ema evaluates the run's EMA of the weights ([train]\n"
+               "ema_decay) instead of its weights.\n"
                "--reconstruct N --out DIR: for a model pretrained with [pretrain] objective = mae or masked_patch_pixels,\n"
                "instead writes DIR/reconstruct-NNNN.png of the first N images of the split: the original, the masked\n"
                "input and the reconstruction side by side.\n"
@@ -72,6 +73,7 @@ static int open_val(const vt_config *c, const vt_config *run, const vt_vit_confi
 typedef struct {
     const char *ckpt, *cfgpath, *data, *split, *out;
     int batch, threads, reconstruct;
+    bool ema;   /* the checkpoint's EMA weights ([train] ema_decay) instead of the model's */
 } eval_args;
 
 /* the command line into a: -1 to go on, else the exit code */
@@ -81,10 +83,11 @@ static int parse_args(int argc, char **argv, eval_args *a)
                                           {"data", required_argument, 0, 'd'},       {"split", required_argument, 0, 's'},
                                           {"batch", required_argument, 0, 'b'},      {"threads", required_argument, 0, 't'},
                                           {"reconstruct", required_argument, 0, 'r'}, {"out", required_argument, 0, 'o'},
-                                          {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+                                          {"ema", no_argument, 0, 'e'},              {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
     static const char *const splits[] = {"test", "train", "val", NULL};
     int ch;
-    while ((ch = getopt_long(argc, argv, "k:c:d:s:b:t:r:o:h", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "k:c:d:s:b:t:r:o:eh", longs, NULL)) != -1) {
         switch (ch) {
         case 'k': a->ckpt = optarg; break;
         case 'c': a->cfgpath = optarg; break;
@@ -103,6 +106,7 @@ static int parse_args(int argc, char **argv, eval_args *a)
             if (!cli_int("vit-eval", "--reconstruct", optarg, 1, 1 << 20, &a->reconstruct)) return 2;
             break;
         case 'o': a->out = optarg; break;
+        case 'e': a->ema = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;   /* getopt has named the unknown option */
         }
@@ -159,6 +163,7 @@ int main(int argc, char **argv)
     if (vt_ckpt_model_config(ckpt, &mc) != VT_OK || vt_vit_init(&m, &mc) != VT_OK) goto fail;
     have_model = true;
     if (vt_ckpt_load(ckpt, &m, NULL, val ? &st : NULL, &text) != VT_OK) goto fail;
+    if (args.ema && vt_ckpt_load_ema(ckpt, &m) != VT_OK) goto fail;
     vt_ckpt_note_unverified(stderr, "vit-eval: ", ckpt);
     /* the run's config: its held-out split (--split val, and the hint when there is no test split) */
     int r = vt_config_load_text(&run, text, ckpt);
@@ -208,7 +213,7 @@ int main(int argc, char **argv)
                         "same images in the same order\n", run.data_path, c.data_path);
     char metrics[256];
     vt_eval_format(&ev, false, metrics, sizeof metrics);
-    printf("%s on %s (%s%s, %lld images): %s\n", ckpt, c.data_path, split,
+    printf("%s%s on %s (%s%s, %lld images): %s\n", ckpt, args.ema ? " (EMA)" : "", c.data_path, split,
            !val ? "" : other ? ": held out of the training split by the run's val_fraction and seed"
                              : ": held out of the training split as the run did",
            (long long)ev.count, metrics);

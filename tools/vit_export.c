@@ -7,30 +7,33 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vit-export CHECKPOINT OUT.safetensors|OUT.npz [--format safetensors|npz]\n"
+    fprintf(f, "usage: vit-export CHECKPOINT OUT.safetensors|OUT.npz [--format safetensors|npz] [--ema]\n"
                "Writes the model of a vit checkpoint under timm's state_dict names, float32, so that\n"
                "timm's VisionTransformer.load_state_dict(safetensors.torch.load_file(OUT)) takes it as is;\n"
                "npz writes the layout of the original Google releases (timm's _load_weights reads it).\n"
                "The output name's extension (.safetensors or .npz) chooses the format; --format, when given,\n"
                "must agree with it. Any other name is refused, so that a checkpoint, a config or a data file\n"
-               "is never overwritten by mistake.\n");
+               "is never overwritten by mistake. --ema writes the run's EMA of the weights ([train] ema_decay).\n");
 }
 
 int main(int argc, char **argv)
 {
     if (!cli_check_omp_env("vit-export")) return 2;
     const char *in = NULL, *out = NULL, *format = NULL;
+    bool ema = false;
     static const struct option longs[] = {{"format", required_argument, 0, 'f'},
+                                          {"ema", no_argument, 0, 'e'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
     static const char *const formats[] = {"safetensors", "npz", NULL};
     int ch;
-    while ((ch = getopt_long(argc, argv, "f:h", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "f:eh", longs, NULL)) != -1) {
         switch (ch) {
         case 'f':
             if (!cli_choice("vit-export", "--format", optarg, formats)) return 2;
             format = optarg;
             break;
+        case 'e': ema = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;   /* getopt has named the unknown option */
         }
@@ -67,6 +70,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int r = vt_ckpt_load(in, &m, NULL, NULL, NULL);
+    if (r == VT_OK && ema) r = vt_ckpt_load_ema(in, &m);
     if (r == VT_OK) vt_ckpt_note_unverified(stderr, "vit-export: ", in);
     if (r == VT_OK) r = strcmp(format, "npz") ? vt_vit_save_safetensors(&m, out) : vt_vit_save_npz(&m, out);
     if (r != VT_OK) {
@@ -74,7 +78,8 @@ int main(int argc, char **argv)
         vt_vit_free(&m);
         return 1;
     }
-    printf("%s -> %s (%d tensors, %lld parameters)\n", in, out, m.params.count, (long long)vt_vit_num_params(&m));
+    printf("%s%s -> %s (%d tensors, %lld parameters)\n", in, ema ? " (EMA)" : "", out, m.params.count,
+           (long long)vt_vit_num_params(&m));
     vt_vit_free(&m);
     return 0;
 }

@@ -83,6 +83,12 @@ double vt_clip_grad_norm(float *grads, int64_t n, double max_norm);
  * norm is non-finite exactly when some gradient is */
 double vt_grad_norm(const float *grads, int64_t n);
 float vt_clip_coef(double norm, double max_norm);
+
+/* EMA of the weights (ema.c): the decay at update t = 1, 2, ... (timm's ModelEmaV2: decay; with warmup,
+ * ModelEmaV3's min(decay, 1 - t^(-2/3)), 0 at t = 1) and the update of n values (lerp: ModelEmaV3's
+ * torch.lerp(ema, w, 1 - decay); else ModelEmaV2's ema * decay + (1 - decay) * w) */
+double vt_ema_decay_at(double decay, bool warmup, int64_t t);
+void vt_ema_update(float *ema, const float *w, int64_t n, double decay, bool lerp);
 void vt_grad_scale(float *grads, int64_t n, float s);
 
 /* ---- LR schedules, pure functions of the optimizer step */

@@ -56,6 +56,12 @@ int vt_ckpt_write(const char *dir, const vt_vit *m, const vt_optim *o, const vt_
     if (r == VT_OK) r = vt_vit_write_attrs(f, "/model", &m->cfg);
     if (r == VT_OK) r = vt_vit_save_h5(m, f, "/model", deflate);
     if (r == VT_OK && o) r = vt_optim_save(o, f, "/optimizer");
+    if (r == VT_OK && s->ema) {   /* the EMA model: the same tensors, the EMA's values */
+        vt_vit e = *m;
+        e.params.data = s->ema;
+        r = vt_h5_mkgroup(f, "/ema");
+        if (r == VT_OK) r = vt_vit_save_h5(&e, f, "/ema", deflate);
+    }
     if (r == VT_OK) r = write_state(f, s);
     if (r == VT_OK) r = vt_h5_mkgroup(f, "/config");
     if (r == VT_OK) r = vt_h5_write_attr_str(f, "/config", "ini", config_text ? config_text : "");
@@ -194,7 +200,15 @@ int vt_ckpt_load(const char *path, vt_vit *m, vt_optim *o, vt_train_state *s, ch
         else r = vt_optim_load(o, f, "/optimizer");
     }
     if (r == VT_OK && s) {
+        float *ema = s->ema;   /* the caller's buffer */
         memset(s, 0, sizeof *s);
+        s->ema = ema;
+        if (ema && vt_h5_exists(f, "/ema")) {
+            vt_vit e = *m;
+            e.params.data = ema;
+            r = vt_vit_load_h5(&e, f, "/ema");
+            s->ema_loaded = r == VT_OK;
+        }
         r |= vt_h5_attr_i64(f, "/state", "step", &s->step);
         r |= vt_h5_attr_i64(f, "/state", "epoch", &s->epoch);
         r |= vt_h5_attr_i64(f, "/state", "batch_in_epoch", &s->batch_in_epoch);
@@ -355,4 +369,16 @@ int vt_ckpt_prune(const char *dir, int keep_last, const char *keep, int64_t upto
     }
     free(list);
     return VT_OK;
+}
+
+int vt_ckpt_load_ema(const char *path, vt_vit *m)
+{
+    vt_h5id f = vt_h5_open(path, false);
+    if (f < 0) return VT_ERR;
+    int r = check_header(f, path);
+    if (r == VT_OK && !vt_h5_exists(f, "/ema"))
+        r = vt_err("%s: no EMA weights (/ema): the run had [train] ema_decay = 0", path);
+    if (r == VT_OK) r = vt_vit_load_h5(m, f, "/ema");
+    vt_h5_close(f);
+    return r;
 }

@@ -122,6 +122,13 @@ static const vt_cfg_key keys[] = {
     {"train", "replicas", VT_CFG_INT, F(replicas), "1", 1, 256, NULL, false,
      "data-parallel replicas: each batch is cut into this many parts that run forward and backward side by side, one thread each, gradients summed (for small models whose kernels are too short to share among threads; 1: every kernel uses all threads)"},
     {"train", "eval_every_steps", VT_CFG_INT, F(eval_every_steps), "0", 0, 1 << 30, NULL, false, "evaluate every N steps (0: every epoch)"},
+    {"train", "ema_decay", VT_CFG_FLOAT, F(ema_decay), "0", 0, 0.999999999, NULL, false,
+     "EMA of the weights after every optimizer step, ema = decay ema + (1 - decay) w (timm's ModelEmaV2; timm's "
+     "default 0.9998), evaluated beside the model (metrics.csv ema_eval_*), kept in checkpoints (/ema; vit-eval and "
+     "vit-export --ema); 0: off"},
+    {"train", "ema_warmup", VT_CFG_BOOL, F(ema_warmup), "false", 0, 0, NULL, false,
+     "timm's ModelEmaV3 warmup: at update t the decay is min(ema_decay, 1 - t^(-2/3)) (0 at the first, which copies "
+     "the weights), by lerp"},
     /* [checkpoint] */
     {"checkpoint", "every_steps", VT_CFG_INT, F(every_steps), "0", 0, 1 << 30, NULL, false, "write a checkpoint every N steps (0: every epoch)"},
     {"checkpoint", "keep_last", VT_CFG_INT, F(keep_last), "3", 1, 1 << 20, NULL, false, "checkpoints kept (plus the best)"},

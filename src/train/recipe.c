@@ -1,6 +1,7 @@
 /* recipe.c - the per-step pieces of the DeiT / timm training recipe the loop calls: mixup and cutmix of
  * a micro-batch (its draws a function of the seed and the micro-batch's number, so a resumed run mixes
- * as an uninterrupted one). */
+ * as an uninterrupted one), and the EMA of the weights (updated after each optimizer step, evaluated
+ * beside the model, kept in the checkpoints). */
 #include "trainer_internal.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,13 @@ int recipe_init(run_t *r)
     const vt_config *c = &r->cfg;
     r->mix = (vt_mix){.mixup_alpha = c->mixup_alpha, .cutmix_alpha = c->cutmix_alpha, .prob = c->mix_prob,
                       .switch_prob = c->switch_prob};
+    const size_t np = (size_t)r->model.params.numel;
+    if (c->ema_decay > 0) {
+        r->ema = malloc(sizeof(float) * np);
+        r->ema_swap = malloc(sizeof(float) * np);
+        if (!r->ema || !r->ema_swap) return vt_err("out of memory for the EMA of %zu weights", np);
+        r->st.ema = r->ema;   /* a checkpoint writes it, and a resumed one fills it */
+    }
     if (!vt_mix_enabled(&r->mix)) return VT_OK;
     r->mix_targets = malloc(sizeof(float) * (size_t)c->batch_size * (size_t)r->model.cfg.num_classes);
     return r->mix_targets ? VT_OK : vt_err("out of memory for the mixup targets");
@@ -19,7 +27,51 @@ int recipe_init(run_t *r)
 void recipe_free(run_t *r)
 {
     free(r->mix_targets);
-    r->mix_targets = NULL;
+    free(r->ema);
+    free(r->ema_swap);
+    r->mix_targets = r->ema = r->ema_swap = NULL;
+    r->st.ema = NULL;
+}
+
+void recipe_ema_start(run_t *r, FILE *out)
+{
+    if (!r->ema) return;
+    if (r->st.ema_loaded) return;
+    /* a new run, a fine-tuning start or a checkpoint without one: the EMA starts at the weights (timm's copy) */
+    memcpy(r->ema, r->model.params.data, sizeof(float) * (size_t)r->model.params.numel);
+    if (r->st.step > 0) fprintf(out, "ema: the checkpoint holds no EMA; it starts from the weights of step %lld\n",
+                                (long long)r->st.step);
+}
+
+void recipe_ema_update(run_t *r)
+{
+    if (!r->ema) return;
+    const double d = vt_ema_decay_at(r->cfg.ema_decay, r->cfg.ema_warmup, r->st.step);
+    vt_ema_update(r->ema, r->model.params.data, r->model.params.numel, d, r->cfg.ema_warmup);
+}
+
+int recipe_ema_eval(run_t *r, vt_eval_result *ev)
+{
+    float *w = r->model.params.data;
+    const size_t bytes = sizeof(float) * (size_t)r->model.params.numel;
+    memcpy(r->ema_swap, w, bytes);   /* the replicas read the model's buffer: the EMA goes there for the pass */
+    memcpy(w, r->ema, bytes);
+    int rc = vt_evaluate(&r->rep, r->eval_l, ev);
+    memcpy(w, r->ema_swap, bytes);
+    return rc == VT_OK ? VT_OK : vt_err_prefix("EMA ");
+}
+
+void recipe_csv(const run_t *r, const vt_eval_result *ev, bool header, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (!r->ema) return;
+    const vt_objective *o = r->model.objective;
+    size_t used = 0;
+    for (int k = 0; header && k < o->nmetrics && used < n; k++) {
+        int w = snprintf(buf + used, n - used, ",ema_eval_%s", o->metrics[k].key);
+        used = w < 0 ? n : used + (size_t)w;
+    }
+    if (!header) vt_eval_csv(o, ev, false, buf, n);
 }
 
 int recipe_mix(run_t *r, float *x, const int *y, int k, const float **targets)
@@ -55,6 +107,7 @@ void recipe_banner(run_t *r)
         ADD(", smoothing %g in the targets)", c->label_smoothing);
     }
     if (c->randaugment[0]) ADD(" | %s %s", strcmp(c->randaugment, "ta") ? "randaugment" : "trivialaugment", c->randaugment);
+    if (r->ema) ADD(" | ema %g%s", c->ema_decay, c->ema_warmup ? " with warmup (ModelEmaV3)" : "");
 #undef ADD
     if (n > 0) fprintf(r->out, "recipe:%s\n", line + 2);
 }

@@ -54,9 +54,10 @@ static int write_text_atomic(const char *path, const char *text)
 /* metrics.csv's header: the step's columns, then the objective's evaluation metrics */
 static void csv_header(const run_t *r, char *buf, size_t n)
 {
-    char ev[256];
+    char ev[224], ema[224];   /* within the callers' 512 bytes */
     vt_eval_csv(r->model.objective, NULL, true, ev, sizeof ev);
-    snprintf(buf, n, "step,epoch,loss,lr,grad_norm,img_per_s%s\n", ev);
+    recipe_csv(r, NULL, true, ema, sizeof ema);   /* the EMA's columns, when there is one */
+    snprintf(buf, n, "step,epoch,loss,lr,grad_norm,img_per_s%s%s\n", ev, ema);
 }
 
 /* keep the rows of metrics.csv up to (and including) step, so a resumed run appends without

@@ -87,3 +87,10 @@ void run_print_eval(run_t *r, const vt_eval_result *ev)
     vt_eval_format(ev, false, m, sizeof m);
     fprintf(r->out, "eval after step %lld: %s  (%lld images)\n", (long long)r->st.step, m, (long long)ev->count);
 }
+
+void run_print_eval_ema(run_t *r, const vt_eval_result *ev)
+{
+    char m[256];
+    vt_eval_format(ev, false, m, sizeof m);
+    fprintf(r->out, "eval of the EMA after step %lld: %s\n", (long long)r->st.step, m);
+}

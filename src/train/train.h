@@ -28,6 +28,9 @@ typedef struct {
                                 checkpoints store it as /state best_top1, its name from before objectives */
     int64_t best_step;
     int64_t train_images;    /* the training set's size (the data order depends on it); 0: not recorded */
+    float *ema;              /* the EMA of the weights ([train] ema_decay; the model's layout) or NULL: written as
+                                /ema, and read into (ema_loaded) when the file has it; not owned */
+    bool ema_loaded;
 } vt_train_state;
 
 /* <dir>/ckpt-<step>.h5, the name a checkpoint of that step gets */
@@ -46,6 +49,9 @@ int vt_ckpt_check_arch(const char *path, const vt_vit_config *ck, const vt_vit_c
 /* Load a checkpoint: format version and every tensor's shape are checked against m (and o);
  * o and s may be NULL (weights only). config_text (may be NULL) gets a malloc'd copy of /config. */
 int vt_ckpt_load(const char *path, vt_vit *m, vt_optim *o, vt_train_state *s, char **config_text);
+/* the EMA weights of a checkpoint (/ema, [train] ema_decay) into m's parameters; an error naming the key
+ * when the run kept none */
+int vt_ckpt_load_ema(const char *path, vt_vit *m);
 /* a checkpoint written before checksums (its tensors without Fletcher-32): says so on out, after prefix,
  * and returns true; such files still load, unverified */
 bool vt_ckpt_note_unverified(FILE *out, const char *prefix, const char *path);
@@ -106,6 +112,8 @@ typedef struct {
     double warmup_epochs, warmup_lr_init, lr_min;
     /* [train] */
     int epochs, max_steps, seed, threads, log_every_steps, eval_every_steps, replicas;
+    double ema_decay;           /* EMA of the weights (timm's ModelEmaV2; 0: off) */
+    bool ema_warmup;            /* timm's ModelEmaV3 warmup of the decay */
     /* [checkpoint] */
     int every_steps, keep_last, deflate;
     bool keep_best;

@@ -250,6 +250,7 @@ static int train_step(run_t *r, step_result *s)
     vt_optim_step_scaled(&r->opt, r->model.params.data, r->model.params.grad, s->lr,
                          vt_clip_coef(s->gnorm, c->clip_grad_norm));
     r->st.step++;
+    recipe_ema_update(r);
     r->st.batch_in_epoch += c->accum_steps;
     return VT_OK;
 }
@@ -263,6 +264,10 @@ static int maybe_eval(run_t *r, loop_t *lp, bool epoch_end, bool last, vt_eval_r
     double t_ev = vt_now();
     if (*did && vt_evaluate(&r->rep, r->eval_l, ev) != VT_OK) {
         lp->eval_failed = true;   /* its data, not the model: the step is saved before the run ends */
+        return VT_ERR;
+    }
+    if (*did && r->ema && recipe_ema_eval(r, &r->ema_ev) != VT_OK) {
+        lp->eval_failed = true;
         return VT_ERR;
     }
     if (*did && !isfinite(ev->v[0]))   /* never a checkpoint, let alone the best */
@@ -283,13 +288,15 @@ static int log_row(run_t *r, loop_t *lp, const step_result *s, const vt_eval_res
     double now = vt_now();
     double ips = lp->imgs_since_log / (now - lp->t_log - (lp->t_eval - lp->t_eval_log));   /* training time only */
     double eta = (now - lp->t_start) / lp->steps_done * (r->total_steps - r->st.step);
-    char row[512], evcols[256];
+    char row[768], evcols[256], emacols[256];
     vt_eval_csv(r->model.objective, did_eval ? ev : NULL, false, evcols, sizeof evcols);
-    snprintf(row, sizeof row, "%lld,%lld,%.9g,%.9g,%.9g,%.1f%s\n", (long long)r->st.step, (long long)r->st.epoch + 1,
-             s->loss, s->lr, s->gnorm, ips, evcols);
+    recipe_csv(r, did_eval ? &r->ema_ev : NULL, false, emacols, sizeof emacols);
+    snprintf(row, sizeof row, "%lld,%lld,%.9g,%.9g,%.9g,%.1f%s%s\n", (long long)r->st.step, (long long)r->st.epoch + 1,
+             s->loss, s->lr, s->gnorm, ips, evcols, emacols);
     if (run_dir_metrics_row(r, row) != VT_OK) return VT_ERR;
     run_progress(r, s->loss, lp->loss_since_log / (double)lp->steps_since_log, s->lr, s->gnorm, ips, eta);
     if (did_eval) run_print_eval(r, ev);   /* after the step's own line */
+    if (did_eval && r->ema) run_print_eval_ema(r, &r->ema_ev);
     lp->t_log = now;
     lp->t_eval_log = lp->t_eval;
     lp->imgs_since_log = 0;
@@ -369,6 +376,9 @@ static vt_train_status finish(run_t *r, loop_t *lp, int64_t skipped0)
         vt_eval_format(&ev, true, m, sizeof m);
         fprintf(out, "final %s %s: %s  (after %lld step%s; this invocation %.1f s)\n", r->test_ds ? "test" : "validation",
                 ev.obj->summary, m, (long long)r->st.step, r->st.step == 1 ? "" : "s", vt_now() - lp->t_start);
+        if (r->ema && !lp->have_final && recipe_ema_eval(r, &r->ema_ev) != VT_OK) return VT_TRAIN_FAILED;
+        if (r->ema) vt_eval_format(&r->ema_ev, true, m, sizeof m);
+        if (r->ema) fprintf(out, "final %s %s of the EMA: %s\n", r->test_ds ? "test" : "validation", ev.obj->summary, m);
     }
     fprintf(out, "data loader wait: %.2f s of %.1f s of training (%.1f%%; evaluation not counted)\n", lp->waited,
             t_train, t_train > 0 ? 100 * lp->waited / t_train : 0.0);
@@ -441,6 +451,7 @@ static vt_train_status run(run_t *r, const vt_train_args *a)
         run_dir_abandon(r);   /* a refused start leaves no folder or lock file behind */
         return VT_TRAIN_FAILED;
     }
+    recipe_ema_start(r, r->out);
     run_banner(r, a->dry_run);
     return train_loop(r, a);
 }

@@ -32,6 +32,8 @@ typedef struct {
     float *mix_targets;    /* (batch, classes) soft targets of the micro-batch being mixed */
     char made_dir[2048];   /* the topmost folder run_dir_open created ("" when out_dir existed) */
     bool made_lock;        /* run_dir_open created the lock file */
+    float *ema, *ema_swap; /* [train] ema_decay: the EMA of the weights, and room for the weights while it is evaluated */
+    vt_eval_result ema_ev; /* the EMA's evaluation beside the model's */
 } run_t;
 
 /* ---- run_dir.c: the run folder (where it is, lock, refusals, resume policy, the files written) */
@@ -64,11 +66,21 @@ void recipe_free(run_t *r);
 int recipe_mix(run_t *r, float *x, const int *y, int k, const float **targets);
 /* the banner's "recipe: ..." line (none when every switch is off) */
 void recipe_banner(run_t *r);
+/* after resume / init: the EMA starts at the weights unless the checkpoint held one (said on out when it did not) */
+void recipe_ema_start(run_t *r, FILE *out);
+/* after the optimizer step (r->st.step already counts it) */
+void recipe_ema_update(run_t *r);
+/* the EMA weights evaluated on the eval loader (the model's weights restored after) */
+int recipe_ema_eval(run_t *r, vt_eval_result *ev);
+/* metrics.csv's EMA columns (",ema_eval_<key>..." for the header; the values of ev, or empty ones for NULL);
+ * "" without an EMA */
+void recipe_csv(const run_t *r, const vt_eval_result *ev, bool header, char *buf, size_t n);
 
 /* ---- run_report.c: what the run prints */
 void run_banner(run_t *r, bool dry_run);
 /* the step's loss and the mean since the previous line */
 void run_progress(run_t *r, double loss, double avg, double lr, double gnorm, double ips, double eta);
 void run_print_eval(run_t *r, const vt_eval_result *ev);
+void run_print_eval_ema(run_t *r, const vt_eval_result *ev);
 
 #endif
