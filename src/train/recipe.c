@@ -20,6 +20,9 @@ int recipe_init(run_t *r)
         r->st.ema = r->ema;   /* a checkpoint writes it, and a resumed one fills it */
     }
     if (!vt_mix_enabled(&r->mix)) return VT_OK;
+    if (r->model.objective != &vt_objective_classification)
+        return vt_err("[data] mixup_alpha / cutmix_alpha: mixing needs the classification objective (labels), the "
+                      "model trains for %s", r->model.objective->name);
     r->mix_targets = malloc(sizeof(float) * (size_t)c->batch_size * (size_t)r->model.cfg.num_classes);
     return r->mix_targets ? VT_OK : vt_err("out of memory for the mixup targets");
 }
