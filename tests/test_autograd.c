@@ -74,6 +74,8 @@ static vt_var *op_ce_soft(vt_graph *g, vt_var **in, const oparg *a)
 }
 static vt_var *op_patchify(vt_graph *g, vt_var **in, const oparg *a) { return vt_patchify(g, in[0], a->i[0]); }
 static vt_var *op_embed(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_embed(g, in[0], in[1], in[2]); }
+/* with register tokens in[3] (1, R, D); pos in[2] over every token or the patch tokens only */
+static vt_var *op_embed_reg(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_embed_reg(g, in[0], in[1], in[3], in[2]); }
 static vt_var *op_pool(vt_graph *g, vt_var **in, const oparg *a) { return vt_pool(g, in[0], (vt_pool_kind)a->i[0], a->i[1]); }
 /* x (B, T, D) with B <= 3: keeps K = a->i[1] tokens after a->i[0] prefix ones, in an order that is not sorted */
 static vt_var *op_token_keep(vt_graph *g, vt_var **in, const oparg *a)
@@ -94,6 +96,13 @@ static vt_var *op_token_fill(vt_graph *g, vt_var **in, const oparg *a)
         for (int t = 0; t < TO; t++)
             src[b * TO + t] = a->i[1] || (t + b) % 3 == 1 ? -1 : (int32_t)((t * 2 + b) % (T > 1 ? T - 1 : 1));
     return vt_token_fill(g, in[0], in[1], src, TO);
+}
+/* x, br (B, T, D) with B <= 4, gamma (D) when a->i[0]; a->i[1]: per-sample keep factors 0 (dropped), 1 / 0.7 and
+ * 1 / 0.3 in turn (stochastic depth), else none */
+static vt_var *op_residual(vt_graph *g, vt_var **in, const oparg *a)
+{
+    static const float k[4] = {1.0f / 0.7f, 0.0f, 1.0f / 0.3f, 1.0f / 0.7f};
+    return vt_residual(g, in[0], in[1], a->i[0] ? in[2] : NULL, a->i[1] ? k : NULL);
 }
 static vt_var *op_add(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_add(g, in[0], in[1]); }
 static vt_var *op_sub(vt_graph *g, vt_var **in, const oparg *a) { (void)a; return vt_sub(g, in[0], in[1]); }
@@ -200,6 +209,14 @@ static const op_spec fused_specs[] = {
     {"token_fill T5 to 5", op_token_fill, A(5, 0), 2, {S3(2, 5, 4), S3(1, 1, 4)}, -1, 1, 0},
     {"token_fill T3 to 7", op_token_fill, A(7, 0), 2, {S3(3, 3, 3), S3(1, 1, 3)}, -1, 1, 0},
     {"token_fill all filled", op_token_fill, A(4, 1), 2, {S3(2, 2, 5), S3(1, 1, 5)}, -1, 1, 0},
+    /* (after the chain too) embed with register tokens / no_embed_class: tok, cls, pos, reg; residual with
+     * LayerScale / stochastic depth: x, br (B, T, D), gamma (D) */
+    {"embed reg 2", op_embed_reg, NOARG, 4, {S3(2, 5, 4), S3(1, 1, 4), S3(1, 8, 4), S3(1, 2, 4)}, -1, 1, 0},
+    {"embed reg 3 no_embed_class", op_embed_reg, NOARG, 4, {S3(3, 4, 3), S3(1, 1, 3), S3(1, 4, 3), S3(1, 3, 3)}, -1, 1, 0},
+    {"embed no_embed_class", op_embed, NOARG, 3, {S3(2, 5, 4), S3(1, 1, 4), S3(1, 5, 4)}, -1, 1, 0},
+    {"residual gamma", op_residual, A(1, 0), 3, {S3(2, 3, 4), S3(2, 3, 4), S1(4)}, -1, 1, 0},
+    {"residual gamma keep", op_residual, A(1, 1), 3, {S3(4, 2, 3), S3(4, 2, 3), S1(3)}, -1, 1, 0},
+    {"residual keep", op_residual, A(0, 1), 2, {S3(3, 2, 5), S3(3, 2, 5)}, -1, 1, 0},
 };
 
 static const op_spec general_specs[] = {

@@ -1118,6 +1118,27 @@ START_TEST(bad_heldout_image_keeps_the_step)
 }
 END_TEST
 
+/* the model half of the DeiT recipe on: stochastic depth (its draws a function of seed, step, image and block),
+ * LayerScale, register tokens with the position embedding over the patches only, on two replicas; a stopped and
+ * resumed run ends bitwise like a straight one */
+START_TEST(deit_model_resume_is_exact)
+{
+    char cfg[512], outA[512], outB[512], log[512];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(outA, sizeof outA, "%s/MA", dir);
+    snprintf(outB, sizeof outB, "%s/MB", dir);
+    snprintf(log, sizeof log, "%s/log-deit.txt", dir);
+    assert_stop_resume_exact(cfg, outA, outB, log,
+                             (const char *[]){"--set", "train.replicas=2", "--set", "model.drop_path_rate=0.3", "--set",
+                                              "model.init_values=0.1", "--set", "model.reg_tokens=2", "--set",
+                                              "model.no_embed_class=true", "--threads", "2", NULL});
+    const char *text = read_log(log);
+    ck_assert_msg(strstr(text, "stochastic depth 0.3 (last block)") && strstr(text, "LayerScale (init 0.1)") &&
+                      strstr(text, "2 register tokens"),
+                  "banner without stochastic depth and LayerScale:\n%s", text);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train");
@@ -1127,6 +1148,7 @@ int main(void)
     tcase_add_test(tc, resume_is_exact);
     tcase_add_test(tc, replicas_resume_is_exact);
     tcase_add_test(tc, recipe_resume_is_exact);
+    tcase_add_test(tc, deit_model_resume_is_exact);
     tcase_add_test(tc, best_checkpoint_survives_resume);
     tcase_add_test(tc, finetune_at_higher_resolution);
     tcase_add_test(tc, accumulation_matches_a_big_batch);

@@ -72,7 +72,7 @@ static int weight_figures(vt_vit *m, const char *dir, vt_h5id f)
     char p[4200];
     int r = sim && comp ? VT_OK : vt_err("out of memory");
     if (r == VT_OK) {
-        vt_an_pos_similarity(m->params.vars[m->pos_embed].val.data, 1, N, D, sim);
+        vt_an_pos_similarity(m->params.vars[m->pos_embed].val.data, vt_vit_pos_prefix(c), N, D, sim);
         snprintf(p, sizeof p, "%s/pos_similarity.png", dir);
         r = vt_an_plot_pos_similarity(p, sim, m->grid_h, m->grid_w, NULL);
     }
@@ -274,6 +274,11 @@ static int attention_figures(const opts *o, const vt_config *c, vt_vit *m, const
     const int batch = batch_for(m), N = m->grid_h * m->grid_w, CHW = mc->in_chans * mc->img_h * mc->img_w;
     vt_transform tf;
     source s;
+    if (mc->reg_tokens > 0) {   /* the maps below take the one class token as the only prefix token */
+        fprintf(stderr, "vit-analyze: the model has %d register tokens: the attention figures are not drawn (not "
+                        "supported yet)\n", mc->reg_tokens);
+        return VT_OK;
+    }
     if (vt_config_transform(c, mc, false, &tf) != VT_OK) return VT_ERR;
     int r = open_source(o, c, mc, batch, &s);
     if (r == VT_OK && s.n == 0) {

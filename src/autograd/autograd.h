@@ -36,7 +36,7 @@ typedef struct vt_var {
     /* fused ops (the ViT's fast path, ops_fused.c) */                                                         \
     X(LINEAR, linear) X(LAYERNORM, layernorm) X(GELU, gelu) X(ATTENTION, attention) X(SOFTMAX, softmax)     \
     X(CROSSENTROPY, cross_entropy) X(PATCHIFY, patchify) X(EMBED, embed) X(POOL, pool) X(TOKEN_KEEP, token_keep) \
-    X(TOKEN_FILL, token_fill)                                                                                  \
+    X(TOKEN_FILL, token_fill) X(RESIDUAL, residual)                                                            \
     /* general ops (ops_general.c) */                                                                          \
     X(ADD, add) X(SUB, sub) X(MUL, mul) X(SCALE, scale) X(MATMUL, matmul) X(SUM, sum) X(MEAN, mean)           \
     X(RESHAPE, reshape) X(TRANSPOSE, transpose) X(EXP, exp) X(LOG, log) X(TANH, tanh) X(RELU, relu)
@@ -59,10 +59,11 @@ typedef union {
     struct vt_ctx_attention { float *att, *stats; int B, T, C, NH; } attention;   /* att, or stats to recompute */
     struct vt_ctx_cross_entropy { float *probs; const int *labels; const float *targets; float smoothing; int B, K; } cross_entropy;
     struct vt_ctx_patchify { int B, C, H, W, P; } patchify;
-    struct vt_ctx_embed { int B, N, D; } embed;
+    struct vt_ctx_embed { int B, N, R, D; bool pos_all; } embed;   /* R register tokens; pos over every token */
     struct vt_ctx_pool { vt_pool_kind kind; int B, T, D, prefix; } pool;
     struct vt_ctx_token_keep { int32_t *keep; int B, T, K, D, prefix; } token_keep;   /* keep: a copy, (B, K) */
     struct vt_ctx_token_fill { int32_t *src; int B, T, TO, D; } token_fill;   /* src: a copy, (B, TO) */
+    struct vt_ctx_residual { float *keep; int64_t R; int B, D; } residual;   /* keep: a copy, (B), or NULL */
     struct vt_ctx_scale { float s; } scale;
     struct vt_ctx_matmul { int64_t Bt, M, K, N, bstride; } matmul;
     struct vt_ctx_transpose { int d0, d1; } transpose;
@@ -135,6 +136,9 @@ vt_var *vt_cross_entropy_soft(vt_graph *g, vt_var *logits, const float *targets)
 vt_var *vt_patchify(vt_graph *g, vt_var *img, int patch);
 /* tok (B, N, D), cls (1, 1, D), pos (1, N+1, D) -> (B, N+1, D) */
 vt_var *vt_embed(vt_graph *g, vt_var *tok, vt_var *cls, vt_var *pos);
+/* with register tokens: tok (B, N, D), cls (1, 1, D), reg (1, R, D) or NULL, pos (1, 1+R+N, D) (every token) or
+ * (1, N, D) (the patch tokens: timm's no_embed_class) -> (B, 1+R+N, D) = [cls, reg, tok] + pos */
+vt_var *vt_embed_reg(vt_graph *g, vt_var *tok, vt_var *cls, vt_var *reg, vt_var *pos);
 /* x (B, T, D) -> (B, prefix + K, D): the prefix tokens and, per image b, tokens keep[b K + j] (distinct,
  * in [prefix, T)); keep is copied, the caller may reuse it */
 vt_var *vt_token_keep(vt_graph *g, vt_var *x, int prefix, const int32_t *keep, int K);
@@ -143,6 +147,9 @@ vt_var *vt_token_keep(vt_graph *g, vt_var *x, int prefix, const int32_t *keep, i
 vt_var *vt_token_fill(vt_graph *g, vt_var *x, vt_var *fill, const int32_t *src, int TO);
 /* x (B, T, D) -> (B, D) */
 vt_var *vt_pool(vt_graph *g, vt_var *x, vt_pool_kind kind, int prefix);
+/* a block's residual add with LayerScale and stochastic depth: x, br (B, T, D), gamma (D) or NULL, keep (B)
+ * or NULL (copied) -> x + keep[b] * (gamma * br) (vt_residual_forward) */
+vt_var *vt_residual(vt_graph *g, vt_var *x, vt_var *br, vt_var *gamma, const float *keep);
 
 /* ---- general ops */
 /* a + b, a - b, a * b: same shape, or b's shape equal to a trailing part of a's shape (broadcast) */

@@ -11,7 +11,7 @@ static const char *const op_names[] = {
 };
 _Static_assert(sizeof op_names / sizeof op_names[0] == VT_OP_COUNT, "op_names must name every op");
 /* the ops a gradient check covers (tests/test_autograd.c); a new op changes this count with its check */
-_Static_assert(VT_OP_COUNT == 24, "a new op: add its gradient check to tests/test_autograd.c, then update this count");
+_Static_assert(VT_OP_COUNT == 25, "a new op: add its gradient check to tests/test_autograd.c, then update this count");
 
 const char *vt_op_name(vt_op op)
 {

@@ -1,5 +1,6 @@
 /* ops_fused.c - the coarse ops of the ViT fast path: linear, layernorm, gelu, attention, softmax,
- * cross-entropy, patch extraction, class token + position embedding, pooling.
+ * cross-entropy, patch extraction, class token + position embedding, pooling, token selection, the
+ * scaled residual add (LayerScale, stochastic depth).
  * Each forward checks shapes, runs the tensor kernel and records what backward needs. */
 #include "autograd_internal.h"
 #include <math.h>
@@ -298,30 +299,33 @@ int ag_backward_patchify(vt_graph *g, vt_node *n)
     return VT_OK;
 }
 
-/* tok (B, N, D), cls (1, 1, D), pos (1, N+1, D) -> (B, N+1, D) */
-vt_var *vt_embed(vt_graph *g, vt_var *tok, vt_var *cls, vt_var *pos)
+vt_var *vt_embed(vt_graph *g, vt_var *tok, vt_var *cls, vt_var *pos) { return vt_embed_reg(g, tok, cls, NULL, pos); }
+
+/* tok (B, N, D), cls (1, 1, D), reg (1, R, D) or NULL, pos (1, 1+R+N, D) or (1, N, D) -> (B, 1+R+N, D) */
+vt_var *vt_embed_reg(vt_graph *g, vt_var *tok, vt_var *cls, vt_var *reg, vt_var *pos)
 {
-    vt_var *ins[3] = {tok, cls, pos};
-    if (!ag_check_inputs("embed", ins, 3)) return NULL;
+    vt_var *ins[4] = {tok, cls, pos, reg};
+    const int nin = reg ? 4 : 3;
+    if (!ag_check_inputs("embed", ins, nin)) return NULL;
     if (tok->val.ndim != 3) {
         vt_err("embed: tokens %s must be (B, N, D)", ag_shape(tok));
         return NULL;
     }
-    int64_t B = tok->val.shape[0], N = tok->val.shape[1], D = tok->val.shape[2];
-    if (NUMEL(cls) != D || NUMEL(pos) != (N + 1) * D) {
-        vt_err("embed: cls_token %s / pos_embed %s do not fit tokens %s (expected (1, 1, %lld) and (1, %lld, %lld))",
-               ag_shape(cls), ag_shape(pos), ag_shape(tok), (long long)D, (long long)(N + 1), (long long)D);
+    const int64_t B = tok->val.shape[0], N = tok->val.shape[1], D = tok->val.shape[2];
+    const int64_t R = reg ? NUMEL(reg) / D : 0, T = 1 + R + N;
+    if (NUMEL(cls) != D || (reg && NUMEL(reg) != R * D) || (NUMEL(pos) != T * D && NUMEL(pos) != N * D)) {
+        vt_err("embed: cls_token %s / reg_token %s / pos_embed %s do not fit tokens %s (expected (1, 1, %lld), (1, R, "
+               "%lld) and (1, %lld or %lld, %lld))", ag_shape(cls), reg ? ag_shape(reg) : "none", ag_shape(pos),
+               ag_shape(tok), (long long)D, (long long)D, (long long)T, (long long)N, (long long)D);
         return NULL;
     }
-    vt_var *o = ag_out(g, 3, (int64_t[]){B, N + 1, D}, "embed", ins, 3);
+    const bool pos_all = NUMEL(pos) == T * D;
+    vt_var *o = ag_out(g, 3, (int64_t[]){B, T, D}, "embed", ins, nin);
     if (!o) return NULL;
-    vt_embed_forward(o->val.data, tok->val.data, cls->val.data, pos->val.data, (int)B, (int)N, (int)D);
-    vt_node *n = ag_record(g, VT_OP_EMBED, o, ins, 3);
-    if (n) {
-        n->ctx.embed.B = (int)B;
-        n->ctx.embed.N = (int)N;
-        n->ctx.embed.D = (int)D;
-    }
+    vt_embed_forward_ex(o->val.data, tok->val.data, cls->val.data, reg ? reg->val.data : NULL, pos->val.data, (int)B,
+                        (int)N, (int)R, (int)D, pos_all);
+    vt_node *n = ag_record(g, VT_OP_EMBED, o, ins, nin);
+    if (n) n->ctx.embed = (struct vt_ctx_embed){.B = (int)B, .N = (int)N, .R = (int)R, .D = (int)D, .pos_all = pos_all};
     return o;
 }
 
@@ -330,8 +334,10 @@ int ag_backward_embed(vt_graph *g, vt_node *n)
     bool acc;
     float *dtok = ag_grad_dst(g, n->in[0], &acc);
     if (n->in[0]->requires_grad && !dtok) return VT_ERR;
-    vt_embed_backward(dtok, ag_grad_of(g, n->in[1]), ag_grad_of(g, n->in[2]), n->out->grad, n->ctx.embed.B,
-                      n->ctx.embed.N, n->ctx.embed.D, acc);
+    const struct vt_ctx_embed *c = &n->ctx.embed;
+    float *dreg = n->nin > 3 ? ag_grad_of(g, n->in[3]) : NULL;
+    vt_embed_backward_ex(dtok, ag_grad_of(g, n->in[1]), dreg, ag_grad_of(g, n->in[2]), n->out->grad, c->B, c->N, c->R,
+                         c->D, c->pos_all, acc);
     return VT_OK;
 }
 
@@ -450,4 +456,43 @@ int ag_backward_pool(vt_graph *g, vt_node *n)
     const struct vt_ctx_pool *c = &n->ctx.pool;
     if (d) vt_pool_backward(d, n->out->grad, c->B, c->T, c->D, c->kind, c->prefix, acc);
     return VT_OK;
+}
+
+vt_var *vt_residual(vt_graph *g, vt_var *x, vt_var *br, vt_var *gamma, const float *keep)
+{
+    vt_var *ins[3] = {x, br, gamma};
+    const int nin = gamma ? 3 : 2;
+    if (!ag_check_inputs("residual", ins, nin)) return NULL;
+    if (x->val.ndim != 3 || !vt_shape_equal(&x->val, &br->val) || (gamma && NUMEL(gamma) != x->val.shape[2])) {
+        vt_err("residual: input %s and branch %s must be the same (B, T, D), gamma %s (D)", ag_shape(x), ag_shape(br),
+               gamma ? ag_shape(gamma) : "none");
+        return NULL;
+    }
+    const int64_t B = x->val.shape[0], T = x->val.shape[1], D = x->val.shape[2];
+    vt_var *o = ag_out(g, 3, x->val.shape, "residual", ins, nin);
+    if (!o) return NULL;
+    vt_residual_forward(o->val.data, x->val.data, br->val.data, gamma ? gamma->val.data : NULL, keep, (int)B, T, (int)D);
+    if (!(g->grad_enabled && o->requires_grad)) return o;
+    float *k = NULL;
+    if (keep) {
+        if (!(k = vt_arena_alloc(&g->arena, sizeof(float) * (size_t)B))) return NULL;
+        memcpy(k, keep, sizeof(float) * (size_t)B);
+    }
+    vt_node *n = ag_record(g, VT_OP_RESIDUAL, o, ins, nin);
+    if (n) n->ctx.residual = (struct vt_ctx_residual){.keep = k, .R = T, .B = (int)B, .D = (int)D};
+    return o;
+}
+
+int ag_backward_residual(vt_graph *g, vt_node *n)
+{
+    const struct vt_ctx_residual *c = &n->ctx.residual;
+    vt_var *gamma = n->nin > 2 ? n->in[2] : NULL;
+    bool acc;
+    float *dbr = ag_grad_dst(g, n->in[1], &acc);
+    if (n->in[1]->requires_grad && !dbr) return VT_ERR;
+    float *dgamma = gamma ? ag_grad_of(g, gamma) : NULL;
+    if (gamma && gamma->requires_grad && !dgamma) return VT_ERR;
+    vt_residual_backward(dbr, dgamma, n->out->grad, n->in[1]->val.data, gamma ? gamma->val.data : NULL, c->keep, c->B,
+                         c->R, c->D, acc);
+    return ag_grad_add(g, n, n->in[0], n->out->grad);   /* last: it may take the output's gradient buffer */
 }

@@ -26,7 +26,8 @@ static int mae_params(vt_vit *m)
     r |= (m->dec_embed_b = vt_paramset_add(ps, "decoder_embed.bias", 1, (int64_t[]){Dd})) < 0;
     r |= (m->mask_token = vt_paramset_add(ps, "mask_token", 3, (int64_t[]){1, 1, Dd})) < 0;
     r |= (m->dec_pos = vt_paramset_add(ps, "decoder_pos_embed", 3, (int64_t[]){1, N + 1, Dd})) < 0;
-    for (int i = 0; i < p->decoder_depth && !r; i++) r |= vt_block_add_params(ps, "decoder_blocks", i, Dd, H, &m->dec_blocks[i]);
+    for (int i = 0; i < p->decoder_depth && !r; i++)
+        r |= vt_block_add_params(ps, "decoder_blocks", i, Dd, H, false, &m->dec_blocks[i]);
     r |= (m->dec_norm_w = vt_paramset_add(ps, "decoder_norm.weight", 1, (int64_t[]){Dd})) < 0;
     r |= (m->dec_norm_b = vt_paramset_add(ps, "decoder_norm.bias", 1, (int64_t[]){Dd})) < 0;
     r |= (m->dec_pred_w = vt_paramset_add(ps, "decoder_pred.weight", 2, (int64_t[]){O, Dd})) < 0;
@@ -67,7 +68,7 @@ vt_var *vt_mae_decode(vt_vit *m, vt_graph *g, vt_var *tokens, const vt_vit_mask 
     }
     y = y ? vt_add(g, y, PV(m->dec_pos)) : NULL;
     for (int i = 0; i < c->pretrain.decoder_depth && y; i++)
-        if (!(y = vt_block_forward(m, g, &m->dec_blocks[i], y, c->pretrain.decoder_heads, NULL)))
+        if (!(y = vt_block_forward(m, g, &m->dec_blocks[i], y, c->pretrain.decoder_heads, NULL, NULL)))
             return vt_err_prefix("decoder block %d: ", i), NULL;
     y = y ? vt_layernorm(g, y, PV(m->dec_norm_w), PV(m->dec_norm_b), c->ln_eps) : NULL;
     y = y ? vt_target_tokens(g, y, mask, 1) : NULL;   /* the pixels of the hidden patches only */

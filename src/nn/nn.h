@@ -49,11 +49,21 @@ typedef struct {
     double patch_drop_rate; /* training passes only: each image keeps max(1, (int)(N (1 - rate))) of its
                                N patch tokens, a random subset (timm's patch_drop_rate / PatchDropout) */
     vt_pretrain_config pretrain;   /* kind VT_OBJ_CLASSIFY: supervised (the head on num_classes) */
+    double drop_path_rate;  /* training passes only: stochastic depth (timm's drop_path_rate); block i drops each
+                               residual branch of an image with probability rate * i / (depth - 1), scaling a kept
+                               one by 1 / (1 - that) */
+    double init_values;     /* LayerScale (timm's init_values): > 0 gives every block ls1.gamma and ls2.gamma (D),
+                               x + gamma * branch, initialised to it; 0: none */
+    int reg_tokens;         /* register tokens (timm's reg_tokens): reg_token (1, R, D), after the class token and
+                               before the patches; pooling and patch dropout treat them as prefix tokens, as timm */
+    bool no_embed_class;    /* pos_embed covers the patch tokens only, (1, N, D) (timm's no_embed_class, DeiT-III);
+                               false: every token, (1, 1 + R + N, D) */
 } vt_vit_config;
 
 /* indices into the model's vt_paramset */
 typedef struct {
     int norm1_w, norm1_b, qkv_w, qkv_b, proj_w, proj_b, norm2_w, norm2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+    int ls1, ls2;           /* LayerScale gammas (ls1.gamma, ls2.gamma); -1 without */
 } vt_block_params;
 
 struct vt_objective;
@@ -62,6 +72,7 @@ typedef struct {
     vt_vit_config cfg;
     vt_paramset params;     /* timm state_dict names and layouts, in timm's order: the encoder's, then the objective's */
     int cls_token, pos_embed, patch_w, patch_b;
+    int reg_token;          /* "reg_token" (1, R, D); -1 without register tokens */
     int norm_w, norm_b;     /* the encoder's final LayerNorm over the tokens ("norm.*"); -1 with cfg.fc_norm */
     vt_block_params *blocks;
     int grid_h, grid_w;     /* img / patch */
@@ -96,6 +107,11 @@ const char *vt_gelu_name(vt_gelu_kind k);
 int vt_pool_parse(const char *name, vt_pool_kind *k);
 int vt_gelu_parse(const char *name, vt_gelu_kind *k);
 
+/* the tokens before the patch tokens: the class token and the register tokens (timm's num_prefix_tokens) */
+static inline int vt_vit_prefix_tokens(const vt_vit_config *c) { return 1 + c->reg_tokens; }
+/* the rows of pos_embed's leading tokens: the prefix tokens, or none with no_embed_class */
+static inline int vt_vit_pos_prefix(const vt_vit_config *c) { return c->no_embed_class ? 0 : vt_vit_prefix_tokens(c); }
+
 /* fill the timm defaults (eps 1e-6, token pooling, erf GELU, mlp 4, 3 channels, fc_norm false) */
 void vt_vit_config_defaults(vt_vit_config *c);
 /* named presets of the paper's Table 1: "ti16" "s16" "b16" "l16" "h14" (also "vit_tiny_patch16" style
@@ -112,9 +128,10 @@ void vt_vit_init_weights(vt_vit *m, vt_rng *rng);
 int64_t vt_vit_num_params(const vt_vit *m);
 /* parameter by timm name, or NULL (+ vt_err) */
 vt_var *vt_vit_param(vt_vit *m, const char *name);
-/* A training pass (timm's model.train()): patch dropout when the config asks for it. Image i of the pass
- * keeps the tokens drawn from (key, first + i): they depend on the key (one per optimizer step) and the
- * image's place in the whole batch, not on how the batch is split. */
+/* A training pass (timm's model.train()): patch dropout and stochastic depth when the config asks for them.
+ * Image i of the pass keeps the tokens and residual branches drawn from (key, first + i): they depend on the
+ * key (one per micro-batch of an optimizer step) and the image's place in the whole batch, not on how the
+ * batch is split. */
 typedef struct {
     uint64_t key;
     int64_t first;
@@ -138,16 +155,25 @@ typedef struct {
  * the kept tokens after it (in place of patch dropout) */
 vt_var *vt_vit_encode_masked(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp,
                              const vt_vit_mask *mask);
-/* a block's twelve parameters under "<prefix>.<i>.norm1.weight" ... (timm's names), width D, MLP hidden H */
-int vt_block_add_params(vt_paramset *ps, const char *prefix, int i, int64_t D, int64_t H, vt_block_params *b);
-/* one pre-norm block of m's parameters with heads attention heads (the encoder's, or MAE's decoder's) */
-vt_var *vt_block_forward(vt_vit *m, vt_graph *g, const vt_block_params *b, vt_var *x, int heads, vt_var **attn_out);
+/* a block's twelve parameters under "<prefix>.<i>.norm1.weight" ... (timm's names), width D, MLP hidden H, and with
+ * ls the LayerScale gammas ls1.gamma (after attn.proj) and ls2.gamma (after mlp.fc2), else ls1 = ls2 = -1 */
+int vt_block_add_params(vt_paramset *ps, const char *prefix, int i, int64_t D, int64_t H, bool ls, vt_block_params *b);
+/* one pre-norm block of m's parameters with heads attention heads (the encoder's, or MAE's decoder's); keep:
+ * NULL, or the per-image stochastic-depth factors of its two branches, keep[0] and keep[1] (B each) */
+vt_var *vt_block_forward(vt_vit *m, vt_graph *g, const vt_block_params *b, vt_var *x, int heads, vt_var **attn_out,
+                         float *const *keep);
 /* the encoder, then the objective's head: images -> logits (B, num_classes) for classification */
 vt_var *vt_vit_forward(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts);
 vt_var *vt_vit_forward_train(vt_vit *m, vt_graph *g, vt_var *images, vt_vit_acts *acts, const vt_vit_train_pass *tp);
 /* the kept patch tokens of one image: K of the indices [prefix, prefix + N), ascending, a uniformly
  * random subset drawn from (key, image) */
 void vt_vit_patch_keep(int32_t *keep, int N, int K, int prefix, uint64_t key, int64_t image);
+/* stochastic depth: block i's drop rate, timm's linear rule rate * i / (depth - 1) (0 for one block) */
+double vt_vit_drop_path_rate(const vt_vit_config *c, int block);
+/* the factor of residual branch `branch` (0 attention, 1 MLP) of a block dropping with `rate`, for image `image`
+ * of the pass with key `key`: 0 (dropped, with probability rate) or 1 / (1 - rate); a pure function of (key,
+ * image, block, branch) */
+float vt_vit_drop_path_factor(uint64_t key, int64_t image, int block, int branch, double rate);
 /* the number of patch tokens a training pass keeps of N (N when the rate is 0) */
 int vt_vit_patch_keep_count(const vt_vit_config *c, int N);
 /* read every parameter from group/<timm name> of an HDF5 file; shapes must match exactly and every value
@@ -155,9 +181,10 @@ int vt_vit_patch_keep_count(const vt_vit_config *c, int N);
 int vt_vit_load_h5(vt_vit *m, vt_h5id file, const char *group);
 int vt_vit_save_h5(const vt_vit *m, vt_h5id file, const char *group, int deflate);
 /* The model description as attributes of an HDF5 group, from one table (vit_io.c): img_h img_w patch
- * in_chans num_classes embed_dim depth num_heads mlp_ratio layer_norm_eps pool fc_norm gelu. Write: all
- * of them (and a note on the layout). Read over c (which keeps what a file does not say): with all (a
- * checkpoint) every one but fc_norm, which files written before it lack (false), must be there; without
+ * in_chans num_classes embed_dim depth num_heads mlp_ratio layer_norm_eps pool fc_norm gelu init_values
+ * reg_tokens no_embed_class. Write: all of them (and a note on the layout). Read over c (which keeps what a file
+ * does not say): with all (a checkpoint) every one but fc_norm, init_values, reg_tokens and no_embed_class, which
+ * files written before them lack (false, 0), must be there; without
  * (a golden case, a timm model) the sizes and mlp_ratio must, the others are read when present.
  * Errors name the group and the attribute; the description is not checked (vt_vit_config_check). */
 int vt_vit_write_attrs(vt_h5id file, const char *group, const vt_vit_config *c);
@@ -184,15 +211,21 @@ int vt_vit_save_npz(const vt_vit *m, const char *path);
 /* The model such a file holds, read from its shapes into c, which starts as the config's model: embed_dim
  * (cls_token / pos_embed), depth (the blocks present), mlp_ratio (fc1; the config's kept when it gives the
  * same hidden size), patch and in_chans (patch embedding), num_classes (head) and, from pos_embed's tokens
- * less the class token, the input size: the config's grid when the count is its, else a square grid (as
+ * less the prefix tokens it covers, the input size: the config's grid when the count is its, else a square grid (as
  * timm assumes), else an error; fc_norm: safetensors, true when the file has fc_norm.* and no norm.* (both
- * refused), npz, always false. num_heads (npz: read when the q kernel keeps its heads axis), layer_norm_eps,
+ * refused), npz, always false; init_values (LayerScale): 0 without blocks.*.ls1/ls2.gamma, else the config's,
+ * or 1e-6 when that is 0 (the gammas are the file's; npz: always 0); reg_tokens from reg_token (npz: 0);
+ * no_embed_class from pos_embed's count (vt_vit_pos_layout; npz: false). num_heads (npz: read when the q kernel keeps its heads axis), layer_norm_eps,
  * gelu and pool stay c's. */
 int vt_vit_config_from_safetensors(const char *path, vt_vit_config *c);
 int vt_vit_config_from_npz(const char *path, vt_vit_config *c);
-/* c's img_h, img_w for a position embedding of `tokens` rows (class token included) named name in path, at
- * the patch size patch: c's own grid (c->img_h / c->patch ...) when the count is its, else a square one */
-int vt_vit_grid_from_pos_embed(const char *path, const char *name, int64_t tokens, int patch, vt_vit_config *c);
+/* c's img_h, img_w for a position embedding of `tokens` rows (prefix of them before the patch tokens: the class
+ * and register tokens, or none with no_embed_class) named name in path, at the patch size patch: c's own grid
+ * (c->img_h / c->patch ...) when the count is its, else a square one */
+int vt_vit_grid_from_pos_embed(const char *path, const char *name, int64_t tokens, int prefix, int patch, vt_vit_config *c);
+/* c->no_embed_class for a position embedding of `tokens` rows (c->reg_tokens set): c's own when its patch count is
+ * c's grid; else the other when that gives c's grid, or a square grid where c's does not */
+void vt_vit_pos_layout(int64_t tokens, int patch, vt_vit_config *c);
 
 /* ---------------------------------------------------------------- objectives (objective.c)
  * What the encoder's tokens are trained for. An objective owns its head (the parameters it declares

@@ -61,6 +61,10 @@ FILE *vt_st_open(const char *path, vt_st_entry **entries, int *count, uint64_t *
     "%s: a model with [model] fc_norm = true has no Google .npz layout (its Transformer/encoder_norm is the norm " \
     "over the tokens before pooling, fc_norm = false)%s"
 
+/* VT_OK for a model Google's layout holds, else the error naming what it lacks (fc_norm, LayerScale), path
+ * and what to do (after: "" or ": write .safetensors instead") */
+int vt_npz_supported(const vt_vit_config *c, const char *path, const char *after);
+
 /* the vectors of encoder block b as Google's layout names them, under Transformer/encoderblock_<i>/ */
 typedef struct {
     const char *name;

@@ -280,7 +280,7 @@ int vt_vit_npz_ignored(const char *path, char *out, size_t n)
 
 int vt_vit_load_npz(vt_vit *m, const char *path)
 {
-    if (m->cfg.fc_norm) return vt_err(VT_NPZ_FC_NORM, path, "");
+    if (vt_npz_supported(&m->cfg, path, "") != VT_OK) return VT_ERR;
     zip_t *z = open_npz(path);
     if (!z) return VT_ERR;
     const vt_vit_config *c = &m->cfg;
@@ -404,7 +404,10 @@ int vt_vit_config_from_npz(const char *path, vt_vit_config *c)
     if (!z) return VT_ERR;
     const char *pos_name = "Transformer/posembed_input/pos_embedding";
     vt_vit_config o = *c;
-    o.fc_norm = false;   /* the layout has none */
+    o.fc_norm = false;   /* the layout has none, nor LayerScale */
+    o.init_values = 0;
+    o.reg_tokens = 0;
+    o.no_embed_class = false;
     npy_t a = {0};
     bool found;
     int64_t cls[1] = {0}, pos[2] = {0}, emb[4] = {0}, head[2] = {0}, fc1[2] = {0};
@@ -451,7 +454,7 @@ int vt_vit_config_from_npz(const char *path, vt_vit_config *c)
         if (split && a.shape[a.ndim - 3] == o.embed_dim && a.shape[a.ndim - 2] >= 1 && a.shape[a.ndim - 2] <= INT32_MAX)
             o.num_heads = (int)a.shape[a.ndim - 2];
     }
-    if (r == VT_OK) r = vt_vit_grid_from_pos_embed(path, pos_name, pos[0], (int)emb[0], &o);
+    if (r == VT_OK) r = vt_vit_grid_from_pos_embed(path, pos_name, pos[0], 1, (int)emb[0], &o);
     if (r == VT_OK) {
         o.patch = (int)emb[0];
         *c = o;

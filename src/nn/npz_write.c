@@ -50,7 +50,7 @@ int vt_vit_save_npz(const vt_vit *mc, const char *path)
 {
     vt_vit *m = (vt_vit *)mc;   /* read only */
     const vt_vit_config *c = &m->cfg;
-    if (c->fc_norm) return vt_err(VT_NPZ_FC_NORM, path, ": write .safetensors instead");
+    if (vt_npz_supported(c, path, ": write .safetensors instead") != VT_OK) return VT_ERR;
     const int64_t D = c->embed_dim, Hd = (int64_t)(c->embed_dim * c->mlp_ratio), K = c->num_classes, Cp = c->in_chans,
                   Pp = c->patch, NH = c->num_heads, hd = D / NH, T = (int64_t)m->grid_h * m->grid_w + 1;
     int64_t big = Pp * Pp * Cp * D;

@@ -29,7 +29,7 @@ static int classify_params(vt_vit *m)
 static vt_var *classify_head(vt_vit *m, vt_graph *g, vt_var *tokens, vt_vit_acts *acts)
 {
     const vt_vit_config *c = &m->cfg;
-    vt_var *x = vt_pool(g, tokens, c->pool, 1);
+    vt_var *x = vt_pool(g, tokens, c->pool, vt_vit_prefix_tokens(c));   /* avg: the patch tokens, as timm */
     if (c->fc_norm) {
         x = x ? vt_layernorm(g, x, PV(m->fc_norm_w), PV(m->fc_norm_b), c->ln_eps) : NULL;
         if (acts && x) acts->fc_norm = x;

@@ -3,8 +3,8 @@
  * (offsets relative to the end of the header).
  * Reading checks every offset against the file, refuses a name or field given twice, a shape other than
  * the model's (exact: timm's state_dict has the model's own layouts), a value that is not finite in
- * float32, and, as timm's strict load_state_dict, any tensor the model does not have (LayerScale, register
- * tokens, q/k norm ... are named as unsupported; fc_norm.* against norm.*, the two final norms a ViT may
+ * float32, and, as timm's strict load_state_dict, any tensor the model does not have (q/k norm, a
+ * distillation token ... are named as unsupported; fc_norm.* against norm.*, the two final norms a ViT may
  * have, say which [model] fc_norm the file needs) and a file without cls_token; writing emits float32
  * under timm's names. */
 #include "nn_internal.h"
@@ -50,8 +50,6 @@ static float half_to_float(uint16_t h)
 static const char *st_feature(const char *name)
 {
     static const struct { const char *pat; const char *what; } known[] = {
-        {".ls1.", "LayerScale (blocks.*.ls1/ls2.gamma)"},       {".ls2.", "LayerScale (blocks.*.ls1/ls2.gamma)"},
-        {"reg_token", "register tokens (reg_token)"},
         {".attn.q_norm.", "q/k norm (blocks.*.attn.q_norm/k_norm)"}, {".attn.k_norm.", "q/k norm (blocks.*.attn.q_norm/k_norm)"},
         {"norm_pre.", "a norm before the blocks (norm_pre)"},    {"attn_pool.", "attention pooling (attn_pool)"},
         {"patch_embed.norm.", "a patch-embedding norm"},         {"dist_token", "a distillation token (DeiT)"},
@@ -77,11 +75,12 @@ static bool st_plain_name(const char *name, bool fc_norm_ok)
 {
     if (st_is_norm(name)) return !fc_norm_ok;
     if (st_is_fc_norm(name)) return fc_norm_ok;
-    static const char *const top[] = {"cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias",
-                                      "head.weight", "head.bias"};
+    static const char *const top[] = {"cls_token", "reg_token", "pos_embed", "patch_embed.proj.weight",
+                                      "patch_embed.proj.bias", "head.weight", "head.bias"};
     static const char *const blk[] = {"norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias",
                                       "attn.proj.weight", "attn.proj.bias", "norm2.weight", "norm2.bias",
-                                      "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias"};
+                                      "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias",
+                                      "ls1.gamma", "ls2.gamma"};
     return vt_weights_plain_name(name, top, sizeof top / sizeof top[0], "blocks.", '.', blk, sizeof blk / sizeof blk[0],
                                  -1);
 }
@@ -93,7 +92,8 @@ static bool st_plain_name(const char *name, bool fc_norm_ok)
 static int st_check_names(const char *path, const vt_st_entry *es, int n, const vt_vit *m)
 {
     vt_unexpected u = {0};
-    bool have_cls = false, file_norm = false, file_fc_norm = false, bad_norm = false, bad_fc_norm = false;
+    bool have_cls = false, file_norm = false, file_fc_norm = false, bad_norm = false, bad_fc_norm = false, bad_ls = false,
+         bad_reg = false;
     int bad_norms = 0;   /* of the unexpected names, norm.* and fc_norm.* */
     for (int k = 0; k < n; k++) {
         file_norm |= st_is_norm(es[k].name);
@@ -113,6 +113,9 @@ static int st_check_names(const char *path, const vt_st_entry *es, int n, const 
         bad_norm |= st_is_norm(nm);
         bad_fc_norm |= st_is_fc_norm(nm);
         bad_norms += st_is_norm(nm) || st_is_fc_norm(nm);
+        /* a ViT's tensors, only not this model's (m: ViTs of any depth accept both) */
+        bad_ls |= st_plain_name(nm, false) && (strstr(nm, ".ls1.gamma") || strstr(nm, ".ls2.gamma"));
+        bad_reg |= strcmp(nm, "reg_token") == 0;
         vt_unexpected_add(&u, nm, st_feature(nm));
     }
     if (!u.bad) return VT_OK;
@@ -129,8 +132,11 @@ static int st_check_names(const char *path, const vt_st_entry *es, int n, const 
     const char *what = u.fl ? "not supported: " : m && bad_norms == u.bad ? "not parameters of this model"
                                                                           : "not parameters of a plain ViT";
     return vt_err("%s: unexpected tensor%s %s%s (%s%s; refused as timm's strict loading refuses unexpected keys: "
-                  "leaving them out would silently give another model)%s%s", path, u.bad == 1 ? "" : "s", u.list,
-                  vt_unexpected_more(&u), what, u.feats, hint, have_cls ? "" : "; also " ST_NO_CLS);
+                  "leaving them out would silently give another model)%s%s%s%s", path, u.bad == 1 ? "" : "s", u.list,
+                  vt_unexpected_more(&u), what, u.feats, hint,
+                  bad_ls ? "; the file's model has LayerScale: set [model] init_values > 0 (1e-6: DeiT-III's)" : "",
+                  bad_reg ? "; the file's model has register tokens: set [model] reg_tokens to reg_token's count" : "",
+                  have_cls ? "" : "; also " ST_NO_CLS);
 }
 
 
@@ -260,13 +266,14 @@ int vt_vit_config_from_safetensors(const char *path, vt_vit_config *c)
     if (!f) return VT_ERR;
     fclose(f);
     vt_vit_config o = *c;
-    const vt_st_entry *cls = NULL, *pos = NULL, *pw = NULL, *head = NULL, *fc1 = NULL;
+    const vt_st_entry *cls = NULL, *reg = NULL, *pos = NULL, *pw = NULL, *head = NULL, *fc1 = NULL;
     int r = st_check_names(path, es, n, NULL);
     if (r == VT_OK) r = st_find(path, es, n, len, "cls_token", 3, false, &cls);
     if (r == VT_OK && !cls) r = vt_err("%s: " ST_NO_CLS, path);
     if (r == VT_OK) r = st_find(path, es, n, len, "pos_embed", 3, true, &pos);
     if (r == VT_OK) r = st_find(path, es, n, len, "patch_embed.proj.weight", 4, true, &pw);
     if (r == VT_OK) r = st_find(path, es, n, len, "head.weight", 2, false, &head);
+    if (r == VT_OK) r = st_find(path, es, n, len, "reg_token", 3, false, &reg);
     if (r == VT_OK) {
         o.embed_dim = (int)cls->shape[2];
         o.in_chans = (int)pw->shape[1];
@@ -285,10 +292,21 @@ int vt_vit_config_from_safetensors(const char *path, vt_vit_config *c)
     }
     if (r == VT_OK && o.depth > 0) r = st_find(path, es, n, len, "blocks.0.mlp.fc1.weight", 2, true, &fc1);
     if (r == VT_OK && fc1) vt_weights_mlp_ratio(&o, (int)fc1->shape[0]);
-    if (r == VT_OK) r = vt_vit_grid_from_pos_embed(path, "pos_embed", pos->shape[1], (int)pw->shape[2], &o);
-    /* the final norm: fc_norm.* (after the pooling; the names check refused it beside norm.*) or norm.* */
+    /* register tokens from reg_token (1, R, D); pos_embed over every token or (no_embed_class) the patches only */
+    o.reg_tokens = reg ? (int)(reg->shape[1] > 1024 ? 1025 : reg->shape[1]) : 0;   /* too many: the check says so */
+    if (r == VT_OK) vt_vit_pos_layout(pos->shape[1], (int)pw->shape[2], &o);
+    if (r == VT_OK)
+        r = vt_vit_grid_from_pos_embed(path, "pos_embed", pos->shape[1], vt_vit_pos_prefix(&o), (int)pw->shape[2], &o);
+    /* the final norm: fc_norm.* (after the pooling; the names check refused it beside norm.*) or norm.*;
+     * LayerScale when any block has a gamma (the loader names a block without) */
     o.fc_norm = false;
-    for (int k = 0; r == VT_OK && k < n; k++) o.fc_norm |= st_is_fc_norm(es[k].name);
+    bool ls = false;
+    for (int k = 0; r == VT_OK && k < n; k++) {
+        o.fc_norm |= st_is_fc_norm(es[k].name);
+        ls |= vt_weights_block(es[k].name, "blocks.", '.', false, NULL) >= 0 &&
+              (strstr(es[k].name, ".ls1.gamma") || strstr(es[k].name, ".ls2.gamma"));
+    }
+    o.init_values = !ls ? 0.0 : c->init_values > 0 ? c->init_values : 1e-6;   /* the weights hold the gammas */
     if (r == VT_OK) {
         o.patch = (int)pw->shape[2];
         *c = o;

@@ -64,6 +64,9 @@ static int pretrain_check(const vt_vit_config *c)
     if (c->patch_drop_rate > 0)
         return vt_err("model: [pretrain] %s masks patches itself: [model] patch_drop_rate must be 0 (it is %g)", name,
                       c->patch_drop_rate);
+    if (c->reg_tokens > 0)   /* its heads and masks take the class token as the only prefix token */
+        return vt_err("model: [pretrain] %s with register tokens is not supported ([model] reg_tokens must be 0, it is %d)",
+                      name, c->reg_tokens);
     if (p->kind == VT_OBJ_MASKED_COLOR && (p->color_bits < 1 || p->color_bits * c->in_chans > 16))
         return vt_err("model: [pretrain] color_bits %d for %d channels must give 2 to 65536 classes", p->color_bits,
                       c->in_chans);
@@ -87,6 +90,12 @@ int vt_vit_config_check(const vt_vit_config *c)
     if (c->in_chans < 1) return vt_err("model: in_chans %d must be positive", c->in_chans);
     if (!(c->patch_drop_rate >= 0 && c->patch_drop_rate < 1))
         return vt_err("model: patch_drop_rate %g must be in [0, 1)", c->patch_drop_rate);
+    if (!(c->drop_path_rate >= 0 && c->drop_path_rate < 1))
+        return vt_err("model: drop_path_rate %g must be in [0, 1)", c->drop_path_rate);
+    if (!(c->init_values >= 0 && c->init_values <= 1e6))
+        return vt_err("model: init_values %g must be in [0, 1e6] (0: no LayerScale)", c->init_values);
+    if (c->reg_tokens < 0 || c->reg_tokens > 1024)
+        return vt_err("model: reg_tokens %d must be in [0, 1024]", c->reg_tokens);
     if (c->num_classes < 1) return vt_err("model: num_classes %d must be positive", c->num_classes);
     if (c->embed_dim < 1) return vt_err("model: embed_dim %d must be positive", c->embed_dim);
     if (c->depth < 0) return vt_err("model: depth %d must not be negative", c->depth);

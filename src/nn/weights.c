@@ -64,24 +64,57 @@ int vt_weights_not_finite(const char *path, const char *what, double d, int64_t 
                   isfinite(d) ? " (beyond float32's range)" : "", (long long)k, (long long)n);
 }
 
-int vt_vit_grid_from_pos_embed(const char *path, const char *name, int64_t tokens, int patch, vt_vit_config *c)
+/* floor(sqrt(n)) */
+static int64_t isqrt(int64_t n)
 {
-    const int64_t n = tokens - 1;   /* without the class token */
+    int64_t s = (int64_t)sqrt((double)n);
+    while (s * s > n) s--;
+    while ((s + 1) * (s + 1) <= n) s++;
+    return s;
+}
+
+static bool is_square(int64_t n) { return n >= 1 && isqrt(n) * isqrt(n) == n; }
+
+int vt_vit_grid_from_pos_embed(const char *path, const char *name, int64_t tokens, int prefix, int patch, vt_vit_config *c)
+{
+    const int64_t n = tokens - prefix;   /* without the prefix tokens it covers */
     const int gh = c->patch > 0 ? c->img_h / c->patch : 0, gw = c->patch > 0 ? c->img_w / c->patch : 0;
-    if (n < 1) return vt_err("%s: %s has %lld tokens: no patch tokens besides the class token", path, name, (long long)tokens);
+    if (n < 1)
+        return vt_err("%s: %s has %lld tokens: no patch tokens besides the %d prefix tokens", path, name,
+                      (long long)tokens, prefix);
     if (n == (int64_t)gh * gw) {
         c->img_h = gh * patch;
         c->img_w = gw * patch;
         return VT_OK;
     }
-    int64_t s = (int64_t)sqrt((double)n);
-    while (s * s > n) s--;
-    while ((s + 1) * (s + 1) <= n) s++;
-    if (s * s != n)
-        return vt_err("%s: %s has %lld patch tokens (+ the class token): not the config's %dx%d grid and not a square "
+    if (!is_square(n))
+        return vt_err("%s: %s has %lld patch tokens (+ %d prefix tokens): not the config's %dx%d grid and not a square "
                       "one, so the grid it was trained on is unknown (set [model] img_h and img_w to that grid times "
-                      "the patch size %d)", path, name, (long long)n, gh, gw, patch);
+                      "the patch size %d)", path, name, (long long)n, prefix, gh, gw, patch);
+    const int64_t s = isqrt(n);
     if (s * patch > 1 << 20) return vt_err("%s: %s has %lld patch tokens: too many", path, name, (long long)n);
     c->img_h = c->img_w = (int)s * patch;
+    return VT_OK;
+}
+
+void vt_vit_pos_layout(int64_t tokens, int patch, vt_vit_config *c)
+{
+    const int gh = patch > 0 ? c->img_h / patch : 0, gw = patch > 0 ? c->img_w / patch : 0;
+    const int64_t grid = (int64_t)gh * gw, mine = tokens - vt_vit_pos_prefix(c);
+    vt_vit_config o = *c;
+    o.no_embed_class = !c->no_embed_class;
+    const int64_t other = tokens - vt_vit_pos_prefix(&o);
+    /* the config's layout when it gives the config's grid, else the other's; then a square grid, the same way */
+    if (mine == grid) return;
+    if (other == grid || (!is_square(mine) && is_square(other)))
+        c->no_embed_class = o.no_embed_class;
+}
+
+int vt_npz_supported(const vt_vit_config *c, const char *path, const char *after)
+{
+    if (c->fc_norm) return vt_err(VT_NPZ_FC_NORM, path, after);
+    if (c->init_values > 0)
+        return vt_err("%s: a model with LayerScale ([model] init_values > 0, blocks.*.ls1/ls2.gamma) has no Google "
+                      ".npz layout%s", path, after);
     return VT_OK;
 }

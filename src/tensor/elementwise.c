@@ -1,4 +1,4 @@
-/* elementwise.c - residual add, bias add, GELU, softmax: fused loops threaded with OpenMP. */
+/* elementwise.c - residual add (plain, or scaled: LayerScale and stochastic depth), bias add, GELU, softmax: fused loops threaded with OpenMP. */
 #include "tensor.h"
 #include "tensor_internal.h"
 #include <math.h>
@@ -54,6 +54,64 @@ void vt_bias_add_backward(float *dbias, const float *dout, int R, int C)
                 for (int c = 0; c < w; c++) acc[c] += row[c];
             }
             memcpy(dbias + b0, acc, sizeof(float) * (size_t)w);
+        }
+    }
+}
+
+/* out = x + keep[b] * (gamma[d] * br): x, br, out (B, R, D) (out may be x), gamma (D) or NULL (1), keep (B) or
+ * NULL (1) */
+void vt_residual_forward(float *out, const float *x, const float *br, const float *gamma, const float *keep, int B,
+                         int64_t R, int D)
+{
+    #pragma omp parallel for schedule(static) if ((int64_t)B * R * D > PAR_MIN)
+    for (int64_t r = 0; r < (int64_t)B * R; r++) {
+        const float s = keep ? keep[r / R] : 1.0f;
+        const float *xr = x + r * D, *brr = br + r * D;
+        float *o = out + r * D;
+        if (gamma && keep)
+            for (int d = 0; d < D; d++) o[d] = xr[d] + (brr[d] * gamma[d]) * s;
+        else if (gamma)
+            for (int d = 0; d < D; d++) o[d] = xr[d] + brr[d] * gamma[d];
+        else
+            for (int d = 0; d < D; d++) o[d] = xr[d] + brr[d] * s;
+    }
+}
+
+/* dbr (+)= keep[b] gamma[d] dout; dgamma (D) += sum over (b, r) of keep[b] br dout, columns split between
+ * threads (deterministic) */
+void vt_residual_backward(float *dbr, float *dgamma, const float *dout, const float *br, const float *gamma,
+                          const float *keep, int B, int64_t R, int D, bool acc)
+{
+    const int64_t rows = (int64_t)B * R;
+    if (dbr) {
+        #pragma omp parallel for schedule(static) if (rows * D > PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            const float s = keep ? keep[r / R] : 1.0f;
+            const float *g = dout + r * D;
+            float *o = dbr + r * D;
+            for (int d = 0; d < D; d++) {
+                const float v = (gamma ? g[d] * gamma[d] : g[d]) * s;
+                o[d] = (acc ? o[d] : 0.0f) + v;
+            }
+        }
+    }
+    if (!dgamma) return;
+    #pragma omp parallel if (rows * D > PAR_MIN)
+    {
+        int c0, c1;
+        vt__col_range(D, &c0, &c1, omp_get_thread_num(), omp_get_num_threads());
+        for (int b0 = c0; b0 < c1; b0 += VT_COLS) {
+            const int w = c1 - b0 < VT_COLS ? c1 - b0 : VT_COLS;
+            float sum[VT_COLS];
+            memcpy(sum, dgamma + b0, sizeof(float) * (size_t)w);
+            for (int64_t r = 0; r < rows; r++) {
+                const float s = keep ? keep[r / R] : 1.0f;
+                if (s == 0.0f) continue;   /* a dropped sample adds nothing */
+                const float *g = dout + r * D + b0, *v = br + r * D + b0;
+                #pragma omp simd
+                for (int c = 0; c < w; c++) sum[c] += g[c] * v[c] * s;
+            }
+            memcpy(dgamma + b0, sum, sizeof(float) * (size_t)w);
         }
     }
 }

@@ -38,48 +38,73 @@ void vt_patchify_backward(float *dimg, const float *dpatches, int B, int Cin, in
             }
 }
 
-/* tok (B, N, D), cls (D), pos (N+1, D) -> x (B, N+1, D) */
-void vt_embed_forward(float *x, const float *tok, const float *cls, const float *pos, int B, int N, int D)
+/* tok (B, N, D), cls (D), reg (R, D), pos (1+R+N, D) or (N, D) -> x (B, 1+R+N, D) */
+void vt_embed_forward_ex(float *x, const float *tok, const float *cls, const float *reg, const float *pos, int B, int N,
+                         int R, int D, bool pos_all)
 {
+    const int P = 1 + R, T = P + N;
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
-        float *xb = x + (size_t)b * (N + 1) * D;
-        for (int d = 0; d < D; d++) xb[d] = cls[d] + pos[d];
+        float *xb = x + (size_t)b * T * D;
+        for (int j = 0; j < P; j++) {
+            const float *src = j ? reg + (size_t)(j - 1) * D : cls;
+            float *xr = xb + (size_t)j * D;
+            if (pos_all)
+                for (int d = 0; d < D; d++) xr[d] = src[d] + pos[(size_t)j * D + d];
+            else
+                memcpy(xr, src, sizeof(float) * (size_t)D);
+        }
         for (int i = 0; i < N; i++) {
-            const float *tr = tok + ((size_t)b * N + i) * D, *pr = pos + (size_t)(i + 1) * D;
-            float *xr = xb + (size_t)(i + 1) * D;
+            const float *tr = tok + ((size_t)b * N + i) * D, *pr = pos + (size_t)(pos_all ? P + i : i) * D;
+            float *xr = xb + (size_t)(P + i) * D;
             for (int d = 0; d < D; d++) xr[d] = tr[d] + pr[d];
         }
     }
 }
 
-/* dx (B, N+1, D) -> dtok (B, N, D) (+)=, dcls (D) +=, dpos (N+1, D) += */
-void vt_embed_backward(float *dtok, float *dcls, float *dpos, const float *dx, int B, int N, int D, bool acc)
+void vt_embed_forward(float *x, const float *tok, const float *cls, const float *pos, int B, int N, int D)
 {
+    vt_embed_forward_ex(x, tok, cls, NULL, pos, B, N, 0, D, true);
+}
+
+/* dx (B, 1+R+N, D) -> dtok (B, N, D) (+)=, dcls (D) +=, dreg (R, D) +=, dpos (1+R+N or N, D) += */
+void vt_embed_backward_ex(float *dtok, float *dcls, float *dreg, float *dpos, const float *dx, int B, int N, int R, int D,
+                          bool pos_all, bool acc)
+{
+    const int P = 1 + R, T = P + N;
     if (dtok) {
         #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++)
             for (int i = 0; i < N; i++) {
-                const float *src = dx + ((size_t)b * (N + 1) + i + 1) * D;
+                const float *src = dx + ((size_t)b * T + P + i) * D;
                 float *dst = dtok + ((size_t)b * N + i) * D;
                 for (int d = 0; d < D; d++) dst[d] = (acc ? dst[d] : 0.0f) + src[d];
             }
     }
     if (dpos) {
         /* tokens split between threads, batch summed in order: deterministic */
+        const int first = pos_all ? 0 : P;
         #pragma omp parallel for schedule(static)
-        for (int i = 0; i < N + 1; i++)
+        for (int i = first; i < T; i++)
             for (int b = 0; b < B; b++) {
-                const float *src = dx + ((size_t)b * (N + 1) + i) * D;
-                float *dst = dpos + (size_t)i * D;
+                const float *src = dx + ((size_t)b * T + i) * D;
+                float *dst = dpos + (size_t)(i - first) * D;
                 for (int d = 0; d < D; d++) dst[d] += src[d];
             }
     }
-    if (dcls)
+    for (int j = 0; j < P; j++) {
+        float *dst = j ? (dreg ? dreg + (size_t)(j - 1) * D : NULL) : dcls;
+        if (!dst) continue;
         for (int b = 0; b < B; b++) {
-            const float *src = dx + (size_t)b * (N + 1) * D;
-            for (int d = 0; d < D; d++) dcls[d] += src[d];
+            const float *src = dx + ((size_t)b * T + j) * D;
+            for (int d = 0; d < D; d++) dst[d] += src[d];
         }
+    }
+}
+
+void vt_embed_backward(float *dtok, float *dcls, float *dpos, const float *dx, int B, int N, int D, bool acc)
+{
+    vt_embed_backward_ex(dtok, dcls, NULL, dpos, dx, B, N, 0, D, true, acc);
 }
 
 /* x (B, T, D) -> out (B, D) */

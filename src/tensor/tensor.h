@@ -107,6 +107,15 @@ void vt_gelu_backward_deriv(float *dinp, const float *dout, const float *deriv, 
 /* elementwise helpers on n values */
 void vt_add_forward(float *out, const float *a, const float *b, int64_t n);   /* residual add */
 void vt_accumulate(float *dst, const float *src, int64_t n);                   /* dst += src */
+/* The residual add of a block with LayerScale and stochastic depth (timm's x + drop_path(ls(branch))):
+ * x, br (B, R, D), gamma (D) or NULL, keep (B) or NULL -> out (B, R, D) = x + keep[b] * (gamma[d] * br);
+ * keep[b] is 0 for a sample whose branch is dropped, 1 / keep_prob for one that is kept. out may be x.
+ * Backward: dbr (+)= keep[b] gamma[d] dout, dgamma (D) += sum over (b, r) of keep[b] br dout (x's gradient
+ * is dout itself) */
+void vt_residual_forward(float *out, const float *x, const float *br, const float *gamma, const float *keep, int B,
+                         int64_t R, int D);
+void vt_residual_backward(float *dbr, float *dgamma, const float *dout, const float *br, const float *gamma,
+                          const float *keep, int B, int64_t R, int D, bool acc);
 /* bias add along the last dim: x (R, C) += bias (C); backward: dbias (C) += sum_r dout (R, C) */
 void vt_bias_add_forward(float *x, const float *bias, int R, int C);
 void vt_bias_add_backward(float *dbias, const float *dout, int R, int C);
@@ -145,6 +154,14 @@ void vt_patchify_backward(float *dimg, const float *dpatches, int B, int Cin, in
  * tok (B, N, D), cls (D), pos (N+1, D) -> x (B, N+1, D), x[b,0] = cls + pos[0], x[b,1+i] = tok[b,i] + pos[1+i] */
 void vt_embed_forward(float *x, const float *tok, const float *cls, const float *pos, int B, int N, int D);
 void vt_embed_backward(float *dtok, float *dcls, float *dpos, const float *dx, int B, int N, int D, bool acc);
+/* With R register tokens (timm's reg_token) after the class token: tok (B, N, D), cls (D), reg (R, D) (NULL when
+ * R = 0) -> x (B, 1+R+N, D) = [cls, reg, tok] plus the position embedding: pos (1+R+N, D) over every token when
+ * pos_all, else (timm's no_embed_class, DeiT-III) pos (N, D) over the patch tokens only. Backward: dtok (+)=,
+ * dcls, dreg, dpos += (each may be NULL). */
+void vt_embed_forward_ex(float *x, const float *tok, const float *cls, const float *reg, const float *pos, int B, int N,
+                         int R, int D, bool pos_all);
+void vt_embed_backward_ex(float *dtok, float *dcls, float *dreg, float *dpos, const float *dx, int B, int N, int R, int D,
+                          bool pos_all, bool acc);
 
 /* Token selection (timm's PatchDropout): x (B, T, D) -> out (B, prefix + K, D), the prefix tokens,
  * then for each image b the K tokens keep[b * K + j] (indices into [prefix, T), distinct per image).

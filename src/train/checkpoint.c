@@ -151,6 +151,11 @@ static int arch_diff(const char *path, const char *key, const char *ck, const ch
 {
     /* timm's fc_norm goes with average pooling: say so where the config would keep class-token pooling */
     const char *also = strcmp(key, "fc_norm") == 0 && strcmp(ck, "true") == 0 ? "; timm uses it with pool = avg" : "";
+    if (strcmp(key, "init_values") == 0)   /* LayerScale or not: the value itself only initialises */
+        return vt_err("%s: the model in the file has %s, the config %s (set [model] init_values %s %s)", path,
+                      strcmp(ck, "0") ? "LayerScale (blocks.*.ls1/ls2.gamma)" : "no LayerScale",
+                      strcmp(cfg, "0") ? "LayerScale" : "none", strcmp(ck, "0") ? "> 0, e.g. 1e-6 (DeiT-III)," : "= 0",
+                      whole ? "to continue that run" : "to start from its weights");
     return vt_err("%s: the model in the file has [model] %s = %s, the config %s (set %s = %s %s%s)", path, key, ck, cfg,
                   key, ck, whole ? "to continue that run" : "to start from its weights", also);
 }
@@ -168,6 +173,7 @@ int vt_ckpt_check_arch(const char *path, const vt_vit_config *ck, const vt_vit_c
         {"img_h", ck->img_h, mc->img_h, whole},
         {"img_w", ck->img_w, mc->img_w, whole},
         {"num_classes", ck->num_classes, mc->num_classes, whole},
+        {"reg_tokens", ck->reg_tokens, mc->reg_tokens, true},
     };
     char a[64], b[64];
     for (size_t i = 0; i < sizeof num / sizeof *num; i++)
@@ -186,6 +192,11 @@ int vt_ckpt_check_arch(const char *path, const vt_vit_config *ck, const vt_vit_c
                       "continue that run)", path, vt_objective_kind_name(ck->pretrain.kind),
                       vt_objective_kind_name(mc->pretrain.kind),
                       ck->pretrain.kind == VT_OBJ_CLASSIFY ? "none" : vt_objective_kind_name(ck->pretrain.kind));
+    if (ck->no_embed_class != mc->no_embed_class)
+        return arch_diff(path, "no_embed_class", ck->no_embed_class ? "true" : "false",
+                         mc->no_embed_class ? "true" : "false", whole);
+    if ((ck->init_values > 0) != (mc->init_values > 0))
+        return arch_diff(path, "init_values", ck->init_values > 0 ? "1" : "0", mc->init_values > 0 ? "1" : "0", whole);
     return VT_OK;
 }
 

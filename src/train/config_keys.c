@@ -30,6 +30,14 @@ static const vt_cfg_key keys[] = {
     {"model", "gelu", VT_CFG_ENUM, F(gelu), "erf", 0, 0, VT_GELU_CHOICES, false, "exact GELU or the tanh approximation"},
     {"model", "patch_drop_rate", VT_CFG_FLOAT, F(patch_drop_rate), "0", 0, 0.99, NULL, false,
      "training only: fraction of patch tokens each image drops, a random subset per image and step (timm PatchDropout; evaluation keeps all)"},
+    {"model", "drop_path_rate", VT_CFG_FLOAT, F(drop_path_rate), "0", 0, 0.99, NULL, false,
+     "training only: stochastic depth (timm's drop_path_rate): block i drops each residual branch of an image with probability rate * i / (depth - 1), a kept one scaled by 1 / (1 - that); evaluation keeps all"},
+    {"model", "init_values", VT_CFG_FLOAT, F(init_values), "0", 0, 1e6, NULL, false,
+     "LayerScale (timm's init_values, DeiT-III): > 0 gives every block ls1.gamma and ls2.gamma (x + gamma * branch) initialised to it; 0: none"},
+    {"model", "reg_tokens", VT_CFG_INT, F(reg_tokens), "0", 0, 1024, NULL, false,
+     "register tokens (timm's reg_tokens, reg_token (1, R, D)): after the class token, before the patches; average pooling and patch dropout leave them out as timm does"},
+    {"model", "no_embed_class", VT_CFG_BOOL, F(no_embed_class), "false", 0, 0, NULL, false,
+     "the position embedding covers the patch tokens only, (1, N, D) (timm's no_embed_class, DeiT-III and register-token models); false: the class and register tokens too"},
     /* [data] */
     {"data", "path", VT_CFG_STRING, F(data_path), "", 0, 0, NULL, true,
      "dataset: a folder of IDX files, a CIFAR folder, an HDF5 file or an image-folder root"},
@@ -209,6 +217,10 @@ int vt_config_model(const vt_config *c, vt_vit_config *mc)
         return model_err(c, "[model] ");
     mc->fc_norm = c->fc_norm;
     mc->patch_drop_rate = c->patch_drop_rate;
+    mc->drop_path_rate = c->drop_path_rate;
+    mc->init_values = c->init_values;
+    mc->reg_tokens = c->reg_tokens;
+    mc->no_embed_class = c->no_embed_class;
     if (pretrain_model(c, mc) != VT_OK) return model_err(c, "");
     if (vt_vit_config_check(mc) != VT_OK) return model_err(c, "[model] ");
     return VT_OK;

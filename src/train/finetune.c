@@ -57,7 +57,8 @@ static int transfer(vt_vit *m, const vt_vit *pre, const vt_vit_config *src, cons
             vt_interp mode;
             r = vt_interp_parse(c->pos_interp, &mode);
             if (r == VT_OK)
-                r = vt_pos_resample(d, sv, (int)dst->shape[2], 1, gh, gw, m->grid_h, m->grid_w, mode, c->pos_antialias);
+                r = vt_pos_resample(d, sv, (int)dst->shape[2], vt_vit_pos_prefix(&m->cfg), gh, gw, m->grid_h, m->grid_w,
+                                    mode, c->pos_antialias);
             if (r == VT_OK)
                 fprintf(out, "pos_embed: %dx%d -> %dx%d (%s%s)\n", gh, gw, m->grid_h, m->grid_w, c->pos_interp,
                         c->pos_antialias ? ", antialias" : "");

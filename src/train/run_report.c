@@ -7,11 +7,18 @@
 static void banner_model(run_t *r)
 {
     const vt_vit_config *mc = &r->model.cfg;
-    char drop[64] = "";
+    char drop[192] = "";
+    size_t dl = 0;
     const int npatch = r->model.grid_h * r->model.grid_w;
     if (mc->patch_drop_rate > 0)
-        snprintf(drop, sizeof drop, ", patch dropout %g (trains on %d of %d tokens)", mc->patch_drop_rate,
-                 vt_vit_patch_keep_count(mc, npatch), npatch);
+        dl += (size_t)snprintf(drop + dl, sizeof drop - dl, ", patch dropout %g (trains on %d of %d tokens)",
+                               mc->patch_drop_rate, vt_vit_patch_keep_count(mc, npatch), npatch);
+    if (mc->drop_path_rate > 0)
+        dl += (size_t)snprintf(drop + dl, sizeof drop - dl, ", stochastic depth %g (last block)",
+                               vt_vit_drop_path_rate(mc, mc->depth - 1));
+    if (mc->reg_tokens > 0) dl += (size_t)snprintf(drop + dl, sizeof drop - dl, ", %d register tokens", mc->reg_tokens);
+    if (mc->init_values > 0)
+        dl += (size_t)snprintf(drop + dl, sizeof drop - dl, ", LayerScale (init %g)", mc->init_values);
     fprintf(r->out, "vit %s | model: ViT %dx%d patch %d, dim %d, depth %d, heads %d, mlp %g, %s pooling%s, %d classes, "
                     "%.3fM params%s\n", VIT_VERSION, mc->img_h, mc->img_w, mc->patch, mc->embed_dim, mc->depth,
             mc->num_heads, mc->mlp_ratio, vt_pool_name(mc->pool), mc->fc_norm ? " + fc_norm" : "",

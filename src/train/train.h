@@ -79,6 +79,9 @@ typedef struct {
     double mlp_ratio, layer_norm_eps, patch_drop_rate;
     char pool[16], gelu[16];
     bool fc_norm;               /* a LayerNorm after the average pooling instead of before it (timm's fc_norm) */
+    double drop_path_rate, init_values;   /* stochastic depth, LayerScale (timm's names) */
+    int reg_tokens;
+    bool no_embed_class;
     /* [data] */
     char data_path[VT_STR], data_format[16], images_key[64], labels_key[64], bad_images[16];
     bool cifar_coarse;
