@@ -215,7 +215,7 @@ START_TEST(loader_resume_determinism)
         float *ref = malloc(sizeof(float) * 14 * 7 * (size_t)per);
         int64_t ref_ids[14][7];
         for (int run = 0; run < 4; run++) {
-            vt_loader_config lc = {&ds, NULL, 0, tf, 7, true, true, 42, run == 0 ? 0 : run - 1, 3};
+            vt_loader_config lc = {&ds, NULL, 0, tf, 7, true, true, 42, run == 0 ? 0 : run - 1, 3, 0, 0, 0};
             vt_loader *l;
             ck_assert_int_eq(vt_loader_create(&l, &lc), VT_OK);
             ck_assert_int_eq(vt_loader_batches(l), 14);   /* 100 / 7, the partial batch dropped */
@@ -257,7 +257,7 @@ START_TEST(loader_epochs)
     vt_transform tf = tf_plain(1, 6, 6);
     tf.train = tf.hflip = true;
     tf.crop_padding = 1;
-    vt_loader_config lc = {&ds, NULL, 0, tf, 10, true, true, 7, 2, 4};
+    vt_loader_config lc = {&ds, NULL, 0, tf, 10, true, true, 7, 2, 4, 0, 0, 0};
     vt_loader *l, *l2;
     ck_assert_int_eq(vt_loader_create(&l, &lc), VT_OK);
     lc.seed = 8;
@@ -310,7 +310,7 @@ START_TEST(loader_eval_and_subsets)
     vt_dataset ds = synth(23, 5, 5, 3);
     vt_transform tf = tf_plain(3, 5, 5);
     for (int workers = 0; workers < 3; workers += 2) {
-        vt_loader_config lc = {&ds, NULL, 0, tf, 5, false, false, 1, workers, 2};
+        vt_loader_config lc = {&ds, NULL, 0, tf, 5, false, false, 1, workers, 2, 0, 0, 0};
         vt_loader *l;
         ck_assert_int_eq(vt_loader_create(&l, &lc), VT_OK);
         ck_assert_int_eq(vt_loader_batches(l), 5);
@@ -360,7 +360,7 @@ START_TEST(loader_eval_and_subsets)
     ck_assert(strstr(vt_errmsg(), "fraction") != NULL);
     /* a loader over the validation subset sees exactly those samples */
     vt_dataset big = synth(1000, 2, 2, 1);
-    vt_loader_config lc = {&big, va, nva, tf_plain(1, 2, 2), 32, false, false, 1, 1, 2};
+    vt_loader_config lc = {&big, va, nva, tf_plain(1, 2, 2), 32, false, false, 1, 1, 2, 0, 0, 0};
     vt_loader *l;
     ck_assert_int_eq(vt_loader_create(&l, &lc), VT_OK);
     ck_assert_int_eq(vt_loader_size(l), 100);
@@ -380,7 +380,7 @@ START_TEST(loader_eval_and_subsets)
     free(tr);
     free(va);
     /* bad configurations */
-    lc = (vt_loader_config){&big, NULL, 0, tf_plain(1, 2, 2), 0, false, false, 1, 0, 2};
+    lc = (vt_loader_config){&big, NULL, 0, tf_plain(1, 2, 2), 0, false, false, 1, 0, 2, 0, 0, 0};
     ck_assert_int_eq(vt_loader_create(&l, &lc), VT_ERR);
     ck_assert(strstr(vt_errmsg(), "batch size 0") != NULL);
     lc.batch = 4;
@@ -388,7 +388,7 @@ START_TEST(loader_eval_and_subsets)
     ck_assert_int_eq(vt_loader_create(&l, &lc), VT_ERR);
     ck_assert(strstr(vt_errmsg(), "std") != NULL);
     int64_t bad[2] = {3, 1000};
-    lc = (vt_loader_config){&big, bad, 2, tf_plain(1, 2, 2), 1, false, false, 1, 0, 2};
+    lc = (vt_loader_config){&big, bad, 2, tf_plain(1, 2, 2), 1, false, false, 1, 0, 2, 0, 0, 0};
     ck_assert_int_eq(vt_loader_create(&l, &lc), VT_ERR);
     ck_assert(strstr(vt_errmsg(), "index 1000") != NULL);
     lc.indices = NULL;

@@ -127,11 +127,30 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    vt_train_status s = vt_train_run(&a, stdout);
-    if (s == VT_TRAIN_FAILED) {
-        fflush(stdout);
+    /* under mpirun: one rank of a data-parallel run (alone: rank 0 of 1) */
+    vt_dist d;
+    if (vt_dist_init(&d, &argc, &argv) != VT_OK) {
         fprintf(stderr, "vit-train: %s\n", vt_errmsg());
         return 1;
     }
+    bool shared = false;
+    a.dist = &d;
+    a.failure_shared = &shared;
+    vt_train_status s = vt_train_run(&a, stdout);
+    if (s == VT_TRAIN_FAILED) {
+        fflush(stdout);
+        if (d.size == 1)
+            fprintf(stderr, "vit-train: %s\n", vt_errmsg());
+        else if (shared && d.rank == 0)   /* every rank knows it: rank 0 says it, all stop */
+            fprintf(stderr, "vit-train: %s\n", vt_errmsg());
+        else if (!shared) {   /* this rank's alone: it says so and stops the others (no rank waits forever) */
+            fprintf(stderr, "vit-train: rank %d of %d (host %s): %s\n", d.rank, d.size, d.host, vt_errmsg());
+            fflush(stderr);
+            vt_dist_abort(&d, 1);
+        }
+        vt_dist_finalize(&d);
+        return 1;
+    }
+    vt_dist_finalize(&d);
     return s == VT_TRAIN_INTERRUPTED ? 130 : 0;
 }

@@ -92,6 +92,12 @@ typedef struct vt_graph {
      * the peak memory of backward is the activations plus a few live gradients. retain_grads keeps
      * them all readable after backward. Leaves (parameters, inputs) always keep theirs. */
     bool retain_grads;
+    /* when set, called after each node of the tape has been through backward (i: its index, from the last
+     * down to 0; also for nodes nothing flowed into), in the thread that runs backward: a data-parallel
+     * step starts reducing the parameter gradients that are final then (a leaf's gradient is final once
+     * every node reading it has been passed) */
+    void (*after_node)(struct vt_graph *g, int i, void *ctx);
+    void *after_node_ctx;
     int npool;
     float *pool_p[64];
     int64_t pool_n[64];

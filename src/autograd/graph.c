@@ -239,11 +239,13 @@ int vt_backward(vt_graph *g, vt_var *loss)
     gl[0] += 1.0f;
     for (int i = g->nnodes - 1; i >= 0; i--) {
         vt_node *n = &g->nodes[i];
-        if (!n->out->grad) continue;   /* nothing flowed into this op's output */
-        double t0 = g->profile ? vt_now() : 0;
-        if (backward_of(g, n) != VT_OK) return vt_err_prefix("backward of %s: ", vt_op_name(n->op));
-        release_grad(g, n->out);
-        if (g->profile) g->op_seconds[n->op][1] += vt_now() - t0;
+        if (n->out->grad) {   /* else nothing flowed into this op's output */
+            double t0 = g->profile ? vt_now() : 0;
+            if (backward_of(g, n) != VT_OK) return vt_err_prefix("backward of %s: ", vt_op_name(n->op));
+            release_grad(g, n->out);
+            if (g->profile) g->op_seconds[n->op][1] += vt_now() - t0;
+        }
+        if (g->after_node) g->after_node(g, i, g->after_node_ctx);
     }
     return VT_OK;
 }

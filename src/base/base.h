@@ -50,6 +50,29 @@ int vt_get_threads(void);
 void vt_set_blas_threads(int n);
 double vt_now(void);   /* monotonic seconds */
 
+/* ---------------------------------------------------------------- a batch in parts */
+/* A batch of B images cut into `parts` contiguous parts (min(parts, B) of them: none empty), part j being
+ * [B j / P, B (j + 1) / P): the images [*lo, *hi) of parts [first, first + count) (clipped to the parts
+ * there are; *lo == *hi when none). The in-process replicas and the ranks of a data-parallel run cut
+ * every batch this way, so the parts are the same whatever the layout. */
+static inline void vt_batch_share(int64_t B, int parts, int first, int count, int64_t *lo, int64_t *hi)
+{
+    const int64_t P = parts < B ? parts : B;
+    const int64_t a = first < P ? first : P, b = first + count < P ? first + count : P;
+    *lo = P > 0 ? B * a / P : 0;
+    *hi = P > 0 ? B * b / P : 0;
+}
+/* The order in which the gradients of parts [0, n) are added, one tree for every layout: parts [0, h) then
+ * [h, n) summed alone, then added, h the largest power of two below n (n = 2, 3: in order; n = 4:
+ * (g0 + g1) + (g2 + g3)). With p (a power of two) parts per rank, the ranks' sums added in this tree over
+ * ranks give the tree over all parts: R ranks x p replicas add as one process of R p replicas. */
+static inline int vt_tree_split(int n)
+{
+    int h = 1;
+    while (2 * h < n) h *= 2;
+    return h;
+}
+
 /* ---------------------------------------------------------------- BLAS core */
 /* the OpenBLAS kernel family in use ("SkylakeX", "Haswell", "Prescott", ...) */
 const char *vt_blas_core(void);

@@ -215,6 +215,9 @@ typedef struct {
     uint64_t seed;
     int workers;                  /* 0: fill batches in the caller's thread */
     int prefetch;                 /* ring slots (at least 2) */
+    /* a data-parallel rank's share: of every batch only the images of parts [share_first, share_first +
+     * share_count) of share_parts (vt_batch_share); share_parts 0: the whole batch */
+    int share_first, share_count, share_parts;
 } vt_loader_config;
 
 int vt_loader_create(vt_loader **out, const vt_loader_config *c);
@@ -227,6 +230,9 @@ int vt_loader_start(vt_loader *l, int64_t epoch, int64_t batch);
 /* the next batch: images (B, C, H, W), labels (B), ids (B, dataset indices; may be NULL); *bsize 0
  * at the end of the epoch. The pointers stay valid until the next call. */
 int vt_loader_next(vt_loader *l, float **images, int **labels, const int64_t **ids, int *bsize);
+/* the whole size of the batch vt_loader_next last returned, of which *bsize is this loader's share (it
+ * may hold none of a short last batch); 0 at the end of the epoch */
+int vt_loader_full_size(const vt_loader *l);
 /* seconds the caller spent waiting for batches since the last start */
 double vt_loader_wait_seconds(const vt_loader *l);
 

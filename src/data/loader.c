@@ -12,7 +12,7 @@ typedef struct {
     int *labels;
     int64_t *ids;
     int64_t batch_id;   /* -1: free */
-    int size;
+    int size, full;     /* the images held (this loader's share) and the whole batch's size */
     bool ready;
     int status;         /* VT_OK or VT_ERR (message in err) */
     char err[512];
@@ -36,6 +36,7 @@ struct vt_loader {
     uint8_t **pix;
     float **scratch;
     int held;               /* slot handed to the caller, -1 none */
+    int full;               /* the whole size of the batch last handed out (0: the epoch's end) */
 };
 
 static double now(void)
@@ -60,6 +61,13 @@ static void fill(vt_loader *l, slot_t *s, int64_t k, int worker)
     const vt_loader_config *c = &l->cfg;
     int64_t lo = k * c->batch, hi = lo + c->batch < l->n ? lo + c->batch : l->n;
     size_t per = (size_t)c->tf.out_c * c->tf.out_h * c->tf.out_w;
+    s->full = (int)(hi - lo);
+    if (c->share_parts > 0) {   /* only this loader's parts of the batch */
+        int64_t a, b;
+        vt_batch_share(hi - lo, c->share_parts, c->share_first, c->share_count, &a, &b);
+        hi = lo + b;
+        lo += a;
+    }
     s->size = (int)(hi - lo);
     s->status = VT_OK;
     for (int64_t j = lo; j < hi; j++) {
@@ -234,9 +242,12 @@ int vt_loader_start(vt_loader *l, int64_t epoch, int64_t batch)
     return VT_OK;
 }
 
+int vt_loader_full_size(const vt_loader *l) { return l->full; }
+
 int vt_loader_next(vt_loader *l, float **images, int **labels, const int64_t **ids, int *bsize)
 {
     *bsize = 0;
+    l->full = 0;
     pthread_mutex_lock(&l->mu);
     if (l->held >= 0) {   /* give the previous batch's slot back */
         l->slots[l->held].batch_id = -1;
@@ -271,6 +282,7 @@ int vt_loader_next(vt_loader *l, float **images, int **labels, const int64_t **i
     *labels = s->labels;
     if (ids) *ids = s->ids;
     *bsize = s->size;
+    l->full = s->full;
     return VT_OK;
 }
 

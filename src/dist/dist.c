@@ -1,5 +1,6 @@
 /* dist.c - ranks and the deterministic bucketed gradient sum (see dist.h); MPI when VIT_HAVE_MPI. */
 #include "dist.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,12 +27,39 @@ static int mpi_err(const char *what, int code)
 }
 #endif
 
+/* every rank's host name: how many hosts, how many ranks on this one */
+static int count_hosts(vt_dist *d)
+{
+    d->nhosts = d->local_size = 1;
+    if (d->size == 1) return VT_OK;
+    char *all = malloc(sizeof d->host * (size_t)d->size);
+    if (!all) return vt_err("dist: out of memory for %d host names", d->size);
+    if (vt_dist_allgather(d, d->host, sizeof d->host, all) != VT_OK) {
+        free(all);
+        return VT_ERR;
+    }
+    d->nhosts = d->local_size = 0;
+    for (int j = 0; j < d->size; j++) {
+        const char *h = all + sizeof d->host * (size_t)j;
+        bool seen = false;
+        for (int k = 0; k < j && !seen; k++) seen = strcmp(h, all + sizeof d->host * (size_t)k) == 0;
+        d->nhosts += !seen;
+        d->local_size += strcmp(h, d->host) == 0;
+    }
+    free(all);
+    return VT_OK;
+}
+
 int vt_dist_init(vt_dist *d, int *argc, char ***argv)
 {
     memset(d, 0, sizeof *d);
     d->size = 1;
     if (gethostname(d->host, sizeof d->host - 1) != 0) strcpy(d->host, "?");
 #ifdef VIT_HAVE_MPI
+    /* started by mpirun (Open MPI's, or another PMI launcher's variables)? Else a job of one without MPI:
+     * Open MPI's singleton start makes shared-memory files and may fail where a plain run would not */
+    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK") && !getenv("PMI_RANK") && !getenv("PMI_SIZE"))
+        return count_hosts(d);
     int provided = 0, rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
     if (rc != MPI_SUCCESS) return mpi_err("MPI_Init_thread", rc);
     d->mpi = true;
@@ -44,7 +72,7 @@ int vt_dist_init(vt_dist *d, int *argc, char ***argv)
 #else
     (void)argc, (void)argv;
 #endif
-    return VT_OK;
+    return count_hosts(d);
 }
 
 void vt_dist_finalize(vt_dist *d)
@@ -64,22 +92,131 @@ void vt_dist_abort(const vt_dist *d, int code)
 #endif
 }
 
+int vt_dist_allgather(const vt_dist *d, const void *mine, size_t bytes, void *all)
+{
+    if (d->size == 1) {
+        memmove(all, mine, bytes);
+        return VT_OK;
+    }
+#ifdef VIT_HAVE_MPI
+    if (bytes > (size_t)1 << 30) return vt_err("dist: an all-gather of %zu bytes per rank (at most 1 GiB)", bytes);
+    int rc = MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? VT_OK : mpi_err("MPI_Allgather", rc);
+#else
+    return vt_err("dist: %d ranks in a build without MPI", d->size);
+#endif
+}
+
+int vt_dist_bcast(const vt_dist *d, void *buf, size_t bytes)
+{
+    if (d->size == 1) return VT_OK;
+#ifdef VIT_HAVE_MPI
+    for (size_t at = 0; at < bytes;) {   /* MPI counts are int */
+        const size_t k = bytes - at < (size_t)1 << 30 ? bytes - at : (size_t)1 << 30;
+        int rc = MPI_Bcast((char *)buf + at, (int)k, MPI_BYTE, 0, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_err("MPI_Bcast", rc);
+        at += k;
+    }
+    return VT_OK;
+#else
+    (void)buf, (void)bytes;
+    return vt_err("dist: %d ranks in a build without MPI", d->size);
+#endif
+}
+
+/* the first line where a and b differ, as "line N: 'A' here, 'B' on rank 0" into buf; false when equal */
+static bool first_difference(const char *a, const char *b, char *buf, size_t n)
+{
+    for (int line = 1;; line++) {
+        const size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+        if (la != lb || memcmp(a, b, la) != 0) {
+            snprintf(buf, n, "line %d: '%.*s' here, '%.*s' on rank 0", line, (int)(la < 200 ? la : 200), a,
+                     (int)(lb < 200 ? lb : 200), b);
+            return true;
+        }
+        if (!a[la] && !b[lb]) return false;
+        a += la + (a[la] != 0);
+        b += lb + (b[lb] != 0);
+    }
+}
+
+int vt_dist_same_text(const vt_dist *d, const char *what, const char *text)
+{
+    if (d->size == 1) return VT_OK;
+    uint64_t len = strlen(text);
+    if (vt_dist_bcast(d, &len, sizeof len) != VT_OK) return VT_ERR;
+    char *r0 = malloc(len + 1), *all = NULL;
+    enum { M = 512 };
+    char mine[M] = "";
+    if (!r0) return vt_err("dist: out of memory for %s", what);   /* the others then wait: abort */
+    if (d->rank == 0) memcpy(r0, text, len);
+    r0[len] = '\0';
+    int rc = vt_dist_bcast(d, r0, len);
+    char diff[M - 128];
+    if (rc == VT_OK && d->rank != 0 && first_difference(text, r0, diff, sizeof diff)) {
+        mine[0] = 1;
+        snprintf(mine + 1, M - 1, "rank %d of %d (host %.40s): its %s differs from rank 0's at %s", d->rank, d->size,
+                 d->host, what, diff);
+    }
+    if (rc == VT_OK && !(all = malloc((size_t)M * (size_t)d->size))) rc = vt_err("dist: out of memory");
+    if (rc == VT_OK) rc = vt_dist_allgather(d, mine, M, all);
+    for (int j = 0; rc == VT_OK && j < d->size; j++)
+        if (all[(size_t)M * j]) {
+            rc = vt_err("%.*s", M - 1, all + (size_t)M * j + 1);
+            break;
+        }
+    free(r0);
+    free(all);
+    return rc;
+}
+
+void vt_dist_build_id(char *buf, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a of the file's bytes */
+    FILE *f = fopen("/proc/self/exe", "rb");
+    buf[0] = '\0';
+    if (!f) return;
+    unsigned char b[65536];
+    size_t k, total = 0;
+    while ((k = fread(b, 1, sizeof b, f)) > 0) {
+        for (size_t i = 0; i < k; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+        total += k;
+    }
+    fclose(f);
+    snprintf(buf, n, "executable of %zu bytes, FNV-1a %016llx", total, (unsigned long long)h);
+}
+
 /* ---------------------------------------------------------------- the bucketed sum */
 
-static int64_t bucket_start(const vt_dist_sum *s, int b) { return (int64_t)b * s->bucket; }
+/* bucket b: [b bucket, (b + 1) bucket) clipped at n; from the end: [n - (b + 1) bucket, n - b bucket)
+ * clipped at 0. Either way the last bucket is the short one. */
 static int64_t bucket_len(const vt_dist_sum *s, int b)
 {
-    const int64_t a = bucket_start(s, b), e = a + s->bucket;
+    const int64_t a = (int64_t)b * s->bucket, e = a + s->bucket;
     return (e < s->n ? e : s->n) - a;
+}
+static int64_t bucket_start(const vt_dist_sum *s, int b)
+{
+    return s->from_end ? s->n - (int64_t)b * s->bucket - bucket_len(s, b) : (int64_t)b * s->bucket;
 }
 /* rank j's slice of a bucket of L floats: [L j / R, L (j + 1) / R) */
 static int64_t slice_at(int64_t L, int j, int R) { return L * j / R; }
 
 int vt_dist_sum_bucket_of(const vt_dist_sum *s, int64_t offset)
 {
-    if (offset <= 0) return 0;
-    if (offset >= s->n) return s->nb - 1;
-    return (int)(offset / s->bucket);
+    if (offset < 0) offset = 0;
+    if (offset >= s->n) offset = s->n - 1;
+    if (s->from_end) offset = s->n - 1 - offset;
+    const int b = offset <= 0 ? 0 : (int)(offset / s->bucket);
+    return b < s->nb ? b : s->nb - 1;
+}
+
+int vt_dist_sum_start_suffix(vt_dist_sum *s, int64_t from)
+{
+    if (!s->from_end) return vt_err("internal: dist sum: start_suffix on a sum in buffer order");
+    if (from <= 0) return vt_dist_sum_start_upto(s, s->nb - 1);
+    const int64_t whole = (s->n - from) / s->bucket;   /* buckets wholly inside [from, n) */
+    return whole > 0 ? vt_dist_sum_start_upto(s, (int)whole - 1) : VT_OK;
 }
 
 #ifdef VIT_HAVE_MPI
@@ -194,6 +331,19 @@ static int start_bucket(vt_dist_sum *s, int b)
     return VT_OK;
 }
 
+/* the slices [lo, hi) of len floats each at in added into slice lo in vt_tree_split's order (the order of
+ * the in-process replicas: nn/replicas.c) */
+static void add_tree(float *in, int len, int lo, int hi)
+{
+    if (hi - lo < 2) return;
+    const int mid = lo + vt_tree_split(hi - lo);
+    add_tree(in, len, lo, mid);
+    add_tree(in, len, mid, hi);
+    float *restrict a = in + (size_t)lo * len;
+    const float *restrict g = in + (size_t)mid * len;
+    for (int i = 0; i < len; i++) a[i] += g[i];
+}
+
 /* phase 1 done: sum the owned slice in rank order into buf, then gather every rank's summed slice */
 static int gather_bucket(vt_dist_sum *s, int b)
 {
@@ -202,11 +352,8 @@ static int gather_bucket(vt_dist_sum *s, int b)
     const int R = s->d->size, me = s->d->rank, len = sl->rcnt[0];
     const float *in = scratch_of(s, b);
     float *out = s->buf + bucket_start(s, b) + sl->dsp[me];
+    add_tree(scratch_of(s, b), len, 0, R);
     memcpy(out, in, sizeof(float) * (size_t)len);
-    for (int k = 1; k < R; k++) {
-        const float *g = in + (size_t)k * len;
-        for (int i = 0; i < len; i++) out[i] += g[i];
-    }
     int rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, s->buf + bucket_start(s, b), sl->cnt, sl->dsp,
                              MPI_FLOAT, m->gather, &m->req[b]);
     if (rc != MPI_SUCCESS) return mpi_err("gradient sum (MPI_Iallgatherv)", rc);

@@ -322,8 +322,11 @@ const vt_objective *vt_objective_for(const vt_vit_config *c);
 /* The forward and backward of one training batch on n replicas of one model: the batch is cut into n
  * contiguous parts that run side by side, one thread each with single-threaded kernels, on their own
  * graphs; the replicas read the model's parameter values and write their own gradient buffers, added
- * in replica order into the model's. For small models whose kernels are too short to share among
- * threads. n = 1 is the plain step on one graph with all threads. */
+ * in a fixed tree (vt_tree_split) into the model's. For small models whose kernels are too short to
+ * share among threads. n = 1 is the plain step on one graph with all threads.
+ * In a data-parallel run a process computes parts [first, first + n) of `parts` parts of every batch
+ * (vt_vit_replicas_set_share; x then holds only those images): the parts, their loss weights and the
+ * patch-dropout draws are those of one process with `parts` replicas. */
 typedef struct {
     int n;
     vt_vit *model;
@@ -331,15 +334,25 @@ typedef struct {
     vt_graph *graphs;       /* one per replica (also used by evaluation) */
     void *grad_base;        /* gradient buffers of views 1..n-1 */
     bool eval_only;         /* made by vt_vit_replicas_init_eval: no gradient buffers, no training */
+    int first, parts;       /* this process's parts of every batch: [first, first + n) of parts (0 and n alone) */
+    int64_t x_base;         /* the batch index of x's first image in the current call */
+    double part_loss[256];  /* the last training call's mean loss of each of its parts */
 } vt_vit_replicas;
 
 int vt_vit_replicas_init(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_bytes, bool recompute_attention);
 /* the same for evaluation only: the views share the model's buffers (no gradient memory) */
 int vt_vit_replicas_init_eval(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_bytes);
 void vt_vit_replicas_free(vt_vit_replicas *r);
+/* compute parts [first, first + n) of `parts` of every batch (first + n <= parts) */
+int vt_vit_replicas_set_share(vt_vit_replicas *r, int first, int parts);
+/* the mean loss over a batch of B images from its P = min(parts, B) parts' mean losses, added in part order
+ * (one part: its loss as it is) */
+double vt_batch_loss(const double *part_loss, int parts, int64_t B);
 /* images x (B, C, H, W), labels y (B; NULL for an objective without labels): adds scale * d(the model's
  * objective's mean loss over B)/d(params) into the model's gradient buffer (which the caller zeroes once
- * per optimizer step) and returns the mean loss; smoothing: classification's label smoothing */
+ * per optimizer step) and returns the mean loss; smoothing: classification's label smoothing. With a share
+ * (set_share) B is the whole batch, x and y hold this process's images, the gradient and *loss are those of
+ * its parts (part_loss[] each part's; vt_batch_loss over every process's gives the batch's mean). */
 int vt_vit_replicas_train(vt_vit_replicas *r, float *x, const int *y, int B, float smoothing, float scale,
                           uint64_t key, double *loss);
 /* the same with soft targets (B, num_classes) (mixup / cutmix: the rows of the whole batch, each replica
@@ -348,11 +361,13 @@ int vt_vit_replicas_train_soft(vt_vit_replicas *r, float *x, const int *y, const
                                float smoothing, float scale, uint64_t key, double *loss);
 /* fn(r, i, b0, nb, ctx) on the parts [b0, b0 + nb) of a batch of B images, part i on replica i (its view
  * and graph); parts run side by side, one thread each with single-threaded kernels (one part: here, with
- * all threads). Returns the number of parts (min(n, B)), or VT_ERR with the first failing part's message. */
+ * all threads). With a share, B is the whole batch, the parts are this process's and b0 counts from the
+ * whole batch's start. Returns the number of parts run (min(n, B) alone; 0 when a short batch leaves this
+ * process none), or VT_ERR with the first failing part's message. */
 typedef int (*vt_replica_fn)(vt_vit_replicas *r, int i, int b0, int nb, void *ctx);
 int vt_vit_replicas_each(vt_vit_replicas *r, int B, vt_replica_fn fn, void *ctx);
 /* inside fn: the graph of replica i reset, the objective's masks drawn (a masked objective), then the encoder
- * on images [b0, b0 + nb) of x (B, C, H, W); b
+ * on images [b0, b0 + nb) of the batch (of x from x_base on: x holds this process's share); b
  * gets that part of the batch (labels y + b0 when y is not NULL; the pass of train_key, the step's key, or
  * NULL for evaluation) for the objective. Returns the tokens, NULL on error. */
 vt_var *vt_vit_replicas_part_encode(vt_vit_replicas *r, int i, float *x, const int *y, int b0, int nb,

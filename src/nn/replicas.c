@@ -5,8 +5,9 @@
  * threads of every LayerNorm, GELU or 96-wide GEMM spend much of their time meeting each other.
  * With n replicas the batch is cut into n contiguous parts and each part runs forward and backward
  * on its own graph, in its own thread, with single-threaded kernels and BLAS calls; the replicas
- * read the same parameter values and write their own gradient buffers, which are then added, in
- * replica order, into the model's (so the result does not depend on thread timing). */
+ * read the same parameter values and write their own gradient buffers, which are then added, in a
+ * fixed tree (vt_tree_split), into the model's (so the result does not depend on thread timing, and
+ * ranks of replicas add as one process of all of them). */
 #include "nn.h"
 #include <omp.h>
 #include <stdio.h>
@@ -54,6 +55,8 @@ static int init_replicas(vt_vit_replicas *r, vt_vit *m, int n, size_t arena_byte
         r->graphs[i].recompute_attention = recompute_attention;
     }
     r->n = n;
+    r->first = 0;
+    r->parts = n;
     return VT_OK;
 oom:
     vt_vit_replicas_free(r);
@@ -81,15 +84,42 @@ void vt_vit_replicas_free(vt_vit_replicas *r)
     memset(r, 0, sizeof *r);
 }
 
-/* runs fn on the n contiguous parts of a batch of B images side by side (n = min(replicas, B)),
- * one thread each with single-threaded kernels; with one part, fn runs here with all threads.
- * The first failing part's message, naming the part, is returned. */
+int vt_vit_replicas_set_share(vt_vit_replicas *r, int first, int parts)
+{
+    if (first < 0 || first + r->n > parts)
+        return vt_err("replicas: parts %d..%d of %d", first, first + r->n - 1, parts);
+    r->first = first;
+    r->parts = parts;
+    return VT_OK;
+}
+
+double vt_batch_loss(const double *part_loss, int parts, int64_t B)
+{
+    const int P = parts < B ? parts : (int)B;
+    if (P == 1) return part_loss[0];
+    double l = 0;
+    for (int j = 0; j < P; j++) {
+        int64_t b0, b1;
+        vt_batch_share(B, parts, j, 1, &b0, &b1);
+        l += part_loss[j] * (double)(b1 - b0);
+    }
+    return l / (double)B;
+}
+
+/* runs fn on this process's contiguous parts of a batch of B images side by side (alone: n =
+ * min(replicas, B) parts), one thread each with single-threaded kernels; with one part, fn runs here with
+ * all threads. The first failing part's message, naming the part, is returned. */
 int vt_vit_replicas_each(vt_vit_replicas *r, int B, vt_replica_fn fn, void *ctx)
 {
     if (r->n < 1) return vt_err("replicas: not initialised");
     if (B < 1) return vt_err("replicas: empty batch");
-    int n = r->n < B ? r->n : B;   /* no empty parts */
-    if (n == 1) return fn(r, 0, 0, B, ctx) == VT_OK ? 1 : VT_ERR;
+    int64_t lo, hi;
+    vt_batch_share(B, r->parts, r->first, r->n, &lo, &hi);
+    r->x_base = lo;
+    const int P = r->parts < B ? r->parts : B;   /* no empty parts */
+    const int n = P - r->first < r->n ? (P - r->first > 0 ? P - r->first : 0) : r->n;
+    if (n == 0) return 0;
+    if (n == 1) return fn(r, 0, (int)lo, (int)(hi - lo), ctx) == VT_OK ? 1 : VT_ERR;
     int status[256];
     char msg[2048] = "";
     int threads = vt_get_threads();
@@ -98,7 +128,9 @@ int vt_vit_replicas_each(vt_vit_replicas *r, int B, vt_replica_fn fn, void *ctx)
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
     for (int i = 0; i < n; i++) {
         omp_set_num_threads(1);   /* this thread's kernels run alone */
-        int b0 = (int)((int64_t)B * i / n), b1 = (int)((int64_t)B * (i + 1) / n);
+        int64_t p0, p1;
+        vt_batch_share(B, r->parts, r->first + i, 1, &p0, &p1);
+        const int b0 = (int)p0, b1 = (int)p1;
         status[i] = fn(r, i, b0, b1 - b0, ctx);
         if (status[i] != VT_OK) {
 #pragma omp critical(vt_replicas_msg)
@@ -117,7 +149,6 @@ typedef struct {
     const float *targets;   /* (B, K) or NULL */
     int B;
     float smoothing, scale;
-    double part_loss[256];
     uint64_t key;
 } train_ctx;
 
@@ -132,12 +163,26 @@ vt_var *vt_vit_replicas_part_encode(vt_vit_replicas *r, int i, float *x, const i
     vt_graph_reset(g);
     *pass = (vt_vit_train_pass){.key = train_key ? *train_key : 0, .first = b0};
     memset(b, 0, sizeof *b);
-    b->images = vt_var_wrap(g, x + per_img * b0, 4, shape, "images");
-    b->labels = y ? y + b0 : NULL;
+    b->images = vt_var_wrap(g, x + per_img * (b0 - r->x_base), 4, shape, "images");
+    b->labels = y ? y + (b0 - r->x_base) : NULL;
     b->pass = train_key ? pass : NULL;
     b->first = b0;
     if (b->images && v->objective->mask && v->objective->mask(v, g, b, nb) != VT_OK) return NULL;
     return b->images ? vt_vit_encode_masked(v, g, b->images, NULL, b->pass, b->mask) : NULL;
+}
+
+/* the gradients of replicas [lo, hi) added into replica lo's buffer in vt_tree_split's order */
+static void add_tree(vt_vit_replicas *r, int lo, int hi)
+{
+    if (hi - lo < 2) return;
+    const int mid = lo + vt_tree_split(hi - lo);
+    add_tree(r, lo, mid);
+    add_tree(r, mid, hi);
+    const int64_t NP = r->model->params.numel;
+    float *restrict a = r->views[lo].params.grad;
+    const float *restrict b = r->views[mid].params.grad;
+#pragma omp parallel for simd schedule(static) if (NP > 65536)
+    for (int64_t k = 0; k < NP; k++) a[k] += b[k];
 }
 
 /* forward + backward of images [b0, b0 + nb) of the batch on replica i */
@@ -145,7 +190,7 @@ static int train_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
 {
     train_ctx *t = ctx;
     if (i > 0) memset(r->views[i].params.grad, 0, (size_t)r->model->params.numel * sizeof(float));
-    t->part_loss[i] = 0;
+    r->part_loss[i] = 0;
     vt_vit_train_pass pass;
     vt_obj_batch b;
     vt_var *tokens = vt_vit_replicas_part_encode(r, i, t->x, t->y, b0, nb, &t->key, &pass, &b);
@@ -157,7 +202,7 @@ static int train_part(vt_vit_replicas *r, int i, int b0, int nb, void *ctx)
     float w = nb == t->B ? t->scale : (float)((double)t->scale * nb / t->B);
     vt_var *scaled = l ? vt_scale(&r->graphs[i], l, w) : NULL;
     if (!scaled) return VT_ERR;
-    t->part_loss[i] = l->val.data[0];
+    r->part_loss[i] = l->val.data[0];
     return vt_backward(&r->graphs[i], scaled);
 }
 
@@ -173,25 +218,11 @@ int vt_vit_replicas_train_soft(vt_vit_replicas *r, float *x, const int *y, const
     if (r->eval_only) return vt_err("replicas: made for evaluation only (no gradient buffers)");
     train_ctx t = {.x = x, .y = y, .targets = targets, .B = B, .smoothing = smoothing, .scale = scale, .key = key};
     int n = vt_vit_replicas_each(r, B, train_part, &t);
-    if (n < 1) return VT_ERR;
-    if (n == 1) {
-        *loss = t.part_loss[0];
-        return VT_OK;
-    }
-    /* gradients added in replica order: the same sums whatever the thread timing */
-    float *G = r->model->params.grad;
-    const int64_t NP = r->model->params.numel;
-    for (int i = 1; i < n; i++) {
-        const float *restrict gi = r->views[i].params.grad;
-        float *restrict g0 = G;
-#pragma omp parallel for simd schedule(static) if (NP > 65536)
-        for (int64_t k = 0; k < NP; k++) g0[k] += gi[k];
-    }
-    double l = 0;
-    for (int i = 0; i < n; i++) {
-        int b0 = (int)((int64_t)B * i / n), b1 = (int)((int64_t)B * (i + 1) / n);
-        l += t.part_loss[i] * (b1 - b0);
-    }
-    *loss = l / B;
+    if (n < 1) return n == 0 ? vt_err("replicas: a training batch of %d images leaves parts %d.. of %d none", B,
+                                      r->first, r->parts)
+                             : VT_ERR;
+    /* gradients added in a fixed tree: the same sums whatever the thread timing */
+    add_tree(r, 0, n);
+    *loss = r->parts == r->n ? vt_batch_loss(r->part_loss, n, B) : 0;   /* a share: the caller adds every process's */
     return VT_OK;
 }

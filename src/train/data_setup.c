@@ -73,6 +73,12 @@ int vt_config_transform(const vt_config *c, const vt_vit_config *mc, bool train,
 int vt_config_loader(const vt_config *c, const vt_vit_config *mc, vt_dataset *ds, const int64_t *idx, int64_t n,
                      bool train, uint64_t seed, vt_loader **out)
 {
+    return vt_config_loader_share(c, mc, ds, idx, n, train, seed, 0, 0, 0, out);
+}
+
+int vt_config_loader_share(const vt_config *c, const vt_vit_config *mc, vt_dataset *ds, const int64_t *idx,
+                           int64_t n, bool train, uint64_t seed, int first, int count, int parts, vt_loader **out)
+{
     *out = NULL;
     vt_loader_config lc;
     memset(&lc, 0, sizeof lc);
@@ -85,6 +91,9 @@ int vt_config_loader(const vt_config *c, const vt_vit_config *mc, vt_dataset *ds
     lc.seed = seed;
     lc.workers = c->workers;
     lc.prefetch = c->prefetch;
+    lc.share_first = first;
+    lc.share_count = count;
+    lc.share_parts = parts;
     return vt_loader_create(out, &lc);
 }
 

@@ -23,6 +23,9 @@ int recipe_init(run_t *r)
     if (r->model.objective != &vt_objective_classification)
         return vt_err("[data] mixup_alpha / cutmix_alpha: mixing needs the classification objective (labels), the "
                       "model trains for %s", r->model.objective->name);
+    if (r->d->size > 1)   /* a rank holds its parts of the batch only */
+        return vt_err("[data] mixup_alpha / cutmix_alpha: mixing pairs each image with one from the other end of the "
+                      "batch, which another rank holds: not supported in a data-parallel run (%d ranks) yet", r->d->size);
     r->mix_targets = malloc(sizeof(float) * (size_t)c->batch_size * (size_t)r->model.cfg.num_classes);
     return r->mix_targets ? VT_OK : vt_err("out of memory for the mixup targets");
 }
@@ -59,7 +62,7 @@ int recipe_ema_eval(run_t *r, vt_eval_result *ev)
     const size_t bytes = sizeof(float) * (size_t)r->model.params.numel;
     memcpy(r->ema_swap, w, bytes);   /* the replicas read the model's buffer: the EMA goes there for the pass */
     memcpy(w, r->ema, bytes);
-    int rc = vt_evaluate(&r->rep, r->eval_l, ev);
+    int rc = vt_evaluate_ranks(&r->rep, r->eval_l, r->d, ev);
     memcpy(w, r->ema_swap, bytes);
     return rc == VT_OK ? VT_OK : vt_err_prefix("EMA ");
 }

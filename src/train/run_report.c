@@ -66,6 +66,14 @@ void run_banner(run_t *r, bool dry_run)
             vt_get_threads(), vt_get_threads() == 1 ? "" : "s", reps, vt_blas_core(), c->optimizer, r->sched.base_lr,
             c->schedule, (long long)r->sched.warmup_steps, dry_run ? "(dry run)" : r->out_dir);
     recipe_banner(r);
+    if (r->d->size > 1) {
+        const int64_t bytes = (int64_t)sizeof(float) * r->model.params.numel * c->accum_steps;
+        fprintf(out, "data parallel: %d ranks on %d host%s, %d thread%s and %d replica%s per rank (each batch in %d parts) | "
+                     "%.2f MB of gradients summed per step (%d bucket%s, %s)\n",
+                r->d->size, r->d->nhosts, r->d->nhosts == 1 ? "" : "s", vt_get_threads(), vt_get_threads() == 1 ? "" : "s",
+                r->rep.n, r->rep.n == 1 ? "" : "s", r->rep.parts, bytes / 1e6, r->sum.nb, r->sum.nb == 1 ? "" : "s",
+                r->rep.n == 1 ? "started while backward runs" : "after the replicas' sum");
+    }
     banner_unused(r);
     vt_data_warn_skipped(out, "", r->train_ds, "training data");
     vt_data_warn_skipped(out, "", r->test_ds, "test data");

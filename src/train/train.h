@@ -8,6 +8,7 @@
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "data/data.h"
+#include "dist/dist.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -197,6 +198,10 @@ int vt_config_loader(const vt_config *c, const vt_vit_config *mc, vt_dataset *ds
 /* the training subset [data] train_fraction asks for: of the n indices idx (all count images when idx is NULL),
  * a fixed share drawn from seed, ascending, into *out (malloc'd; *out NULL when the fraction is 1: all of them) */
 int vt_config_train_subset(const vt_config *c, const int64_t *idx, int64_t n, uint64_t seed, int64_t **out, int64_t *nout);
+/* the same loader filling only parts [first, first + count) of parts of every batch (a data-parallel
+ * rank's share, vt_batch_share); parts 0: the whole batch */
+int vt_config_loader_share(const vt_config *c, const vt_vit_config *mc, vt_dataset *ds, const int64_t *idx,
+                           int64_t n, bool train, uint64_t seed, int first, int count, int parts, vt_loader **out);
 /* "warning: <what>: N undecodable images skipped (first: ...)" on f when ds skipped any */
 void vt_data_warn_skipped(FILE *f, const char *prefix, const vt_dataset *ds, const char *what);
 
@@ -213,6 +218,8 @@ typedef struct {
     bool print_config;        /* print the resolved config and stop */
     bool dry_run;             /* build everything, run one step without saving, stop */
     long long stop_after;     /* > 0: stop like an interrupt (checkpoint, exit) after this many steps */
+    const vt_dist *dist;      /* this rank of a data-parallel run (NULL: alone) */
+    bool *failure_shared;     /* (may be NULL) set when a failure is every rank's, not this rank's alone */
 } vt_train_args;
 
 /* outcome of a run */
@@ -236,6 +243,10 @@ int vt_evaluate(vt_vit_replicas *rep, vt_loader *l, vt_eval_result *r);
  * original, the masked input and the reconstruction side by side, for a model pretrained with mae or
  * masked_patch_pixels (others: VT_ERR saying so); the paths go to out. Uses replica 0's graph, left reset. */
 int vt_reconstruct_pngs(vt_vit_replicas *rep, vt_loader *l, int n, const char *dir, FILE *out);
+/* the same on every rank of a data-parallel run (d NULL: alone): the replicas and the loader hold this
+ * rank's share of every batch (vt_vit_replicas_set_share, vt_config_loader_share); every rank gets the
+ * metrics of one process with all the parts */
+int vt_evaluate_ranks(vt_vit_replicas *rep, vt_loader *l, const vt_dist *d, vt_eval_result *r);
 /* "loss 0.3120  top-1 88.50%  top-5 99.60%" (loss_last: the loss at the end) */
 void vt_eval_format(const vt_eval_result *ev, bool loss_last, char *buf, size_t n);
 /* the metrics.csv columns of o's metrics: ",eval_loss,eval_top1,..." (header), the values of ev, or with

@@ -1,7 +1,7 @@
 /* trainer.c - the training loop behind vit-train: the config and its command-line overrides, the
  * data, model and optimizer, then the loop of steps (accumulation, clipping, the schedule) with its
  * evaluation and checkpoint cadence. The run folder (lock, refusals, resume, every file written) is
- * run_dir.c; what is printed is run_report.c. */
+ * run_dir.c; what is printed is run_report.c; what a rank of a data-parallel run adds, trainer_dist.c. */
 #include "trainer_internal.h"
 #include <math.h>
 #include <signal.h>
@@ -57,12 +57,14 @@ static int open_data(run_t *r, uint64_t seed)
     }
     int64_t *sub = NULL;   /* [data] train_fraction */
     int rc = vt_config_train_subset(c, tr, ntr, seed, &sub, &ntr);
-    if (rc == VT_OK) rc = vt_config_loader(c, &mc, ds, sub ? sub : tr, ntr, true, seed, &r->train_l);
+    /* this rank's parts of every batch: [rank n, rank n + n) of ranks x n (n replicas per rank) */
+    const int n = c->replicas, first = r->d->rank * n, parts = r->d->size * n;
+    if (rc == VT_OK) rc = vt_config_loader_share(c, &mc, ds, sub ? sub : tr, ntr, true, seed, first, n, parts, &r->train_l);
     free(sub);
     if (rc == VT_OK && r->test_ds)
-        rc = vt_config_loader(c, &mc, r->test_ds, NULL, 0, false, seed, &r->eval_l);
+        rc = vt_config_loader_share(c, &mc, r->test_ds, NULL, 0, false, seed, first, n, parts, &r->eval_l);
     else if (rc == VT_OK && nva > 0)
-        rc = vt_config_loader(c, &mc, ds, va, nva, false, seed, &r->eval_l);
+        rc = vt_config_loader_share(c, &mc, ds, va, nva, false, seed, first, n, parts, &r->eval_l);
     free(tr);
     free(va);
     if (rc == VT_OK && vt_loader_batches(r->train_l) < c->accum_steps)
@@ -135,6 +137,7 @@ static void cleanup(run_t *r)
     if (r->have_graph) vt_vit_replicas_free(&r->rep);
     free(r->cfg_text);
     recipe_free(r);
+    dist_free(r);
     if (r->lock_fd > 0) close(r->lock_fd);   /* releases the folder */
 }
 
@@ -171,11 +174,14 @@ static int build(run_t *r)
     vt_rng_seed(&init_rng, (uint64_t)c->seed);
     vt_vit_init_weights(&r->model, &init_rng);
     if (build_optimizer(r) != VT_OK) return VT_ERR;
-    if (c->batch_size < c->replicas)
-        return vt_err("[train] replicas = %d is more than [data] batch_size = %d", c->replicas, c->batch_size);
+    const int R = r->d->size;
+    if (c->batch_size < c->replicas * R)
+        return vt_err("[train] replicas = %d%s is more than [data] batch_size = %d", c->replicas * R,
+                      R > 1 ? " (replicas x ranks)" : "", c->batch_size);
     if (vt_vit_replicas_init(&r->rep, &r->model, c->replicas, 64u << 20, c->recompute_attention) != VT_OK) return VT_ERR;
     r->have_graph = true;
     if (recipe_init(r) != VT_OK) return VT_ERR;
+    if (dist_grad_init(r) != VT_OK) return VT_ERR;
     r->cfg_text = config_text(c);
     r->st.seed = c->seed;
     r->st.train_images = vt_loader_size(r->train_l);
@@ -189,12 +195,13 @@ static int resume_or_init(run_t *r, const vt_train_args *a, bool init_unused)
 {
     const vt_config *c = &r->cfg;
     bool resumed = false;
+    if (r->d->rank > 0) return dist_share_state(r);   /* rank 0 reads and sends */
     if (a->resume && run_dir_resume(r, a->resume, &resumed) != VT_OK) return VT_ERR;
     if (resumed && init_unused)
         fprintf(r->out, "[finetune] init = %s not loaded: the run continues from its checkpoint\n", c->init);
     if (!resumed && c->init[0] && vt_finetune_init(&r->model, c->init, c, r->out) != VT_OK)
         return vt_err_prefix("%s ", a->init ? "--init:" : "[finetune] init:");
-    return VT_OK;
+    return dist_share_state(r);
 }
 
 /* timers and running sums of the loop */
@@ -212,20 +219,22 @@ typedef struct {
     double loss, gnorm, lr;
 } step_result;
 
-/* one optimizer step: accum_steps micro-batches forward and backward, the gradient norm, the update */
+/* one optimizer step: accum_steps micro-batches forward and backward (this rank's parts of each, their
+ * gradients summed over the ranks), the gradient norm, the update */
 static int train_step(run_t *r, step_result *s)
 {
     const vt_config *c = &r->cfg;
     const int B = c->batch_size;
     vt_paramset_zero_grad(&r->model.params);
-    s->loss = 0;
     for (int k = 0; k < c->accum_steps; k++) {
         float *x;
         int *y, bs;
+        /* the ranks' sum of the micro-batches so far is rank 0's to add to: the others add only their part */
+        if (k > 0 && r->d->rank > 0) vt_paramset_zero_grad(&r->model.params);
         if (vt_loader_next(r->train_l, &x, &y, NULL, &bs) != VT_OK) return VT_ERR;
-        if (bs != B)
-            return vt_err("internal: loader returned %d images at batch %lld of epoch %lld", bs,
-                          (long long)r->st.batch_in_epoch, (long long)r->st.epoch);
+        if (vt_loader_full_size(r->train_l) != B)
+            return vt_err("internal: loader returned %d images at batch %lld of epoch %lld",
+                          vt_loader_full_size(r->train_l), (long long)r->st.batch_in_epoch, (long long)r->st.epoch);
         const float *targets;
         if (recipe_mix(r, x, y, k, &targets) != VT_OK) return VT_ERR;
         double loss;
@@ -233,18 +242,18 @@ static int train_step(run_t *r, step_result *s)
         const uint64_t key = (uint64_t)r->st.seed * 0xD1B54A32D192ED03ull ^
                              ((uint64_t)r->st.step * (uint64_t)c->accum_steps + (uint64_t)k);
         if (vt_vit_replicas_train_soft(&r->rep, x, r->model.objective->labels ? y : NULL, targets, B,
-                                       (float)c->label_smoothing, 1.0f / (float)c->accum_steps, key, &loss) != VT_OK)
+                                       (float)c->label_smoothing, 1.0f / (float)c->accum_steps, key, &loss) != VT_OK ||
+            dist_grad_sum(r) != VT_OK)
             return VT_ERR;
-        if (!isfinite(loss))
-            return vt_err("loss is %s at step %lld (epoch %lld): stopping; %s", isnan(loss) ? "nan" : "infinite",
-                          (long long)r->st.step + 1, (long long)r->st.epoch + 1, run_dir_kept(r));
-        s->loss += loss / c->accum_steps;
+        memcpy(r->losses + (size_t)k * r->rep.n, r->rep.part_loss, sizeof(double) * (size_t)r->rep.n);
     }
-    /* (a data-parallel run sums the ranks' flat gradient buffers here, before the norm) */
+    if (dist_step_loss(r, (int)stop_signal, &s->loss) != VT_OK) return VT_ERR;
     s->gnorm = vt_grad_norm(r->model.params.grad, r->model.params.numel);   /* non-finite exactly when a gradient is */
-    if (!isfinite(s->gnorm))
+    if (!isfinite(s->gnorm)) {
+        r->shared_failure = true;   /* the summed gradients: the same on every rank */
         return vt_err("non-finite gradient at step %lld (epoch %lld): stopping; %s", (long long)r->st.step + 1,
                       (long long)r->st.epoch + 1, run_dir_kept(r));
+    }
     s->lr = vt_lr_at(&r->sched, r->st.step);
     /* clipping folded into the update: the same products as scaling the gradients first */
     vt_optim_step_scaled(&r->opt, r->model.params.data, r->model.params.grad, s->lr,
@@ -262,14 +271,17 @@ static int maybe_eval(run_t *r, loop_t *lp, bool epoch_end, bool last, vt_eval_r
     const vt_config *c = &r->cfg;
     *did = r->eval_l && (c->eval_every_steps > 0 ? r->st.step % c->eval_every_steps == 0 || last : epoch_end || last);
     double t_ev = vt_now();
-    if (*did && vt_evaluate(&r->rep, r->eval_l, ev) != VT_OK) {
-        lp->eval_failed = true;   /* its data, not the model: the step is saved before the run ends */
+    if (*did && vt_evaluate_ranks(&r->rep, r->eval_l, r->d, ev) != VT_OK) {
+        /* its data, not the model: the step is saved before the run ends (a rank's failure in a data-parallel
+         * run stops the job at once, the last checkpoint kept) */
+        lp->eval_failed = r->d->size == 1;
         return VT_ERR;
     }
     if (*did && r->ema && recipe_ema_eval(r, &r->ema_ev) != VT_OK) {
-        lp->eval_failed = true;
+        lp->eval_failed = r->d->size == 1;
         return VT_ERR;
     }
+    r->shared_failure = *did && !isfinite(ev->v[0]);   /* gathered: every rank's */
     if (*did && !isfinite(ev->v[0]))   /* never a checkpoint, let alone the best */
         return vt_err("evaluation loss is %s after step %lld: the model has diverged; stopping; %s",
                       isnan(ev->v[0]) ? "nan" : "infinite", (long long)r->st.step, run_dir_kept(r));
@@ -310,6 +322,7 @@ static int maybe_checkpoint(run_t *r, bool epoch_end, bool last_or_stop, bool be
 {
     const vt_config *c = &r->cfg;
     if (!(last_or_stop || better || (c->every_steps > 0 ? r->st.step % c->every_steps == 0 : epoch_end))) return VT_OK;
+    if (!r->writes) return VT_OK;   /* rank 0 writes */
     char path[4200];
     if (run_dir_checkpoint(r, path, sizeof path, better) != VT_OK) return VT_ERR;
     if (r->tty) fputc('\n', r->out);
@@ -369,7 +382,7 @@ static vt_train_status finish(run_t *r, loop_t *lp, int64_t skipped0)
     if (r->eval_l) {
         vt_eval_result ev = lp->final_ev;
         if (!lp->have_final) {
-            if (vt_evaluate(&r->rep, r->eval_l, &ev) != VT_OK) return VT_TRAIN_FAILED;
+            if (vt_evaluate_ranks(&r->rep, r->eval_l, r->d, &ev) != VT_OK) return VT_TRAIN_FAILED;
             run_print_eval(r, &ev);
         }
         char m[256];
@@ -425,7 +438,9 @@ static vt_train_status train_loop(run_t *r, const vt_train_args *a)
             r->st.epoch++;
             r->st.batch_in_epoch = 0;
         }
-        const bool stop = stop_signal != 0 || (a->stop_after > 0 && lp.steps_done >= a->stop_after);
+        /* a data-parallel run stops where every rank saw the request (exchanged in the step) */
+        const bool stop = (r->d->size > 1 ? r->stop_agreed : stop_signal) != 0 ||
+                          (a->stop_after > 0 && lp.steps_done >= a->stop_after);
         if (maybe_checkpoint(r, epoch_end, last || stop, better) != VT_OK) return VT_TRAIN_FAILED;
         if (stop) return stopped(r, a);
         if (epoch_end && !last) {
@@ -444,10 +459,13 @@ static vt_train_status run(run_t *r, const vt_train_args *a)
         vt_config_write(&r->cfg, r->out);
         return VT_TRAIN_DONE;
     }
-    if (r->cfg.threads > 0) vt_set_threads(r->cfg.threads);
+    char *text = config_text(&r->cfg);
+    int rc = text ? dist_start(r, text) : vt_err("out of memory");   /* checks, threads */
+    free(text);
+    if (rc != VT_OK) return VT_TRAIN_FAILED;
     if (run_dir_choose(r, a->out_dir, a->config_path) != VT_OK) return VT_TRAIN_FAILED;
-    if (run_dir_open(r, a->resume != NULL) != VT_OK || build(r) != VT_OK || resume_or_init(r, a, init_unused) != VT_OK ||
-        run_dir_begin(r) != VT_OK) {
+    if ((r->d->rank == 0 && run_dir_open(r, a->resume != NULL) != VT_OK) || build(r) != VT_OK ||
+        resume_or_init(r, a, init_unused) != VT_OK || run_dir_begin(r) != VT_OK) {
         run_dir_abandon(r);   /* a refused start leaves no folder or lock file behind */
         return VT_TRAIN_FAILED;
     }
@@ -461,17 +479,22 @@ vt_train_status vt_train_run(const vt_train_args *a, FILE *out)
     run_t R;
     run_t *r = &R;
     memset(r, 0, sizeof *r);
-    r->out = out;
-    r->tty = isatty(fileno(out));
+    static const vt_dist alone = {.rank = 0, .size = 1, .nhosts = 1, .local_size = 1};
+    r->d = a->dist ? a->dist : &alone;
+    FILE *quiet = r->d->rank > 0 ? fopen("/dev/null", "w") : NULL;   /* the other ranks print nothing */
+    r->out = quiet ? quiet : out;
+    r->tty = r->d->size == 1 && isatty(fileno(r->out));   /* mpirun gives ranks a pty, whatever the user's output is */
     /* the one place that decides whether this process writes into the run folder (rank 0 of a
      * data-parallel run; never a dry run): run_dir.c's writers all test it */
-    r->writes = !a->dry_run;
+    r->writes = !a->dry_run && r->d->rank == 0;
     vt_train_status status = run(r, a);
+    if (a->failure_shared) *a->failure_shared = status == VT_TRAIN_FAILED && r->shared_failure;
     /* a message about config keys ("[schedule] ...") names the config it came from */
     if (status == VT_TRAIN_FAILED && vt_errmsg()[0] == '[' && r->cfg.source[0]) {
         char o[1100];
         vt_err_prefix("%s: ", vt_config_origin(&r->cfg, o, sizeof o));
     }
     cleanup(r);
+    if (quiet) fclose(quiet);
     return status;
 }

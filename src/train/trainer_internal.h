@@ -34,6 +34,17 @@ typedef struct {
     bool made_lock;        /* run_dir_open created the lock file */
     float *ema, *ema_swap; /* [train] ema_decay: the EMA of the weights, and room for the weights while it is evaluated */
     vt_eval_result ema_ev; /* the EMA's evaluation beside the model's */
+    /* data-parallel (trainer_dist.c): this rank of the job (rank 0 of 1 alone); the gradient sum over the
+     * ranks and what backward's hook needs to start it early */
+    const vt_dist *d;
+    bool shared_failure;   /* the failure is every rank's (decided from values all ranks share) */
+    vt_dist_sum sum;
+    bool have_sum;
+    int *first_use, final_from, sum_status;
+    char sum_err[512];
+    double comm_wait;      /* seconds the steps waited for the gradient sum */
+    int stop_agreed;       /* a stop request some rank saw during this step (exchanged) */
+    double *losses;        /* the step's part losses (trainer.c) */
 } run_t;
 
 /* ---- run_dir.c: the run folder (where it is, lock, refusals, resume policy, the files written) */
@@ -75,6 +86,21 @@ int recipe_ema_eval(run_t *r, vt_eval_result *ev);
 /* metrics.csv's EMA columns (",ema_eval_<key>..." for the header; the values of ev, or empty ones for NULL);
  * "" without an EMA */
 void recipe_csv(const run_t *r, const vt_eval_result *ev, bool header, char *buf, size_t n);
+/* ---- trainer_dist.c: one rank of a data-parallel run (no-ops alone) */
+/* the compute threads of this rank (the config's, else the host's cores over its ranks), and the same build
+ * and the same resolved config on every rank, else refused on all naming what differs */
+int dist_start(run_t *r, const char *cfg_text);
+/* rank 0's parameters, optimizer state and training state onto every rank */
+int dist_share_state(run_t *r);
+/* this rank's share of the batches (the replicas'), room for the step's losses, the gradient sum and
+ * backward's hook that starts its buckets as they are final */
+int dist_grad_init(run_t *r);
+/* wait for the sum (starting what the hook has not): the gradient buffer is then the ranks' sum */
+int dist_grad_sum(run_t *r);
+/* the step's mean loss from every rank's parts' losses (r->losses, micro-batch by micro-batch; added in
+ * part order, as one process would), exchanged with this rank's stop request: r->stop_agreed is any rank's */
+int dist_step_loss(run_t *r, int stop_signal, double *loss);
+void dist_free(run_t *r);
 
 /* ---- run_report.c: what the run prints */
 void run_banner(run_t *r, bool dry_run);

@@ -1,0 +1,162 @@
+/* trainer_dist.c - what vit-train does differently as one rank of a data-parallel run (mpirun -n R):
+ * the start-up checks (the same resolved config and the same build on every rank), the threads per rank,
+ * rank 0's state (a new run's, a resumed or fine-tuned one's) sent to the others, the gradient sum over the
+ * ranks started bucket by bucket while backward runs, and the per-step exchange of the parts' losses and
+ * of a stop request. Alone (one rank) every function here is a no-op or a copy. */
+#include "trainer_internal.h"
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* the compute threads of this rank: the config's, else the host's cores over its ranks */
+static int rank_threads(const run_t *r)
+{
+    const vt_dist *d = r->d;
+    if (r->cfg.threads > 0 || d->size == 1) return r->cfg.threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);   /* the host's cores shared by its ranks */
+    long t = cores / (d->local_size > 0 ? d->local_size : 1);
+    return t < 1 ? 1 : (int)t;
+}
+
+int dist_start(run_t *r, const char *cfg_text)
+{
+    const vt_dist *d = r->d;
+    const int threads = rank_threads(r);
+    if (threads > 0) vt_set_threads(threads);
+    if (d->size == 1) return VT_OK;
+    char id[128];
+    vt_dist_build_id(id, sizeof id);
+    if (vt_dist_same_text(d, "build (vit-train's executable)", id) != VT_OK ||
+        vt_dist_same_text(d, "resolved config (--config with --set, --seed, --threads, --init)", cfg_text) != VT_OK) {
+        r->shared_failure = true;
+        return vt_err_prefix("refused: ");
+    }
+    return VT_OK;
+}
+
+int dist_share_state(run_t *r)
+{
+    const vt_dist *d = r->d;
+    if (d->size == 1) return VT_OK;
+    vt_paramset *ps = &r->model.params;
+    int rc = vt_dist_bcast(d, ps->data, sizeof(float) * (size_t)ps->numel);
+    if (rc == VT_OK && r->opt.m) rc = vt_dist_bcast(d, r->opt.m, sizeof(float) * (size_t)r->opt.n);
+    if (rc == VT_OK && r->opt.v) rc = vt_dist_bcast(d, r->opt.v, sizeof(float) * (size_t)r->opt.n);
+    if (rc == VT_OK) rc = vt_dist_bcast(d, &r->opt.step, sizeof r->opt.step);
+    float *ema = r->st.ema;   /* this rank's buffer: the pointer is not rank 0's to send */
+    if (rc == VT_OK) rc = vt_dist_bcast(d, &r->st, sizeof r->st);
+    r->st.ema = ema;
+    if (rc == VT_OK && ema && r->st.ema_loaded) rc = vt_dist_bcast(d, ema, sizeof(float) * (size_t)ps->numel);
+    return rc == VT_OK ? VT_OK : vt_err_prefix("sending rank 0's state: ");
+}
+
+/* after backward passed node i: the parameters every remaining node leaves alone are final; the buckets
+ * wholly inside them start (parameters lie in the flat buffer in the order the forward reads them, so
+ * backward finishes them from the end) */
+static void after_node(vt_graph *g, int i, void *ctx)
+{
+    run_t *r = ctx;
+    const vt_paramset *ps = &r->model.params;
+    if (i == g->nnodes - 1) {   /* a new backward: where each parameter is first read on this tape */
+        for (int k = 0; k < ps->count; k++) r->first_use[k] = INT_MAX;
+        for (int j = 0; j < g->nnodes; j++)
+            for (int a = 0; a < g->nodes[j].nin; a++) {
+                const vt_var *v = g->nodes[j].in[a];
+                if (v >= ps->vars && v < ps->vars + ps->count && r->first_use[v - ps->vars] > j)
+                    r->first_use[v - ps->vars] = j;
+            }
+        r->final_from = ps->count;
+    }
+    while (r->final_from > 0 && r->first_use[r->final_from - 1] >= i) r->final_from--;
+    const int64_t from = r->final_from < ps->count ? ps->info[r->final_from].offset : ps->numel;
+    if (r->sum_status == VT_OK) r->sum_status = vt_dist_sum_start_suffix(&r->sum, from);
+    if (r->sum_status == VT_OK) r->sum_status = vt_dist_sum_progress(&r->sum);
+    if (r->sum_status != VT_OK) snprintf(r->sum_err, sizeof r->sum_err, "%s", vt_errmsg());
+}
+
+int dist_grad_init(run_t *r)
+{
+    const vt_dist *d = r->d;
+    const vt_config *c = &r->cfg;
+    const int R = d->size, n = r->rep.n;
+    if (vt_vit_replicas_set_share(&r->rep, d->rank * n, R * n) != VT_OK) return VT_ERR;
+    /* the parts' losses of a step: this rank's, every rank's, one micro-batch's in part order */
+    const size_t nl = (size_t)c->accum_steps * (size_t)n;
+    if (!(r->losses = malloc(sizeof(double) * (nl * (size_t)(R + 1) + (size_t)(R * n)))))
+        return vt_err("out of memory");
+    if (R == 1) return VT_OK;
+    vt_paramset *ps = &r->model.params;
+    /* buckets of 2 MB (at most VT_DIST_MAX_BUCKETS): small enough to start early in backward */
+    int64_t bucket = (int64_t)1 << 19;
+    while (ps->numel / bucket >= VT_DIST_MAX_BUCKETS) bucket *= 2;
+    if (vt_dist_sum_init(&r->sum, d, ps->grad, ps->numel, bucket) != VT_OK) return VT_ERR;
+    r->have_sum = true;
+    r->sum.from_end = true;
+    if (r->rep.n > 1) return VT_OK;   /* replicas add their gradients after backward: the sum starts then */
+    r->first_use = malloc(sizeof(int) * (size_t)(ps->count > 0 ? ps->count : 1));
+    if (!r->first_use) return vt_err("out of memory for %d parameters", ps->count);
+    r->rep.graphs[0].after_node = after_node;
+    r->rep.graphs[0].after_node_ctx = r;
+    return VT_OK;
+}
+
+int dist_grad_sum(run_t *r)
+{
+    if (!r->have_sum) return VT_OK;
+    double t0 = vt_now();
+    int rc = r->sum_status;
+    if (rc != VT_OK) rc = vt_err("%s", r->sum_err);
+    r->sum_status = VT_OK;
+    if (rc == VT_OK) rc = vt_dist_sum_wait(&r->sum);
+    r->comm_wait += vt_now() - t0;
+    return rc == VT_OK ? VT_OK : vt_err_prefix("gradient sum over the ranks: ");
+}
+
+static int step_exchange(run_t *r, const double *mine, int n, double *all, int *stop)
+{
+    const vt_dist *d = r->d;
+    double *buf = malloc(sizeof(double) * (size_t)(n + 1) * (size_t)(d->size + 1)), *got = buf + n + 1;
+    if (!buf) return vt_err("out of memory for the step's losses");
+    memcpy(buf, mine, sizeof(double) * (size_t)n);
+    buf[n] = *stop;
+    int rc = vt_dist_allgather(d, buf, sizeof(double) * (size_t)(n + 1), got);
+    for (int q = 0; rc == VT_OK && q < d->size; q++) {
+        memcpy(all + (size_t)q * n, got + (size_t)q * (n + 1), sizeof(double) * (size_t)n);
+        if (got[(size_t)q * (n + 1) + n] != 0 && *stop == 0) *stop = (int)got[(size_t)q * (n + 1) + n];
+    }
+    free(buf);
+    return rc;
+}
+
+int dist_step_loss(run_t *r, int stop_signal, double *loss)
+{
+    const vt_config *c = &r->cfg;
+    const int A = c->accum_steps, n = r->rep.n, R = r->d->size;
+    double *mine = r->losses, *all = mine + (size_t)A * n, *parts = all + (size_t)R * A * n;
+    r->stop_agreed = R > 1 ? stop_signal : 0;
+    if (step_exchange(r, mine, A * n, all, &r->stop_agreed) != VT_OK) return VT_ERR;
+    *loss = 0;
+    for (int k = 0; k < A; k++) {   /* micro-batch k's parts: rank q's part i is part q n + i */
+        for (int j = 0; j < R * n; j++) parts[j] = all[(size_t)(j / n) * A * n + (size_t)k * n + j % n];
+        const double l = vt_batch_loss(parts, R * n, c->batch_size);
+        if (!isfinite(l)) {
+            r->shared_failure = true;
+            return vt_err("loss is %s at step %lld (epoch %lld): stopping; %s", isnan(l) ? "nan" : "infinite",
+                          (long long)r->st.step + 1, (long long)r->st.epoch + 1, run_dir_kept(r));
+        }
+        *loss += l / A;
+    }
+    return VT_OK;
+}
+
+void dist_free(run_t *r)
+{
+    free(r->losses);
+    r->losses = NULL;
+    if (r->have_sum) vt_dist_sum_free(&r->sum);
+    r->have_sum = false;
+    free(r->first_use);
+    r->first_use = NULL;
+}

@@ -1,0 +1,171 @@
+/* test_train_mpi.c - vit-train as ranks of a data-parallel run (mpirun on localhost, --oversubscribe):
+ * 2 ranks x 1 replica train bitwise as 1 process x 2 replicas, 2 x 2 as 1 x 4 (metrics.csv losses and the
+ * final checkpoint's weights and optimizer state); a run stopped under one rank count and resumed under
+ * another is the same run; a bad sample on rank 1 alone, and ranks whose configs differ, stop every rank
+ * with a message naming the rank and its host; kill -9 of a rank, then --resume auto, finishes the run. */
+#include "testutil.h"
+#include "train_fixtures.h"
+#include "train/train.h"
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { STEPS = 12 };
+
+/* vit-train with args, alone (ranks 0) or under mpirun -n ranks; the output appended to log */
+static int train(int ranks, const char *const *args, const char *log)
+{
+    if (ranks == 0) return run(args, log);
+    const char *bin = getenv("VIT_TRAIN_BIN");
+    ck_assert_ptr_nonnull(bin);
+    char n[8];
+    snprintf(n, sizeof n, "%d", ranks);
+    const char *argv[48];
+    join_args(argv, 48, (const char *[]){"-n", n, "--oversubscribe", "--bind-to", "none", bin, NULL}, args);
+    return run_tool("VIT_MPIRUN", argv, log);
+}
+
+/* the test config's run of STEPS steps with `replicas` replicas and `threads` threads per process into out */
+static int layout_run(int ranks, int replicas, const char *out, const char *const *extra, const char *log)
+{
+    char cfg[512], rep[64], th[16];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(rep, sizeof rep, "train.replicas=%d", replicas);
+    snprintf(th, sizeof th, "%d", replicas);   /* a replica per thread: every part runs single-threaded */
+    const char *argv[40];
+    join_args(argv, 40,
+              (const char *[]){"--config", cfg, "--out", out, "--threads", th, "--set", rep, "--set", "train.max_steps=12",
+                               "--set", "train.eval_every_steps=6", "--set", "checkpoint.every_steps=4", NULL},
+              extra);
+    return train(ranks, argv, log);
+}
+
+static void assert_same_run(const char *a, const char *b)
+{
+    char *ma = metrics_without_speed(a), *mb = metrics_without_speed(b);
+    ck_assert_msg(strcmp(ma, mb) == 0, "metrics differ:\n%s\n---\n%s", ma, mb);
+    ck_assert_msg(strstr(ma, ",12,") || strstr(ma, "\n12,"), "no row of step 12:\n%s", ma);
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/ckpt-%09d.h5", a, STEPS);
+    snprintf(pb, sizeof pb, "%s/ckpt-%09d.h5", b, STEPS);
+    assert_same_weights(pa, pb);
+    free(ma);
+    free(mb);
+}
+
+static void path_in(char *p, size_t n, const char *name) { snprintf(p, n, "%s/%s", dir, name); }
+
+/* 1 x 2 = 2 x 1 and 1 x 4 = 2 x 2, bitwise; the same layout twice the same; the banner of a rank run */
+START_TEST(layouts_agree_bitwise)
+{
+    char a[512], b[512], c[512], d[512], log[512];
+    path_in(log, sizeof log, "layouts.txt");
+    path_in(a, sizeof a, "L1x2"), path_in(b, sizeof b, "L2x1"), path_in(c, sizeof c, "L1x4"), path_in(d, sizeof d, "L2x2");
+    ck_assert_int_eq(layout_run(0, 2, a, NULL, log), 0);
+    ck_assert_msg(layout_run(2, 1, b, NULL, log) == 0, "%s", tail(read_log(log)));
+    char *text = read_log(log);
+    ck_assert_msg(strstr(text, "data parallel: 2 ranks on 1 host, 1 thread and 1 replica per rank (each batch in 2 parts)"),
+                  "%s", tail(text));
+    assert_same_run(a, b);
+    ck_assert_int_eq(layout_run(0, 4, c, NULL, log), 0);
+    ck_assert_msg(layout_run(2, 2, d, NULL, log) == 0, "%s", tail(read_log(log)));
+    assert_same_run(c, d);
+}
+END_TEST
+
+/* stopped with 2 ranks, resumed alone, and the other way round: the straight run's result */
+START_TEST(resume_on_another_rank_count)
+{
+    char a[512], b[512], c[512], log[512];
+    path_in(log, sizeof log, "resume.txt");
+    path_in(a, sizeof a, "R1x2"), path_in(b, sizeof b, "R2to1"), path_in(c, sizeof c, "R1to2");
+    ck_assert_int_eq(layout_run(0, 2, a, NULL, log), 0);
+    const char *stop[] = {"--stop-after", "5", NULL}, *resume[] = {"--resume", "auto", NULL};
+    ck_assert_msg(layout_run(2, 1, b, stop, log) == 130, "%s", tail(read_log(log)));
+    ck_assert_int_eq(layout_run(0, 2, b, resume, log), 0);
+    assert_same_run(a, b);
+    ck_assert_int_eq(layout_run(0, 2, c, stop, log), 130);
+    ck_assert_msg(layout_run(2, 1, c, resume, log) == 0, "%s", tail(read_log(log)));
+    assert_same_run(a, c);
+}
+END_TEST
+
+/* a PNG whose header is whole and whose pixels are cut off: the folder opens, reading the image fails */
+static void write_cut_png(const char *path)
+{
+    write_class_png(path, 8, 8, 3, 1);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(truncate(path, st.st_size - 20), 0);   /* IEND (12 bytes) and the end of IDAT */
+}
+
+/* an image folder whose evaluation split has a broken image in the part of every batch rank 1 reads:
+ * rank 1 stops the run naming itself, its host and the file; rank 0 does not wait for it forever */
+START_TEST(bad_sample_on_rank_1)
+{
+    char root[512], p[700], cfg[512], set_path[800], log[512], out[512];
+    path_in(root, sizeof root, "folder");
+    const char *splits[] = {"train", "val"};
+    for (int s = 0; s < 2; s++)
+        for (int cls = 0; cls < 4; cls++) {
+            snprintf(p, sizeof p, "%s/%s/c%d", root, splits[s], cls);
+            ck_assert_int_eq(system((snprintf(set_path, sizeof set_path, "mkdir -p '%s'", p), set_path)), 0);
+            for (int i = 0; i < (s == 0 ? 8 : 2); i++) {
+                snprintf(p, sizeof p, "%s/%s/c%d/img%02d.png", root, splits[s], cls, i);
+                write_class_png(p, 8, 8, cls, cls * 10 + i);
+            }
+        }
+    snprintf(p, sizeof p, "%s/val/c3/img01.png", root);   /* the 8th of 8: rank 1's half of the batch */
+    write_cut_png(p);
+    path_in(cfg, sizeof cfg, "a.ini");
+    path_in(log, sizeof log, "bad_sample.txt");
+    path_in(out, sizeof out, "BAD");
+    snprintf(set_path, sizeof set_path, "data.path=%s", root);
+    const char *argv[] = {"--config", cfg, "--out", out, "--threads", "1", "--set", set_path, "--set", "data.eval_batch_size=8",
+                          "--set", "train.max_steps=6", "--set", "train.eval_every_steps=1", NULL};
+    ck_assert_int_ne(train(2, argv, log), 0);
+    char *text = read_log(log);
+    ck_assert_msg(strstr(text, "vit-train: rank 1 of 2 (host ") && strstr(text, "c3/img01.png"), "%s", tail(text));
+    ck_assert_msg(!strstr(text, "rank 0 of 2"), "%s", tail(text));
+}
+END_TEST
+
+/* two ranks started with different --set values (mpirun's a : b form) are refused before anything is written */
+START_TEST(configs_differing_between_ranks_refused)
+{
+    char cfg[512], log[512], out[512];
+    path_in(cfg, sizeof cfg, "a.ini");
+    path_in(log, sizeof log, "differ.txt");
+    path_in(out, sizeof out, "DIFFER");
+    const char *bin = getenv("VIT_TRAIN_BIN");
+    const char *argv[] = {"-n", "1", "--oversubscribe", "--bind-to", "none", bin, "--config", cfg, "--out", out, "--threads",
+                          "1", ":", "-n", "1", bin, "--config", cfg, "--out", out, "--threads", "1", "--set",
+                          "optim.lr=2e-3", NULL};
+    ck_assert_int_eq(run_tool("VIT_MPIRUN", argv, log), 1);
+    char *text = read_log(log);
+    ck_assert_msg(strstr(text, "refused: rank 1 of 2 (host ") && strstr(text, "lr = 0.002") &&
+                      strstr(text, "resolved config"),
+                  "%s", tail(text));
+    struct stat st;
+    ck_assert_msg(stat(out, &st) != 0, "%s was created", out);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("train_mpi");
+    TCase *tc = tcase_create("ranks");
+    tcase_set_timeout(tc, 300);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, layouts_agree_bitwise);
+    tcase_add_test(tc, resume_on_another_rank_count);
+    tcase_add_test(tc, bad_sample_on_rank_1);
+    tcase_add_test(tc, configs_differing_between_ranks_refused);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
