@@ -877,9 +877,9 @@ START_TEST(bad_heldout_image_keeps_the_step)
 }
 END_TEST
 
-/* the model half of the DeiT recipe on: stochastic depth (its draws a function of seed, step, image and block),
- * LayerScale, register tokens with the position embedding over the patches only, on two replicas; a stopped and
- * resumed run ends bitwise like a straight one */
+/* the whole DeiT recipe on: the model half (stochastic depth, its draws a function of seed, step, image and block;
+ * LayerScale; register tokens with the position embedding over the patches only) with the data half (mixup, cutmix,
+ * RandAugment, EMA), accumulation and two replicas; a stopped and resumed run ends bitwise like a straight one */
 START_TEST(deit_model_resume_is_exact)
 {
     char cfg[512], outA[512], outB[512], log[512];
@@ -890,10 +890,13 @@ START_TEST(deit_model_resume_is_exact)
     assert_stop_resume_exact(cfg, outA, outB, log,
                              (const char *[]){"--set", "train.replicas=2", "--set", "model.drop_path_rate=0.3", "--set",
                                               "model.init_values=0.1", "--set", "model.reg_tokens=2", "--set",
-                                              "model.no_embed_class=true", "--threads", "2", NULL});
+                                              "model.no_embed_class=true", "--set", "data.mixup_alpha=0.8", "--set",
+                                              "data.cutmix_alpha=1.0", "--set", "data.randaugment=m9-n2", "--set",
+                                              "train.ema_decay=0.9", "--set", "optim.accum_steps=2", "--set",
+                                              "train.epochs=6", "--threads", "2", NULL});
     const char *text = read_log(log);
     ck_assert_msg(strstr(text, "stochastic depth 0.3 (last block)") && strstr(text, "LayerScale (init 0.1)") &&
-                      strstr(text, "2 register tokens"),
+                      strstr(text, "2 register tokens") && strstr(text, "recipe: mixup 0.8 cutmix 1"),
                   "banner without stochastic depth and LayerScale:\n%s", text);
 }
 END_TEST
