@@ -299,7 +299,7 @@ START_TEST(tool_info_classes_and_eval_weight_files)
     expect_tool(&t, 1, "model.safetensors: a safetensors weight file", "not a vit checkpoint", "ckpt-<step>.h5",
                 "--init", NULL);
     snprintf(p, sizeof p, "%s/model.npz", dir);
-    write_file(p, "PK\3\4 not much of a zip", 24, false);
+    write_file(p, "PK\3\4 not much of a zip", 22, false);   /* its 22 bytes (24 read past the literal: ASan) */
     run_tool(&t, 0, "tools/vit-eval", "--checkpoint", p, NULL);
     expect_tool(&t, 1, "model.npz: a zip archive", "not a vit checkpoint", NULL);
     snprintf(p, sizeof p, "%s/other.bin", dir);

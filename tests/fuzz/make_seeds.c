@@ -157,6 +157,21 @@ static void weight_seeds(void)
     put("safetensors", "fc-norm", b, n);
     free(b);
     vt_vit_free(&m);
+    /* LayerScale gammas, register tokens and a position embedding over the patch tokens only (DeiT-III's names) */
+    vt_vit_config c;
+    vt_fuzz_small_config(&c);
+    c.init_values = 1e-6;
+    c.reg_tokens = 2;
+    c.no_embed_class = true;
+    vt_rng r;
+    vt_rng_seed(&r, 2);
+    if (vt_vit_init(&m, &c) != VT_OK) exit(1);
+    vt_vit_init_weights(&m, &r);
+    if (vt_vit_save_safetensors(&m, p) != VT_OK) exit(1);
+    b = slurp(p, &n);
+    put("safetensors", "deit3-reg", b, n);
+    free(b);
+    vt_vit_free(&m);
     const char *tiny = "{\"__metadata__\":{\"format\":\"pt\"},\"cls_token\":{\"dtype\":\"F16\",\"shape\":[1,1,2],"
                        "\"data_offsets\":[0,4]},\"x\":{\"dtype\":\"BF16\",\"shape\":[],\"data_offsets\":[4,6]}}";
     uint8_t t[512];
