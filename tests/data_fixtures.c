@@ -1,10 +1,11 @@
 /* data_fixtures.c - files the data and tools tests write (IDX, text, small HDF5) and check, and their
- * temporary folders; shared by test_data and test_tools */
+ * temporary folders; shared by test_data, test_tools, test_integrity and test_train */
 #include "data_fixtures.h"
 #include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <hdf5.h>
 #include <zlib.h>
 
 void fx_tempdir(char *dir, size_t n, const char *name)
@@ -106,4 +107,27 @@ void write_noise_idx(const char *folder, uint64_t seed)
     snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", folder);
     write_file(p, lb, sizeof lb, false);
     free(im);
+}
+
+/* checkpoint ck's /model tensors rewritten as the writer before the checksums did: contiguous, no filter
+ * (the values of m, the model it holds) */
+void fx_strip_checksums(const char *ck, const vt_vit *m)
+{
+    hid_t f = H5Fopen(ck, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert(f >= 0);
+    for (int i = 0; i < m->params.count; i++) {
+        const vt_param_info *pi = &m->params.info[i];
+        char name[512];
+        snprintf(name, sizeof name, "/model/%s", pi->name);
+        hsize_t dims[8];
+        for (int k = 0; k < pi->ndim; k++) dims[k] = (hsize_t)pi->shape[k];
+        ck_assert(H5Ldelete(f, name, H5P_DEFAULT) >= 0);
+        hid_t s = H5Screate_simple(pi->ndim, dims, NULL);
+        hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        ck_assert(d >= 0);
+        ck_assert(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->params.data + pi->offset) >= 0);
+        H5Dclose(d);
+        H5Sclose(s);
+    }
+    H5Fclose(f);
 }

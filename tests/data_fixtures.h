@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "nn/nn.h"
 
 /* a new folder /tmp/<name>_XXXXXX in dir; fx_remove deletes it and all it holds */
 void fx_tempdir(char *dir, size_t n, const char *name);
@@ -21,5 +22,7 @@ void write_small_h5(const char *path, bool dataset);
 /* train-images/labels IDX files in folder: 3000 noise images of 12x20 (about 700 KB, noise does not
  * deflate), labels 0..9 */
 void write_noise_idx(const char *folder, uint64_t seed);
+/* checkpoint ck's /model tensors rewritten contiguous and unfiltered, as before the checksums (m: its model) */
+void fx_strip_checksums(const char *ck, const vt_vit *m);
 
 #endif

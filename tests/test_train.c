@@ -2,6 +2,7 @@
  * (after --stop-after and after kill -9), metrics without duplicates, fine-tuning at a higher
  * resolution from a checkpoint, refusal of bad checkpoints and bad command lines. */
 #include "testutil.h"
+#include "data_fixtures.h"
 #include "train_fixtures.h"
 #include "train/train.h"
 #include <dirent.h>
@@ -740,6 +741,44 @@ START_TEST(refused_start_leaves_nothing)
 }
 END_TEST
 
+/* a resume from a checkpoint written before the checksums says once that its tensors are unverified; one
+ * from a checksummed checkpoint says nothing of the kind */
+START_TEST(resume_unchecked_checkpoint_notes_it)
+{
+    char cfg[512], log[512], out[512], ck[700];
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(out, sizeof out, "%s/OLD", dir);
+    snprintf(log, sizeof log, "%s/old1.txt", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--set", "train.max_steps=6", NULL}, log), 0);
+    snprintf(ck, sizeof ck, "%s/ckpt-000000006.h5", out);
+    vt_vit_config mc;
+    vt_vit m;
+    ck_assert_int_eq(vt_ckpt_model_config(ck, &mc), VT_OK);
+    ck_assert_int_eq(vt_vit_init(&m, &mc), VT_OK);
+    ck_assert_int_eq(vt_ckpt_load(ck, &m, NULL, NULL, NULL), VT_OK);
+    snprintf(log, sizeof log, "%s/old2.txt", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", "auto", "--set", "train.max_steps=9",
+                                          NULL},
+                         log),
+                     0);
+    ck_assert_msg(!strstr(read_log(log), "unverified"), "%s", tail(read_log(log)));
+    char ck9[700];
+    snprintf(ck9, sizeof ck9, "%s/ckpt-000000009.h5", out);
+    ck_assert_int_eq(unlink(ck9), 0);
+    fx_strip_checksums(ck, &m);
+    vt_vit_free(&m);
+    snprintf(log, sizeof log, "%s/old3.txt", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--resume", "auto", "--set", "train.max_steps=9",
+                                          NULL},
+                         log),
+                     0);
+    const char *text = read_log(log);
+    ck_assert_msg(strstr(text, "ckpt-000000006.h5 was written without checksums") && strstr(text, "unverified") &&
+                      strstr(text, "resumed from"),
+                  "%s", tail(text));
+}
+END_TEST
+
 /* an image folder with one undecodable file: [data] bad_images = refuse (the default) stops with the
  * file's name, skip trains and says how many were left out; the decode size follows decode_size, or the
  * auto rule (mixed sizes: the model's 8 / 0.875 = 9) */
@@ -924,6 +963,7 @@ int main(void)
     tcase_add_test(tf, image_folder_bad_images);
     tcase_add_test(tf, bad_heldout_image_keeps_the_step);
     tcase_add_test(tf, refused_start_leaves_nothing);
+    tcase_add_test(tf, resume_unchecked_checkpoint_notes_it);
     suite_add_tcase(s, tf);
     return tu_run(s);
 }
