@@ -8,6 +8,7 @@
 # tests/fuzz/regressions/<target>/, which the normal test suite replays. Logs: build-fuzz/logs/<target>.log.
 # FUZZ_TIMEOUT=N (seconds, default 1) is the hang limit; libFuzzer measures it on the wall clock, so on a
 # loaded machine at nice 19 a larger one avoids false hangs (recheck the slowest inputs' time then).
+# FUZZ_RUNS=N stops a target after N executions (issue 20's bar: 10,000,000, or SECONDS = 3600).
 # Needs clang and libfuzzer-14-dev (installed here when missing; the normal build never needs them).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +46,7 @@ for t in $TARGETS; do
     mkdir -p "build-fuzz/corpus/$t" "build-fuzz/crashes/$t"
     dirs=("build-fuzz/corpus/$t" "tests/fuzz/corpus/$t")
     [ -d "tests/fuzz/regressions/$t" ] && dirs+=("tests/fuzz/regressions/$t")
-    nice -n 19 "$exe" "${dirs[@]}" -dict="$dict" -max_total_time="$SECS" -timeout="${FUZZ_TIMEOUT:-1}" -rss_limit_mb=2048 \
+    nice -n 19 "$exe" "${dirs[@]}" -dict="$dict" -max_total_time="$SECS" -runs="${FUZZ_RUNS:--1}" -timeout="${FUZZ_TIMEOUT:-1}" -rss_limit_mb=2048 \
         -max_len=16384 -artifact_prefix="build-fuzz/crashes/$t/" -print_final_stats=1 >"build-fuzz/logs/$t.log" 2>&1
     rc=$?
     last=$(grep -E "^#[0-9]+" "build-fuzz/logs/$t.log" | tail -1)
@@ -55,7 +56,8 @@ for t in $TARGETS; do
         echo "$t: FAILED after ${runs:-?} executions: $(grep -m1 -E "ERROR|SUMMARY|fuzz $t" "build-fuzz/logs/$t.log")"
         ls build-fuzz/crashes/$t/ | sed "s|^|    build-fuzz/crashes/$t/|"
     else
-        echo "$t: ok, ${runs:-?} executions in ${SECS} s; last: $last"
+        secs=$(awk '/^Done [0-9]+ runs in/ {for (i = 1; i <= NF; i++) if ($i == "in") print $(i + 1)}' "build-fuzz/logs/$t.log" | tail -1)
+        echo "$t: ok, ${runs:-?} executions in ${secs:-$SECS} s; last: $last"
     fi
 done
 exit $failed
