@@ -1,7 +1,7 @@
 /* test_train_mpi.c - vit-train as ranks of a data-parallel run (mpirun on localhost, --oversubscribe):
- * 2 ranks x 1 replica train bitwise as 1 process x 2 replicas, 2 x 2 as 1 x 4 (metrics.csv losses and the
- * final checkpoint's weights and optimizer state); a run stopped under one rank count and resumed under
- * another is the same run; a bad sample on rank 1 alone, and ranks whose configs differ, stop every rank
+ * 2 ranks x 1 replica train bitwise as 1 process x 2 replicas (also with [train] shard_optimizer), 2 x 2 as
+ * 1 x 4 (metrics.csv losses and the final checkpoint's weights and optimizer state); a run stopped under one
+ * rank count and resumed under another is the same run (a sharded one's checkpoint holds the whole state); a bad sample on rank 1 alone, and ranks whose configs differ, stop every rank
  * with a message naming the rank and its host; kill -9 of a rank, then --resume auto, finishes the run. */
 #include "testutil.h"
 #include "train_fixtures.h"
@@ -72,6 +72,11 @@ START_TEST(layouts_agree_bitwise)
     ck_assert_msg(strstr(text, "data parallel: 2 ranks on 1 host, 1 thread and 1 replica per rank (each batch in 2 parts)"),
                   "%s", tail(text));
     assert_same_run(a, b);
+    char e[512];   /* ZeRO-1: each rank updates half the parameters with its half of the moments */
+    path_in(e, sizeof e, "L2x1shard");
+    const char *shard[] = {"--set", "train.shard_optimizer=true", NULL};
+    ck_assert_msg(layout_run(2, 1, e, shard, log) == 0, "%s", tail(read_log(log)));
+    assert_same_run(a, e);
     ck_assert_int_eq(layout_run(0, 4, c, NULL, log), 0);
     ck_assert_msg(layout_run(2, 2, d, NULL, log) == 0, "%s", tail(read_log(log)));
     assert_same_run(c, d);
@@ -92,6 +97,13 @@ START_TEST(resume_on_another_rank_count)
     ck_assert_int_eq(layout_run(0, 2, c, stop, log), 130);
     ck_assert_msg(layout_run(2, 1, c, resume, log) == 0, "%s", tail(read_log(log)));
     assert_same_run(a, c);
+    /* a sharded run's checkpoint holds the whole optimizer state: resumed alone, the same run */
+    char d[512];
+    path_in(d, sizeof d, "R2shardto1");
+    const char *stop_shard[] = {"--stop-after", "5", "--set", "train.shard_optimizer=true", NULL};
+    ck_assert_msg(layout_run(2, 1, d, stop_shard, log) == 130, "%s", tail(read_log(log)));
+    ck_assert_int_eq(layout_run(0, 2, d, resume, log), 0);
+    assert_same_run(a, d);
 }
 END_TEST
 

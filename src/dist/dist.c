@@ -1,5 +1,6 @@
 /* dist.c - ranks and the deterministic bucketed gradient sum (see dist.h); MPI when VIT_HAVE_MPI. */
 #include "dist.h"
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,60 @@ int vt_dist_same_text(const vt_dist *d, const char *what, const char *text)
     free(all);
     return rc;
 }
+
+void vt_dist_slice(const vt_dist *d, int64_t n, int64_t *lo, int64_t *hi)
+{
+    *lo = n * d->rank / d->size;
+    *hi = n * (d->rank + 1) / d->size;
+}
+
+#ifdef VIT_HAVE_MPI
+/* counts and displacements of the ranks' slices of n floats (a malloc'd pair of arrays) */
+static int *slice_counts(const vt_dist *d, int64_t n)
+{
+    if (n > INT_MAX) return NULL;
+    int *c = malloc(sizeof(int) * 2 * (size_t)d->size);
+    for (int j = 0; c && j < d->size; j++) {
+        c[d->size + j] = (int)(n * j / d->size);
+        c[j] = (int)(n * (j + 1) / d->size) - c[d->size + j];
+    }
+    return c;
+}
+#endif
+
+/* op 0 scatter, 1 gather, 2 all-gather in place */
+static int slice_op(const vt_dist *d, int op, const float *src, float *dst, int64_t n)
+{
+    int64_t lo, hi;
+    vt_dist_slice(d, n, &lo, &hi);
+    if (d->size == 1) {
+        if (op != 2 && src != dst) memmove(dst, src, sizeof(float) * (size_t)n);
+        return VT_OK;
+    }
+#ifdef VIT_HAVE_MPI
+    int *c = slice_counts(d, n), rc;
+    if (!c) return vt_err("dist: slices of %lld floats (at most %d: MPI counts are int)", (long long)n, INT_MAX);
+    const int mine = (int)(hi - lo);
+    if (op == 0) rc = MPI_Scatterv(src, c, c + d->size, MPI_FLOAT, dst, mine, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    else if (op == 1) rc = MPI_Gatherv(src, mine, MPI_FLOAT, dst, c, c + d->size, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    else rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, dst, c, c + d->size, MPI_FLOAT, MPI_COMM_WORLD);
+    free(c);
+    return rc == MPI_SUCCESS ? VT_OK : mpi_err(op == 0 ? "MPI_Scatterv" : op == 1 ? "MPI_Gatherv" : "MPI_Allgatherv", rc);
+#else
+    (void)src, (void)dst;
+    return vt_err("dist: %d ranks in a build without MPI", d->size);
+#endif
+}
+
+int vt_dist_scatter_slices(const vt_dist *d, const float *whole, float *mine, int64_t n)
+{
+    return slice_op(d, 0, whole, mine, n);
+}
+int vt_dist_gather_slices(const vt_dist *d, const float *mine, float *whole, int64_t n)
+{
+    return slice_op(d, 1, mine, whole, n);
+}
+int vt_dist_allgather_slices(const vt_dist *d, float *buf, int64_t n) { return slice_op(d, 2, buf, buf, n); }
 
 void vt_dist_build_id(char *buf, size_t n)
 {

@@ -49,6 +49,13 @@ int vt_dist_bcast(const vt_dist *d, void *buf, size_t bytes);
 /* VT_OK when every rank's text equals rank 0's; else VT_ERR on every rank, the message naming the first
  * rank that differs, its host and the first line that differs ("what" says what the text is) */
 int vt_dist_same_text(const vt_dist *d, const char *what, const char *text);
+/* Rank j's slice of n floats: [n j / size, n (j + 1) / size) (vt_dist_slice gives this rank's). Rank 0's
+ * whole buffer's slices to every rank (mine: this rank's slice), every rank's slice to rank 0's whole
+ * buffer, and every rank's slice of buf (in place) to every rank. */
+void vt_dist_slice(const vt_dist *d, int64_t n, int64_t *lo, int64_t *hi);
+int vt_dist_scatter_slices(const vt_dist *d, const float *whole, float *mine, int64_t n);
+int vt_dist_gather_slices(const vt_dist *d, const float *mine, float *whole, int64_t n);
+int vt_dist_allgather_slices(const vt_dist *d, float *buf, int64_t n);
 /* a hash of this program's executable file (/proc/self/exe), "" if unreadable: ranks running another
  * build are refused by comparing it (vt_dist_same_text) */
 void vt_dist_build_id(char *buf, size_t n);

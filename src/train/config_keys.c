@@ -127,6 +127,9 @@ static const vt_cfg_key keys[] = {
     {"train", "log_every_steps", VT_CFG_INT, F(log_every_steps), "50", 1, 1 << 30, NULL, false, "metrics.csv row and progress line period"},
     {"train", "recompute_attention", VT_CFG_BOOL, F(recompute_attention), "false", 0, 0, NULL, false,
      "keep 2 floats per attention row instead of the T x T probabilities; backward recomputes them (bitwise the same, one more GEMM per head): less memory for long sequences"},
+    {"train", "shard_optimizer", VT_CFG_BOOL, F(shard_optimizer), "false", 0, 0, NULL, false,
+     "data-parallel runs (mpirun): each rank keeps and updates the optimizer moments of 1/ranks of the parameters, "
+     "then the ranks gather the updated parameters (ZeRO stage 1; the same weights, checkpoints hold the whole state)"},
     {"train", "replicas", VT_CFG_INT, F(replicas), "1", 1, 256, NULL, false,
      "data-parallel replicas: each batch is cut into this many parts that run forward and backward side by side, one thread each, gradients summed (for small models whose kernels are too short to share among threads; 1: every kernel uses all threads)"},
     {"train", "eval_every_steps", VT_CFG_INT, F(eval_every_steps), "0", 0, 1 << 30, NULL, false, "evaluate every N steps (0: every epoch)"},

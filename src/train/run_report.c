@@ -73,6 +73,10 @@ void run_banner(run_t *r, bool dry_run)
                 r->d->size, r->d->nhosts, r->d->nhosts == 1 ? "" : "s", vt_get_threads(), vt_get_threads() == 1 ? "" : "s",
                 r->rep.n, r->rep.n == 1 ? "" : "s", r->rep.parts, bytes / 1e6, r->sum.nb, r->sum.nb == 1 ? "" : "s",
                 r->rep.n == 1 ? "started while backward runs" : "after the replicas' sum");
+        if (r->sharded)
+            fprintf(out, "optimizer state sharded (ZeRO-1): this rank keeps the moments of %lld of %lld parameters "
+                         "(%.1f MB)\n", (long long)r->opt.n, (long long)r->model.params.numel,
+                    (r->opt.v ? 8.0 : 4.0) * (double)r->opt.n / 1e6);
     }
     banner_unused(r);
     vt_data_warn_skipped(out, "", r->train_ds, "training data");

@@ -109,6 +109,7 @@ typedef struct {
     bool nesterov, scale_lr;
     int accum_steps;
     bool recompute_attention;
+    bool shard_optimizer;     /* [train] ZeRO-1 over the ranks */
     char no_weight_decay[VT_STR];
     /* [schedule] */
     char schedule[16];

@@ -256,8 +256,7 @@ static int train_step(run_t *r, step_result *s)
     }
     s->lr = vt_lr_at(&r->sched, r->st.step);
     /* clipping folded into the update: the same products as scaling the gradients first */
-    vt_optim_step_scaled(&r->opt, r->model.params.data, r->model.params.grad, s->lr,
-                         vt_clip_coef(s->gnorm, c->clip_grad_norm));
+    if (dist_optim_step(r, s->lr, vt_clip_coef(s->gnorm, c->clip_grad_norm)) != VT_OK) return VT_ERR;
     r->st.step++;
     recipe_ema_update(r);
     r->st.batch_in_epoch += c->accum_steps;
@@ -322,9 +321,9 @@ static int maybe_checkpoint(run_t *r, bool epoch_end, bool last_or_stop, bool be
 {
     const vt_config *c = &r->cfg;
     if (!(last_or_stop || better || (c->every_steps > 0 ? r->st.step % c->every_steps == 0 : epoch_end))) return VT_OK;
-    if (!r->writes) return VT_OK;   /* rank 0 writes */
     char path[4200];
-    if (run_dir_checkpoint(r, path, sizeof path, better) != VT_OK) return VT_ERR;
+    if (dist_checkpoint(r, path, sizeof path, better) != VT_OK) return VT_ERR;
+    if (!r->writes) return VT_OK;   /* rank 0 writes */
     if (r->tty) fputc('\n', r->out);
     fprintf(r->out, "checkpoint %s%s\n", path, better ? " (best so far)" : "");
     return VT_OK;

@@ -36,15 +36,47 @@ int dist_start(run_t *r, const char *cfg_text)
     return VT_OK;
 }
 
+/* [train] shard_optimizer: the optimizer of this rank's slice [lo, hi) of the parameters (the whole one's
+ * segments cut to it), its moments rank 0's slice of the whole one's; the whole one is freed (its moments,
+ * calloc'd and never written on the other ranks, took no memory there) */
+static int shard_optimizer(run_t *r)
+{
+    const vt_dist *d = r->d;
+    vt_optim *w = &r->opt, sh;
+    int64_t lo, hi;
+    vt_dist_slice(d, w->n, &lo, &hi);
+    if (vt_optim_init(&sh, &w->cfg, hi - lo) != VT_OK) return VT_ERR;
+    int rc = VT_OK, added = 0;
+    for (int k = 0; k < w->nseg && rc == VT_OK; k++) {
+        const vt_optim_segment *g = &w->seg[k];
+        const int64_t a = g->offset > lo ? g->offset : lo, b = g->offset + g->len < hi ? g->offset + g->len : hi;
+        if (a < b) rc = vt_optim_add_segment_scaled(&sh, a - lo, b - a, g->decay, g->lr_scale), added++;
+    }
+    if (rc == VT_OK && w->nseg > 0 && added == 0) rc = vt_optim_add_segment(&sh, 0, 0, false);   /* all frozen */
+    if (rc == VT_OK) rc = vt_dist_scatter_slices(d, w->m, sh.m, w->n);
+    if (rc == VT_OK && w->v) rc = vt_dist_scatter_slices(d, w->v, sh.v, w->n);
+    sh.step = w->step;
+    if (rc != VT_OK) {
+        vt_optim_free(&sh);
+        return VT_ERR;
+    }
+    vt_optim_free(w);
+    *w = sh;
+    r->shard_lo = lo;
+    r->sharded = true;
+    return VT_OK;
+}
+
 int dist_share_state(run_t *r)
 {
     const vt_dist *d = r->d;
     if (d->size == 1) return VT_OK;
     vt_paramset *ps = &r->model.params;
     int rc = vt_dist_bcast(d, ps->data, sizeof(float) * (size_t)ps->numel);
-    if (rc == VT_OK && r->opt.m) rc = vt_dist_bcast(d, r->opt.m, sizeof(float) * (size_t)r->opt.n);
-    if (rc == VT_OK && r->opt.v) rc = vt_dist_bcast(d, r->opt.v, sizeof(float) * (size_t)r->opt.n);
     if (rc == VT_OK) rc = vt_dist_bcast(d, &r->opt.step, sizeof r->opt.step);
+    if (rc == VT_OK && r->cfg.shard_optimizer) rc = shard_optimizer(r);
+    if (rc == VT_OK && !r->sharded && r->opt.m) rc = vt_dist_bcast(d, r->opt.m, sizeof(float) * (size_t)r->opt.n);
+    if (rc == VT_OK && !r->sharded && r->opt.v) rc = vt_dist_bcast(d, r->opt.v, sizeof(float) * (size_t)r->opt.n);
     float *ema = r->st.ema;   /* this rank's buffer: the pointer is not rank 0's to send */
     if (rc == VT_OK) rc = vt_dist_bcast(d, &r->st, sizeof r->st);
     r->st.ema = ema;
@@ -149,6 +181,36 @@ int dist_step_loss(run_t *r, int stop_signal, double *loss)
         *loss += l / A;
     }
     return VT_OK;
+}
+
+int dist_optim_step(run_t *r, double lr, float gscale)
+{
+    vt_paramset *ps = &r->model.params;
+    vt_optim_step_scaled(&r->opt, ps->data + r->shard_lo, ps->grad + r->shard_lo, lr, gscale);
+    if (!r->sharded) return VT_OK;
+    double t0 = vt_now();
+    int rc = vt_dist_allgather_slices(r->d, ps->data, ps->numel);   /* every rank's updated slice */
+    r->comm_wait += vt_now() - t0;
+    return rc == VT_OK ? VT_OK : vt_err_prefix("gathering the updated parameters: ");
+}
+
+int dist_checkpoint(run_t *r, char *path, size_t n, bool better)
+{
+    if (!r->sharded) return r->writes ? run_dir_checkpoint(r, path, n, better) : VT_OK;
+    vt_optim whole, shard = r->opt;   /* rank 0 writes the whole state: the slices gathered there */
+    memset(&whole, 0, sizeof whole);
+    const int64_t N = r->model.params.numel;
+    int rc = r->writes ? vt_optim_init(&whole, &shard.cfg, N) : VT_OK;
+    if (rc == VT_OK) rc = vt_dist_gather_slices(r->d, shard.m, whole.m, N);
+    if (rc == VT_OK && shard.v) rc = vt_dist_gather_slices(r->d, shard.v, whole.v, N);
+    if (rc == VT_OK && r->writes) {
+        whole.step = shard.step;
+        r->opt = whole;
+        rc = run_dir_checkpoint(r, path, n, better);
+        r->opt = shard;
+    }
+    vt_optim_free(&whole);
+    return rc;
 }
 
 void dist_free(run_t *r)

@@ -44,6 +44,8 @@ typedef struct {
     char sum_err[512];
     double comm_wait;      /* seconds the steps waited for the gradient sum */
     int stop_agreed;       /* a stop request some rank saw during this step (exchanged) */
+    bool sharded;          /* [train] shard_optimizer: opt holds the moments of [shard_lo, shard_lo + opt.n) */
+    int64_t shard_lo;
     double *losses;        /* the step's part losses (trainer.c) */
 } run_t;
 
@@ -100,6 +102,10 @@ int dist_grad_sum(run_t *r);
 /* the step's mean loss from every rank's parts' losses (r->losses, micro-batch by micro-batch; added in
  * part order, as one process would), exchanged with this rank's stop request: r->stop_agreed is any rank's */
 int dist_step_loss(run_t *r, int stop_signal, double *loss);
+/* the update (of this rank's slice with shard_optimizer, then the slices gathered) */
+int dist_optim_step(run_t *r, double lr, float gscale);
+/* write this step's checkpoint on rank 0 (with shard_optimizer every rank sends its moments there first) */
+int dist_checkpoint(run_t *r, char *path, size_t n, bool better);
 void dist_free(run_t *r);
 
 /* ---- run_report.c: what the run prints */
