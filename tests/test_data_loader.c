@@ -215,7 +215,7 @@ START_TEST(loader_resume_determinism)
         float *ref = malloc(sizeof(float) * 14 * 7 * (size_t)per);
         int64_t ref_ids[14][7];
         for (int run = 0; run < 4; run++) {
-            vt_loader_config lc = {&ds, NULL, 0, tf, 7, true, true, 42, run == 0 ? 0 : run - 1, 3, 0, 0, 0};
+            vt_loader_config lc = {&ds, NULL, 0, tf, 7, true, true, 42, run == 0 ? 0 : run - 1, 3, 0, 0, 0, 1};
             vt_loader *l;
             ck_assert_int_eq(vt_loader_create(&l, &lc), VT_OK);
             ck_assert_int_eq(vt_loader_batches(l), 14);   /* 100 / 7, the partial batch dropped */
@@ -257,7 +257,7 @@ START_TEST(loader_epochs)
     vt_transform tf = tf_plain(1, 6, 6);
     tf.train = tf.hflip = true;
     tf.crop_padding = 1;
-    vt_loader_config lc = {&ds, NULL, 0, tf, 10, true, true, 7, 2, 4, 0, 0, 0};
+    vt_loader_config lc = {&ds, NULL, 0, tf, 10, true, true, 7, 2, 4, 0, 0, 0, 1};
     vt_loader *l, *l2;
     ck_assert_int_eq(vt_loader_create(&l, &lc), VT_OK);
     lc.seed = 8;
@@ -310,7 +310,7 @@ START_TEST(loader_eval_and_subsets)
     vt_dataset ds = synth(23, 5, 5, 3);
     vt_transform tf = tf_plain(3, 5, 5);
     for (int workers = 0; workers < 3; workers += 2) {
-        vt_loader_config lc = {&ds, NULL, 0, tf, 5, false, false, 1, workers, 2, 0, 0, 0};
+        vt_loader_config lc = {&ds, NULL, 0, tf, 5, false, false, 1, workers, 2, 0, 0, 0, 1};
         vt_loader *l;
         ck_assert_int_eq(vt_loader_create(&l, &lc), VT_OK);
         ck_assert_int_eq(vt_loader_batches(l), 5);
@@ -360,7 +360,7 @@ START_TEST(loader_eval_and_subsets)
     ck_assert(strstr(vt_errmsg(), "fraction") != NULL);
     /* a loader over the validation subset sees exactly those samples */
     vt_dataset big = synth(1000, 2, 2, 1);
-    vt_loader_config lc = {&big, va, nva, tf_plain(1, 2, 2), 32, false, false, 1, 1, 2, 0, 0, 0};
+    vt_loader_config lc = {&big, va, nva, tf_plain(1, 2, 2), 32, false, false, 1, 1, 2, 0, 0, 0, 1};
     vt_loader *l;
     ck_assert_int_eq(vt_loader_create(&l, &lc), VT_OK);
     ck_assert_int_eq(vt_loader_size(l), 100);
@@ -380,7 +380,7 @@ START_TEST(loader_eval_and_subsets)
     free(tr);
     free(va);
     /* bad configurations */
-    lc = (vt_loader_config){&big, NULL, 0, tf_plain(1, 2, 2), 0, false, false, 1, 0, 2, 0, 0, 0};
+    lc = (vt_loader_config){&big, NULL, 0, tf_plain(1, 2, 2), 0, false, false, 1, 0, 2, 0, 0, 0, 1};
     ck_assert_int_eq(vt_loader_create(&l, &lc), VT_ERR);
     ck_assert(strstr(vt_errmsg(), "batch size 0") != NULL);
     lc.batch = 4;
@@ -388,13 +388,74 @@ START_TEST(loader_eval_and_subsets)
     ck_assert_int_eq(vt_loader_create(&l, &lc), VT_ERR);
     ck_assert(strstr(vt_errmsg(), "std") != NULL);
     int64_t bad[2] = {3, 1000};
-    lc = (vt_loader_config){&big, bad, 2, tf_plain(1, 2, 2), 1, false, false, 1, 0, 2, 0, 0, 0};
+    lc = (vt_loader_config){&big, bad, 2, tf_plain(1, 2, 2), 1, false, false, 1, 0, 2, 0, 0, 0, 1};
     ck_assert_int_eq(vt_loader_create(&l, &lc), VT_ERR);
     ck_assert(strstr(vt_errmsg(), "index 1000") != NULL);
     lc.indices = NULL;
     ck_assert_int_eq(vt_loader_create(&l, &lc), VT_OK);
     ck_assert_int_eq(vt_loader_start(l, 0, 1001), VT_ERR);
     vt_loader_free(l);
+}
+END_TEST
+
+
+/* DeiT's RASampler on one process: 600 samples repeated 3 times in a row, the epoch cut to 600 // 256 * 256 =
+ * 512 (64 batches of 8); the distinct samples in order are the plain loader's permutation; repeat 0 is augmented
+ * as without repeats, the other repeats differently; resuming at a batch gives the same batch; under 256
+ * samples the epoch keeps them all */
+static void epoch_of(vt_loader *l, int64_t *ids, float *img, int per, int64_t start)
+{
+    ck_assert_int_eq(vt_loader_start(l, 2, start), VT_OK);
+    for (int64_t k = start;; k++) {
+        float *x;
+        int *y, bs;
+        const int64_t *id;
+        ck_assert_int_eq(vt_loader_next(l, &x, &y, &id, &bs), VT_OK);
+        if (bs == 0) break;
+        memcpy(ids + k * 8, id, sizeof(int64_t) * (size_t)bs);
+        memcpy(img + (size_t)k * 8 * per, x, sizeof(float) * (size_t)bs * per);
+    }
+}
+
+START_TEST(repeated_augmentation_as_rasampler)
+{
+    vt_dataset ds = synth(600, 6, 6, 1);
+    vt_transform tf = tf_plain(1, 6, 6);
+    tf.train = tf.hflip = true;
+    tf.crop_padding = 2;
+    const int per = 36;
+    vt_loader *lr, *l1;
+    vt_loader_config lc = {&ds, NULL, 0, tf, 8, true, true, 9, 0, 2, 0, 0, 0, 3};
+    ck_assert_int_eq(vt_loader_create(&lr, &lc), VT_OK);
+    lc.repeats = 1;
+    ck_assert_int_eq(vt_loader_create(&l1, &lc), VT_OK);
+    ck_assert_int_eq(vt_loader_epoch_samples(lr), 512);
+    ck_assert_int_eq(vt_loader_batches(lr), 64);
+    ck_assert_int_eq(vt_loader_batches(l1), 75);
+    int64_t *ir = malloc(sizeof(int64_t) * 600), *i1 = malloc(sizeof(int64_t) * 600), *ia = malloc(sizeof(int64_t) * 600);
+    float *xr = malloc(sizeof(float) * 600 * per), *x1 = malloc(sizeof(float) * 600 * per), *xa = malloc(sizeof(float) * 600 * per);
+    epoch_of(lr, ir, xr, per, 0);
+    epoch_of(l1, i1, x1, per, 0);
+    int differ = 0;
+    for (int j = 0; j < 512; j++) {
+        ck_assert_msg(ir[j] == i1[j / 3], "position %d holds %lld, expected sample %lld (the plain order's %d-th)", j,
+                      (long long)ir[j], (long long)i1[j / 3], j / 3);
+        const float *a = xr + (size_t)j * per, *b = x1 + (size_t)(j / 3) * per;
+        if (j % 3 == 0) ck_assert_msg(memcmp(a, b, sizeof(float) * per) == 0, "repeat 0 of position %d augmented otherwise", j);
+        else differ += memcmp(a, xr + (size_t)(j - j % 3) * per, sizeof(float) * per) != 0;
+    }
+    ck_assert_msg(differ > 300, "only %d of 341 later repeats augmented differently", differ);
+    epoch_of(lr, ia, xa, per, 40);   /* resumed at batch 40 */
+    ck_assert(memcmp(ia + 320, ir + 320, sizeof(int64_t) * 192) == 0 && memcmp(xa + 320 * per, xr + 320 * per, sizeof(float) * 192 * per) == 0);
+    vt_loader_free(lr);
+    vt_loader_free(l1);
+    vt_dataset small = synth(100, 6, 6, 1);
+    lc.ds = &small;
+    lc.repeats = 3;
+    ck_assert_int_eq(vt_loader_create(&lr, &lc), VT_OK);
+    ck_assert_int_eq(vt_loader_epoch_samples(lr), 100);
+    vt_loader_free(lr);
+    free(ir), free(i1), free(ia), free(xr), free(x1), free(xa);
 }
 END_TEST
 
@@ -406,5 +467,6 @@ TCase *tc_data_loader(void)
     tcase_add_test(tc, loader_resume_determinism);
     tcase_add_test(tc, loader_epochs);
     tcase_add_test(tc, loader_eval_and_subsets);
+    tcase_add_test(tc, repeated_augmentation_as_rasampler);
     return tc;
 }

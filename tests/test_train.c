@@ -214,8 +214,9 @@ static void recipe_ema_checks(const char *cfg, const char *outA, const char *out
     ck_assert_msg(strstr(read_log(elog), "no EMA weights (/ema): the run had [train] ema_decay = 0"), "%s", read_log(elog));
 }
 
-/* the DeiT / timm recipe's switches together, with gradient accumulation (2, so 6 epochs make the 60
- * steps), clipping and 2 replicas: a stopped and resumed run ends bitwise like a straight one; a bad
+/* the DeiT / timm recipe's switches together (mixup, cutmix, RandAugment, repeated augmentation: 320 images
+ * make epochs of 256, 8 steps of 2 x 16, and the EMA with its warmup), with gradient accumulation, clipping and
+ * 2 replicas: a stopped and resumed run ends bitwise like a straight one; a bad
  * RandAugment string is refused naming the key */
 START_TEST(recipe_resume_is_exact)
 {
@@ -228,12 +229,19 @@ START_TEST(recipe_resume_is_exact)
                              (const char *[]){"--set", "data.mixup_alpha=0.8", "--set", "data.cutmix_alpha=1.0",
                                               "--set", "data.mix_prob=0.8", "--set", "data.randaugment=m9-n2-mstd0.5", "--set", "train.ema_decay=0.9", "--set",
                                               "train.ema_warmup=true", "--set", "optim.accum_steps=2", "--set",
-                                              "train.epochs=6", "--set", "train.replicas=2", "--threads", "2", NULL});
+                                              "data.repeats=3", "--set", "train.max_steps=60", "--set",
+                                              "train.replicas=2", "--threads", "2", NULL});
     const char *text = read_log(log);
     ck_assert_msg(strstr(text, "recipe: mixup 0.8 cutmix 1 (prob 0.8, switch 0.5, smoothing 0.1 in the targets) | "
-                               "randaugment m9-n2-mstd0.5 | ema 0.9 with warmup (ModelEmaV3)"),
+                               "randaugment m9-n2-mstd0.5 | repeated augmentation x3 (256 samples an epoch) | ema 0.9 with warmup "
+                               "(ModelEmaV3)"),
                   "banner without the recipe:\n%s", tail(text));
     recipe_ema_checks(cfg, outA, outB, log);
+    /* the repeats are part of the data order: a resume with another count is refused */
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, "--resume", "auto", "--set", "data.repeats=2",
+                                          "--set", "train.max_steps=70", NULL}, log), 1);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "trained with [data] repeats = 3, the config says 2"), "%s", tail(text));
     snprintf(outB, sizeof outB, "%s/DC", dir);
     ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", outB, "--set", "data.randaugment=m9-q2", NULL}, log), 1);
     text = read_log(log);

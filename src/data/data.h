@@ -218,12 +218,19 @@ typedef struct {
     /* a data-parallel rank's share: of every batch only the images of parts [share_first, share_first +
      * share_count) of share_parts (vt_batch_share); share_parts 0: the whole batch */
     int share_first, share_count, share_parts;
+    int repeats;                  /* DeiT's RASampler (0 or 1: off): the epoch's order with each sample repeated this
+                                     many times in a row, cut to floor(n / 256) * 256 samples (n when n < 256); repeat
+                                     k > 0 of sample i draws its augmentation from another stream than repeat 0 */
 } vt_loader_config;
 
 int vt_loader_create(vt_loader **out, const vt_loader_config *c);
 void vt_loader_free(vt_loader *l);
 /* batches per epoch */
 int64_t vt_loader_batches(const vt_loader *l);
+/* samples per epoch (the subset's size, or with repeats the RASampler's count) */
+int64_t vt_loader_epoch_samples(const vt_loader *l);
+/* the RNG of repeat k of sample i in epoch e: vt_sample_rng's for k = 0, another stream for each k > 0 */
+void vt_sample_rng_repeat(vt_rng *r, uint64_t seed, int64_t epoch, int64_t index, int k);
 int64_t vt_loader_size(const vt_loader *l);
 /* position the loader at batch k of epoch e (restarts the workers) */
 int vt_loader_start(vt_loader *l, int64_t epoch, int64_t batch);

@@ -48,10 +48,21 @@ static double now(void)
 
 int64_t vt_loader_size(const vt_loader *l) { return l->n; }
 
+int64_t vt_loader_epoch_samples(const vt_loader *l)
+{
+    /* DeiT's RASampler on one process: floor(len // 256 * 256 / num_replicas) of the repeated order */
+    return l->cfg.repeats > 1 && l->n >= 256 ? l->n / 256 * 256 : l->n;
+}
+
 int64_t vt_loader_batches(const vt_loader *l)
 {
-    int64_t B = l->cfg.batch;
-    return l->cfg.drop_last ? l->n / B : (l->n + B - 1) / B;
+    int64_t B = l->cfg.batch, n = vt_loader_epoch_samples(l);
+    return l->cfg.drop_last ? n / B : (n + B - 1) / B;
+}
+
+void vt_sample_rng_repeat(vt_rng *r, uint64_t seed, int64_t epoch, int64_t index, int k)
+{
+    vt_sample_rng(r, k > 0 ? seed ^ (0x7265706561747300ULL + (uint64_t)k) : seed, epoch, index);   /* "repeats" */
 }
 
 double vt_loader_wait_seconds(const vt_loader *l) { return l->waited; }
@@ -59,7 +70,8 @@ double vt_loader_wait_seconds(const vt_loader *l) { return l->waited; }
 static void fill(vt_loader *l, slot_t *s, int64_t k, int worker)
 {
     const vt_loader_config *c = &l->cfg;
-    int64_t lo = k * c->batch, hi = lo + c->batch < l->n ? lo + c->batch : l->n;
+    const int64_t n = vt_loader_epoch_samples(l);
+    int64_t lo = k * c->batch, hi = lo + c->batch < n ? lo + c->batch : n;
     size_t per = (size_t)c->tf.out_c * c->tf.out_h * c->tf.out_w;
     s->full = (int)(hi - lo);
     if (c->share_parts > 0) {   /* only this loader's parts of the batch */
@@ -79,7 +91,7 @@ static void fill(vt_loader *l, slot_t *s, int64_t k, int worker)
             return;
         }
         vt_rng r;
-        vt_sample_rng(&r, c->seed, l->epoch, id);
+        vt_sample_rng_repeat(&r, c->seed, l->epoch, id, c->repeats > 1 ? (int)(j % c->repeats) : 0);
         if (vt_transform_apply(&c->tf, l->pix[worker], c->ds->h, c->ds->w, c->ds->c, s->images + (size_t)(j - lo) * per,
                                &r, l->scratch[worker]) != VT_OK) {
             s->status = VT_ERR;
@@ -224,6 +236,10 @@ int vt_loader_start(vt_loader *l, int64_t epoch, int64_t batch)
             l->perm[j] = t;
         }
     }
+    /* repeated augmentation: position j holds perm[j / repeats] (written from the end, each read before its
+     * slot is overwritten: j / repeats <= j) */
+    const int rep = l->cfg.repeats > 1 ? l->cfg.repeats : 1;
+    for (int64_t j = vt_loader_epoch_samples(l) - 1; rep > 1 && j >= 0; j--) l->perm[j] = l->perm[j / rep];
     l->next_produce = l->next_consume = batch;
     l->waited = 0;
     l->held = -1;

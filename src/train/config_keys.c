@@ -92,6 +92,9 @@ static const vt_cfg_key keys[] = {
      "training: RandAugment in timm's notation, e.g. m9-n2 or rand-m9-n2-mstd0.5-inc1 (m magnitude of 10, n ops, mstd "
      "its noise, mmax its cap, inc1 the increasing ops, p each op's probability, 0.5), or ta (TrivialAugmentWide); PIL's "
      "ops on the uint8 image after crop and flip (Color left out for one channel; bilinear, fill the mean); \"\": off"},
+    {"data", "repeats", VT_CFG_INT, F(repeats), "1", 1, 64, NULL, false,
+     "repeated augmentation (DeiT's RASampler, DeiT: 3): each sample of the epoch's shuffled order repeated this many "
+     "times in a row, each repeat augmented differently, the epoch cut to floor(n / 256) * 256 samples (n under 256); 1: off"},
     /* [optim] */
     {"optim", "optimizer", VT_CFG_ENUM, F(optimizer), "adamw", 0, 0, "sgd|adam|adamw", false, "update rule (torch semantics)"},
     {"optim", "lr", VT_CFG_FLOAT, F(lr), "1e-3", 0, 1e3, NULL, false, "base learning rate (after warmup)"},

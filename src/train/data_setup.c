@@ -94,6 +94,7 @@ int vt_config_loader_share(const vt_config *c, const vt_vit_config *mc, vt_datas
     lc.share_first = first;
     lc.share_count = count;
     lc.share_parts = parts;
+    lc.repeats = train ? c->repeats : 1;
     return vt_loader_create(out, &lc);
 }
 

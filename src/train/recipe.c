@@ -113,6 +113,8 @@ void recipe_banner(run_t *r)
         ADD(", smoothing %g in the targets)", c->label_smoothing);
     }
     if (c->randaugment[0]) ADD(" | %s %s", strcmp(c->randaugment, "ta") ? "randaugment" : "trivialaugment", c->randaugment);
+    if (c->repeats > 1) ADD(" | repeated augmentation x%d (%lld samples an epoch)", c->repeats,
+                            (long long)vt_loader_epoch_samples(r->train_l));
     if (r->ema) ADD(" | ema %g%s", c->ema_decay, c->ema_warmup ? " with warmup (ModelEmaV3)" : "");
 #undef ADD
     if (n > 0) fprintf(r->out, "recipe:%s\n", line + 2);

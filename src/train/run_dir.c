@@ -187,6 +187,7 @@ static int same_data_order(const run_t *r, const char *ckpt, const char *text)
     const struct { const char *key; double was, is; } keys[] = {
         {"[data] batch_size", old.batch_size, c->batch_size},
         {"[optim] accum_steps", old.accum_steps, c->accum_steps},
+        {"[data] repeats", old.repeats, c->repeats},
         {"[data] val_fraction", old.val_fraction, c->val_fraction},
     };
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
