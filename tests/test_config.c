@@ -480,7 +480,7 @@ START_TEST(shipped_configs_are_valid)
 {
     const char *names[] = {"fashion_mnist.ini", "vit_ti16.ini", "vit_s16.ini", "vit_b16.ini", "vit_l16.ini", "vit_h14.ini",
                            "vit_b16_ft384.ini", "mnist_ft40.ini", "fashion_mnist_mae.ini", "fashion_mnist_ft_mae.ini",
-                           "fashion_mnist_10pct.ini", "vit_b16_mpp.ini"};
+                           "fashion_mnist_10pct.ini", "vit_b16_mpp.ini", "fashion_mnist_deit.ini"};
     const char *src = getenv("VIT_SOURCE_ROOT");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[4096];
