@@ -168,6 +168,81 @@ START_TEST(configs_differing_between_ranks_refused)
 }
 END_TEST
 
+/* the pids of mpirun's children that run vit-train (its ranks) */
+static int rank_pids(pid_t parent, pid_t *out, int cap)
+{
+    DIR *dp = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    while (dp && (e = readdir(dp)) && n < cap) {
+        char p[300], buf[512];
+        snprintf(p, sizeof p, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(p, "r");
+        if (!f) continue;
+        int pid = 0, ppid = 0;
+        char comm[256] = "";
+        if (fgets(buf, sizeof buf, f) && sscanf(buf, "%d (%255[^)]) %*c %d", &pid, comm, &ppid) == 3 && ppid == parent &&
+            strstr(comm, "vit-train"))
+            out[n++] = pid;
+        fclose(f);
+    }
+    if (dp) closedir(dp);
+    return n;
+}
+
+/* kill -9 of rank 1 after the checkpoint of step 10 of 60: mpirun ends the job (non-zero), nothing hangs, and
+ * --resume auto under 2 ranks ends with the straight run's weights and metrics */
+START_TEST(kill_9_of_a_rank_then_resume)
+{
+    char cfg[512], a[512], b[512], log[512], probe[600];
+    path_in(cfg, sizeof cfg, "a.ini");
+    path_in(log, sizeof log, "kill.txt");
+    path_in(a, sizeof a, "K_straight"), path_in(b, sizeof b, "K_killed");
+    const char *heavier[] = {"--config", cfg, "--threads", "1", "--set", "model.embed_dim=64", "--set", "model.depth=4",
+                             "--set", "model.num_heads=4", "--set", "train.max_steps=60", "--set", "checkpoint.every_steps=10",
+                             "--set", "train.eval_every_steps=30", "--set", "data.workers=0", "--out", NULL, NULL};
+    heavier[sizeof heavier / sizeof *heavier - 2] = a;
+    ck_assert_msg(train(2, heavier, log) == 0, "%s", tail(read_log(log)));
+    heavier[sizeof heavier / sizeof *heavier - 2] = b;
+    const char *argv[48];
+    char mpirun_n[] = "2";
+    join_args(argv, 48,
+              (const char *[]){getenv("VIT_MPIRUN"), "-n", mpirun_n, "--oversubscribe", "--bind-to", "none",
+                               getenv("VIT_TRAIN_BIN"), NULL},
+              heavier);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen(log, "a", stdout);
+        freopen(log, "a", stderr);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    snprintf(probe, sizeof probe, "%s/ckpt-000000010.h5", b);
+    struct stat st;
+    for (int i = 0; i < 6000 && stat(probe, &st) != 0; i++) usleep(2000);
+    pid_t ranks[4];
+    int n = rank_pids(pid, ranks, 4);
+    ck_assert_msg(n == 2, "found %d ranks of mpirun %d", n, (int)pid);
+    kill(ranks[1], SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0, "mpirun ended with status %d (the run finished first?)",
+                  status);
+    const char *resume[] = {"--resume", "auto", NULL};
+    const char *args2[48];
+    join_args(args2, 48, heavier, resume);
+    ck_assert_msg(train(2, args2, log) == 0, "%s", tail(read_log(log)));
+    char *ma = metrics_without_speed(a), *mb = metrics_without_speed(b);
+    ck_assert_msg(strcmp(ma, mb) == 0, "metrics differ:\n%s\n---\n%s", ma, mb);
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/ckpt-000000060.h5", a);
+    snprintf(pb, sizeof pb, "%s/ckpt-000000060.h5", b);
+    assert_same_weights(pa, pb);
+    free(ma);
+    free(mb);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_mpi");
@@ -178,6 +253,7 @@ int main(void)
     tcase_add_test(tc, resume_on_another_rank_count);
     tcase_add_test(tc, bad_sample_on_rank_1);
     tcase_add_test(tc, configs_differing_between_ranks_refused);
+    tcase_add_test(tc, kill_9_of_a_rank_then_resume);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

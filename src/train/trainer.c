@@ -394,6 +394,7 @@ static vt_train_status finish(run_t *r, loop_t *lp, int64_t skipped0)
     }
     fprintf(out, "data loader wait: %.2f s of %.1f s of training (%.1f%%; evaluation not counted)\n", lp->waited,
             t_train, t_train > 0 ? 100 * lp->waited / t_train : 0.0);
+    dist_report(r, lp->steps_done);
     if (r->train_ds->skipped + (r->test_ds ? r->test_ds->skipped : 0) > skipped0) {
         vt_data_warn_skipped(out, "", r->train_ds, "training data");
         vt_data_warn_skipped(out, "", r->test_ds, "test data");

@@ -188,9 +188,7 @@ int dist_optim_step(run_t *r, double lr, float gscale)
     vt_paramset *ps = &r->model.params;
     vt_optim_step_scaled(&r->opt, ps->data + r->shard_lo, ps->grad + r->shard_lo, lr, gscale);
     if (!r->sharded) return VT_OK;
-    double t0 = vt_now();
     int rc = vt_dist_allgather_slices(r->d, ps->data, ps->numel);   /* every rank's updated slice */
-    r->comm_wait += vt_now() - t0;
     return rc == VT_OK ? VT_OK : vt_err_prefix("gathering the updated parameters: ");
 }
 
@@ -211,6 +209,24 @@ int dist_checkpoint(run_t *r, char *path, size_t n, bool better)
     }
     vt_optim_free(&whole);
     return rc;
+}
+
+void dist_report(run_t *r, int64_t steps)
+{
+    if (!r->have_sum || steps < 1) return;
+    /* the sum alone (no backward to hide behind), on the gradient buffer the run no longer needs: best of 3 */
+    double alone = 1e30;
+    for (int k = 0; k < 4; k++) {
+        double t0 = vt_now();
+        if (vt_dist_sum_wait(&r->sum) != VT_OK) return;
+        if (k > 0 && vt_now() - t0 < alone) alone = vt_now() - t0;
+    }
+    const int A = r->cfg.accum_steps;
+    const double waited = r->comm_wait / (double)steps, whole = alone * A, hidden = 1 - waited / whole;
+    fprintf(r->out, "gradient sum over %d ranks: %.2f MB per step in %d bucket%s; a step waited %.2f ms for it, the sum "
+                    "alone takes %.2f ms (measured after the run): %.0f%% hidden behind backward\n",
+            r->d->size, 4e-6 * (double)r->model.params.numel * A, r->sum.nb, r->sum.nb == 1 ? "" : "s", 1e3 * waited,
+            1e3 * whole, 100 * (hidden > 0 ? hidden : 0));
 }
 
 void dist_free(run_t *r)

@@ -106,6 +106,8 @@ int dist_step_loss(run_t *r, int stop_signal, double *loss);
 int dist_optim_step(run_t *r, double lr, float gscale);
 /* write this step's checkpoint on rank 0 (with shard_optimizer every rank sends its moments there first) */
 int dist_checkpoint(run_t *r, char *path, size_t n, bool better);
+/* after the loop (every rank): the gradient sum's cost per step, the time it waited and the share hidden */
+void dist_report(run_t *r, int64_t steps);
 void dist_free(run_t *r);
 
 /* ---- run_report.c: what the run prints */
