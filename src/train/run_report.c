@@ -60,6 +60,10 @@ void run_banner(run_t *r, bool dry_run)
             ds->path, ds->format, (long long)vt_loader_size(r->train_l), ds->h, ds->w, ds->c,
             r->test_ds ? "test" : "validation", (long long)(r->eval_l ? vt_loader_size(r->eval_l) : 0), c->batch_size,
             c->accum_steps, (long long)r->steps_per_epoch, (long long)r->total_steps);
+    char tf[96] = "", ld[96] = "";
+    if (c->train_fraction < 1) snprintf(tf, sizeof tf, " [data] train_fraction = %g (a fixed subset, drawn from the seed)", c->train_fraction);
+    if (c->layer_decay < 1) snprintf(ld, sizeof ld, " [optim] layer_decay = %g (block i at lr * decay^(depth + 1 - i))", c->layer_decay);
+    if (tf[0] || ld[0]) fprintf(out, "recipe:%s%s\n", tf, ld);
     char reps[48] = "";
     if (r->rep.n > 1) snprintf(reps, sizeof reps, " (%d data-parallel replicas)", r->rep.n);
     fprintf(out, "compute: %d thread%s%s, OpenBLAS core %s | optimizer %s lr %g (%s schedule, warmup %lld) | out: %s\n",
