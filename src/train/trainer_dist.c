@@ -114,9 +114,10 @@ int dist_grad_init(run_t *r)
     const vt_config *c = &r->cfg;
     const int R = d->size, n = r->rep.n;
     if (vt_vit_replicas_set_share(&r->rep, d->rank * n, R * n) != VT_OK) return VT_ERR;
-    /* the parts' losses of a step: this rank's, every rank's, one micro-batch's in part order */
+    /* the parts' losses of a step: this rank's, every rank's, one micro-batch's in part order, then
+     * the exchange's send and receive rows (the losses and a stop flag per rank) */
     const size_t nl = (size_t)c->accum_steps * (size_t)n;
-    if (!(r->losses = malloc(sizeof(double) * (nl * (size_t)(R + 1) + (size_t)(R * n)))))
+    if (!(r->losses = malloc(sizeof(double) * (nl * (size_t)(R + 1) + (size_t)(R * n) + (nl + 1) * (size_t)(R + 1)))))
         return vt_err("out of memory");
     if (R == 1) return VT_OK;
     vt_paramset *ps = &r->model.params;
@@ -149,8 +150,8 @@ int dist_grad_sum(run_t *r)
 static int step_exchange(run_t *r, const double *mine, int n, double *all, int *stop)
 {
     const vt_dist *d = r->d;
-    double *buf = malloc(sizeof(double) * (size_t)(n + 1) * (size_t)(d->size + 1)), *got = buf + n + 1;
-    if (!buf) return vt_err("out of memory for the step's losses");
+    /* after the losses' rows in r->losses (dist_grad_init): no allocation in the step */
+    double *buf = r->losses + (size_t)n * (size_t)(d->size + 1) + (size_t)d->size * r->rep.n, *got = buf + n + 1;
     memcpy(buf, mine, sizeof(double) * (size_t)n);
     buf[n] = *stop;
     int rc = vt_dist_allgather(d, buf, sizeof(double) * (size_t)(n + 1), got);
@@ -158,7 +159,6 @@ static int step_exchange(run_t *r, const double *mine, int n, double *all, int *
         memcpy(all + (size_t)q * n, got + (size_t)q * (n + 1), sizeof(double) * (size_t)n);
         if (got[(size_t)q * (n + 1) + n] != 0 && *stop == 0) *stop = (int)got[(size_t)q * (n + 1) + n];
     }
-    free(buf);
     return rc;
 }
 
