@@ -75,7 +75,7 @@ void run_banner(run_t *r, bool dry_run)
         fprintf(out, "data parallel: %d ranks on %d host%s, %d thread%s and %d replica%s per rank (each batch in %d parts) | "
                      "%.2f MB of gradients summed per step (%d bucket%s, %s)\n",
                 r->d->size, r->d->nhosts, r->d->nhosts == 1 ? "" : "s", vt_get_threads(), vt_get_threads() == 1 ? "" : "s",
-                r->rep.n, r->rep.n == 1 ? "" : "s", r->rep.parts, bytes / 1e6, r->sum.nb, r->sum.nb == 1 ? "" : "s",
+                r->rep.n, r->rep.n == 1 ? "" : "s", r->rep.parts, bytes / 1e6, r->gsum.sum.nb, r->gsum.sum.nb == 1 ? "" : "s",
                 r->rep.n == 1 ? "started while backward runs" : "after the replicas' sum");
         if (r->sharded)
             fprintf(out, "optimizer state sharded (ZeRO-1): this rank keeps the moments of %lld of %lld parameters "

@@ -254,6 +254,33 @@ void vt_eval_format(const vt_eval_result *ev, bool loss_last, char *buf, size_t 
  * ev NULL the empty columns of a row without evaluation */
 void vt_eval_csv(const vt_objective *o, const vt_eval_result *ev, bool header, char *buf, size_t n);
 
+/* ---- the gradient sum over the ranks of a data-parallel step (grad_sum.c; vit-train's and vit-bench's).
+ * ps's gradient buffer in buckets of 2 MB, reduced with vt_dist_sum; with one replica per rank
+ * (rep->n == 1) a hook on its graph starts each bucket as soon as backward has finished its parameters, with
+ * more the sum starts when the replicas have added their gradients. Alone (one rank) all is a no-op. */
+typedef struct {
+    vt_dist_sum sum;
+    bool active;              /* more than one rank: there is a sum */
+    const vt_paramset *ps;
+    int *first_use, final_from, status;   /* the hook's: where each parameter is first read; its failure */
+    char err[512];
+    double t_start, t_done;   /* this step: when its first bucket started, when its last arrived (0: not yet) */
+    double waited;            /* seconds the steps spent in vt_grad_sum_wait */
+    double exposed;           /* the part of it spent waiting for reductions (not when all had arrived) */
+    double in_flight;         /* seconds from each step's first bucket started to its last arrived */
+} vt_grad_sum;
+
+int vt_grad_sum_init(vt_grad_sum *gs, const vt_dist *d, vt_paramset *ps, vt_vit_replicas *rep);
+/* after backward: start what the hook has not, wait for all; the buffer then holds the ranks' sum */
+int vt_grad_sum_wait(vt_grad_sum *gs);
+/* the whole sum once more with nothing to hide behind (on the buffer, which it overwrites): the seconds,
+ * best of 3 after a warm-up one, -1 on failure (vt_errmsg) */
+double vt_grad_sum_alone(vt_grad_sum *gs);
+void vt_grad_sum_free(vt_grad_sum *gs);
+/* the compute threads of a rank: `threads` if given (> 0), else the host's cores over its ranks (alone: 0,
+ * the default) */
+int vt_rank_threads(const vt_dist *d, int threads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,26 +4,14 @@
  * ranks started bucket by bucket while backward runs, and the per-step exchange of the parts' losses and
  * of a stop request. Alone (one rank) every function here is a no-op or a copy. */
 #include "trainer_internal.h"
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-/* the compute threads of this rank: the config's, else the host's cores over its ranks */
-static int rank_threads(const run_t *r)
-{
-    const vt_dist *d = r->d;
-    if (r->cfg.threads > 0 || d->size == 1) return r->cfg.threads;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);   /* the host's cores shared by its ranks */
-    long t = cores / (d->local_size > 0 ? d->local_size : 1);
-    return t < 1 ? 1 : (int)t;
-}
 
 int dist_start(run_t *r, const char *cfg_text)
 {
     const vt_dist *d = r->d;
-    const int threads = rank_threads(r);
+    const int threads = vt_rank_threads(d, r->cfg.threads);
     if (threads > 0) vt_set_threads(threads);
     if (d->size == 1) return VT_OK;
     char id[128];
@@ -84,30 +72,6 @@ int dist_share_state(run_t *r)
     return rc == VT_OK ? VT_OK : vt_err_prefix("sending rank 0's state: ");
 }
 
-/* after backward passed node i: the parameters every remaining node leaves alone are final; the buckets
- * wholly inside them start (parameters lie in the flat buffer in the order the forward reads them, so
- * backward finishes them from the end) */
-static void after_node(vt_graph *g, int i, void *ctx)
-{
-    run_t *r = ctx;
-    const vt_paramset *ps = &r->model.params;
-    if (i == g->nnodes - 1) {   /* a new backward: where each parameter is first read on this tape */
-        for (int k = 0; k < ps->count; k++) r->first_use[k] = INT_MAX;
-        for (int j = 0; j < g->nnodes; j++)
-            for (int a = 0; a < g->nodes[j].nin; a++) {
-                const vt_var *v = g->nodes[j].in[a];
-                if (v >= ps->vars && v < ps->vars + ps->count && r->first_use[v - ps->vars] > j)
-                    r->first_use[v - ps->vars] = j;
-            }
-        r->final_from = ps->count;
-    }
-    while (r->final_from > 0 && r->first_use[r->final_from - 1] >= i) r->final_from--;
-    const int64_t from = r->final_from < ps->count ? ps->info[r->final_from].offset : ps->numel;
-    if (r->sum_status == VT_OK) r->sum_status = vt_dist_sum_start_suffix(&r->sum, from);
-    if (r->sum_status == VT_OK) r->sum_status = vt_dist_sum_progress(&r->sum);
-    if (r->sum_status != VT_OK) snprintf(r->sum_err, sizeof r->sum_err, "%s", vt_errmsg());
-}
-
 int dist_grad_init(run_t *r)
 {
     const vt_dist *d = r->d;
@@ -119,32 +83,12 @@ int dist_grad_init(run_t *r)
     const size_t nl = (size_t)c->accum_steps * (size_t)n;
     if (!(r->losses = malloc(sizeof(double) * (nl * (size_t)(R + 1) + (size_t)(R * n) + (nl + 1) * (size_t)(R + 1)))))
         return vt_err("out of memory");
-    if (R == 1) return VT_OK;
-    vt_paramset *ps = &r->model.params;
-    /* buckets of 2 MB (at most VT_DIST_MAX_BUCKETS): small enough to start early in backward */
-    int64_t bucket = (int64_t)1 << 19;
-    while (ps->numel / bucket >= VT_DIST_MAX_BUCKETS) bucket *= 2;
-    if (vt_dist_sum_init(&r->sum, d, ps->grad, ps->numel, bucket) != VT_OK) return VT_ERR;
-    r->have_sum = true;
-    r->sum.from_end = true;
-    if (r->rep.n > 1) return VT_OK;   /* replicas add their gradients after backward: the sum starts then */
-    r->first_use = malloc(sizeof(int) * (size_t)(ps->count > 0 ? ps->count : 1));
-    if (!r->first_use) return vt_err("out of memory for %d parameters", ps->count);
-    r->rep.graphs[0].after_node = after_node;
-    r->rep.graphs[0].after_node_ctx = r;
-    return VT_OK;
+    return vt_grad_sum_init(&r->gsum, d, &r->model.params, &r->rep);
 }
 
 int dist_grad_sum(run_t *r)
 {
-    if (!r->have_sum) return VT_OK;
-    double t0 = vt_now();
-    int rc = r->sum_status;
-    if (rc != VT_OK) rc = vt_err("%s", r->sum_err);
-    r->sum_status = VT_OK;
-    if (rc == VT_OK) rc = vt_dist_sum_wait(&r->sum);
-    r->comm_wait += vt_now() - t0;
-    return rc == VT_OK ? VT_OK : vt_err_prefix("gradient sum over the ranks: ");
+    return vt_grad_sum_wait(&r->gsum) == VT_OK ? VT_OK : vt_err_prefix("gradient sum over the ranks: ");
 }
 
 static int step_exchange(run_t *r, const double *mine, int n, double *all, int *stop)
@@ -213,19 +157,15 @@ int dist_checkpoint(run_t *r, char *path, size_t n, bool better)
 
 void dist_report(run_t *r, int64_t steps)
 {
-    if (!r->have_sum || steps < 1) return;
-    /* the sum alone (no backward to hide behind), on the gradient buffer the run no longer needs: best of 3 */
-    double alone = 1e30;
-    for (int k = 0; k < 4; k++) {
-        double t0 = vt_now();
-        if (vt_dist_sum_wait(&r->sum) != VT_OK) return;
-        if (k > 0 && vt_now() - t0 < alone) alone = vt_now() - t0;
-    }
+    if (!r->gsum.active || steps < 1) return;
+    /* the sum alone (no backward to hide behind), on the gradient buffer the run no longer needs */
+    const double alone = vt_grad_sum_alone(&r->gsum);
+    if (alone < 0) return;
     const int A = r->cfg.accum_steps;
-    const double waited = r->comm_wait / (double)steps, whole = alone * A, hidden = 1 - waited / whole;
+    const double waited = r->gsum.waited / (double)steps, whole = alone * A, hidden = 1 - waited / whole;
     fprintf(r->out, "gradient sum over %d ranks: %.2f MB per step in %d bucket%s; a step waited %.2f ms for it, the sum "
                     "alone takes %.2f ms (measured after the run): %.0f%% hidden behind backward\n",
-            r->d->size, 4e-6 * (double)r->model.params.numel * A, r->sum.nb, r->sum.nb == 1 ? "" : "s", 1e3 * waited,
+            r->d->size, 4e-6 * (double)r->model.params.numel * A, r->gsum.sum.nb, r->gsum.sum.nb == 1 ? "" : "s", 1e3 * waited,
             1e3 * whole, 100 * (hidden > 0 ? hidden : 0));
 }
 
@@ -233,8 +173,5 @@ void dist_free(run_t *r)
 {
     free(r->losses);
     r->losses = NULL;
-    if (r->have_sum) vt_dist_sum_free(&r->sum);
-    r->have_sum = false;
-    free(r->first_use);
-    r->first_use = NULL;
+    vt_grad_sum_free(&r->gsum);
 }

@@ -38,11 +38,7 @@ typedef struct {
      * ranks and what backward's hook needs to start it early */
     const vt_dist *d;
     bool shared_failure;   /* the failure is every rank's (decided from values all ranks share) */
-    vt_dist_sum sum;
-    bool have_sum;
-    int *first_use, final_from, sum_status;
-    char sum_err[512];
-    double comm_wait;      /* seconds the steps waited for the gradient sum */
+    vt_grad_sum gsum;      /* the gradient sum over the ranks (grad_sum.c) */
     int stop_agreed;       /* a stop request some rank saw during this step (exchanged) */
     bool sharded;          /* [train] shard_optimizer: opt holds the moments of [shard_lo, shard_lo + opt.n) */
     int64_t shard_lo;
