@@ -2,11 +2,14 @@
  * 2 ranks x 1 replica train bitwise as 1 process x 2 replicas (also with [train] shard_optimizer), 2 x 2 as
  * 1 x 4 (metrics.csv losses and the final checkpoint's weights and optimizer state); a run stopped under one
  * rank count and resumed under another is the same run (a sharded one's checkpoint holds the whole state); a bad sample on rank 1 alone, and ranks whose configs differ, stop every rank
- * with a message naming the rank and its host; kill -9 of a rank, then --resume auto, finishes the run. */
+ * with a message naming the rank and its host; kill -9 of a rank, then --resume auto, finishes the run.
+ * vit-bench under mpirun: rank 0 alone prints, the gradient sum's bytes are the parameters', and its
+ * communication figures are consistent (exposed within the time in flight, hidden share in [0, 1]). */
 #include "testutil.h"
 #include "train_fixtures.h"
 #include "train/train.h"
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,6 +246,101 @@ START_TEST(kill_9_of_a_rank_then_resume)
 }
 END_TEST
 
+/* vit-bench --config a.ini under mpirun -n 2 with `replicas` replicas a rank: its output into log, read back
+ * (read_log's buffer) */
+static char *bench_ranks(int replicas, const char *batch, const char *log, int *status)
+{
+    const char *bin = getenv("VIT_BENCH_BIN");
+    ck_assert_ptr_nonnull(bin);
+    char cfg[512], rep[16];
+    path_in(cfg, sizeof cfg, "a.ini");
+    snprintf(rep, sizeof rep, "%d", replicas);
+    const char *argv[] = {"-n", "2", "--oversubscribe", "--bind-to", "none", bin, "--config", cfg, "--steps", "3",
+                          "--threads", "1", "--replicas", rep, "--batch", batch, NULL};
+    remove(log);
+    *status = run_tool("VIT_MPIRUN", argv, log);
+    return read_log(log);
+}
+
+static int count_of(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)); p++) n++;
+    return n;
+}
+
+/* the parameters of the test config's model, counted by building it here */
+static long long config_params(void)
+{
+    char cfg[512];
+    path_in(cfg, sizeof cfg, "a.ini");
+    vt_config c;
+    vt_config_defaults(&c);
+    ck_assert_int_eq(vt_config_load(&c, cfg), VT_OK);
+    vt_vit_config mc;
+    vt_vit_config_defaults(&mc);
+    ck_assert_int_eq(vt_config_model(&c, &mc), VT_OK);
+    if (mc.num_classes < 2) mc.num_classes = 10;   /* as vit-bench does without a dataset */
+    vt_vit m;
+    ck_assert_int_eq(vt_vit_init(&m, &mc), VT_OK);
+    const long long n = m.params.numel;
+    vt_vit_free(&m);
+    return n;
+}
+
+/* every rank's "rank q: compute ..." line: positive times, exposed within the time in flight, the hidden
+ * share 1 - exposed / in flight in [0, 1] and within the steps' range; returns rank 0's hidden share */
+static double check_rank_lines(const char *text)
+{
+    double hidden0 = -1;
+    for (int q = 0; q < 2; q++) {
+        char key[32];
+        snprintf(key, sizeof key, "  rank %d: compute ", q);
+        const char *p = strstr(text, key);
+        ck_assert_msg(p != NULL, "no line of rank %d:\n%s", q, tail(text));
+        int r;
+        double comp, comm, exp, hid, lo, hi;
+        ck_assert_int_eq(sscanf(p, "  rank %d: compute %lf ms, communication %lf ms, exposed %lf ms, hidden %lf (steps %lf to %lf)",
+                                &r, &comp, &comm, &exp, &hid, &lo, &hi), 7);
+        ck_assert_msg(comp > 0 && comm > 0 && exp >= 0 && exp <= comm + 0.005, "rank %d: %.80s", q, p);
+        ck_assert_msg(hid >= 0 && hid <= 1 && lo >= 0 && lo <= hid + 0.0005 && hid <= hi + 0.0005 && hi <= 1,
+                      "rank %d: %.120s", q, p);
+        /* the times are printed to 0.0005 ms: the share from them is that exact */
+        ck_assert_msg(fabs(hid - (1 - exp / comm)) < 0.001 + 0.0011 * (1 + exp / comm) / comm, "rank %d: the share is not 1 - exposed / in flight: %.120s", q, p);
+        if (q == 0) hidden0 = hid;
+    }
+    return hidden0;
+}
+
+START_TEST(bench_under_mpirun)
+{
+    char log[512], want[128];
+    path_in(log, sizeof log, "bench.txt");
+    int status;
+    char *text = bench_ranks(1, "16", log, &status);
+    ck_assert_msg(status == 0, "%s", tail(text));
+    ck_assert_msg(count_of(text, "images/s: ") == 1 && count_of(text, "\nmodel ") + (strncmp(text, "model ", 6) == 0) == 1,
+                  "not rank 0 alone printing:\n%s", tail(text));
+    ck_assert_msg(strstr(text, "data parallel: 2 ranks on 1 host, 1 thread and 1 replica per rank, batch 16 in 2 parts"),
+                  "%s", tail(text));
+    const long long n = config_params();
+    snprintf(want, sizeof want, "gradient sum: %lld floats = %lld bytes reduced per step, in 1 bucket (started while backward runs)",
+             n, 4 * n);
+    ck_assert_msg(strstr(text, want), "no '%s':\n%s", want, tail(text));
+    check_rank_lines(text);
+    /* two replicas a rank add their gradients after backward: the sum starts then, nothing is hidden */
+    text = bench_ranks(2, "16", log, &status);
+    ck_assert_msg(status == 0, "%s", tail(text));
+    ck_assert_msg(strstr(text, "1 thread and 2 replicas per rank, batch 16 in 4 parts"), "%s", tail(text));
+    ck_assert_msg(strstr(text, "(started after the replicas' backward)"), "%s", tail(text));
+    ck_assert_msg(check_rank_lines(text) == 0, "%s", tail(text));
+    /* a batch smaller than the parts is refused */
+    text = bench_ranks(2, "3", log, &status);
+    ck_assert_msg(status != 0 && strstr(text, "vit-bench: 2 ranks x 2 replicas are more than the batch of 3 images"),
+                  "%s", tail(text));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_mpi");
@@ -254,6 +352,7 @@ int main(void)
     tcase_add_test(tc, bad_sample_on_rank_1);
     tcase_add_test(tc, configs_differing_between_ranks_refused);
     tcase_add_test(tc, kill_9_of_a_rank_then_resume);
+    tcase_add_test(tc, bench_under_mpirun);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
