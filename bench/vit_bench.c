@@ -313,12 +313,14 @@ static int print_dist(FILE *out, const vt_dist *d, vt_grad_sum *gs, const bench_
                  "steps, nothing to hide behind) %.2f ms\n",
             (long long)n, 4 * (long long)n, gs->sum.nb, gs->sum.nb == 1 ? "" : "s",
             o->replicas == 1 ? "started while backward runs" : "started after the replicas' backward", 1e3 * alone);
-    fprintf(out, "per step, mean of %d (communication: the reductions in flight; exposed: waited for them after "
-                 "backward; hidden = 1 - exposed / communication):\n", steps);
+    fprintf(out, "per step, mean of %d (communication: the reductions in flight; exposed: waited for them after backward;\n"
+                 "  hidden = 1 - exposed / communication; in flight can be far longer than the sum alone: the reductions\n"
+                 "  move only when a rank calls MPI, after each backward node):\n", steps);
     for (int q = 0; q < d->size; q++) {
         const double *v = all + 5 * q, hidden = v[1] > 0 ? 1 - v[2] / v[1] : 0;
-        fprintf(out, "  rank %d: compute %.3f ms, communication %.3f ms, exposed %.3f ms, hidden %.3f (steps %.3f to %.3f)\n",
-                q, 1e3 * v[0], 1e3 * v[1], 1e3 * v[2], hidden, v[3], v[4]);
+        fprintf(out, "  rank %d: compute %.3f ms, communication %.3f ms, exposed %.3f ms, hidden %.3f (steps %.3f to %.3f); "
+                     "exposed / the sum alone %.3f\n",
+                q, 1e3 * v[0], 1e3 * v[1], 1e3 * v[2], hidden, v[3], v[4], alone > 0 ? v[2] / alone : 0);
     }
     return VT_OK;
 }
