@@ -280,6 +280,69 @@ START_TEST(png_classes_and_pixels)
 }
 END_TEST
 
+/* images without classes (pretraining, o.unlabelled): every image of the folder and its subfolders in torchvision's
+ * walk order (the folder's own files, then its subfolders by whole path), label 0, no classes; also as train/ and
+ * val/ of the split layout; refused without unlabelled, naming the folder */
+START_TEST(folder_without_classes)
+{
+    write_png(at("u/b.png"), 5, 6, 3, 1);
+    write_png(at("u/a.png"), 5, 6, 3, 0);
+    write_png(at("u/x/y/d.png"), 5, 6, 3, 3);
+    write_png(at("u/x/c.png"), 5, 6, 3, 2);
+    mkdir(at("u/empty"), 0777);
+    char root[512];
+    snprintf(root, sizeof root, "%s/u", dir);
+    vt_data_options o = {.unlabelled = true};
+    vt_dataset *ds = open_ok(root, "train", &o);
+    ck_assert_str_eq(ds->format, "folder");
+    ck_assert_int_eq(ds->count, 4);
+    ck_assert_int_eq(ds->num_classes, 0);
+    ck_assert_ptr_null(ds->class_names);
+    uint8_t pix[90];
+    for (int i = 0; i < 4; i++) {
+        int label = -1;
+        ck_assert_int_eq(ds->read(ds, i, pix, &label), VT_OK);
+        ck_assert_int_eq(label, 0);
+        ck_assert_msg(pix[0] == px(i, 0, 0, 0), "sample %d is not the image of seed %d", i, i);
+    }
+    vt_dataset_close(ds);
+    ck_assert_int_eq(vt_dataset_open_opts(&ds, root, "test", &o), VT_OK);
+    ck_assert_ptr_null(ds);
+    write_png(at("f/1.png"), 5, 6, 3, 0);   /* images alone: not a supervised dataset */
+    snprintf(root, sizeof root, "%s/f", dir);
+    refused(root, NULL, "images directly in the folder and no class folders",
+            "supervised training expects class folders");
+    /* with class folders beside the images, a supervised run reads the classes (as before), pretraining all images */
+    write_png(at("m/top.png"), 5, 6, 3, 0);
+    write_png(at("m/cls/1.png"), 5, 6, 3, 1);
+    snprintf(root, sizeof root, "%s/m", dir);
+    ds = open_ok(root, "train", NULL);
+    ck_assert(ds->count == 1 && ds->num_classes == 1);
+    vt_dataset_close(ds);
+    ds = open_ok(root, "train", &o);
+    ck_assert(ds->count == 2 && ds->num_classes == 0);
+    vt_dataset_close(ds);
+    /* train/ and val/ of images alone */
+    write_png(at("s/train/1.png"), 5, 6, 3, 0);
+    write_png(at("s/train/2.png"), 5, 6, 3, 1);
+    write_png(at("s/val/sub/3.png"), 5, 6, 3, 2);
+    write_png(at("s/val/4.png"), 5, 6, 3, 3);
+    snprintf(root, sizeof root, "%s/s", dir);
+    ds = open_ok(root, "train", &o);
+    ck_assert_int_eq(ds->count, 2);
+    vt_dataset_close(ds);
+    ds = open_ok(root, "test", &o);
+    ck_assert(ds->count == 2 && ds->num_classes == 0);
+    int label;
+    ck_assert_int_eq(ds->read(ds, 0, pix, &label), VT_OK);
+    ck_assert_int_eq(pix[0], px(3, 0, 0, 0));
+    vt_dataset_close(ds);
+    char train[600];
+    snprintf(train, sizeof train, "%s/train", root);
+    refused(root, NULL, train, "no class folders");
+}
+END_TEST
+
 START_TEST(train_val_layout)
 {
     /* all gray: one channel; val lacks class b; classes come from train/ */
@@ -701,6 +764,7 @@ TCase *tc_data_folder(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, png_classes_and_pixels);
     tcase_add_test(tc, train_val_layout);
+    tcase_add_test(tc, folder_without_classes);
     tcase_add_test(tc, jpeg_pixels_and_sizes);
     tcase_add_test(tc, center_crop_exact);
     tcase_add_test(tc, bad_images);

@@ -794,6 +794,76 @@ END_TEST
 /* an image folder with one undecodable file: [data] bad_images = refuse (the default) stops with the
  * file's name, skip trains and says how many were left out; the decode size follows decode_size, or the
  * auto rule (mixed sizes: the model's 8 / 0.875 = 9) */
+/* a folder of images without classes (PNGs directly in it and in nested subfolders): pretraining reads it, labels
+ * not read (the banner says so), holds out val_fraction of it for the evaluation, stops and resumes bitwise
+ * exactly with mae and masked_patch_color; vit-eval --reconstruct writes its held-out images' PNGs; supervised
+ * training refuses the folder naming it and what it expects */
+START_TEST(classless_folder_pretrains)
+{
+    char root[512], p[700], cfg[512], set_path[600], log[512], out[512];
+    snprintf(root, sizeof root, "%s/photos", dir);
+    mkdir(root, 0777);
+    snprintf(p, sizeof p, "%s/trip", root);
+    mkdir(p, 0777);
+    snprintf(p, sizeof p, "%s/trip/day2", root);
+    mkdir(p, 0777);
+    for (int i = 0; i < 400; i++) {   /* 320 training images (20 steps of 16 an epoch) and 80 held out */
+        const char *sub = i % 5 == 0 ? "trip/" : i % 7 == 0 ? "trip/day2/" : "";
+        snprintf(p, sizeof p, "%s/%simg%03d.png", root, sub, i);
+        write_class_png(p, 8, 8, i % 4, i);
+    }
+    char flat[512];   /* images alone, no subfolder: a supervised run refuses it */
+    snprintf(flat, sizeof flat, "%s/flat", dir);
+    mkdir(flat, 0777);
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%d.png", flat, i);
+        write_class_png(p, 8, 8, i, i);
+    }
+    snprintf(cfg, sizeof cfg, "%s/a.ini", dir);
+    snprintf(set_path, sizeof set_path, "data.path=%s", flat);
+    snprintf(log, sizeof log, "%s/classless_refused.txt", dir);
+    snprintf(out, sizeof out, "%s/SUP", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--dry-run", "--set", set_path, NULL}, log), 1);
+    char *text = read_log(log);
+    char want[700];
+    snprintf(want, sizeof want, "%s: images directly in the folder and no class folders", flat);
+    ck_assert_msg(strstr(text, want) && strstr(text, "only pretraining reads") &&
+                      strstr(text, "supervised training expects class folders"),
+                  "%s", text);
+    snprintf(set_path, sizeof set_path, "data.path=%s", root);
+    const char *objectives[2] = {"mae", "masked_patch_color"};
+    for (int k = 0; k < 2; k++) {
+        char outA[512], outB[512], obj[96], ck[600];
+        snprintf(outA, sizeof outA, "%s/CL%dA", dir, k);
+        snprintf(outB, sizeof outB, "%s/CL%dB", dir, k);
+        snprintf(log, sizeof log, "%s/classless%d.txt", dir, k);
+        snprintf(obj, sizeof obj, "pretrain.objective=%s", objectives[k]);
+        assert_stop_resume_exact(cfg, outA, outB, log,
+                                 (const char *[]){"--set", set_path, "--set", "data.val_fraction=0.2", "--set", obj, "--set",
+                                                  "pretrain.decoder_dim=8", "--set", "pretrain.decoder_depth=1", "--set",
+                                                  "pretrain.decoder_heads=2", NULL});
+        text = read_log(log);
+        snprintf(want, sizeof want, "data: %s (folder, images without classes: labels not read) 320 training images "
+                                    "8x8x1, validation 80", root);
+        ck_assert_msg(strstr(text, want), "%s\n(expected: %s)", text, want);
+        ck_assert_msg(strstr(text, "final validation masked") || strstr(text, "final test masked"), "%s", tail(text));
+        if (k > 0) continue;
+        snprintf(ck, sizeof ck, "%s/ckpt-000000060.h5", outA);
+        snprintf(out, sizeof out, "%s/rec-classless", dir);
+        snprintf(log, sizeof log, "%s/classless-rec.txt", dir);
+        ck_assert_int_eq(run_tool("VIT_EVAL_BIN", (const char *[]){"--checkpoint", ck, "--split", "val", "--reconstruct",
+                                                                   "3", "--out", out, NULL},
+                                  log),
+                         0);
+        for (int i = 0; i < 3; i++) {
+            struct stat st;
+            snprintf(p, sizeof p, "%s/reconstruct-%04d.png", out, i);
+            ck_assert_msg(stat(p, &st) == 0 && st.st_size > 0, "%s missing: %s", p, read_log(log));
+        }
+    }
+}
+END_TEST
+
 START_TEST(image_folder_bad_images)
 {
     char root[512], p[700], cfg[512], set_path[600], log[512], out[512];
@@ -973,6 +1043,7 @@ int main(void)
     tcase_set_timeout(tf, 120);
     tcase_add_checked_fixture(tf, setup, teardown);
     tcase_add_test(tf, image_folder_bad_images);
+    tcase_add_test(tf, classless_folder_pretrains);
     tcase_add_test(tf, bad_heldout_image_keeps_the_step);
     tcase_add_test(tf, refused_start_leaves_nothing);
     tcase_add_test(tf, resume_unchecked_checkpoint_notes_it);

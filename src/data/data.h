@@ -42,7 +42,7 @@ struct vt_dataset {
     X("idx", vt_idx_detect, vt_idx_open_path, "IDX files (train-images-idx3-ubyte[.gz])")                   \
     X("cifar", vt_cifar_detect, vt_cifar_open, "CIFAR batches (data_batch_1.bin or train.bin)")             \
     X("hdf5", vt_h5data_detect, vt_h5data_open, NULL)                                                       \
-    X("folder", vt_folder_detect_path, vt_folder_open, "class folders of .jpg/.png images")
+    X("folder", vt_folder_detect_path, vt_folder_open, "image folders (class folders of .jpg/.png, or the images alone for pretraining)")
 /* the names as "auto|idx|cifar|hdf5|folder" (a config key's choices), or as array items "idx", "cifar", ... */
 #define VT_DATA_FORMAT_BAR(name, detect, open, what) "|" name
 #define VT_DATA_FORMAT_CHOICES "auto" VT_DATA_FORMATS(VT_DATA_FORMAT_BAR)
@@ -62,6 +62,9 @@ typedef struct {
     int image_h, image_w;     /* delivered size (0: the images' own size when they all agree, else auto_h x auto_w) */
     int auto_h, auto_w;       /* the size when image_h/w are 0 and the images' sizes disagree, or all exceed
                                  it on both sides (0: 256 for disagreeing sizes, never for agreeing ones) */
+    bool unlabelled;          /* labels not read (pretraining): a folder with images directly in it (or in its
+                                 train/) is read without classes, every image in it and its subfolders, label 0,
+                                 num_classes 0; else such a folder without class folders is refused */
     int channels;             /* 1 or 3 (0: 1 when every image is grayscale, else 3) */
     int64_t max_image_pixels; /* an image whose header claims more pixels is refused (or skipped) before any
                                  decode (0: VT_IMAGE_DEFAULT_PIXELS; at most 2^28) */

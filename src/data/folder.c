@@ -1,5 +1,7 @@
 /* folder.c - ImageNet-style image folders: root/<class>/<file>.jpg|.jpeg|.png (train only), or
- * root/train/<class>/... with root/val/ (or root/test/) as the test split. Classes are the
+ * root/train/<class>/... with root/val/ (or root/test/) as the test split; for pretraining (labels not read), a
+ * folder with images directly in it (root/ or root/train/) is read without classes: all its images and its
+ * subfolders', in the same order, label 0. Classes are the
  * training folder's subfolders sorted by name (byte order, as Python's sorted()); a class's images are
  * those in its folder and its subfolders, in torchvision ImageFolder's order (folders by whole path,
  * files by name; hidden files and folders left out). Every file's header is probed at open: an undecodable one is refused (the default) or
@@ -126,10 +128,11 @@ static bool split_layout(const char *root)
 {
     char p[2048];
     snprintf(p, sizeof p, "%s/train", root);
-    return is_dir(p) && has_class_dirs(p);
+    return is_dir(p) && (has_class_dirs(p) || has_image_below(p, 0));
 }
 
-bool vt_folder_detect(const char *dir) { return split_layout(dir) || has_class_dirs(dir); }
+/* class folders, train/ (holding them or images), or images directly in dir (a folder without classes) */
+bool vt_folder_detect(const char *dir) { return split_layout(dir) || has_class_dirs(dir) || has_image_below(dir, 0); }
 
 /* 'j' JPEG, 'p' PNG by the first bytes; 0 neither; VT_ERR cannot read */
 static int sniff(const char *path)
@@ -282,7 +285,8 @@ static bool visit(visited_t *v, const char *dir)
 static int gather_dirs(folder_impl *m, const char *sub, int depth, bool top, visited_t *seen, strlist *dirs)
 {
     char dir[4096], rel[4096];
-    if (snprintf(dir, sizeof dir, "%s/%s", m->root, sub) >= (int)sizeof dir) return vt_err("%s/%s: path too long", m->root, sub);
+    if (snprintf(dir, sizeof dir, "%s%s%s", m->root, *sub ? "/" : "", sub) >= (int)sizeof dir)   /* "": the root */
+        return vt_err("%s/%s: path too long", m->root, sub);
     if (!top && !visit(seen, dir)) return VT_OK;   /* a link to a folder seen (the class's own is pre-visited) */
     if (depth > MAX_DEPTH) return vt_err("%s: folders nested deeper than %d levels in a class", dir, MAX_DEPTH);
     if (push(dirs, sub) != VT_OK) return vt_err("out of memory listing %s", dir);
@@ -290,7 +294,8 @@ static int gather_dirs(folder_impl *m, const char *sub, int depth, bool top, vis
     if (list_dir(dir, true, &subs) != VT_OK) return VT_ERR;
     int r = VT_OK;
     for (int k = 0; r == VT_OK && k < subs.n; k++) {
-        if (snprintf(rel, sizeof rel, "%s/%s", sub, subs.v[k]) >= (int)sizeof rel) r = vt_err("%s/%s: path too long", dir, subs.v[k]);
+        if (snprintf(rel, sizeof rel, "%s%s%s", sub, *sub ? "/" : "", subs.v[k]) >= (int)sizeof rel)
+            r = vt_err("%s/%s: path too long", dir, subs.v[k]);
         else r = gather_dirs(m, rel, depth + 1, false, seen, dirs);
     }
     strlist_free(&subs);
@@ -309,7 +314,7 @@ static int scan_class(vt_dataset *ds, folder_impl *m, scan_t *s, const char *cls
     const int64_t before = s->n;
     char dir[4096], p[4200], rel[4200];
     for (int d = 0; r == VT_OK && d < dirs.n; d++) {
-        snprintf(dir, sizeof dir, "%s/%s", m->root, dirs.v[d]);
+        snprintf(dir, sizeof dir, "%s%s%s", m->root, *dirs.v[d] ? "/" : "", dirs.v[d]);
         strlist files;
         if (list_dir(dir, false, &files) != VT_OK) {
             r = VT_ERR;
@@ -327,18 +332,19 @@ static int scan_class(vt_dataset *ds, folder_impl *m, scan_t *s, const char *cls
             if (s->n == 0) s->first_h = info.h, s->first_w = info.w;
             s->uniform = s->uniform && info.h == s->first_h && info.w == s->first_w;
             s->all_gray = s->all_gray && info.gray;
-            if (snprintf(rel, sizeof rel, "%s/%s", dirs.v[d], files.v[k]) >= (int)sizeof rel) r = vt_err("%s: path too long", p);
+            if (snprintf(rel, sizeof rel, "%s%s%s", dirs.v[d], *dirs.v[d] ? "/" : "", files.v[k]) >= (int)sizeof rel)
+                r = vt_err("%s: path too long", p);
             else r = add_sample(m, s, rel, label);
         }
         strlist_free(&files);
     }
     strlist_free(&dirs);
     if (r == VT_OK && found > 0 && s->n == before)   /* skip mode: the class would be trained on nothing */
-        r = vt_err("%s/%s: none of its %lld image%s decodes (first failure: %s)", m->root, cls, (long long)found,
-                   found == 1 ? "" : "s", ds->skip_note);
+        r = vt_err("%s%s%s: none of its %lld image%s decodes (first failure: %s)", m->root, *cls ? "/" : "", cls,
+                   (long long)found, found == 1 ? "" : "s", ds->skip_note);
     if (r == VT_OK && found == 0)
-        r = vt_err("%s/%s: empty class folder (expected .jpg, .jpeg or .png files in it or its subfolders, found none)",
-                   m->root, cls);
+        r = vt_err("%s%s%s: empty %sfolder (expected .jpg, .jpeg or .png files in it or its subfolders, found none)",
+                   m->root, *cls ? "/" : "", cls, *cls ? "class " : "");
     return r;
 }
 
@@ -364,6 +370,20 @@ static int scan(vt_dataset *ds, folder_impl *m, scan_t *s, const char *root, con
     strlist cls, here = {0};
     if (list_dir(train, true, &cls) != VT_OK) return VT_ERR;
     int r = VT_OK;
+    if (has_image_below(train, 0) && (o->unlabelled || cls.n == 0)) {   /* images in it: a folder without classes */
+        strlist_free(&cls);
+        if (!o->unlabelled)
+            return vt_err("%s: images directly in the folder and no class folders: a folder of images without classes, "
+                          "which only pretraining reads ([pretrain] objective = mae, masked_patch_color or "
+                          "masked_patch_pixels); supervised training expects class folders (%s/<class>/<image>.jpg|.png)",
+                          train, train);
+        visited_t seen = {0};
+        visit(&seen, m->root);
+        r = scan_class(ds, m, s, "", 0, o, &seen);   /* every image of the split's folder and its subfolders, label 0 */
+        free(seen.dev);
+        free(seen.ino);
+        return r;
+    }
     if (cls.n == 0) r = vt_err("%s: expected class folders (<class>/<image>.jpg|.png), found none", train);
     else if (o->num_classes > 0 && cls.n > o->num_classes)
         r = vt_err("%s: %d class folders, expected at most %d (num_classes)", train, cls.n, o->num_classes);

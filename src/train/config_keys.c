@@ -40,7 +40,8 @@ static const vt_cfg_key keys[] = {
      "the position embedding covers the patch tokens only, (1, N, D) (timm's no_embed_class, DeiT-III and register-token models); false: the class and register tokens too"},
     /* [data] */
     {"data", "path", VT_CFG_STRING, F(data_path), "", 0, 0, NULL, true,
-     "dataset: a folder of IDX files, a CIFAR folder, an HDF5 file or an image-folder root"},
+     "dataset: a folder of IDX files, a CIFAR folder, an HDF5 file or an image-folder root (with a pretraining "
+     "objective also a folder of images without classes)"},
     {"data", "format", VT_CFG_ENUM, F(data_format), "auto", 0, 0, VT_DATA_FORMAT_CHOICES, false, "dataset format (auto: detect)"},
     {"data", "images_key", VT_CFG_STRING, F(images_key), "images", 0, 0, NULL, false, "HDF5 dataset of uint8 images (N, H, W, C)"},
     {"data", "labels_key", VT_CFG_STRING, F(labels_key), "labels", 0, 0, NULL, false, "HDF5 dataset of integer labels (N,)"},

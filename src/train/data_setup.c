@@ -18,6 +18,7 @@ void vt_config_data_options(const vt_config *c, const vt_vit_config *mc, vt_data
     o->cifar_coarse = c->cifar_coarse;
     o->bad_images = strcmp(c->bad_images, "skip") == 0 ? VT_BAD_SKIP : VT_BAD_REFUSE;
     o->max_image_pixels = c->max_image_pixels;
+    o->unlabelled = strcmp(c->pretrain_objective, "none") != 0;   /* pretraining reads no labels */
     o->channels = mc->in_chans == 1 || mc->in_chans == 3 ? mc->in_chans : 0;
     int H = mc->img_h, W = mc->img_w;
     if (c->decode_size > 0) {   /* the shorter side, at the model's aspect */

@@ -56,8 +56,9 @@ void run_banner(run_t *r, bool dry_run)
     FILE *out = r->out;
     banner_model(r);
     vt_dataset *ds = r->train_ds;
-    fprintf(out, "data: %s (%s) %lld training images %dx%dx%d, %s %lld | batch %d x %d accumulated | %lld steps/epoch, %lld steps\n",
-            ds->path, ds->format, (long long)vt_loader_size(r->train_l), ds->h, ds->w, ds->c,
+    fprintf(out, "data: %s (%s%s) %lld training images %dx%dx%d, %s %lld | batch %d x %d accumulated | %lld steps/epoch, %lld steps\n",
+            ds->path, ds->format, ds->num_classes == 0 ? ", images without classes: labels not read" : "",
+            (long long)vt_loader_size(r->train_l), ds->h, ds->w, ds->c,
             r->test_ds ? "test" : "validation", (long long)(r->eval_l ? vt_loader_size(r->eval_l) : 0), c->batch_size,
             c->accum_steps, (long long)r->steps_per_epoch, (long long)r->total_steps);
     char tf[96] = "", ld[96] = "";
