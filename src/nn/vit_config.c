@@ -53,6 +53,14 @@ int vt_vit_preset(vt_vit_config *c, const char *name)
 }
 
 /* a self-supervised objective's settings */
+/* The MLP's hidden size dim * mlp_ratio must be an int from 1 to 2^24: checked in double precision, since
+   converting a float out of int's range is undefined (a fuzzed checkpoint's mlp_ratio 2e106 was). */
+static int hidden_ok(int dim, double ratio)
+{
+    const double h = dim * ratio;
+    return ratio > 0 && h >= 1 && h <= (double)(1 << 24);
+}
+
 static int pretrain_check(const vt_vit_config *c)
 {
     const vt_pretrain_config *p = &c->pretrain;
@@ -74,7 +82,7 @@ static int pretrain_check(const vt_vit_config *c)
         return vt_err("model: [pretrain] target_size %d must divide the patch size %d", p->target_size, c->patch);
     if (p->kind == VT_OBJ_MAE && N < 2) return vt_err("model: [pretrain] mae needs at least 2 patches (the image has %d)", N);
     if (p->kind == VT_OBJ_MAE && (p->decoder_dim < 1 || p->decoder_depth < 0 || p->decoder_heads < 1 ||
-                                  p->decoder_dim % p->decoder_heads || (int)(p->decoder_dim * c->mlp_ratio) < 1))
+                                  p->decoder_dim % p->decoder_heads || !hidden_ok(p->decoder_dim, c->mlp_ratio)))
         return vt_err("model: [pretrain] decoder_dim %d must be positive and divisible by decoder_heads %d (decoder_depth %d)",
                       p->decoder_dim, p->decoder_heads, p->decoder_depth);
     for (int k = 0; k < c->in_chans && k < 4; k++)
@@ -101,8 +109,9 @@ int vt_vit_config_check(const vt_vit_config *c)
     if (c->depth < 0) return vt_err("model: depth %d must not be negative", c->depth);
     if (c->num_heads < 1 || c->embed_dim % c->num_heads)
         return vt_err("model: embed_dim %d is not divisible by num_heads %d", c->embed_dim, c->num_heads);
-    if (!(c->mlp_ratio > 0) || (int)(c->embed_dim * c->mlp_ratio) < 1)
-        return vt_err("model: mlp_ratio %g must give a positive hidden size", c->mlp_ratio);
+    if (!hidden_ok(c->embed_dim, c->mlp_ratio))
+        return vt_err("model: mlp_ratio %g must give a hidden size from 1 to 2^24 (embed_dim %d)", c->mlp_ratio,
+                      c->embed_dim);
     if (!(c->ln_eps > 0)) return vt_err("model: layer_norm_eps %g must be positive", c->ln_eps);
     if (c->pool != VT_POOL_TOKEN && c->pool != VT_POOL_MEAN) return vt_err("model: unknown pooling %d", (int)c->pool);
     return pretrain_check(c);
