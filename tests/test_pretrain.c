@@ -437,6 +437,52 @@ START_TEST(gradients_match_finite_differences)
 }
 END_TEST
 
+/* in evaluation the masks are those of each image's index among the evaluated images (the batch's first
+ * image's index, eval_first, plus its place in the batch), not of its place in the batch: image 4 of a pass
+ * gets the same masks in a batch of 6 from image 0 as in a batch from image 4, and other masks than image 0 */
+START_TEST(evaluation_masks_follow_the_image_not_the_batch_position)
+{
+    const vt_objective_kind kinds[2] = {VT_OBJ_MAE, VT_OBJ_MASKED_COLOR};
+    for (int kk = 0; kk < 2; kk++) {
+        vt_vit_config c;
+        tiny(&c, kinds[kk], 1);
+        vt_vit m;
+        init_model(&m, &c, 11);
+        vt_vit_replicas rep;
+        ck_assert_int_eq(vt_vit_replicas_init_eval(&rep, &m, 1, 8u << 20), VT_OK);
+        const int per = c.in_chans * c.img_h * c.img_w, N = m.grid_h * m.grid_w;
+        float x[6 * 1 * 8 * 12];
+        random_images(x, 6 * per, 5);
+        int32_t a0[64], a4[64], b0[64];
+        int len = 0;
+        for (int call = 0; call < 2; call++) {
+            vt_vit_train_pass pass;
+            vt_obj_batch b;
+            rep.eval_first = call ? 4 : 0;
+            vt_var *tok = vt_vit_replicas_part_encode(&rep, 0, call ? x + 4 * per : x, NULL, 0, call ? 2 : 6, NULL,
+                                                      &pass, &b);
+            ck_assert_msg(tok && b.mask, "%s", vt_errmsg());
+            /* MAE: the visible patches; masked patch prediction: what each patch's embedding became */
+            const int32_t *sel = kinds[kk] == VT_OBJ_MAE ? b.mask->keep : b.mask->src;
+            len = kinds[kk] == VT_OBJ_MAE ? b.mask->K : N;
+            ck_assert(sel && len > 0 && len <= 64);
+            if (call == 0) {
+                memcpy(a0, sel, sizeof(int32_t) * (size_t)len);
+                memcpy(a4, sel + (size_t)4 * len, sizeof(int32_t) * (size_t)len);
+            } else {
+                memcpy(b0, sel, sizeof(int32_t) * (size_t)len);
+            }
+        }
+        ck_assert_msg(memcmp(a4, b0, sizeof(int32_t) * (size_t)len) == 0, "%s: image 4's masks depend on the batch",
+                      m.objective->name);
+        ck_assert_msg(memcmp(a0, b0, sizeof(int32_t) * (size_t)len) != 0, "%s: images 0 and 4 have the same masks",
+                      m.objective->name);
+        vt_vit_replicas_free(&rep);
+        vt_vit_free(&m);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pretrain");
@@ -450,6 +496,7 @@ int main(void)
     tcase_add_test(tc, corruption_reaches_the_patch_embeddings);
     tcase_add_test(tc, mae_encoder_sees_only_visible_patches);
     tcase_add_test(tc, gradients_match_finite_differences);
+    tcase_add_test(tc, evaluation_masks_follow_the_image_not_the_batch_position);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -336,6 +336,8 @@ typedef struct {
     bool eval_only;         /* made by vt_vit_replicas_init_eval: no gradient buffers, no training */
     int first, parts;       /* this process's parts of every batch: [first, first + n) of parts (0 and n alone) */
     int64_t x_base;         /* the batch index of x's first image in the current call */
+    int64_t eval_first;     /* evaluation: the index in the evaluated images of the batch's first one (the masks
+                             * of a masked objective are drawn for image eval_first + b0 + i; 0 in training) */
     double part_loss[256];  /* the last training call's mean loss of each of its parts */
 } vt_vit_replicas;
 

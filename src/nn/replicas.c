@@ -166,7 +166,7 @@ vt_var *vt_vit_replicas_part_encode(vt_vit_replicas *r, int i, float *x, const i
     b->images = vt_var_wrap(g, x + per_img * (b0 - r->x_base), 4, shape, "images");
     b->labels = y ? y + (b0 - r->x_base) : NULL;
     b->pass = train_key ? pass : NULL;
-    b->first = b0;
+    b->first = b0 + (train_key ? 0 : r->eval_first);   /* evaluation: each image's own masks, whatever the batch */
     if (b->images && v->objective->mask && v->objective->mask(v, g, b, nb) != VT_OK) return NULL;
     return b->images ? vt_vit_encode_masked(v, g, b->images, NULL, b->pass, b->mask) : NULL;
 }

@@ -76,6 +76,7 @@ int vt_evaluate_ranks(vt_vit_replicas *rep, vt_loader *l, const vt_dist *d, vt_e
         }
         const int full = vt_loader_full_size(l);   /* bs: this rank's share of it */
         if (full == 0) break;
+        rep->eval_first = r->count;   /* the masks of image k of the pass: those of its index k */
         int n = vt_vit_replicas_each(rep, full, eval_part, e);
         /* in part order: the same sums whatever the thread timing and the layout */
         if (n < 0 || add_parts(rep, d, e, n, full, gather, sums) != VT_OK) {
@@ -85,6 +86,7 @@ int vt_evaluate_ranks(vt_vit_replicas *rep, vt_loader *l, const vt_dist *d, vt_e
         r->count += full;
     }
     free(gather);
+    rep->eval_first = 0;
     for (int i = 0; i < rep->n; i++) {
         vt_graph_reset(&rep->graphs[i]);
         vt_graph_set_grad(&rep->graphs[i], was[i]);

@@ -19,10 +19,12 @@ static void banner_model(run_t *r)
     if (mc->reg_tokens > 0) dl += (size_t)snprintf(drop + dl, sizeof drop - dl, ", %d register tokens", mc->reg_tokens);
     if (mc->init_values > 0)
         dl += (size_t)snprintf(drop + dl, sizeof drop - dl, ", LayerScale (init %g)", mc->init_values);
-    fprintf(r->out, "vit %s | model: ViT %dx%d patch %d, dim %d, depth %d, heads %d, mlp %g, %s pooling%s, %d classes, "
+    char classes[32] = "";   /* a pretraining objective has no classification head */
+    if (mc->pretrain.kind == VT_OBJ_CLASSIFY) snprintf(classes, sizeof classes, ", %d classes", mc->num_classes);
+    fprintf(r->out, "vit %s | model: ViT %dx%d patch %d, dim %d, depth %d, heads %d, mlp %g, %s pooling%s%s, "
                     "%.3fM params%s\n", VIT_VERSION, mc->img_h, mc->img_w, mc->patch, mc->embed_dim, mc->depth,
-            mc->num_heads, mc->mlp_ratio, vt_pool_name(mc->pool), mc->fc_norm ? " + fc_norm" : "",
-            mc->num_classes, vt_vit_num_params(&r->model) / 1e6, drop);
+            mc->num_heads, mc->mlp_ratio, vt_pool_name(mc->pool), mc->fc_norm ? " + fc_norm" : "", classes,
+            vt_vit_num_params(&r->model) / 1e6, drop);
     const vt_pretrain_config *p = &mc->pretrain;
     const int M = vt_pretrain_masked_count(mc, npatch);
     if (p->kind == VT_OBJ_MAE)
