@@ -125,6 +125,38 @@ START_TEST(classless_folder_pretrains)
     ck_assert_msg(strstr(text, want) && strstr(text, "only pretraining reads") &&
                       strstr(text, "supervised training expects class folders"),
                   "%s", text);
+    /* vit-data: the folder refused as vit-train refuses it, with the way to read it; --unlabelled describes it and
+     * packs it (num_classes 0), and the packed file is read by pretraining alone, as the folder is */
+    snprintf(log, sizeof log, "%s/classless_data.txt", dir);
+    ck_assert_int_eq(run_tool("VIT_DATA_BIN", (const char *[]){"info", flat, NULL}, log), 1);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "no class folders") && strstr(text, "vit-data --unlabelled reads it so"), "%s", text);
+    ck_assert_int_eq(run_tool("VIT_DATA_BIN", (const char *[]){"info", root, "--unlabelled", NULL}, log), 0);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "train: 400 images 8x8x1 (folder), images without classes") && strstr(text, "mean:") &&
+                      !strstr(text, "per class"),
+                  "%s", text);
+    char packed[520];
+    snprintf(packed, sizeof packed, "%s/photos.h5", dir);
+    ck_assert_int_eq(run_tool("VIT_DATA_BIN", (const char *[]){"pack", root, packed, "--unlabelled", NULL}, log), 0);
+    ck_assert_int_eq(run_tool("VIT_DATA_BIN", (const char *[]){"info", packed, "--unlabelled", NULL}, log), 0);
+    ck_assert_msg(strstr(read_log(log), "train: 400 images 8x8x1 (hdf5), images without classes"), "%s", read_log(log));
+    snprintf(set_path, sizeof set_path, "data.path=%s", packed);
+    snprintf(out, sizeof out, "%s/SUPH5", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--dry-run", "--set", set_path, NULL}, log), 1);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "photos.h5") && strstr(text, "says 0 classes") && strstr(text, "only pretraining reads"),
+                  "%s", text);
+    snprintf(out, sizeof out, "%s/MAEH5", dir);
+    ck_assert_int_eq(run((const char *[]){"--config", cfg, "--out", out, "--set", set_path, "--set",
+                                          "pretrain.objective=mae", "--set", "pretrain.decoder_dim=8", "--set",
+                                          "pretrain.decoder_depth=1", "--set", "pretrain.decoder_heads=2", "--set",
+                                          "data.val_fraction=0.2", "--set", "train.max_steps=4", "--set",
+                                          "schedule.warmup_steps=2", NULL},
+                         log),
+                     0);
+    text = read_log(log);
+    ck_assert_msg(strstr(text, "(hdf5, images without classes: labels not read) 320 training images"), "%s", text);
     snprintf(set_path, sizeof set_path, "data.path=%s", root);
     const char *objectives[2] = {"mae", "masked_patch_color"};
     for (int k = 0; k < 2; k++) {

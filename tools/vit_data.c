@@ -30,6 +30,8 @@ static void usage(FILE *f)
                "  --bad-images refuse|skip               image folders: undecodable files (refuse)\n"
                "  --max-image-pixels N                   image folders: refuse an image of more pixels (89478485,\n"
                "                                         Pillow's MAX_IMAGE_PIXELS; at most 268435456)\n"
+               "  --unlabelled                           a folder of images without classes (images directly in it):\n"
+               "                                         read as pretraining reads it, labels not read (packed: num_classes 0)\n"
                "  --limit N                              info: statistics of N evenly spaced samples\n");
 }
 
@@ -38,7 +40,7 @@ static int info(vt_dataset *ds, const char *split, int64_t limit, bool fixed)
 {
     size_t px = (size_t)ds->h * ds->w * ds->c;
     uint8_t *pix = malloc(px);
-    int64_t *hist = calloc((size_t)ds->num_classes, sizeof *hist);
+    int64_t *hist = calloc((size_t)ds->num_classes + 1, sizeof *hist);   /* + 1: none without classes */
     if (!pix || !hist) {
         free(pix);
         free(hist);
@@ -54,7 +56,7 @@ static int info(vt_dataset *ds, const char *split, int64_t limit, bool fixed)
             free(hist);
             return VT_ERR;
         }
-        hist[label]++;
+        if (ds->num_classes > 0) hist[label]++;
         for (size_t k = 0; k < px; k++) {
             double v = pix[k] / 255.0;
             sum[k % (size_t)ds->c] += v;
@@ -62,9 +64,9 @@ static int info(vt_dataset *ds, const char *split, int64_t limit, bool fixed)
         }
     }
     double npx = (double)n * ds->h * ds->w;
-    printf("%s: %lld images %dx%dx%d (%s), %d classes\n", split, (long long)ds->count, ds->h, ds->w, ds->c, ds->format,
-           ds->num_classes);
-    printf("  per class%s:", n < ds->count ? " (of the sampled)" : "");
+    printf("%s: %lld images %dx%dx%d (%s), ", split, (long long)ds->count, ds->h, ds->w, ds->c, ds->format);
+    if (ds->num_classes == 0) printf("images without classes (labels not read: what pretraining reads)");
+    else printf("%d classes\n  per class%s:", ds->num_classes, n < ds->count ? " (of the sampled)" : "");
     for (int k = 0; k < ds->num_classes && k < 100; k++)
         if (ds->class_names) printf(" %s=%lld", ds->class_names[k], (long long)hist[k]);
         else printf(" %lld", (long long)hist[k]);
@@ -73,7 +75,7 @@ static int info(vt_dataset *ds, const char *split, int64_t limit, bool fixed)
     for (int k = 0; k < ds->num_classes; k++) empty += hist[k] == 0;
     /* no names and a top label that is used: the count may be only the largest label + 1; say so when
      * that leaves classes without images (one stray label makes many) */
-    if (!ds->class_names && !fixed && empty > 0 && n == ds->count && hist[ds->num_classes - 1] > 0)
+    if (!ds->class_names && !fixed && empty > 0 && ds->num_classes > 0 && n == ds->count && hist[ds->num_classes - 1] > 0)
         printf("\n  (%d classes: nothing names them, so the count is the largest label, %d, + 1 (a dataset's own "
                "num_classes or --num-classes N says otherwise); %d of them have no image: a stray label? "
                "--num-classes N refuses labels >= N, as vit-train does with [model] num_classes = N)",
@@ -144,7 +146,8 @@ int main(int argc, char **argv)
     for (int i = first_opt; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         static const char *known[] = {"--format", "--images-key", "--labels-key", "--num-classes", "--channels",
-                                      "--limit", "--bad-images", "--size", "--coarse", "--max-image-pixels"};
+                                      "--limit", "--bad-images", "--size", "--coarse", "--max-image-pixels",
+                                      "--unlabelled"};
         bool is_known = false;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++) is_known = is_known || !strcmp(a, known[k]);
         if (!is_known) {
@@ -152,8 +155,9 @@ int main(int argc, char **argv)
                                         : "vit-data: unexpected argument '%s' (see vit-data --help)\n", a);
             return 2;
         }
-        if (!strcmp(a, "--coarse")) {
-            o.cifar_coarse = true;
+        if (!strcmp(a, "--coarse") || !strcmp(a, "--unlabelled")) {
+            if (a[2] == 'c') o.cifar_coarse = true;
+            else o.unlabelled = true;
             continue;
         }
         if (!v) {
@@ -199,7 +203,8 @@ int main(int argc, char **argv)
     for (int s = 0; s < 2; s++) {
         vt_dataset *ds;
         if (vt_dataset_open_opts(&ds, argv[2], splits[s], &o) != VT_OK) {
-            fprintf(stderr, "vit-data: %s\n", vt_errmsg());
+            const bool classless = !o.unlabelled && strstr(vt_errmsg(), "a folder of images without classes");
+            fprintf(stderr, "vit-data: %s%s\n", vt_errmsg(), classless ? " (vit-data --unlabelled reads it so)" : "");
             if (is_pack) vt_pack_file_abort(&out);
             return 1;
         }

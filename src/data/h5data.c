@@ -89,6 +89,14 @@ static int set_classes(vt_dataset *ds, vt_h5id f, const char *lp, const int64_t 
     }
     int64_t ncls = maxl + 1;
     if (vt_h5_has_attr(f, lp, "num_classes") && vt_h5_attr_i64(f, lp, "num_classes", &ncls) != VT_OK) return VT_ERR;
+    if (ncls == 0 && maxl <= 0 && vt_h5_has_attr(f, lp, "num_classes")) {   /* packed from images without classes */
+        if (!o->unlabelled)
+            return vt_err("%s: %s says 0 classes: images without classes (vit-data pack --unlabelled), which only "
+                          "pretraining reads ([pretrain] objective = mae, masked_patch_color or masked_patch_pixels)",
+                          ds->path, lp);
+        ds->num_classes = 0;
+        return VT_OK;
+    }
     if (o->num_classes > 0) ncls = o->num_classes;
     if (ncls < 1 || ncls > (1 << 24)) return vt_err("%s: %s says %lld classes (expected 1..2^24)", ds->path, lp, (long long)ncls);
     if (maxl >= ncls)
